@@ -1,0 +1,418 @@
+//! The JSON definition of a form version, and the checks a form must pass
+//! before anyone can answer it.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use super::{Form, QuestionKind};
+
+/// The definition format this build writes and reads. A definition of any
+/// other format is refused: a phone must never half-understand a form.
+pub const FORMAT: u64 = 1;
+
+/// Why a form definition cannot be used. The texts name questions, lists and
+/// choices, never answers.
+#[derive(Debug, thiserror::Error)]
+pub enum FormError {
+    #[error("a form definition must be a JSON object")]
+    NotAnObject,
+    #[error("the form definition has no `format` number")]
+    MissingFormat,
+    #[error("form definition format {found} is not supported; this build reads format {FORMAT}")]
+    UnsupportedFormat { found: String },
+    #[error("the form definition does not match format {FORMAT}: {0}")]
+    Malformed(#[source] serde_json::Error),
+    #[error("the form's {field} is empty")]
+    EmptyField { field: &'static str },
+    #[error("question {index} has no name")]
+    EmptyQuestionName { index: usize },
+    #[error("question name `{name}` {reason}")]
+    InvalidQuestionName { name: String, reason: &'static str },
+    #[error("two questions are named `{name}`")]
+    DuplicateQuestion { name: String },
+    #[error("question `{question}` has no label")]
+    MissingLabel { question: String },
+    #[error("question `{question}` uses choice list `{list}`, which the form does not have")]
+    MissingList { question: String, list: String },
+    #[error("choice list name `{list}` {reason}")]
+    InvalidListName { list: String, reason: &'static str },
+    #[error("choice list `{list}` has no choices")]
+    EmptyList { list: String },
+    #[error("choice {index} of list `{list}` has no name")]
+    EmptyChoiceName { list: String, index: usize },
+    #[error("choice name `{name}` in list `{list}` {reason}")]
+    InvalidChoiceName {
+        list: String,
+        name: String,
+        reason: &'static str,
+    },
+    #[error("list `{list}` has two choices named `{name}`")]
+    DuplicateChoice { list: String, name: String },
+    #[error("choice `{name}` of list `{list}` has no label")]
+    MissingChoiceLabel { list: String, name: String },
+}
+
+impl Form {
+    /// The JSON document stored by the server and sent to devices: the form
+    /// serialised, plus `"format": 1`.
+    pub fn to_definition(&self) -> Value {
+        let mut value = match serde_json::to_value(self) {
+            Ok(value) => value,
+            // A Form holds only strings, bools, vecs and string-keyed maps,
+            // all of which serde_json can always represent.
+            Err(error) => unreachable!("a Form always serialises: {error}"),
+        };
+        if let Value::Object(object) = &mut value {
+            object.insert("format".to_owned(), Value::from(FORMAT));
+        }
+        value
+    }
+
+    /// Parses and checks a definition: its `format` must be [`FORMAT`], it
+    /// must have no field this build does not know, and the form must pass
+    /// [`Form::check`].
+    pub fn from_definition(value: &Value) -> Result<Form, FormError> {
+        let Value::Object(object) = value else {
+            return Err(FormError::NotAnObject);
+        };
+        match object.get("format") {
+            None => return Err(FormError::MissingFormat),
+            Some(format) if format.as_u64() == Some(FORMAT) => {}
+            Some(format) => {
+                return Err(FormError::UnsupportedFormat {
+                    found: format.to_string(),
+                });
+            }
+        }
+        let mut object = object.clone();
+        object.remove("format");
+        let form: Form =
+            serde_json::from_value(Value::Object(object)).map_err(FormError::Malformed)?;
+        form.check()?;
+        Ok(form)
+    }
+
+    /// Checks that the form can be answered: ids and names present and
+    /// well-formed, question names unique, every question labelled, every
+    /// `select_one` list present with unique, labelled choices. Returns the
+    /// first problem found.
+    pub fn check(&self) -> Result<(), FormError> {
+        for (field, value) in [
+            ("form_id", &self.form_id),
+            ("version", &self.version),
+            ("title", &self.title),
+        ] {
+            if value.trim().is_empty() {
+                return Err(FormError::EmptyField { field });
+            }
+        }
+        let mut names = BTreeSet::new();
+        for (index, question) in self.questions.iter().enumerate() {
+            let name = &question.name;
+            if name.is_empty() {
+                return Err(FormError::EmptyQuestionName { index });
+            }
+            if let Some(reason) = question_name_problem(name) {
+                return Err(FormError::InvalidQuestionName {
+                    name: name.clone(),
+                    reason,
+                });
+            }
+            if !names.insert(name.as_str()) {
+                return Err(FormError::DuplicateQuestion { name: name.clone() });
+            }
+            if question.label.is_empty() {
+                return Err(FormError::MissingLabel {
+                    question: name.clone(),
+                });
+            }
+            if let QuestionKind::SelectOne { list } = &question.kind
+                && !self.choices.contains_key(list)
+            {
+                return Err(FormError::MissingList {
+                    question: name.clone(),
+                    list: list.clone(),
+                });
+            }
+        }
+        for (list, choices) in &self.choices {
+            if let Some(reason) = choice_name_problem(list) {
+                return Err(FormError::InvalidListName {
+                    list: list.clone(),
+                    reason,
+                });
+            }
+            if choices.is_empty() {
+                return Err(FormError::EmptyList { list: list.clone() });
+            }
+            let mut seen = BTreeSet::new();
+            for (index, choice) in choices.iter().enumerate() {
+                let name = &choice.name;
+                if name.is_empty() {
+                    return Err(FormError::EmptyChoiceName {
+                        list: list.clone(),
+                        index,
+                    });
+                }
+                if let Some(reason) = choice_name_problem(name) {
+                    return Err(FormError::InvalidChoiceName {
+                        list: list.clone(),
+                        name: name.clone(),
+                        reason,
+                    });
+                }
+                if !seen.insert(name.as_str()) {
+                    return Err(FormError::DuplicateChoice {
+                        list: list.clone(),
+                        name: name.clone(),
+                    });
+                }
+                if choice.label.is_empty() {
+                    return Err(FormError::MissingChoiceLabel {
+                        list: list.clone(),
+                        name: name.clone(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why `name` cannot name a question, if it cannot. Question names follow
+/// XLSForm (they become `${name}` in expressions later): a letter or `_`,
+/// then letters, digits, `_`, `-` or `.`.
+pub(crate) fn question_name_problem(name: &str) -> Option<&'static str> {
+    let mut chars = name.chars();
+    match chars.next() {
+        None => Some("is empty"),
+        Some(first) if !(first.is_alphabetic() || first == '_') => {
+            Some("must start with a letter or `_`")
+        }
+        _ if !chars.all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.')) => {
+            Some("may hold only letters, digits, `_`, `-` and `.`")
+        }
+        _ => None,
+    }
+}
+
+/// Why `name` cannot name a choice or a choice list, if it cannot: it must
+/// not be empty nor hold spaces (select_multiple answers will be
+/// space-separated choice names).
+pub(crate) fn choice_name_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        Some("is empty")
+    } else if name.chars().any(char::is_whitespace) {
+        Some("must not contain spaces")
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::forms::{Choice, Labels, Question};
+
+    fn yes_no() -> Vec<Choice> {
+        vec![
+            Choice {
+                name: "yes".into(),
+                label: Labels::new().with("zh-CN", "是").with("en", "Yes"),
+            },
+            Choice {
+                name: "no".into(),
+                label: Labels::new().with("zh-CN", "否").with("en", "No"),
+            },
+        ]
+    }
+
+    fn form() -> Form {
+        Form {
+            form_id: "household_check".into(),
+            version: "2024122801".into(),
+            title: "百日攻坚入户核查".into(),
+            default_language: Some("zh-CN".into()),
+            questions: vec![
+                Question {
+                    name: "members_present".into(),
+                    kind: QuestionKind::Integer,
+                    label: Labels::new().with("zh-CN", "家中常住人数"),
+                    required: true,
+                    hint: Labels::new().with("en", "People living here now"),
+                },
+                Question {
+                    name: "housing_safe".into(),
+                    kind: QuestionKind::SelectOne {
+                        list: "yes_no".into(),
+                    },
+                    label: Labels::plain("住房安全"),
+                    required: false,
+                    hint: Labels::new(),
+                },
+            ],
+            choices: [("yes_no".to_owned(), yes_no())].into_iter().collect(),
+        }
+    }
+
+    #[test]
+    fn definition_round_trips() {
+        let definition = form().to_definition();
+        assert_eq!(definition["format"], json!(1));
+        assert_eq!(
+            definition["questions"][1]["kind"],
+            json!({"type": "select_one", "list": "yes_no"})
+        );
+        let back = Form::from_definition(&definition).expect("own definition parses");
+        assert_eq!(back, form());
+        assert_eq!(back.to_definition(), definition);
+    }
+
+    #[test]
+    fn shipped_demo_definition_is_valid() {
+        let text = include_str!("../../../forms/household-check.json");
+        let value: Value = serde_json::from_str(text).expect("demo is JSON");
+        let demo = Form::from_definition(&value).expect("demo definition is valid");
+        assert_eq!(demo.form_id, "household_check");
+        assert_eq!(demo.version, "2024122801");
+        assert_eq!(demo.to_definition(), value);
+    }
+
+    fn rejected(change: impl FnOnce(&mut Value)) -> FormError {
+        let mut definition = form().to_definition();
+        change(&mut definition);
+        match Form::from_definition(&definition) {
+            Ok(_) => panic!("definition should be refused"),
+            Err(error) => error,
+        }
+    }
+
+    #[test]
+    fn refuses_missing_or_unknown_format() {
+        let error = rejected(|d| {
+            d.as_object_mut().map(|o| o.remove("format"));
+        });
+        assert!(matches!(error, FormError::MissingFormat), "{error}");
+        let error = rejected(|d| d["format"] = json!(2));
+        assert!(
+            matches!(error, FormError::UnsupportedFormat { .. }),
+            "{error}"
+        );
+        assert_eq!(
+            error.to_string(),
+            "form definition format 2 is not supported; this build reads format 1"
+        );
+        let error = rejected(|d| d["format"] = json!("1"));
+        assert!(
+            matches!(error, FormError::UnsupportedFormat { .. }),
+            "{error}"
+        );
+        assert!(matches!(
+            Form::from_definition(&json!([])),
+            Err(FormError::NotAnObject)
+        ));
+    }
+
+    #[test]
+    fn refuses_fields_and_kinds_it_does_not_know() {
+        let error = rejected(|d| d["questions"][0]["relevant"] = json!("${x} > 1"));
+        assert!(matches!(error, FormError::Malformed(_)), "{error}");
+        let error = rejected(|d| d["questions"][0]["kind"] = json!({"type": "geopoint"}));
+        assert!(matches!(error, FormError::Malformed(_)), "{error}");
+        let error = rejected(|d| {
+            d["questions"][0]["kind"] = json!({"type": "integer", "constraint": ". > 0"});
+        });
+        assert!(matches!(error, FormError::Malformed(_)), "{error}");
+    }
+
+    #[test]
+    fn refuses_kinds_with_a_missing_or_stray_list() {
+        let error = rejected(|d| d["questions"][1]["kind"] = json!({"type": "select_one"}));
+        assert!(error.to_string().contains("needs a `list`"), "{error}");
+        let error = rejected(|d| {
+            d["questions"][0]["kind"] = json!({"type": "integer", "list": "yes_no"});
+        });
+        assert!(error.to_string().contains("takes no `list`"), "{error}");
+    }
+
+    #[test]
+    fn refuses_duplicate_question_names() {
+        let error = rejected(|d| d["questions"][1]["name"] = json!("members_present"));
+        assert!(
+            matches!(&error, FormError::DuplicateQuestion { name } if name == "members_present"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn refuses_a_select_one_naming_a_missing_list() {
+        let error = rejected(|d| d["questions"][1]["kind"]["list"] = json!("yes_no_maybe"));
+        assert!(
+            matches!(&error, FormError::MissingList { question, list }
+                if question == "housing_safe" && list == "yes_no_maybe"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn refuses_empty_and_malformed_names() {
+        let error = rejected(|d| d["questions"][0]["name"] = json!(""));
+        assert!(
+            matches!(error, FormError::EmptyQuestionName { index: 0 }),
+            "{error}"
+        );
+        let error = rejected(|d| d["questions"][0]["name"] = json!("members present"));
+        assert!(
+            matches!(error, FormError::InvalidQuestionName { .. }),
+            "{error}"
+        );
+        let error = rejected(|d| d["questions"][0]["name"] = json!("1st"));
+        assert!(
+            matches!(error, FormError::InvalidQuestionName { .. }),
+            "{error}"
+        );
+        let error = rejected(|d| d["choices"]["yes_no"][0]["name"] = json!(""));
+        assert!(
+            matches!(error, FormError::EmptyChoiceName { index: 0, .. }),
+            "{error}"
+        );
+        let error = rejected(|d| d["form_id"] = json!(" "));
+        assert!(
+            matches!(error, FormError::EmptyField { field: "form_id" }),
+            "{error}"
+        );
+        let error = rejected(|d| d["version"] = json!(""));
+        assert!(
+            matches!(error, FormError::EmptyField { field: "version" }),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn refuses_duplicate_choices_empty_lists_and_missing_labels() {
+        let error = rejected(|d| d["choices"]["yes_no"][1]["name"] = json!("yes"));
+        assert!(
+            matches!(error, FormError::DuplicateChoice { .. }),
+            "{error}"
+        );
+        let error = rejected(|d| d["choices"]["yes_no"] = json!([]));
+        assert!(matches!(error, FormError::EmptyList { .. }), "{error}");
+        let error = rejected(|d| d["questions"][0]["label"] = json!({}));
+        assert!(matches!(error, FormError::MissingLabel { .. }), "{error}");
+        let error = rejected(|d| d["choices"]["yes_no"][0]["label"] = json!({"en": ""}));
+        assert!(
+            matches!(error, FormError::MissingChoiceLabel { .. }),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn accepts_chinese_question_names() {
+        let mut form = form();
+        form.questions[0].name = "常住人数".into();
+        assert!(form.check().is_ok());
+    }
+}

@@ -1,0 +1,455 @@
+//! Checking a visit's answers against its form.
+//!
+//! Answers are a JSON object, question name → value. A visit is checked as a
+//! draft while the cadre fills it in (nothing is required yet) and in full
+//! when it is finalised; the server repeats the full check on push.
+//!
+//! Answers are personal data: a [`Violation`] names the question and what was
+//! expected, never the value that was given.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use doorstep_protocol::Answers;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{Choice, Form, Question, QuestionKind};
+
+/// How many choice names a message lists before it stops.
+const LISTED_CHOICES: usize = 10;
+
+/// One way in which answers break their form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Violation {
+    /// The question's name (for [`Rule::UnknownQuestion`], the answer's key).
+    pub question: String,
+    pub rule: Rule,
+    /// What was expected, for people, in the language asked for.
+    pub message: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}`: {}", self.question, self.message)
+    }
+}
+
+/// The rule a [`Violation`] breaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    /// An answer names no question of the form.
+    UnknownQuestion,
+    /// A required question has no answer (absent, `null`, or a blank string).
+    Required,
+    /// The answer is not of the question's type.
+    Type,
+    /// A `select_one` answer is not a choice of its list.
+    Choice,
+}
+
+impl Rule {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rule::UnknownQuestion => "unknown_question",
+            Rule::Required => "required",
+            Rule::Type => "type",
+            Rule::Choice => "choice",
+        }
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether required questions must be answered.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Draft,
+    Finalised,
+}
+
+impl Form {
+    /// Every violation of `answers` against the form for a finalised visit:
+    /// answers to unknown questions, required questions without an answer,
+    /// answers of the wrong type, `select_one` answers that are not a choice.
+    /// Questions are reported in form order, then unknown answers by name.
+    /// Messages are in Chinese when `language` is Chinese (`zh`, `zh-CN`…),
+    /// in English otherwise. An empty vec means the answers are valid.
+    pub fn validate(&self, answers: &Answers, language: Option<&str>) -> Vec<Violation> {
+        self.check_answers(answers, Messages::new(language), Stage::Finalised)
+    }
+
+    /// The same checks for a draft: unknown questions and wrong types are
+    /// reported, missing required answers are not.
+    pub fn validate_draft(&self, answers: &Answers, language: Option<&str>) -> Vec<Violation> {
+        self.check_answers(answers, Messages::new(language), Stage::Draft)
+    }
+
+    fn check_answers(&self, answers: &Answers, messages: Messages, stage: Stage) -> Vec<Violation> {
+        let mut violations = Vec::new();
+        for question in &self.questions {
+            let outcome = match answers.get(&question.name) {
+                None => Outcome::Unanswered,
+                Some(value) => self.check_value(question, value),
+            };
+            let found = match outcome {
+                Outcome::Fits => None,
+                Outcome::Unanswered if question.required && stage == Stage::Finalised => {
+                    Some((Rule::Required, messages.required()))
+                }
+                Outcome::Unanswered => None,
+                Outcome::WrongType => Some((Rule::Type, messages.wrong_type(&question.kind))),
+                Outcome::NotAChoice { list, choices } => {
+                    Some((Rule::Choice, messages.not_a_choice(list, choices)))
+                }
+            };
+            if let Some((rule, message)) = found {
+                violations.push(Violation {
+                    question: question.name.clone(),
+                    rule,
+                    message,
+                });
+            }
+        }
+        let known: BTreeSet<&str> = self.questions.iter().map(|q| q.name.as_str()).collect();
+        let mut unknown: Vec<&String> = answers
+            .keys()
+            .filter(|name| !known.contains(name.as_str()))
+            .collect();
+        unknown.sort();
+        violations.extend(unknown.into_iter().map(|name| Violation {
+            question: name.clone(),
+            rule: Rule::UnknownQuestion,
+            message: messages.unknown_question(self),
+        }));
+        violations
+    }
+
+    fn check_value<'form>(&'form self, question: &'form Question, value: &Value) -> Outcome<'form> {
+        if value.is_null() {
+            return Outcome::Unanswered;
+        }
+        match &question.kind {
+            QuestionKind::Text => match value {
+                Value::String(text) if text.trim().is_empty() => Outcome::Unanswered,
+                Value::String(_) => Outcome::Fits,
+                _ => Outcome::WrongType,
+            },
+            QuestionKind::Integer => match value {
+                Value::Number(number) if number.is_i64() || number.is_u64() => Outcome::Fits,
+                _ => Outcome::WrongType,
+            },
+            QuestionKind::Decimal => match value {
+                Value::Number(_) => Outcome::Fits,
+                _ => Outcome::WrongType,
+            },
+            QuestionKind::SelectOne { list } => match value {
+                Value::String(name) if name.trim().is_empty() => Outcome::Unanswered,
+                Value::String(name) => {
+                    let choices = self.choice_list(list).unwrap_or_default();
+                    if choices.iter().any(|choice| choice.name == *name) {
+                        Outcome::Fits
+                    } else {
+                        Outcome::NotAChoice { list, choices }
+                    }
+                }
+                _ => Outcome::WrongType,
+            },
+        }
+    }
+}
+
+/// What one answer is, against its question.
+enum Outcome<'form> {
+    Fits,
+    /// Absent, `null`, or a blank string for a text or select_one.
+    Unanswered,
+    WrongType,
+    NotAChoice {
+        list: &'form str,
+        choices: &'form [Choice],
+    },
+}
+
+/// The built-in messages, in Chinese or English.
+#[derive(Clone, Copy)]
+struct Messages {
+    chinese: bool,
+}
+
+impl Messages {
+    fn new(language: Option<&str>) -> Messages {
+        let chinese = language.is_some_and(|language| {
+            let primary = language.split(['-', '_']).next().unwrap_or_default();
+            primary.eq_ignore_ascii_case("zh")
+        });
+        Messages { chinese }
+    }
+
+    fn required(self) -> String {
+        if self.chinese {
+            "此题必答".to_owned()
+        } else {
+            "an answer is required".to_owned()
+        }
+    }
+
+    fn wrong_type(self, kind: &QuestionKind) -> String {
+        let text = match (kind, self.chinese) {
+            (QuestionKind::Text, true) => "应为文本",
+            (QuestionKind::Text, false) => "expected text (a JSON string)",
+            (QuestionKind::Integer, true) => "应为整数（如 3，不能是文本或小数）",
+            (QuestionKind::Integer, false) => {
+                "expected a whole number (a JSON integer such as 3, not text or a fraction)"
+            }
+            (QuestionKind::Decimal, true) => "应为数字",
+            (QuestionKind::Decimal, false) => "expected a number (a JSON number)",
+            (QuestionKind::SelectOne { .. }, true) => "应为一个选项的名称（文本）",
+            (QuestionKind::SelectOne { .. }, false) => {
+                "expected the name of one choice (a JSON string)"
+            }
+        };
+        text.to_owned()
+    }
+
+    fn not_a_choice(self, list: &str, choices: &[Choice]) -> String {
+        let mut names: Vec<&str> = choices
+            .iter()
+            .take(LISTED_CHOICES)
+            .map(|choice| choice.name.as_str())
+            .collect();
+        if choices.len() > LISTED_CHOICES {
+            names.push("…");
+        }
+        if self.chinese {
+            format!("不是选项列表 `{list}` 中的选项；应为：{}", names.join("、"))
+        } else {
+            format!(
+                "not a choice of list `{list}`; expected one of: {}",
+                names.join(", ")
+            )
+        }
+    }
+
+    fn unknown_question(self, form: &Form) -> String {
+        let (id, version) = (&form.form_id, &form.version);
+        if self.chinese {
+            format!("表单 {id}（版本 {version}）中没有这道题")
+        } else {
+            format!("no such question in form {id} version {version}")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// A small form with one question of each kind.
+    fn form() -> Form {
+        let definition = json!({
+            "format": 1,
+            "form_id": "household_check",
+            "version": "2024122801",
+            "title": "百日攻坚入户核查",
+            "questions": [
+                {"name": "members_present", "kind": {"type": "integer"}, "required": true,
+                 "label": {"zh-CN": "家中常住人数", "en": "Members living at home"}},
+                {"name": "income_wages", "kind": {"type": "decimal"},
+                 "label": {"zh-CN": "工资性收入", "en": "Wage income"}},
+                {"name": "housing_safe", "kind": {"type": "select_one", "list": "yes_no"},
+                 "required": true, "label": {"zh-CN": "住房安全", "en": "Housing safe"}},
+                {"name": "notes", "kind": {"type": "text"}, "required": true,
+                 "label": {"zh-CN": "备注", "en": "Notes"}}
+            ],
+            "choices": {
+                "yes_no": [
+                    {"name": "yes", "label": {"zh-CN": "是", "en": "Yes"}},
+                    {"name": "no", "label": {"zh-CN": "否", "en": "No"}}
+                ]
+            }
+        });
+        Form::from_definition(&definition).expect("test form is valid")
+    }
+
+    fn answers(value: Value) -> Answers {
+        match value {
+            Value::Object(answers) => answers,
+            other => panic!("answers must be an object, not {other}"),
+        }
+    }
+
+    fn valid() -> Answers {
+        answers(json!({
+            "members_present": 4,
+            "income_wages": 38_500.5,
+            "housing_safe": "yes",
+            "notes": "长子在上海务工，腊月二十回家",
+        }))
+    }
+
+    fn rules(violations: &[Violation]) -> Vec<(&str, Rule)> {
+        violations
+            .iter()
+            .map(|violation| (violation.question.as_str(), violation.rule))
+            .collect()
+    }
+
+    #[test]
+    fn valid_answers_pass() {
+        assert_eq!(form().validate(&valid(), None), vec![]);
+        assert_eq!(form().validate_draft(&valid(), Some("zh-CN")), vec![]);
+        let mut optional_left_out = valid();
+        optional_left_out.remove("income_wages");
+        assert_eq!(form().validate(&optional_left_out, None), vec![]);
+        let mut integral_decimal = valid();
+        integral_decimal.insert("income_wages".into(), json!(12_000));
+        assert_eq!(form().validate(&integral_decimal, None), vec![]);
+    }
+
+    #[test]
+    fn an_unknown_question_is_reported_by_its_name() {
+        let mut given = valid();
+        given.insert("id_card_number".into(), json!("530602199001011234"));
+        let violations = form().validate(&given, None);
+        assert_eq!(
+            rules(&violations),
+            [("id_card_number", Rule::UnknownQuestion)]
+        );
+        assert!(!violations[0].message.contains("5306"), "{}", violations[0]);
+        assert_eq!(
+            violations[0].to_string(),
+            "`id_card_number`: no such question in form household_check version 2024122801"
+        );
+    }
+
+    #[test]
+    fn required_questions_must_be_answered_when_finalised() {
+        let mut given = valid();
+        given.remove("members_present");
+        given.insert("housing_safe".into(), Value::Null);
+        given.insert("notes".into(), json!("  "));
+        let violations = form().validate(&given, Some("en"));
+        assert_eq!(
+            rules(&violations),
+            [
+                ("members_present", Rule::Required),
+                ("housing_safe", Rule::Required),
+                ("notes", Rule::Required),
+            ]
+        );
+        assert_eq!(
+            violations[0].to_string(),
+            "`members_present`: an answer is required"
+        );
+    }
+
+    #[test]
+    fn a_draft_skips_required_but_not_types() {
+        let draft = answers(json!({"members_present": "4", "notes": ""}));
+        let violations = form().validate_draft(&draft, None);
+        assert_eq!(rules(&violations), [("members_present", Rule::Type)]);
+        assert_eq!(form().validate_draft(&Answers::new(), None), vec![]);
+        assert_eq!(form().validate(&Answers::new(), None).len(), 3);
+    }
+
+    #[test]
+    fn an_integer_must_be_a_json_integer() {
+        for wrong in [json!("3"), json!(1.5), json!(3.0), json!(true), json!([3])] {
+            let mut given = valid();
+            given.insert("members_present".into(), wrong.clone());
+            let violations = form().validate(&given, None);
+            assert_eq!(
+                rules(&violations),
+                [("members_present", Rule::Type)],
+                "{wrong}"
+            );
+        }
+        let mut negative = valid();
+        negative.insert("members_present".into(), json!(-1));
+        assert_eq!(form().validate(&negative, None), vec![]);
+    }
+
+    #[test]
+    fn decimal_text_and_select_one_types() {
+        let given = answers(json!({
+            "members_present": 4,
+            "income_wages": "38500",
+            "housing_safe": 1,
+            "notes": 7,
+        }));
+        let violations = form().validate(&given, None);
+        assert_eq!(
+            rules(&violations),
+            [
+                ("income_wages", Rule::Type),
+                ("housing_safe", Rule::Type),
+                ("notes", Rule::Type),
+            ]
+        );
+    }
+
+    #[test]
+    fn select_one_must_name_a_choice_of_its_list() {
+        let mut given = valid();
+        given.insert("housing_safe".into(), json!("maybe"));
+        let violations = form().validate(&given, None);
+        assert_eq!(rules(&violations), [("housing_safe", Rule::Choice)]);
+        assert_eq!(
+            violations[0].message,
+            "not a choice of list `yes_no`; expected one of: yes, no"
+        );
+        assert!(!violations[0].message.contains("maybe"));
+        let draft = form().validate_draft(&given, None);
+        assert_eq!(rules(&draft), [("housing_safe", Rule::Choice)]);
+    }
+
+    #[test]
+    fn messages_follow_the_language_and_never_hold_the_value() {
+        let given = answers(json!({
+            "members_present": "张三",
+            "housing_safe": "张三",
+            "notes": null,
+            "张三": "张三",
+        }));
+        for language in [Some("zh-CN"), Some("zh"), Some("en"), None] {
+            for violation in form().validate(&given, language) {
+                let shown = violation.message.clone();
+                assert!(!shown.contains("张三"), "{language:?}: {shown}");
+            }
+        }
+        let chinese = form().validate(&given, Some("zh-CN"));
+        assert_eq!(chinese[0].message, "应为整数（如 3，不能是文本或小数）");
+        assert_eq!(chinese[2].message, "此题必答");
+        assert_eq!(
+            chinese[1].message,
+            "不是选项列表 `yes_no` 中的选项；应为：yes、no"
+        );
+        let english = form().validate(&given, Some("en"));
+        assert_eq!(english[2].message, "an answer is required");
+        let unknown_language = form().validate(&given, Some("zhuang"));
+        assert_eq!(unknown_language[2].message, "an answer is required");
+    }
+
+    #[test]
+    fn rule_names_are_snake_case() {
+        assert_eq!(Rule::UnknownQuestion.as_str(), "unknown_question");
+        assert_eq!(json!(Rule::UnknownQuestion), json!("unknown_question"));
+        assert_eq!(json!(Rule::Choice), json!(Rule::Choice.as_str()));
+    }
+
+    #[test]
+    fn a_form_built_in_code_without_its_list_does_not_panic() {
+        let mut form = form();
+        form.choices.clear();
+        let violations = form.validate(&valid(), None);
+        assert_eq!(rules(&violations), [("housing_safe", Rule::Choice)]);
+    }
+}

@@ -1,0 +1,23 @@
+//! Doorstep's device core: everything a cadre's phone does, apart from its
+//! screens. The app (Kotlin, Swift, or the `doorstep device` CLI) opens one
+//! [`Store`] and drives everything through it:
+//!
+//! - [`store`]: the local SQLite file: households, forms, visits, the outbox;
+//! - [`forms`]: the form engine, shared with the server, which validates
+//!   every pushed visit again with the same code;
+//! - [`sync`]: the sync engine, driven through an injected [`sync::Transport`].
+//!
+//! No FFI, no server, no async runtime here: the bindings and the server
+//! wrap this crate, never the other way round.
+
+pub mod clock;
+mod error;
+pub mod forms;
+pub mod model;
+pub mod sqlite;
+pub mod store;
+pub mod sync;
+
+pub use error::{Error, Result};
+pub use model::*;
+pub use store::{Store, StoreOptions};

@@ -1,0 +1,247 @@
+//! The device's local store: one SQLite file holding everything the phone
+//! knows, and the outbox of what it still owes the server.
+//!
+//! One writer connection and one reader connection (WAL lets reads go on
+//! while a sync writes). Every write that must reach the server appends to
+//! the outbox in the same transaction as the write itself, so a crash leaves
+//! both or neither. With `synchronous=FULL` a committed visit survives a
+//! pulled battery.
+//!
+//! No connection leaves this module: callers get domain types.
+
+mod codec;
+mod forms;
+mod households;
+pub(crate) mod sync;
+mod visits;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use chrono::{DateTime, Utc};
+use doorstep_protocol::EnrollResponse;
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::{Error, Result};
+use crate::forms::Form;
+use crate::model::{DeviceIdentity, Status};
+use crate::sqlite::{self, Durability, Migration};
+pub use codec::{parse_time, parse_uuid, time_text};
+
+/// The device schema, one step per numbered file. Never edit a shipped step.
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        sql: include_str!("migrations/0001_initial.sql"),
+        after: None,
+    },
+    Migration {
+        version: 2,
+        sql: include_str!("migrations/0002_household_search.sql"),
+        after: Some(households::reindex_all),
+    },
+];
+
+/// How to open a store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub durability: Durability,
+    pub clock: Arc<dyn Clock>,
+    /// Language for validation messages ("zh-CN", "en"); `None`: English.
+    pub language: Option<String>,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            durability: Durability::Full,
+            clock: Arc::new(SystemClock),
+            language: None,
+        }
+    }
+}
+
+/// The device's store. `Send + Sync`: share it behind an `Arc`.
+#[derive(Debug)]
+pub struct Store {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    reader: Mutex<Connection>,
+    clock: Arc<dyn Clock>,
+    language: Option<String>,
+    /// Parsed form versions; a published version never changes, so the cache
+    /// never goes stale.
+    forms: Mutex<HashMap<(String, String), Arc<Form>>>,
+}
+
+impl Store {
+    /// Opens the store at `path`, creating it if it does not exist, and brings
+    /// its schema up to date. A file that cannot be opened is left untouched:
+    /// it may hold the only copy of a week of visits.
+    pub fn open(path: impl AsRef<Path>) -> Result<Store> {
+        Store::open_with(path, StoreOptions::default())
+    }
+
+    pub fn open_with(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
+        let path = path.as_ref().to_path_buf();
+        let open_error = |source| Error::Open {
+            path: path.display().to_string(),
+            source,
+        };
+        let mut writer = sqlite::open(&path, options.durability).map_err(open_error)?;
+        sqlite::migrate(&mut writer, MIGRATIONS)?;
+        let reader = sqlite::open_reader(&path).map_err(open_error)?;
+        Ok(Store {
+            path,
+            writer: Mutex::new(writer),
+            reader: Mutex::new(reader),
+            clock: options.clock,
+            language: options.language,
+            forms: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub(crate) fn language(&self) -> Option<&str> {
+        self.language.as_deref()
+    }
+
+    /// Runs `work` in one immediate write transaction, committed if it
+    /// returns `Ok`.
+    pub(crate) fn write<T>(&self, work: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let mut connection = lock(&self.writer);
+        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let value = work(&transaction)?;
+        transaction.commit()?;
+        Ok(value)
+    }
+
+    /// Runs `work` on the reader connection inside one read transaction, so
+    /// that it sees one consistent snapshot.
+    pub(crate) fn read<T>(&self, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let mut connection = lock(&self.reader);
+        let transaction = connection.transaction_with_behavior(TransactionBehavior::Deferred)?;
+        let value = work(&transaction)?;
+        transaction.finish()?;
+        Ok(value)
+    }
+
+    /// The device's identity, or `None` before enrolment.
+    pub fn identity(&self) -> Result<Option<DeviceIdentity>> {
+        self.read(read_identity)
+    }
+
+    /// The identity, or [`Error::NotEnrolled`].
+    pub fn require_identity(&self) -> Result<DeviceIdentity> {
+        self.identity()?.ok_or(Error::NotEnrolled)
+    }
+
+    /// The bearer token, for the transport.
+    pub(crate) fn token(&self) -> Result<String> {
+        self.read(|connection| {
+            connection
+                .query_row("SELECT token FROM device", [], |row| row.get(0))
+                .optional()?
+                .ok_or(Error::NotEnrolled)
+        })
+    }
+
+    /// Records the outcome of enrolment. Refuses a second enrolment: the
+    /// device's id names every change it ever made.
+    pub fn save_enrollment(&self, server_url: &str, response: &EnrollResponse) -> Result<DeviceIdentity> {
+        let now = self.now();
+        self.write(|transaction| {
+            if let Some(existing) = read_identity(transaction)? {
+                return Err(Error::AlreadyEnrolled {
+                    device_id: existing.device_id,
+                });
+            }
+            transaction.execute(
+                "INSERT INTO device (singleton, device_id, cadre_id, cadre_name, server_url, token, enrolled_at)
+                 VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    response.device_id.to_string(),
+                    response.cadre_id.to_string(),
+                    response.cadre_name,
+                    server_url,
+                    response.token,
+                    time_text(now),
+                ],
+            )?;
+            read_identity(transaction)?.ok_or(Error::NotEnrolled)
+        })
+    }
+
+    /// Where the device stands: what is pending, when it last synced.
+    pub fn status(&self) -> Result<Status> {
+        self.read(|connection| {
+            let identity = read_identity(connection)?;
+            let count = |sql: &str| -> Result<u64> { Ok(connection.query_row(sql, [], |row| codec::count_column(row, 0))?) };
+            let (cursor, last_sync, last_attempt, last_error): (i64, Option<String>, Option<String>, Option<String>) =
+                connection.query_row(
+                    "SELECT cursor, last_sync_at, last_attempt_at, last_error FROM sync_state",
+                    [],
+                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+                )?;
+            let oldest_pending: Option<String> = connection.query_row(
+                "SELECT min(created_at) FROM outbox WHERE state = 'pending'",
+                [],
+                |row| row.get(0),
+            )?;
+            Ok(Status {
+                device_id: identity.as_ref().map(|identity| identity.device_id),
+                cadre_id: identity.as_ref().map(|identity| identity.cadre_id),
+                server_url: identity.map(|identity| identity.server_url),
+                pending: count("SELECT count(*) FROM outbox WHERE state = 'pending'")?,
+                rejected: count("SELECT count(*) FROM outbox WHERE state = 'rejected'")?,
+                oldest_pending: oldest_pending.as_deref().map(parse_time).transpose()?,
+                drafts: count("SELECT count(*) FROM visits WHERE status = 'draft'")?,
+                households: count("SELECT count(*) FROM households")?,
+                visits: count("SELECT count(*) FROM visits WHERE status = 'final'")?,
+                forms: count("SELECT count(*) FROM forms")?,
+                cursor: u64::try_from(cursor).map_err(|_| Error::Corrupt("negative cursor".into()))?,
+                last_sync: last_sync.as_deref().map(parse_time).transpose()?,
+                last_attempt: last_attempt.as_deref().map(parse_time).transpose()?,
+                last_error,
+            })
+        })
+    }
+}
+
+fn lock(mutex: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    // A panic while holding the lock rolled its transaction back when the
+    // transaction dropped, so the connection is still sound.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn read_identity(connection: &Connection) -> Result<Option<DeviceIdentity>> {
+    let row: Option<(String, String, String, String, String)> = connection
+        .query_row(
+            "SELECT device_id, cadre_id, cadre_name, server_url, enrolled_at FROM device",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)),
+        )
+        .optional()?;
+    row.map(|(device_id, cadre_id, cadre_name, server_url, enrolled_at)| {
+        Ok(DeviceIdentity {
+            device_id: parse_uuid(&device_id)?,
+            cadre_id: parse_uuid(&cadre_id)?,
+            cadre_name,
+            server_url,
+            enrolled_at: parse_time(&enrolled_at)?,
+        })
+    })
+    .transpose()
+}
+
+#[cfg(test)]
+mod tests;

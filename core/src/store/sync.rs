@@ -1,0 +1,273 @@
+//! The store's side of sync: reading the outbox into changes, and applying
+//! what the server answered. Each step is one short transaction and is
+//! idempotent, so a sync killed between any two steps resumes correctly.
+
+use std::collections::HashSet;
+
+use doorstep_protocol::{
+    AreaRecord, Change, Mutation, Outcome, PullResponse, PulledChange, SnapshotResponse, VisitRecord,
+};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use uuid::Uuid;
+
+use super::Store;
+use super::codec::{time_column, time_text, uuid_column};
+use super::forms::put_form;
+use super::households::{put_area, put_household};
+use crate::error::{Error, Result};
+
+/// How many outbox entries a push applied, found duplicate, or saw rejected.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct PushTally {
+    pub applied: u64,
+    pub duplicate: u64,
+    pub rejected: u64,
+}
+
+impl Store {
+    /// The next pending outbox entries, oldest first, as wire changes: at
+    /// most `max_changes`, and no more than `max_bytes` of JSON (but always
+    /// at least one). Counts the attempt.
+    pub(crate) fn next_push_batch(&self, max_changes: usize, max_bytes: usize) -> Result<Vec<Change>> {
+        self.write(|transaction| {
+            let mut statement = transaction.prepare_cached(
+                "SELECT o.seq, v.id, v.household_id, v.cadre_id, v.device_id, v.form_id, v.form_version,
+                        v.answers, v.recorded_at, v.corrects
+                 FROM outbox o JOIN visits v ON v.id = o.entity_id
+                 WHERE o.state = 'pending' AND o.entity = 'visit'
+                 ORDER BY o.seq LIMIT ?1",
+            )?;
+            let limit = i64::try_from(max_changes).unwrap_or(i64::MAX);
+            let rows = statement.query_map([limit], |row| {
+                let answers: String = row.get(7)?;
+                let corrects: Option<String> = row.get(9)?;
+                Ok((row.get::<_, i64>(0)?, answers, corrects, {
+                    VisitRecord {
+                        id: uuid_column(row, 1)?,
+                        household_id: uuid_column(row, 2)?,
+                        cadre_id: uuid_column(row, 3)?,
+                        device_id: uuid_column(row, 4)?,
+                        form_id: row.get(5)?,
+                        form_version: row.get(6)?,
+                        answers: Default::default(),
+                        recorded_at: time_column(row, 8)?,
+                        corrects: None,
+                        received_at: None,
+                    }
+                }))
+            })?;
+            let mut changes = Vec::new();
+            let mut bytes = 0;
+            for row in rows {
+                let (seq, answers, corrects, mut visit) = row?;
+                visit.answers = serde_json::from_str(&answers).map_err(|error| Error::Corrupt(error.to_string()))?;
+                visit.corrects = corrects.as_deref().map(super::parse_uuid).transpose()?;
+                let change = Change {
+                    seq: u64::try_from(seq).map_err(|_| Error::Corrupt("negative outbox sequence".into()))?,
+                    mutation: Mutation::Visit(visit),
+                };
+                bytes += serde_json::to_vec(&change).map_or(0, |json| json.len());
+                if !changes.is_empty() && bytes > max_bytes {
+                    break;
+                }
+                changes.push(change);
+            }
+            drop(statement);
+            let mut count = transaction.prepare_cached("UPDATE outbox SET attempts = attempts + 1 WHERE seq = ?1")?;
+            for change in &changes {
+                count.execute([i64::try_from(change.seq).unwrap_or(i64::MAX)])?;
+            }
+            Ok(changes)
+        })
+    }
+
+    /// Settles outbox entries by the server's verdicts: applied and
+    /// duplicate ones leave the outbox (the server has them); rejected ones
+    /// stay, marked with the reason.
+    pub(crate) fn settle_push(&self, verdicts: &[(u64, Outcome)], received_at: &str) -> Result<PushTally> {
+        self.write(|transaction| {
+            let mut tally = PushTally::default();
+            for (seq, outcome) in verdicts {
+                let seq = i64::try_from(*seq).map_err(|_| Error::Protocol("sequence out of range".into()))?;
+                let entity_id: Option<String> = transaction
+                    .prepare_cached("SELECT entity_id FROM outbox WHERE seq = ?1")?
+                    .query_row([seq], |row| row.get(0))
+                    .optional()?;
+                let Some(entity_id) = entity_id else {
+                    continue; // settled by an earlier, interrupted sync
+                };
+                match outcome {
+                    Outcome::Applied | Outcome::Duplicate => {
+                        transaction.prepare_cached("DELETE FROM outbox WHERE seq = ?1")?.execute([seq])?;
+                        transaction
+                            .prepare_cached("UPDATE visits SET received_at = coalesce(received_at, ?2) WHERE id = ?1")?
+                            .execute(params![entity_id, received_at])?;
+                        if matches!(outcome, Outcome::Applied) {
+                            tally.applied += 1;
+                        } else {
+                            tally.duplicate += 1;
+                        }
+                    }
+                    Outcome::Rejected { code, reason } => {
+                        transaction
+                            .prepare_cached(
+                                "UPDATE outbox SET state = 'rejected', reject_code = ?2, reject_reason = ?3 WHERE seq = ?1",
+                            )?
+                            .execute(params![seq, code.as_str(), reason])?;
+                        tally.rejected += 1;
+                    }
+                }
+            }
+            Ok(tally)
+        })
+    }
+
+    /// The pull cursor and the households held as assigned.
+    pub(crate) fn pull_position(&self) -> Result<(u64, Vec<Uuid>)> {
+        self.read(|connection| {
+            let cursor: i64 = connection.query_row("SELECT cursor FROM sync_state", [], |row| row.get(0))?;
+            Ok((
+                u64::try_from(cursor).map_err(|_| Error::Corrupt("negative cursor".into()))?,
+                assigned(connection)?,
+            ))
+        })
+    }
+
+    /// Applies one page of the server's change log and moves the cursor
+    /// past it, in one transaction. Changes about households this device
+    /// does not hold are skipped: a snapshot brings those whole.
+    pub(crate) fn apply_pull(&self, page: &PullResponse) -> Result<u64> {
+        self.write(|transaction| {
+            let held: HashSet<Uuid> = held(transaction)?;
+            let mut applied = 0;
+            for change in &page.changes {
+                match change {
+                    PulledChange::Form(form) => put_form(transaction, form)?,
+                    PulledChange::Household(household) if held.contains(&household.id) => {
+                        put_household(transaction, household)?;
+                    }
+                    PulledChange::Visit(visit) if held.contains(&visit.household_id) => {
+                        put_pulled_visit(transaction, visit)?;
+                    }
+                    PulledChange::Household(_) | PulledChange::Visit(_) => continue,
+                }
+                applied += 1;
+            }
+            let cursor = i64::try_from(page.cursor).map_err(|_| Error::Protocol("cursor out of range".into()))?;
+            transaction.execute("UPDATE sync_state SET cursor = max(cursor, ?1)", [cursor])?;
+            Ok(applied)
+        })
+    }
+
+    /// Stores households that entered the device's scope, whole: their
+    /// areas, the forms their visits use, their visits. Marks them assigned.
+    pub(crate) fn apply_snapshot(&self, snapshot: &SnapshotResponse) -> Result<u64> {
+        let now = time_text(self.now());
+        self.write(|transaction| {
+            let mut areas: Vec<&AreaRecord> = snapshot.areas.iter().collect();
+            areas.sort_by_key(|area| area.code.len()); // parents (shorter codes) first
+            for area in areas {
+                put_area(transaction, area)?;
+            }
+            for form in &snapshot.forms {
+                put_form(transaction, form)?;
+            }
+            for household in &snapshot.households {
+                put_household(transaction, household)?;
+                transaction
+                    .prepare_cached(
+                        "INSERT INTO assignments (household_id, assigned_at) VALUES (?1, ?2)
+                         ON CONFLICT (household_id) DO NOTHING",
+                    )?
+                    .execute(params![household.id.to_string(), now])?;
+            }
+            for visit in &snapshot.visits {
+                put_pulled_visit(transaction, visit)?;
+            }
+            Ok(snapshot.households.len() as u64)
+        })
+    }
+
+    /// Lets go of households no longer assigned, and of every unassigned
+    /// household whose own changes have all reached the server. A household
+    /// with a draft, a pending or a rejected change stays.
+    pub(crate) fn release(&self, ids: &[Uuid]) -> Result<u64> {
+        self.write(|transaction| {
+            let mut unassign = transaction.prepare_cached("DELETE FROM assignments WHERE household_id = ?1")?;
+            for id in ids {
+                unassign.execute([id.to_string()])?;
+            }
+            transaction.execute(
+                "DELETE FROM visits WHERE status = 'final'
+                   AND household_id NOT IN (SELECT household_id FROM assignments)
+                   AND id NOT IN (SELECT entity_id FROM outbox WHERE entity = 'visit')",
+                [],
+            )?;
+            let removed = transaction.execute(
+                "DELETE FROM households
+                 WHERE id NOT IN (SELECT household_id FROM assignments)
+                   AND id NOT IN (SELECT household_id FROM visits)",
+                [],
+            )?;
+            Ok(removed as u64)
+        })
+    }
+
+    pub(crate) fn note_sync_attempt(&self) -> Result<()> {
+        let now = time_text(self.now());
+        self.write(|transaction| {
+            transaction.execute("UPDATE sync_state SET last_attempt_at = ?1", [now])?;
+            Ok(())
+        })
+    }
+
+    pub(crate) fn note_sync_result(&self, error: Option<&str>) -> Result<()> {
+        let now = time_text(self.now());
+        self.write(|transaction| {
+            match error {
+                None => transaction.execute("UPDATE sync_state SET last_sync_at = ?1, last_error = NULL", [now])?,
+                Some(error) => transaction.execute("UPDATE sync_state SET last_error = ?1", [error])?,
+            };
+            Ok(())
+        })
+    }
+}
+
+/// A visit from the server. Our own visit coming back only learns when the
+/// server received it.
+fn put_pulled_visit(transaction: &Transaction<'_>, visit: &VisitRecord) -> Result<()> {
+    let answers = serde_json::to_string(&visit.answers).map_err(|error| Error::Protocol(error.to_string()))?;
+    let received = visit.received_at.map(time_text);
+    transaction
+        .prepare_cached(
+            "INSERT INTO visits (id, household_id, cadre_id, device_id, form_id, form_version, status, origin,
+                                 answers, recorded_at, updated_at, corrects, received_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'final', 'pulled', ?7, ?8, ?8, ?9, ?10)
+             ON CONFLICT (id) DO UPDATE SET received_at = coalesce(visits.received_at, excluded.received_at)",
+        )?
+        .execute(params![
+            visit.id.to_string(),
+            visit.household_id.to_string(),
+            visit.cadre_id.to_string(),
+            visit.device_id.to_string(),
+            visit.form_id,
+            visit.form_version,
+            answers,
+            time_text(visit.recorded_at),
+            visit.corrects.map(|id| id.to_string()),
+            received,
+        ])?;
+    Ok(())
+}
+
+fn assigned(connection: &Connection) -> Result<Vec<Uuid>> {
+    let mut statement = connection.prepare_cached("SELECT household_id FROM assignments")?;
+    let rows = statement.query_map([], |row| uuid_column(row, 0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+fn held(connection: &Connection) -> Result<HashSet<Uuid>> {
+    let mut statement = connection.prepare_cached("SELECT id FROM households")?;
+    let rows = statement.query_map([], |row| uuid_column(row, 0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}

@@ -1,0 +1,195 @@
+//! Recording visits. A draft stays on the device and can be edited; a
+//! finalised visit is validated, immutable, and queued in the outbox in the
+//! same transaction that stores it.
+
+use doorstep_protocol::Answers;
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+use uuid::Uuid;
+
+use super::Store;
+use super::codec::{optional_time_column, time_column, time_text, uuid_column};
+use super::forms::resolve_form;
+use crate::error::{Error, Result};
+use crate::model::{DeviceIdentity, NewVisit, Visit, VisitStatus, VisitSync};
+
+const SELECT_VISIT: &str = "SELECT v.id, v.household_id, v.cadre_id, v.device_id, v.form_id, v.form_version,
+        v.status, v.origin, v.answers, v.recorded_at, v.updated_at, v.corrects, v.received_at,
+        o.state, o.reject_code, o.reject_reason
+    FROM visits v LEFT JOIN outbox o ON o.entity = 'visit' AND o.entity_id = v.id";
+
+impl Store {
+    /// Records a visit: a draft, or a finalised visit that is validated
+    /// against its form and queued for the server. Durable when it returns.
+    pub fn record_visit(&self, new: NewVisit) -> Result<Visit> {
+        let identity = self.require_identity()?;
+        let now = self.now();
+        let id = Uuid::now_v7();
+        self.write(|transaction| {
+            if super::households::household(transaction, new.household_id)?.is_none() {
+                return Err(Error::UnknownHousehold(new.household_id));
+            }
+            if let Some(corrected) = new.corrects {
+                check_correctable(transaction, corrected, new.household_id)?;
+            }
+            let (form_id, form_version) = resolve_form(transaction, new.form_id.as_deref())?;
+            if !new.draft {
+                self.check_answers(transaction, &form_id, &form_version, &new.answers)?;
+            }
+            let answers = serde_json::to_string(&new.answers).map_err(|error| Error::Corrupt(error.to_string()))?;
+            transaction
+                .prepare_cached(
+                    "INSERT INTO visits (id, household_id, cadre_id, device_id, form_id, form_version, status,
+                                         origin, answers, recorded_at, updated_at, corrects)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'own', ?8, ?9, ?9, ?10)",
+                )?
+                .execute(params![
+                    id.to_string(),
+                    new.household_id.to_string(),
+                    identity.cadre_id.to_string(),
+                    identity.device_id.to_string(),
+                    form_id,
+                    form_version,
+                    if new.draft { "draft" } else { "final" },
+                    answers,
+                    time_text(now),
+                    new.corrects.map(|corrected| corrected.to_string()),
+                ])?;
+            if !new.draft {
+                enqueue(transaction, id, &time_text(now))?;
+            }
+            visit(transaction, id)?.ok_or(Error::UnknownVisit(id))
+        })
+    }
+
+    /// Replaces a draft's answers. Drafts may be incomplete.
+    pub fn update_draft(&self, id: Uuid, answers: &Answers) -> Result<Visit> {
+        let now = self.now();
+        self.write(|transaction| {
+            own_draft(transaction, id, &self.require_identity_in(transaction)?)?;
+            let answers = serde_json::to_string(answers).map_err(|error| Error::Corrupt(error.to_string()))?;
+            transaction.execute(
+                "UPDATE visits SET answers = ?2, updated_at = ?3 WHERE id = ?1",
+                params![id.to_string(), answers, time_text(now)],
+            )?;
+            visit(transaction, id)?.ok_or(Error::UnknownVisit(id))
+        })
+    }
+
+    /// Finalises a draft on the form version it was started with: validates
+    /// it and queues it for the server.
+    pub fn finalise_draft(&self, id: Uuid) -> Result<Visit> {
+        let now = self.now();
+        self.write(|transaction| {
+            let draft = own_draft(transaction, id, &self.require_identity_in(transaction)?)?;
+            self.check_answers(transaction, &draft.form_id, &draft.form_version, &draft.answers)?;
+            let now = time_text(now);
+            transaction.execute(
+                "UPDATE visits SET status = 'final', recorded_at = ?2, updated_at = ?2 WHERE id = ?1",
+                params![id.to_string(), now],
+            )?;
+            enqueue(transaction, id, &now)?;
+            visit(transaction, id)?.ok_or(Error::UnknownVisit(id))
+        })
+    }
+
+    /// Every visit on the device (own and pulled), oldest first, optionally
+    /// of one household.
+    pub fn visits(&self, household: Option<Uuid>) -> Result<Vec<Visit>> {
+        self.read(|connection| {
+            let sql = format!(
+                "{SELECT_VISIT} WHERE ?1 IS NULL OR v.household_id = ?1 ORDER BY v.recorded_at, v.id"
+            );
+            let mut statement = connection.prepare(&sql)?;
+            let rows = statement.query_map([household.map(|id| id.to_string())], visit_from_row)?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    pub fn visit(&self, id: Uuid) -> Result<Option<Visit>> {
+        self.read(|connection| visit(connection, id))
+    }
+
+    fn require_identity_in(&self, connection: &Connection) -> Result<DeviceIdentity> {
+        super::read_identity(connection)?.ok_or(Error::NotEnrolled)
+    }
+
+    fn check_answers(&self, connection: &Connection, form_id: &str, version: &str, answers: &Answers) -> Result<()> {
+        let form = self.load_form(connection, form_id, version)?;
+        let violations = form.validate(answers, self.language());
+        if violations.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Invalid(violations))
+        }
+    }
+}
+
+fn enqueue(transaction: &Transaction<'_>, id: Uuid, now: &str) -> Result<()> {
+    transaction
+        .prepare_cached("INSERT INTO outbox (entity, entity_id, created_at) VALUES ('visit', ?1, ?2)")?
+        .execute(params![id.to_string(), now])?;
+    Ok(())
+}
+
+fn own_draft(connection: &Connection, id: Uuid, identity: &DeviceIdentity) -> Result<Visit> {
+    let draft = visit(connection, id)?.ok_or(Error::UnknownVisit(id))?;
+    if draft.status != VisitStatus::Draft || draft.device_id != identity.device_id {
+        return Err(Error::Finalised(id));
+    }
+    Ok(draft)
+}
+
+fn check_correctable(connection: &Connection, corrected: Uuid, household: Uuid) -> Result<()> {
+    match visit(connection, corrected)? {
+        Some(original) if original.status == VisitStatus::Final && original.household_id == household => Ok(()),
+        Some(_) => Err(Error::NotCorrectable(corrected)),
+        None => Err(Error::UnknownVisit(corrected)),
+    }
+}
+
+pub(crate) fn visit(connection: &Connection, id: Uuid) -> Result<Option<Visit>> {
+    let sql = format!("{SELECT_VISIT} WHERE v.id = ?1");
+    Ok(connection
+        .prepare_cached(&sql)?
+        .query_row([id.to_string()], visit_from_row)
+        .optional()?)
+}
+
+fn visit_from_row(row: &Row<'_>) -> rusqlite::Result<Visit> {
+    let status: String = row.get(6)?;
+    let origin: String = row.get(7)?;
+    let answers: String = row.get(8)?;
+    let answers: Answers = serde_json::from_str(&answers)
+        .map_err(|error| rusqlite::Error::FromSqlConversionFailure(8, rusqlite::types::Type::Text, Box::new(error)))?;
+    let status = if status == "draft" { VisitStatus::Draft } else { VisitStatus::Final };
+    let outbox_state: Option<String> = row.get(13)?;
+    let sync = match (status, outbox_state.as_deref()) {
+        (VisitStatus::Draft, _) => VisitSync::Local,
+        (_, Some("pending")) => VisitSync::Pending,
+        (_, Some(_)) => VisitSync::Rejected {
+            code: row.get::<_, Option<String>>(14)?.unwrap_or_default(),
+            reason: row.get::<_, Option<String>>(15)?.unwrap_or_default(),
+        },
+        (_, None) => VisitSync::Synced,
+    };
+    Ok(Visit {
+        id: uuid_column(row, 0)?,
+        household_id: uuid_column(row, 1)?,
+        cadre_id: uuid_column(row, 2)?,
+        device_id: uuid_column(row, 3)?,
+        form_id: row.get(4)?,
+        form_version: row.get(5)?,
+        status,
+        own: origin == "own",
+        answers,
+        recorded_at: time_column(row, 9)?,
+        updated_at: time_column(row, 10)?,
+        corrects: row
+            .get::<_, Option<String>>(11)?
+            .map(|text| Uuid::parse_str(&text))
+            .transpose()
+            .map_err(|error| rusqlite::Error::FromSqlConversionFailure(11, rusqlite::types::Type::Text, Box::new(error)))?,
+        received_at: optional_time_column(row, 12)?,
+        sync,
+    })
+}

@@ -1,0 +1,455 @@
+//! The wire format between a Doorstep device and the Doorstep server.
+//!
+//! This crate is the contract: the device core and the server both depend on
+//! it and on nothing of each other's storage. Every type here is serialised as
+//! JSON (bodies compressed with zstd on the wire, see `docs/protocol.md`).
+//!
+//! Rules for changing it:
+//! - adding an optional field (`#[serde(default)]`) is compatible;
+//! - removing or renaming a field, or changing its meaning, needs a new
+//!   [`PROTOCOL_VERSION`] and a new route prefix (`/v2`).
+//!
+//! The snapshot tests at the bottom pin the JSON shape of each message.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+/// The protocol version this crate describes. Sent by the device in every
+/// request body and by the server in every response.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// HTTP header carrying the bearer token is the standard `Authorization`.
+/// Bodies are compressed with zstd and say so with `Content-Encoding: zstd`.
+pub const ENCODING_ZSTD: &str = "zstd";
+
+/// Routes, all under the `/v1` prefix.
+pub mod routes {
+    pub const HEALTH: &str = "/v1/health";
+    pub const ENROLL: &str = "/v1/enroll";
+    pub const PUSH: &str = "/v1/sync/push";
+    pub const PULL: &str = "/v1/sync/pull";
+    pub const SNAPSHOT: &str = "/v1/sync/snapshot";
+}
+
+/// Answers of a visit: question name → value.
+pub type Answers = Map<String, Value>;
+
+/// `GET /v1/health`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Health {
+    pub status: String,
+    pub protocol: u32,
+    pub server_version: String,
+    pub server_time: DateTime<Utc>,
+}
+
+/// `POST /v1/enroll`: a device trades a one-time code for its identity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnrollRequest {
+    pub protocol: u32,
+    pub code: String,
+    /// A label the operator recognises ("Android 13, Redmi"), never personal data.
+    #[serde(default)]
+    pub device_label: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnrollResponse {
+    pub protocol: u32,
+    pub device_id: Uuid,
+    /// Secret bearer token. The server keeps only its SHA-256.
+    pub token: String,
+    pub cadre_id: Uuid,
+    pub cadre_name: String,
+    pub server_time: DateTime<Utc>,
+}
+
+/// A level of the administrative hierarchy (县 › 乡 › 村).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AreaLevel {
+    County,
+    Township,
+    Village,
+}
+
+impl AreaLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AreaLevel::County => "county",
+            AreaLevel::Township => "township",
+            AreaLevel::Village => "village",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "county" => Some(AreaLevel::County),
+            "township" => Some(AreaLevel::Township),
+            "village" => Some(AreaLevel::Village),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AreaRecord {
+    /// The national administrative code (6 digits county, 9 township, 12 village).
+    pub code: String,
+    pub name: String,
+    pub level: AreaLevel,
+    #[serde(default)]
+    pub parent_code: Option<String>,
+}
+
+/// A household as the server holds it. Shared: both sides may edit it; the
+/// `version` increases with every change the server accepts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HouseholdRecord {
+    pub id: Uuid,
+    pub village_code: String,
+    pub head_name: String,
+    pub id_card_suffix: String,
+    /// 村民小组, e.g. "3组".
+    pub group: String,
+    pub members: u32,
+    pub phone: String,
+    pub address: String,
+    #[serde(default)]
+    pub lat: Option<f64>,
+    #[serde(default)]
+    pub lon: Option<f64>,
+    pub category: String,
+    pub version: u64,
+}
+
+/// A finalised visit. Immutable once it exists; a correction is a new visit
+/// naming the one it `corrects`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VisitRecord {
+    pub id: Uuid,
+    pub household_id: Uuid,
+    pub cadre_id: Uuid,
+    pub device_id: Uuid,
+    pub form_id: String,
+    pub form_version: String,
+    pub answers: Answers,
+    /// When the cadre finalised it, by the device's clock.
+    pub recorded_at: DateTime<Utc>,
+    #[serde(default)]
+    pub corrects: Option<Uuid>,
+    /// When the server stored it; absent in a push.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub received_at: Option<DateTime<Utc>>,
+}
+
+/// A published form version. `definition` is the form document understood by
+/// `doorstep-core`'s form engine; it carries its own format version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FormRecord {
+    pub form_id: String,
+    pub version: String,
+    pub title: String,
+    pub definition: Value,
+    pub published_at: DateTime<Utc>,
+}
+
+/// `POST /v1/sync/push`: the device's outbox, in its sequence order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PushRequest {
+    pub protocol: u32,
+    pub changes: Vec<Change>,
+}
+
+/// One outbox entry. `(device id, seq)` identifies it for ever: the server
+/// applies it at most once and answers a replay with `duplicate`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    pub seq: u64,
+    #[serde(flatten)]
+    pub mutation: Mutation,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "data", rename_all = "snake_case")]
+pub enum Mutation {
+    /// A finalised visit.
+    Visit(VisitRecord),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PushResponse {
+    pub protocol: u32,
+    /// One result per change, in the order of the request.
+    pub results: Vec<ChangeResult>,
+    /// The server's change-log position that contains every write of this
+    /// push.
+    pub position: u64,
+    pub server_time: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChangeResult {
+    pub seq: u64,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    /// Stored now.
+    Applied,
+    /// Stored by an earlier push; nothing changed.
+    Duplicate,
+    /// Not stored. The device keeps the change and shows the reason.
+    Rejected { code: RejectCode, reason: String },
+}
+
+/// Why the server refused a change; the device may act on the code, the
+/// reason is for people.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectCode {
+    /// The household is not (or no longer) assigned to this device's cadre.
+    OutOfScope,
+    UnknownHousehold,
+    UnknownForm,
+    /// The answers fail the form's rules.
+    Invalid,
+    /// The change claims another device or cadre, or is otherwise malformed.
+    Malformed,
+}
+
+impl RejectCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectCode::OutOfScope => "out_of_scope",
+            RejectCode::UnknownHousehold => "unknown_household",
+            RejectCode::UnknownForm => "unknown_form",
+            RejectCode::Invalid => "invalid",
+            RejectCode::Malformed => "malformed",
+        }
+    }
+}
+
+/// `GET /v1/sync/pull?cursor=N&scope=DIGEST&limit=N`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PullQuery {
+    /// The last position the device has applied (0 at first).
+    #[serde(default)]
+    pub cursor: u64,
+    /// [`scope_digest`] of the households the device holds as assigned.
+    #[serde(default)]
+    pub scope: Option<String>,
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PullResponse {
+    pub protocol: u32,
+    /// Present when the device's scope digest differs from the server's: every
+    /// household id assigned to the device's cadre now. The device fetches the
+    /// new ones whole through `/v1/sync/snapshot` and lets go of the others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Vec<Uuid>>,
+    pub changes: Vec<PulledChange>,
+    /// Where the next pull starts.
+    pub cursor: u64,
+    /// More changes wait after `cursor`.
+    pub more: bool,
+    pub server_time: DateTime<Utc>,
+}
+
+/// A change from the server's log, in log order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "data", rename_all = "snake_case")]
+pub enum PulledChange {
+    Household(HouseholdRecord),
+    Visit(VisitRecord),
+    Form(FormRecord),
+}
+
+/// `POST /v1/sync/snapshot`: households that entered the device's scope,
+/// fetched whole.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotRequest {
+    pub protocol: u32,
+    pub households: Vec<Uuid>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotResponse {
+    pub protocol: u32,
+    /// Areas the households lie in (county, township, village).
+    pub areas: Vec<AreaRecord>,
+    pub households: Vec<HouseholdRecord>,
+    /// The form versions those visits were recorded with.
+    pub forms: Vec<FormRecord>,
+    /// Every visit of those households.
+    pub visits: Vec<VisitRecord>,
+    /// Requested ids that are not (or no longer) in scope.
+    pub refused: Vec<Uuid>,
+    /// The log position this snapshot is consistent with.
+    pub position: u64,
+    pub server_time: DateTime<Utc>,
+}
+
+/// Every error response has this body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// Machine-readable: `unauthorized`, `bad_request`, `not_found`,
+    /// `too_large`, `protocol`, `internal`, `unavailable`.
+    pub error: String,
+    /// One sentence for a person.
+    pub message: String,
+}
+
+/// Digest of a set of household ids: SHA-256-free and dependency-free on
+/// purpose (it is a change detector, not a security measure). 64-bit FNV-1a
+/// over the sorted ids, as 16 hex digits.
+pub fn scope_digest(ids: &[Uuid]) -> String {
+    let mut sorted: Vec<&Uuid> = ids.iter().collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for id in sorted {
+        for byte in id.as_bytes() {
+            hash ^= u64::from(*byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    format!("{hash:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().expect("valid timestamp")
+    }
+
+    fn visit() -> VisitRecord {
+        let mut answers = Answers::new();
+        answers.insert("income".into(), json!(12000));
+        VisitRecord {
+            id: Uuid::from_u128(1),
+            household_id: Uuid::from_u128(2),
+            cadre_id: Uuid::from_u128(3),
+            device_id: Uuid::from_u128(4),
+            form_id: "household_check".into(),
+            form_version: "2024010101".into(),
+            answers,
+            recorded_at: at("2024-01-02T03:04:05Z"),
+            corrects: None,
+            received_at: None,
+        }
+    }
+
+    #[test]
+    fn push_request_shape_is_stable() {
+        let request = PushRequest {
+            protocol: PROTOCOL_VERSION,
+            changes: vec![Change {
+                seq: 7,
+                mutation: Mutation::Visit(visit()),
+            }],
+        };
+        let value = serde_json::to_value(&request).expect("serialises");
+        assert_eq!(
+            value,
+            json!({
+                "protocol": 1,
+                "changes": [{
+                    "seq": 7,
+                    "kind": "visit",
+                    "data": {
+                        "id": "00000000-0000-0000-0000-000000000001",
+                        "household_id": "00000000-0000-0000-0000-000000000002",
+                        "cadre_id": "00000000-0000-0000-0000-000000000003",
+                        "device_id": "00000000-0000-0000-0000-000000000004",
+                        "form_id": "household_check",
+                        "form_version": "2024010101",
+                        "answers": {"income": 12000},
+                        "recorded_at": "2024-01-02T03:04:05Z",
+                        "corrects": null
+                    }
+                }]
+            })
+        );
+        let back: PushRequest = serde_json::from_value(value).expect("parses");
+        assert_eq!(back, request);
+    }
+
+    #[test]
+    fn push_response_outcomes_are_flat() {
+        let response = PushResponse {
+            protocol: PROTOCOL_VERSION,
+            results: vec![
+                ChangeResult {
+                    seq: 1,
+                    outcome: Outcome::Applied,
+                },
+                ChangeResult {
+                    seq: 2,
+                    outcome: Outcome::Duplicate,
+                },
+                ChangeResult {
+                    seq: 3,
+                    outcome: Outcome::Rejected {
+                        code: RejectCode::OutOfScope,
+                        reason: "household not assigned".into(),
+                    },
+                },
+            ],
+            position: 42,
+            server_time: at("2024-01-02T03:04:05Z"),
+        };
+        let value = serde_json::to_value(&response).expect("serialises");
+        assert_eq!(
+            value["results"],
+            json!([
+                {"seq": 1, "outcome": "applied"},
+                {"seq": 2, "outcome": "duplicate"},
+                {"seq": 3, "outcome": "rejected", "code": "out_of_scope", "reason": "household not assigned"}
+            ])
+        );
+        let back: PushResponse = serde_json::from_value(value).expect("parses");
+        assert_eq!(back, response);
+    }
+
+    #[test]
+    fn pulled_changes_are_tagged() {
+        let change = PulledChange::Visit(VisitRecord {
+            received_at: Some(at("2024-01-03T00:00:00Z")),
+            ..visit()
+        });
+        let value = serde_json::to_value(&change).expect("serialises");
+        assert_eq!(value["kind"], "visit");
+        assert_eq!(value["data"]["received_at"], "2024-01-03T00:00:00Z");
+        let back: PulledChange = serde_json::from_value(value).expect("parses");
+        assert_eq!(back, change);
+    }
+
+    #[test]
+    fn unknown_optional_fields_default() {
+        let query: PullQuery = serde_json::from_value(json!({})).expect("parses");
+        assert_eq!(query.cursor, 0);
+        assert_eq!(query.scope, None);
+    }
+
+    #[test]
+    fn scope_digest_ignores_order_and_repeats() {
+        let a = Uuid::from_u128(10);
+        let b = Uuid::from_u128(20);
+        assert_eq!(scope_digest(&[a, b]), scope_digest(&[b, a, b]));
+        assert_ne!(scope_digest(&[a]), scope_digest(&[a, b]));
+        assert_ne!(scope_digest(&[]), scope_digest(&[a]));
+        assert_eq!(scope_digest(&[]).len(), 16);
+    }
+}

@@ -1,0 +1,78 @@
+//! One error type for every handler. The client gets a status and one clear
+//! sentence; the detail of an internal failure goes to the log only.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use doorstep_protocol::ErrorBody;
+
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("request body too large: at most {limit} bytes")]
+    TooLarge { limit: usize },
+    #[error("protocol version {found} is not supported (this server speaks {supported})")]
+    Protocol { found: u32, supported: u32 },
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl AppError {
+    fn parts(&self) -> (StatusCode, &'static str) {
+        match self {
+            AppError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            AppError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            AppError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            AppError::Protocol { .. } => (StatusCode::BAD_REQUEST, "protocol"),
+            AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound(message) => AppError::NotFound(message),
+            StoreError::Invalid(message) => AppError::BadRequest(message),
+            StoreError::Conflict(message) => AppError::Conflict(message),
+            StoreError::Enroll(message) => AppError::Unauthorized(message),
+            StoreError::Unauthorized => AppError::Unauthorized(error.to_string()),
+            other => AppError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.parts();
+        let message = match &self {
+            AppError::Internal(detail) => {
+                tracing::error!(%detail, "request failed");
+                "the server failed; try again later".to_string()
+            }
+            other => {
+                tracing::info!(status = status.as_u16(), message = %other, "request refused");
+                other.to_string()
+            }
+        };
+        (
+            status,
+            Json(ErrorBody {
+                error: code.to_string(),
+                message,
+            }),
+        )
+            .into_response()
+    }
+}

@@ -1,0 +1,409 @@
+//! What operators do: load households, add cadres, pair them with villages
+//! or households, publish forms, hand out enrolment codes, export visits.
+
+use chrono::{Duration, Utc};
+use doorstep_core::forms::Form;
+use doorstep_core::sqlite::{time_column, time_text, uuid_column};
+use doorstep_protocol::{AreaRecord, HouseholdRecord, VisitRecord};
+use rand::Rng;
+use rusqlite::{OptionalExtension, Transaction, params};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::{ServerStore, StoreError, StoreResult};
+
+/// How long an enrolment code stays valid.
+pub const ENROLL_CODE_LIFETIME_DAYS: i64 = 7;
+/// Code alphabet without look-alikes (no 0/O, 1/I/L).
+const CODE_ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
+const CODE_LENGTH: usize = 10;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ImportReport {
+    pub areas: u64,
+    pub inserted: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CadreSummary {
+    pub id: Uuid,
+    pub name: String,
+    pub role: String,
+    pub households: u64,
+    pub devices: u64,
+}
+
+/// What a cadre is paired with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AssignmentTarget {
+    Village(String),
+    Household(Uuid),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Assignment {
+    pub cadre_id: Uuid,
+    #[serde(flatten)]
+    pub target: AssignmentTarget,
+}
+
+/// A one-time code, shown to the operator once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EnrollCode {
+    pub code: String,
+    pub cadre_id: Uuid,
+    pub expires_at: chrono::DateTime<Utc>,
+}
+
+/// SHA-256, hex: how codes and tokens are kept.
+pub(crate) fn secret_hash(secret: &str) -> String {
+    Sha256::digest(secret.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// Codes are typed by people: case, spaces and dashes do not matter.
+pub(crate) fn normalise_code(code: &str) -> String {
+    code.chars()
+        .filter(|character| character.is_ascii_alphanumeric())
+        .map(|character| character.to_ascii_uppercase())
+        .collect()
+}
+
+impl ServerStore {
+    /// Loads areas and households (new ones inserted, changed ones updated
+    /// with a new version, identical ones left alone), in one transaction.
+    pub fn import_households(&self, areas: &[AreaRecord], households: &[HouseholdRecord]) -> StoreResult<ImportReport> {
+        let now = time_text(Utc::now());
+        self.write(|transaction| {
+            let mut report = ImportReport::default();
+            let mut sorted: Vec<&AreaRecord> = areas.iter().collect();
+            sorted.sort_by_key(|area| area.code.len());
+            for area in sorted {
+                report.areas += transaction
+                    .prepare_cached(
+                        "INSERT INTO areas (code, name, level, parent_code) VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (code) DO UPDATE SET name = excluded.name, level = excluded.level,
+                                                         parent_code = excluded.parent_code
+                         WHERE (name, level, coalesce(parent_code, '')) IS NOT
+                               (excluded.name, excluded.level, coalesce(excluded.parent_code, ''))",
+                    )?
+                    .execute(params![area.code, area.name, area.level.as_str(), area.parent_code])?
+                    as u64;
+            }
+            for household in households {
+                match upsert_household(transaction, household, &now)? {
+                    Upsert::Inserted => report.inserted += 1,
+                    Upsert::Updated => report.updated += 1,
+                    Upsert::Unchanged => report.unchanged += 1,
+                }
+            }
+            Ok(report)
+        })
+    }
+
+    pub fn add_cadre(&self, name: &str) -> StoreResult<Uuid> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(StoreError::Invalid("a cadre needs a name".into()));
+        }
+        let id = Uuid::now_v7();
+        self.write(|transaction| {
+            transaction.execute(
+                "INSERT INTO cadres (id, name, created_at) VALUES (?1, ?2, ?3)",
+                params![id.to_string(), name, time_text(Utc::now())],
+            )?;
+            Ok(id)
+        })
+    }
+
+    pub fn cadres(&self) -> StoreResult<Vec<CadreSummary>> {
+        self.read(|connection| {
+            let mut statement = connection.prepare(
+                "SELECT c.id, c.name, c.role,
+                        (SELECT count(*) FROM households h WHERE h.id IN
+                            (SELECT household_id FROM assignments a WHERE a.cadre_id = c.id)
+                         OR h.village_code IN (SELECT village_code FROM assignments a WHERE a.cadre_id = c.id)),
+                        (SELECT count(*) FROM devices d WHERE d.cadre_id = c.id AND d.revoked_at IS NULL)
+                 FROM cadres c ORDER BY c.created_at, c.id",
+            )?;
+            let rows = statement.query_map([], |row| {
+                Ok(CadreSummary {
+                    id: uuid_column(row, 0)?,
+                    name: row.get(1)?,
+                    role: row.get(2)?,
+                    households: row.get::<_, i64>(3)?.unsigned_abs(),
+                    devices: row.get::<_, i64>(4)?.unsigned_abs(),
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    /// Pairs a cadre with a village or a household. Assigning twice is not
+    /// an error (returns `false`).
+    pub fn assign(&self, cadre_id: Uuid, target: &AssignmentTarget) -> StoreResult<bool> {
+        self.write(|transaction| {
+            require_cadre(transaction, cadre_id)?;
+            require_target(transaction, target)?;
+            let (village, household) = target_columns(target);
+            let added = transaction.execute(
+                "INSERT INTO assignments (cadre_id, village_code, household_id, created_at)
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+                params![cadre_id.to_string(), village, household, time_text(Utc::now())],
+            )?;
+            Ok(added > 0)
+        })
+    }
+
+    /// Removes a pairing. Returns whether there was one.
+    pub fn unassign(&self, cadre_id: Uuid, target: &AssignmentTarget) -> StoreResult<bool> {
+        self.write(|transaction| {
+            require_cadre(transaction, cadre_id)?;
+            let (village, household) = target_columns(target);
+            let removed = transaction.execute(
+                "DELETE FROM assignments WHERE cadre_id = ?1
+                   AND village_code IS ?2 AND household_id IS ?3",
+                params![cadre_id.to_string(), village, household],
+            )?;
+            Ok(removed > 0)
+        })
+    }
+
+    pub fn assignments(&self) -> StoreResult<Vec<Assignment>> {
+        self.read(|connection| {
+            let mut statement = connection
+                .prepare("SELECT cadre_id, village_code, household_id FROM assignments ORDER BY cadre_id, id")?;
+            let rows = statement.query_map([], |row| {
+                let village: Option<String> = row.get(1)?;
+                let target = match village {
+                    Some(code) => AssignmentTarget::Village(code),
+                    None => AssignmentTarget::Household(uuid_column(row, 2)?),
+                };
+                Ok(Assignment {
+                    cadre_id: uuid_column(row, 0)?,
+                    target,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    /// Publishes a form version. Publishing the same version again with the
+    /// same content is a no-op (returns `false`); with other content it is
+    /// refused: a published version never changes.
+    pub fn publish_form(&self, form: &Form) -> StoreResult<bool> {
+        form.check().map_err(|error| StoreError::Invalid(error.to_string()))?;
+        let definition = form.to_definition();
+        let text = serde_json::to_string(&definition).map_err(|error| StoreError::Invalid(error.to_string()))?;
+        let now = time_text(Utc::now());
+        self.write(|transaction| {
+            let existing: Option<String> = transaction
+                .query_row(
+                    "SELECT definition FROM forms WHERE form_id = ?1 AND version = ?2",
+                    params![form.form_id, form.version],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            if let Some(existing) = existing {
+                let same = serde_json::from_str::<serde_json::Value>(&existing).ok() == Some(definition.clone());
+                return if same {
+                    Ok(false)
+                } else {
+                    Err(StoreError::Conflict(format!(
+                        "form {} version {} is already published with other content; a published version never changes, so give the new one a new version",
+                        form.form_id, form.version
+                    )))
+                };
+            }
+            transaction.execute(
+                "INSERT INTO forms (form_id, version, title, definition, published_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![form.form_id, form.version, form.title, text, now],
+            )?;
+            let id = transaction.last_insert_rowid();
+            transaction.execute(
+                "INSERT INTO changes (entity, entity_id, created_at) VALUES ('form', ?1, ?2)",
+                params![id.to_string(), now],
+            )?;
+            Ok(true)
+        })
+    }
+
+    /// Makes a one-time enrolment code for a cadre's device.
+    pub fn enroll_code(&self, cadre_id: Uuid) -> StoreResult<EnrollCode> {
+        let mut rng = rand::rng();
+        let code: String = (0..CODE_LENGTH)
+            .map(|_| char::from(CODE_ALPHABET[rng.random_range(0..CODE_ALPHABET.len())]))
+            .collect();
+        let now = Utc::now();
+        let expires_at = now + Duration::days(ENROLL_CODE_LIFETIME_DAYS);
+        self.write(|transaction| {
+            require_cadre(transaction, cadre_id)?;
+            transaction.execute(
+                "INSERT INTO enroll_codes (code_hash, cadre_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+                params![secret_hash(&code), cadre_id.to_string(), time_text(now), time_text(expires_at)],
+            )?;
+            Ok(())
+        })?;
+        let shown = format!("{}-{}", &code[..CODE_LENGTH / 2], &code[CODE_LENGTH / 2..]);
+        Ok(EnrollCode {
+            code: shown,
+            cadre_id,
+            expires_at,
+        })
+    }
+
+    /// Every visit on the server, in the order they were received, handed
+    /// to `each` one at a time (the export never holds them all).
+    pub fn export_visits(&self, each: &mut dyn FnMut(VisitRecord) -> std::io::Result<()>) -> StoreResult<u64> {
+        self.read(|connection| {
+            let mut statement = connection.prepare(
+                "SELECT id, household_id, cadre_id, device_id, form_id, form_version, answers, recorded_at,
+                        received_at, corrects
+                 FROM visits ORDER BY received_at, id",
+            )?;
+            let mut rows = statement.query([])?;
+            let mut count = 0;
+            while let Some(row) = rows.next()? {
+                let visit = super::sync::visit_from_row(row)?;
+                each(visit).map_err(|error| StoreError::Invalid(format!("could not write the export: {error}")))?;
+                count += 1;
+            }
+            Ok(count)
+        })
+    }
+
+    /// Number of visits stored and of distinct visit ids (equal unless
+    /// something is badly wrong); for the demo and tests.
+    pub fn visit_count(&self) -> StoreResult<u64> {
+        self.read(|connection| Ok(connection.query_row("SELECT count(*) FROM visits", [], |row| row.get::<_, i64>(0))?.unsigned_abs()))
+    }
+
+    /// Villages with their household counts, for operators.
+    pub fn villages(&self) -> StoreResult<Vec<(AreaRecord, u64)>> {
+        self.read(|connection| {
+            let mut statement = connection.prepare(
+                "SELECT a.code, a.name, a.parent_code, (SELECT count(*) FROM households h WHERE h.village_code = a.code)
+                 FROM areas a WHERE a.level = 'village' ORDER BY a.code",
+            )?;
+            let rows = statement.query_map([], |row| {
+                Ok((
+                    AreaRecord {
+                        code: row.get(0)?,
+                        name: row.get(1)?,
+                        level: doorstep_protocol::AreaLevel::Village,
+                        parent_code: row.get(2)?,
+                    },
+                    row.get::<_, i64>(3)?.unsigned_abs(),
+                ))
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+}
+
+enum Upsert {
+    Inserted,
+    Updated,
+    Unchanged,
+}
+
+fn upsert_household(transaction: &Transaction<'_>, household: &HouseholdRecord, now: &str) -> StoreResult<Upsert> {
+    let key = household.id.to_string();
+    let existing: Option<HouseholdRecord> = transaction
+        .prepare_cached(&format!("{} WHERE id = ?1", super::sync::SELECT_HOUSEHOLD))?
+        .query_row([&key], super::sync::household_from_row)
+        .optional()?;
+    let version = match &existing {
+        None => 1,
+        Some(current) if same_fields(current, household) => return Ok(Upsert::Unchanged),
+        Some(current) => current.version + 1,
+    };
+    let village_known: bool = transaction
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM areas WHERE code = ?1 AND level = 'village')")?
+        .query_row([&household.village_code], |row| row.get(0))?;
+    if !village_known {
+        return Err(StoreError::Invalid(format!(
+            "household {key}: village {} is not known",
+            household.village_code
+        )));
+    }
+    transaction
+        .prepare_cached(
+            "INSERT INTO households (id, village_code, head_name, id_card_suffix, group_name, members, phone,
+                                     address, lat, lon, category, version, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+             ON CONFLICT (id) DO UPDATE SET village_code = excluded.village_code, head_name = excluded.head_name,
+                id_card_suffix = excluded.id_card_suffix, group_name = excluded.group_name,
+                members = excluded.members, phone = excluded.phone, address = excluded.address,
+                lat = excluded.lat, lon = excluded.lon, category = excluded.category,
+                version = excluded.version, updated_at = excluded.updated_at",
+        )?
+        .execute(params![
+            key,
+            household.village_code,
+            household.head_name,
+            household.id_card_suffix,
+            household.group,
+            household.members,
+            household.phone,
+            household.address,
+            household.lat,
+            household.lon,
+            household.category,
+            i64::try_from(version).unwrap_or(i64::MAX),
+            now,
+        ])?;
+    super::sync::log_household_change(transaction, household.id, None, now)?;
+    Ok(if existing.is_some() { Upsert::Updated } else { Upsert::Inserted })
+}
+
+fn same_fields(current: &HouseholdRecord, new: &HouseholdRecord) -> bool {
+    HouseholdRecord {
+        version: current.version,
+        ..new.clone()
+    } == *current
+}
+
+fn require_cadre(transaction: &Transaction<'_>, cadre_id: Uuid) -> StoreResult<()> {
+    let known: bool = transaction.query_row(
+        "SELECT EXISTS (SELECT 1 FROM cadres WHERE id = ?1)",
+        [cadre_id.to_string()],
+        |row| row.get(0),
+    )?;
+    if known { Ok(()) } else { Err(StoreError::NotFound(format!("no cadre {cadre_id}"))) }
+}
+
+fn require_target(transaction: &Transaction<'_>, target: &AssignmentTarget) -> StoreResult<()> {
+    let (sql, key, what) = match target {
+        AssignmentTarget::Village(code) => (
+            "SELECT EXISTS (SELECT 1 FROM areas WHERE code = ?1 AND level = 'village')",
+            code.clone(),
+            "village",
+        ),
+        AssignmentTarget::Household(id) => (
+            "SELECT EXISTS (SELECT 1 FROM households WHERE id = ?1)",
+            id.to_string(),
+            "household",
+        ),
+    };
+    let known: bool = transaction.query_row(sql, [&key], |row| row.get(0))?;
+    if known { Ok(()) } else { Err(StoreError::NotFound(format!("no {what} {key}"))) }
+}
+
+fn target_columns(target: &AssignmentTarget) -> (Option<String>, Option<String>) {
+    match target {
+        AssignmentTarget::Village(code) => (Some(code.clone()), None),
+        AssignmentTarget::Household(id) => (None, Some(id.to_string())),
+    }
+}
+
+/// Keeps `time_column` in use for readers of enrolment codes.
+pub(crate) fn expired(row: &rusqlite::Row<'_>, index: usize, now: chrono::DateTime<Utc>) -> rusqlite::Result<bool> {
+    Ok(time_column(row, index)? <= now)
+}

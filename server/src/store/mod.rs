@@ -1,0 +1,133 @@
+//! The server's embedded store: one SQLite file (nothing to install).
+//!
+//! One writer connection behind a mutex and a small pool of readers; WAL lets
+//! pulls read while a push writes. `synchronous=FULL`: a push is durable
+//! before it is acknowledged. Admin commands open the same file from another
+//! process and their writes take effect at once (the server caches nothing
+//! that they change).
+//!
+//! All methods are blocking; the HTTP layer calls them from
+//! `spawn_blocking`.
+
+mod admin;
+mod sync;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use doorstep_core::forms::Form;
+use doorstep_core::sqlite::{self, Durability, MigrateError, Migration};
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+
+pub use admin::{Assignment, AssignmentTarget, CadreSummary, EnrollCode, ImportReport};
+pub use sync::DeviceAuth;
+
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    sql: include_str!("migrations/0001_initial.sql"),
+    after: None,
+}];
+
+/// Readers kept open between requests.
+const IDLE_READERS: usize = 8;
+
+/// Errors of the server store, each with the words a client or operator
+/// should see. None carries personal data.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("could not open the server database at {path}: {source}")]
+    Open {
+        path: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error(transparent)]
+    Migrate(#[from] MigrateError),
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Enroll(String),
+    #[error("unknown or revoked device token")]
+    Unauthorized,
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug)]
+pub struct ServerStore {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    /// Parsed form versions (a published version never changes).
+    forms: Mutex<HashMap<(String, String), Arc<Form>>>,
+}
+
+impl ServerStore {
+    /// Opens (or creates) the database and migrates it.
+    pub fn open(path: impl AsRef<Path>) -> StoreResult<ServerStore> {
+        ServerStore::open_with(path, Durability::Full)
+    }
+
+    pub fn open_with(path: impl AsRef<Path>, durability: Durability) -> StoreResult<ServerStore> {
+        let path = path.as_ref().to_path_buf();
+        let mut writer = sqlite::open(&path, durability).map_err(|source| StoreError::Open {
+            path: path.display().to_string(),
+            source,
+        })?;
+        sqlite::migrate(&mut writer, MIGRATIONS)?;
+        Ok(ServerStore {
+            path,
+            writer: Mutex::new(writer),
+            readers: Mutex::new(Vec::new()),
+            forms: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `work` in one immediate write transaction, committed on `Ok`.
+    fn write<T>(&self, work: impl FnOnce(&Transaction<'_>) -> StoreResult<T>) -> StoreResult<T> {
+        let mut connection = lock(&self.writer);
+        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let value = work(&transaction)?;
+        transaction.commit()?;
+        Ok(value)
+    }
+
+    /// Runs `work` in one read transaction (one consistent snapshot).
+    fn read<T>(&self, work: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+        let pooled = self.readers.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        let mut connection = match pooled {
+            Some(connection) => connection,
+            None => sqlite::open_reader(&self.path)?,
+        };
+        let result = (|| {
+            let transaction = connection.transaction_with_behavior(TransactionBehavior::Deferred)?;
+            let value = work(&transaction)?;
+            transaction.finish()?;
+            Ok(value)
+        })();
+        let mut readers = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
+        if readers.len() < IDLE_READERS {
+            readers.push(connection);
+        }
+        result
+    }
+}
+
+fn lock(mutex: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests;
