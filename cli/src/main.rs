@@ -1,1 +1,137 @@
-fn main() {}
+//! `doorstep`: one binary for operators, demos and load tests.
+//!
+//! stdout carries data only (ids, codes, JSON); messages, logs and progress
+//! go to stderr. Exit codes: 0 success, 1 error, 2 usage, 3 server
+//! unreachable (nothing lost: try again later), 4 refused by the server
+//! (token, code, or a request it will not take), 5 invalid input (answers,
+//! files, ids).
+#![allow(clippy::print_stdout)]
+
+mod admin;
+mod demo;
+mod device;
+mod households_csv;
+mod output;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use doorstep_server::ServerStore;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "doorstep",
+    version,
+    about = "Doorstep: offline-first door-to-door household surveys",
+    long_about = "Doorstep: offline-first door-to-door household surveys.\n\n\
+        Operators run `doorstep serve` and load data with `doorstep admin`; \
+        `doorstep device` is a desktop device that records and syncs visits like a cadre's phone; \
+        `doorstep demo` shows the whole journey on a throw-away server.",
+    after_help = "Exit codes: 0 ok, 1 error, 2 usage, 3 server unreachable (nothing lost), 4 refused by the server, 5 invalid input.\n\
+        Set RUST_LOG (e.g. RUST_LOG=debug) for more detail on stderr."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate synthetic households for demos, tests and benchmarks.
+    #[command(subcommand)]
+    Gen(GenCommand),
+    /// Run the sync server.
+    Serve {
+        /// The server's database file (created if missing).
+        #[arg(long, default_value = "doorstep-server.db")]
+        db: PathBuf,
+        /// Address to listen on; port 0 picks a free port.
+        #[arg(long, default_value = "127.0.0.1:8686")]
+        listen: SocketAddr,
+    },
+    /// Operators' commands, on the server's database (a running server sees them at once).
+    Admin(admin::AdminArgs),
+    /// A desktop device: enroll, record visits, sync — what a cadre's phone does.
+    Device(device::DeviceArgs),
+    /// Run the whole journey on a temporary server: record offline, sync, check.
+    Demo(demo::DemoArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum GenCommand {
+    /// Households as CSV on stdout (the format `admin import-households` reads).
+    Households {
+        /// How many households.
+        #[arg(long, default_value_t = 300)]
+        count: usize,
+        /// Seed: the same seed gives the same households.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_level = if matches!(cli.command, Command::Serve { .. }) {
+        "info"
+    } else {
+        "warn"
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
+        )
+        .init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            let code = output::exit_code(&error);
+            eprintln!("error: {}", output::one_line(&error));
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Gen(GenCommand::Households { count, seed }) => {
+            let rows = households_csv::generate(count, seed);
+            households_csv::write_csv(&rows, std::io::stdout().lock())
+                .context("could not write the CSV")?;
+            Ok(())
+        }
+        Command::Serve { db, listen } => serve(db, listen),
+        Command::Admin(args) => admin::run(args),
+        Command::Device(args) => device::run(args),
+        Command::Demo(args) => demo::run(args),
+    }
+}
+
+fn serve(db: PathBuf, listen: SocketAddr) -> anyhow::Result<()> {
+    let store = Arc::new(ServerStore::open(&db)?);
+    let runtime = tokio::runtime::Runtime::new().context("could not start the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("could not listen on {listen}"))?;
+        let address = listener.local_addr()?;
+        // The address is data (a script started us on port 0): stdout.
+        println!("http://{address}");
+        eprintln!(
+            "doorstep server listening on http://{address} (database {}); Ctrl-C stops it",
+            db.display()
+        );
+        doorstep_server::serve(listener, store, async {
+            let _ = tokio::signal::ctrl_c().await;
+            eprintln!("stopping: finishing requests in flight");
+        })
+        .await
+        .context("the server failed")
+    })
+}

@@ -25,7 +25,9 @@ pub enum Error {
     Corrupt(String),
     #[error("this device is not enrolled yet: enroll it with a code from the operator")]
     NotEnrolled,
-    #[error("this device is already enrolled (device {device_id}); use a new store file to enroll again")]
+    #[error(
+        "this device is already enrolled (device {device_id}); use a new store file to enroll again"
+    )]
     AlreadyEnrolled { device_id: Uuid },
     #[error("household {0} is not on this device (not assigned to this cadre, or not synced yet)")]
     UnknownHousehold(Uuid),
@@ -33,7 +35,9 @@ pub enum Error {
     UnknownVisit(Uuid),
     #[error("visit {0} is finalised: it cannot be changed; record a correction instead")]
     Finalised(Uuid),
-    #[error("visit {0} is not this device's own finalised visit, so it cannot be corrected from here")]
+    #[error(
+        "visit {0} is not this device's own finalised visit, so it cannot be corrected from here"
+    )]
     NotCorrectable(Uuid),
     #[error("no form on this device yet: sync to receive the forms")]
     NoForm,

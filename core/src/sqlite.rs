@@ -38,7 +38,9 @@ pub enum Durability {
 /// Errors of [`migrate`].
 #[derive(Debug, thiserror::Error)]
 pub enum MigrateError {
-    #[error("the database is at schema version {found}, newer than this build knows ({known}); update the app")]
+    #[error(
+        "the database is at schema version {found}, newer than this build knows ({known}); update the app"
+    )]
     TooNew { found: u32, known: u32 },
     #[error("schema migration to version {version} failed: {source}")]
     Step {
@@ -78,7 +80,8 @@ pub fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
 
 fn configure(connection: &Connection, durability: Durability) -> rusqlite::Result<()> {
     connection.busy_timeout(Duration::from_secs(10))?;
-    let mode: String = connection.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+    let mode: String =
+        connection.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
         tracing::warn!(%mode, "SQLite refused WAL mode");
     }
@@ -102,7 +105,10 @@ pub fn migrate(connection: &mut Connection, migrations: &[Migration]) -> Result<
     let known = migrations.last().map_or(0, |step| step.version);
     let start = schema_version(connection)?;
     if start > known {
-        return Err(MigrateError::TooNew { found: start, known });
+        return Err(MigrateError::TooNew {
+            found: start,
+            known,
+        });
     }
     for step in migrations.iter().filter(|step| step.version > start) {
         let run = |connection: &mut Connection| -> rusqlite::Result<()> {
@@ -161,7 +167,8 @@ pub fn time_text(time: DateTime<Utc>) -> String {
 /// Reads a UUID column inside a row mapper.
 pub fn uuid_column(row: &Row<'_>, index: usize) -> rusqlite::Result<Uuid> {
     let text: String = row.get(index)?;
-    Uuid::parse_str(&text).map_err(|error| FromSqlConversionFailure(index, Type::Text, Box::new(error)))
+    Uuid::parse_str(&text)
+        .map_err(|error| FromSqlConversionFailure(index, Type::Text, Box::new(error)))
 }
 
 /// Reads a timestamp column inside a row mapper.
@@ -173,7 +180,10 @@ pub fn time_column(row: &Row<'_>, index: usize) -> rusqlite::Result<DateTime<Utc
 }
 
 /// Reads an optional timestamp column inside a row mapper.
-pub fn optional_time_column(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
+pub fn optional_time_column(
+    row: &Row<'_>,
+    index: usize,
+) -> rusqlite::Result<Option<DateTime<Utc>>> {
     match row.get_ref(index)? {
         rusqlite::types::ValueRef::Null => Ok(None),
         _ => time_column(row, index).map(Some),
@@ -185,4 +195,3 @@ pub fn count_column<T: TryFrom<i64>>(row: &Row<'_>, index: usize) -> rusqlite::R
     let value: i64 = row.get(index)?;
     T::try_from(value).map_err(|_| rusqlite::Error::IntegralValueOutOfRange(index, value))
 }
-

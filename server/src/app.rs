@@ -10,7 +10,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
 use doorstep_protocol::{
-    EnrollRequest, Health, PROTOCOL_VERSION, PullQuery, PushRequest, PushResponse, SnapshotRequest, routes,
+    EnrollRequest, Health, PROTOCOL_VERSION, PullQuery, PushRequest, PushResponse, SnapshotRequest,
+    routes,
 };
 
 use crate::error::AppError;
@@ -73,7 +74,12 @@ async fn enroll(
     WireJson(request): WireJson<EnrollRequest>,
 ) -> Result<WireResponse, AppError> {
     check_protocol(request.protocol)?;
-    let response = blocking(move || state.store.enroll(&request.code, request.device_label.as_deref(), Utc::now())).await?;
+    let response = blocking(move || {
+        state
+            .store
+            .enroll(&request.code, request.device_label.as_deref(), Utc::now())
+    })
+    .await?;
     tracing::info!(device = %response.device_id, cadre = %response.cadre_id, "device enrolled");
     WireResponse::new(accept, &response)
 }
@@ -87,7 +93,8 @@ async fn push(
 ) -> Result<WireResponse, AppError> {
     check_protocol(request.protocol)?;
     let now = Utc::now();
-    let (results, position) = blocking(move || state.store.push(auth, &request.changes, now)).await?;
+    let (results, position) =
+        blocking(move || state.store.push(auth, &request.changes, now)).await?;
     tracing::info!(position, "push applied");
     WireResponse::new(
         accept,
@@ -119,7 +126,8 @@ async fn snapshot(
     WireJson(request): WireJson<SnapshotRequest>,
 ) -> Result<WireResponse, AppError> {
     check_protocol(request.protocol)?;
-    let response = blocking(move || state.store.snapshot(auth, &request.households, Utc::now())).await?;
+    let response =
+        blocking(move || state.store.snapshot(auth, &request.households, Utc::now())).await?;
     WireResponse::new(accept, &response)
 }
 
@@ -138,8 +146,12 @@ impl FromRequestParts<AppState> for Device {
             .and_then(|value| value.strip_prefix("Bearer "))
             .map(|token| token.trim().to_string())
             .filter(|token| !token.is_empty())
-            .ok_or_else(|| AppError::Unauthorized("missing device token (Authorization: Bearer …)".into()))?;
+            .ok_or_else(|| {
+                AppError::Unauthorized("missing device token (Authorization: Bearer …)".into())
+            })?;
         let store = Arc::clone(&state.store);
-        blocking(move || store.authenticate(&token)).await.map(Device)
+        blocking(move || store.authenticate(&token))
+            .await
+            .map(Device)
     }
 }

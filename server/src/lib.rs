@@ -30,3 +30,72 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await
 }
+
+/// A server running on its own thread and runtime: for the demo, tests and
+/// benchmarks, which drive blocking device code on their own threads.
+#[derive(Debug)]
+pub struct BackgroundServer {
+    address: std::net::SocketAddr,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+}
+
+impl BackgroundServer {
+    /// Binds `address` (port 0 picks a free port) and serves `store` until
+    /// [`BackgroundServer::stop`] or drop.
+    pub fn start(
+        store: Arc<ServerStore>,
+        address: std::net::SocketAddr,
+    ) -> std::io::Result<BackgroundServer> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        let listener = runtime.block_on(tokio::net::TcpListener::bind(address))?;
+        let address = listener.local_addr()?;
+        let (shutdown, signal) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name(format!("doorstep-server-{}", address.port()))
+            .spawn(move || {
+                runtime.block_on(serve(listener, store, async {
+                    let _ = signal.await;
+                }))
+            })?;
+        Ok(BackgroundServer {
+            address,
+            shutdown: Some(shutdown),
+            thread: Some(thread),
+        })
+    }
+
+    pub fn address(&self) -> std::net::SocketAddr {
+        self.address
+    }
+
+    /// `http://ADDRESS`, for a device's transport.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// Stops accepting, finishes requests in flight, and waits for the end.
+    pub fn stop(mut self) -> std::io::Result<()> {
+        self.shutdown_and_join()
+    }
+
+    fn shutdown_and_join(&mut self) -> std::io::Result<()> {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        match self.thread.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(std::io::Error::other("the server thread panicked")),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for BackgroundServer {
+    fn drop(&mut self) {
+        let _ = self.shutdown_and_join();
+    }
+}

@@ -32,14 +32,22 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for WireJson<T> {
 
     async fn from_request(request: Request, state: &S) -> Result<Self, AppError> {
         let zstd = has_token(request.headers(), CONTENT_ENCODING, ENCODING_ZSTD);
-        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                AppError::TooLarge { limit: MAX_BODY_BYTES }
-            } else {
-                AppError::BadRequest(format!("could not read the request body: {rejection}"))
-            }
-        })?;
-        let json = if zstd { decompress(&bytes)? } else { bytes.to_vec() };
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    AppError::TooLarge {
+                        limit: MAX_BODY_BYTES,
+                    }
+                } else {
+                    AppError::BadRequest(format!("could not read the request body: {rejection}"))
+                }
+            })?;
+        let json = if zstd {
+            decompress(&bytes)?
+        } else {
+            bytes.to_vec()
+        };
         serde_json::from_slice(&json)
             .map(WireJson)
             .map_err(|error| AppError::BadRequest(format!("malformed request body: {error}")))
@@ -55,7 +63,9 @@ fn decompress(bytes: &[u8]) -> Result<Vec<u8>, AppError> {
         .read_to_end(&mut json)
         .map_err(|error| AppError::BadRequest(format!("bad zstd body: {error}")))?;
     if json.len() > MAX_BODY_BYTES {
-        return Err(AppError::TooLarge { limit: MAX_BODY_BYTES });
+        return Err(AppError::TooLarge {
+            limit: MAX_BODY_BYTES,
+        });
     }
     Ok(json)
 }
@@ -68,7 +78,11 @@ impl<S: Send + Sync> FromRequestParts<S> for AcceptZstd {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(AcceptZstd(has_token(&parts.headers, ACCEPT_ENCODING, ENCODING_ZSTD)))
+        Ok(AcceptZstd(has_token(
+            &parts.headers,
+            ACCEPT_ENCODING,
+            ENCODING_ZSTD,
+        )))
     }
 }
 
@@ -81,12 +95,17 @@ pub struct WireResponse {
 
 impl WireResponse {
     pub fn new<T: Serialize>(accept: AcceptZstd, value: &T) -> Result<WireResponse, AppError> {
-        let json = serde_json::to_vec(value).map_err(|error| AppError::Internal(error.to_string()))?;
+        let json =
+            serde_json::to_vec(value).map_err(|error| AppError::Internal(error.to_string()))?;
         if accept.0 && json.len() >= COMPRESS_FROM {
-            let body = zstd::encode_all(json.as_slice(), ZSTD_LEVEL).map_err(|error| AppError::Internal(error.to_string()))?;
+            let body = zstd::encode_all(json.as_slice(), ZSTD_LEVEL)
+                .map_err(|error| AppError::Internal(error.to_string()))?;
             Ok(WireResponse { body, zstd: true })
         } else {
-            Ok(WireResponse { body: json, zstd: false })
+            Ok(WireResponse {
+                body: json,
+                zstd: false,
+            })
         }
     }
 }
@@ -108,8 +127,11 @@ fn has_token(headers: &HeaderMap, name: axum::http::HeaderName, token: &str) -> 
         value
             .to_str()
             .map(|text| {
-                text.split(',')
-                    .any(|part| part.split(';').next().is_some_and(|name| name.trim().eq_ignore_ascii_case(token)))
+                text.split(',').any(|part| {
+                    part.split(';')
+                        .next()
+                        .is_some_and(|name| name.trim().eq_ignore_ascii_case(token))
+                })
             })
             .unwrap_or(false)
     })

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use super::{Form, QuestionKind};
+use super::{Choice, Form, Question, QuestionKind};
 
 /// The definition format this build writes and reads. A definition of any
 /// other format is refused: a phone must never half-understand a form.
@@ -21,8 +21,12 @@ pub enum FormError {
     MissingFormat,
     #[error("form definition format {found} is not supported; this build reads format {FORMAT}")]
     UnsupportedFormat { found: String },
-    #[error("the form definition does not match format {FORMAT}: {0}")]
-    Malformed(#[source] serde_json::Error),
+    #[error("the form definition does not match format {FORMAT} at {at}: {source}")]
+    Malformed {
+        /// Where: `the top level`, `question 2 (members_present)`…
+        at: String,
+        source: serde_json::Error,
+    },
     #[error("the form's {field} is empty")]
     EmptyField { field: &'static str },
     #[error("question {index} has no name")]
@@ -87,8 +91,12 @@ impl Form {
         }
         let mut object = object.clone();
         object.remove("format");
+        let object = Value::Object(object);
         let form: Form =
-            serde_json::from_value(Value::Object(object)).map_err(FormError::Malformed)?;
+            serde_json::from_value(object.clone()).map_err(|source| FormError::Malformed {
+                at: malformed_part(&object),
+                source,
+            })?;
         form.check()?;
         Ok(form)
     }
@@ -180,6 +188,32 @@ impl Form {
     }
 }
 
+/// Where in a definition that failed to parse the failure is: the first
+/// question or choice that does not parse on its own, else the top level.
+fn malformed_part(definition: &Value) -> String {
+    let name = |item: &Value| match item.get("name").and_then(Value::as_str) {
+        Some(name) => format!(" ({name})"),
+        None => String::new(),
+    };
+    if let Some(questions) = definition.get("questions").and_then(Value::as_array) {
+        for (index, question) in questions.iter().enumerate() {
+            if serde_json::from_value::<Question>(question.clone()).is_err() {
+                return format!("question {}{}", index + 1, name(question));
+            }
+        }
+    }
+    if let Some(lists) = definition.get("choices").and_then(Value::as_object) {
+        for (list, choices) in lists {
+            for (index, choice) in choices.as_array().into_iter().flatten().enumerate() {
+                if serde_json::from_value::<Choice>(choice.clone()).is_err() {
+                    return format!("choice {} of list {list}{}", index + 1, name(choice));
+                }
+            }
+        }
+    }
+    "the top level".to_owned()
+}
+
 /// Why `name` cannot name a question, if it cannot. Question names follow
 /// XLSForm (they become `${name}` in expressions later): a letter or `_`,
 /// then letters, digits, `_`, `-` or `.`.
@@ -215,7 +249,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::forms::{Choice, Labels, Question};
+    use crate::forms::Labels;
 
     fn yes_no() -> Vec<Choice> {
         vec![
@@ -319,13 +353,33 @@ mod tests {
     #[test]
     fn refuses_fields_and_kinds_it_does_not_know() {
         let error = rejected(|d| d["questions"][0]["relevant"] = json!("${x} > 1"));
-        assert!(matches!(error, FormError::Malformed(_)), "{error}");
-        let error = rejected(|d| d["questions"][0]["kind"] = json!({"type": "geopoint"}));
-        assert!(matches!(error, FormError::Malformed(_)), "{error}");
+        assert!(matches!(error, FormError::Malformed { .. }), "{error}");
+        assert!(
+            error.to_string().starts_with(
+                "the form definition does not match format 1 at question 1 (members_present): \
+                 unknown field `relevant`"
+            ),
+            "{error}"
+        );
+        let error = rejected(|d| d["questions"][1]["kind"] = json!({"type": "geopoint"}));
+        assert!(
+            matches!(&error, FormError::Malformed { at, .. } if at == "question 2 (housing_safe)"),
+            "{error}"
+        );
+        let error = rejected(|d| d["choices"]["yes_no"][1]["image"] = json!("no.png"));
+        assert!(
+            matches!(&error, FormError::Malformed { at, .. } if at == "choice 2 of list yes_no (no)"),
+            "{error}"
+        );
+        let error = rejected(|d| d["groups"] = json!([]));
+        assert!(
+            matches!(&error, FormError::Malformed { at, .. } if at == "the top level"),
+            "{error}"
+        );
         let error = rejected(|d| {
             d["questions"][0]["kind"] = json!({"type": "integer", "constraint": ". > 0"});
         });
-        assert!(matches!(error, FormError::Malformed(_)), "{error}");
+        assert!(matches!(error, FormError::Malformed { .. }), "{error}");
     }
 
     #[test]

@@ -15,8 +15,8 @@
 //! phone never half-understands a newer form. `docs/forms.md` describes the
 //! formats and the rules.
 //!
-//! With the `xlsform` feature, [`xlsform`] reads forms written as XLSForm
-//! spreadsheets, the format ODK and KoboToolbox users already write.
+//! With the `xlsform` feature, the `xlsform` module reads forms written as
+//! XLSForm spreadsheets, the format ODK and KoboToolbox users already write.
 
 use std::collections::BTreeMap;
 

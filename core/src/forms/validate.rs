@@ -439,6 +439,39 @@ mod tests {
     }
 
     #[test]
+    fn the_demo_form_accepts_a_realistic_visit() {
+        let text = include_str!("../../../forms/household-check.json");
+        let definition: Value = serde_json::from_str(text).expect("demo is JSON");
+        let demo = Form::from_definition(&definition).expect("demo is valid");
+        // Per-capita net income (38000 + 6200.5 + 800 + 3600 − 2400) ÷ 4 ≈ 11,550 yuan.
+        let visit = answers(json!({
+            "members_present": 4,
+            "migrant_workers": 2,
+            "return_before_festival": "yes",
+            "income_wages": 38_000,
+            "income_business": 6_200.5,
+            "income_property": 800,
+            "income_transfer": 3_600,
+            "production_costs": 2_400,
+            "food_clothing_ok": "yes",
+            "education_ok": "yes",
+            "medical_insurance_ok": "yes",
+            "housing_safe": "yes",
+            "drinking_water_safe": "no",
+            "risk_category": "edge",
+            "support_needed": "training",
+            "notes": "两人在上海务工，腊月廿五返乡",
+        }));
+        assert_eq!(demo.validate(&visit, Some("zh-CN")), vec![]);
+        let mut no_checklist = visit.clone();
+        no_checklist.remove("housing_safe");
+        assert_eq!(
+            rules(&demo.validate(&no_checklist, None)),
+            [("housing_safe", Rule::Required)]
+        );
+    }
+
+    #[test]
     fn rule_names_are_snake_case() {
         assert_eq!(Rule::UnknownQuestion.as_str(), "unknown_question");
         assert_eq!(json!(Rule::UnknownQuestion), json!("unknown_question"));

@@ -38,9 +38,19 @@ impl Store {
     }
 
     /// A parsed form version, from the cache or the database.
-    pub(crate) fn load_form(&self, connection: &Connection, form_id: &str, version: &str) -> Result<Arc<Form>> {
+    pub(crate) fn load_form(
+        &self,
+        connection: &Connection,
+        form_id: &str,
+        version: &str,
+    ) -> Result<Arc<Form>> {
         let key = (form_id.to_string(), version.to_string());
-        if let Some(form) = self.forms.lock().unwrap_or_else(PoisonError::into_inner).get(&key) {
+        if let Some(form) = self
+            .forms
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+        {
             return Ok(Arc::clone(form));
         }
         let definition: String = connection
@@ -58,7 +68,8 @@ impl Store {
         };
         let value: serde_json::Value =
             serde_json::from_str(&definition).map_err(|error| bad_form(error.to_string()))?;
-        let form = Arc::new(Form::from_definition(&value).map_err(|error| bad_form(error.to_string()))?);
+        let form =
+            Arc::new(Form::from_definition(&value).map_err(|error| bad_form(error.to_string()))?);
         self.forms
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -69,10 +80,15 @@ impl Store {
 
 /// The version to record a new visit with: the newest of `form_id`, or, when
 /// no form is named, the device's only form (or the newest published one).
-pub(crate) fn resolve_form(connection: &Connection, form_id: Option<&str>) -> Result<(String, String)> {
+pub(crate) fn resolve_form(
+    connection: &Connection,
+    form_id: Option<&str>,
+) -> Result<(String, String)> {
     let newest = |sql: &str, values: &[&str]| -> Result<Option<(String, String)>> {
         Ok(connection
-            .query_row(sql, rusqlite::params_from_iter(values), |row| Ok((row.get(0)?, row.get(1)?)))
+            .query_row(sql, rusqlite::params_from_iter(values), |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
             .optional()?)
     };
     match form_id {
@@ -94,7 +110,8 @@ pub(crate) fn resolve_form(connection: &Connection, form_id: Option<&str>) -> Re
 
 /// Stores a published form version; a version already held is left as is.
 pub(crate) fn put_form(transaction: &Transaction<'_>, form: &FormRecord) -> Result<()> {
-    let definition = serde_json::to_string(&form.definition).map_err(|error| Error::Protocol(error.to_string()))?;
+    let definition = serde_json::to_string(&form.definition)
+        .map_err(|error| Error::Protocol(error.to_string()))?;
     transaction
         .prepare_cached(
             "INSERT INTO forms (form_id, version, title, definition, published_at) VALUES (?1, ?2, ?3, ?4, ?5)

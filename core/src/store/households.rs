@@ -23,7 +23,8 @@ const FIELD_SEPARATOR: char = '\u{1f}';
 /// afterwards keeps the result exact.
 const MAX_QUERY_GRAMS: usize = 12;
 
-const SELECT_HOUSEHOLD: &str = "SELECT h.id, h.village_code, h.head_name, h.id_card_suffix, h.group_name,
+const SELECT_HOUSEHOLD: &str =
+    "SELECT h.id, h.village_code, h.head_name, h.id_card_suffix, h.group_name,
         h.members, h.phone, h.address, h.lat, h.lon, h.category, h.version,
         a.name, EXISTS (SELECT 1 FROM assignments s WHERE s.household_id = h.id)
     FROM households h LEFT JOIN areas a ON a.code = h.village_code";
@@ -33,10 +34,12 @@ impl Store {
     /// (any part of the head's name, ID-card suffix, phone, address or
     /// village), ordered by village, group and name.
     pub fn households(&self, search: Option<&str>) -> Result<Vec<Household>> {
-        self.read(|connection| match search.map(normalise).filter(|query| !query.is_empty()) {
-            None => query_households(connection, "", &[]),
-            Some(query) => search_households(connection, &query),
-        })
+        self.read(
+            |connection| match search.map(normalise).filter(|query| !query.is_empty()) {
+                None => query_households(connection, "", &[]),
+                Some(query) => search_households(connection, &query),
+            },
+        )
     }
 
     pub fn household(&self, id: Uuid) -> Result<Option<Household>> {
@@ -46,7 +49,9 @@ impl Store {
 
 pub(crate) fn household(connection: &Connection, id: Uuid) -> Result<Option<Household>> {
     let sql = format!("{SELECT_HOUSEHOLD} WHERE h.id = ?1");
-    Ok(connection.query_row(&sql, [id.to_string()], household_from_row).optional()?)
+    Ok(connection
+        .query_row(&sql, [id.to_string()], household_from_row)
+        .optional()?)
 }
 
 fn search_households(connection: &Connection, query: &str) -> Result<Vec<Household>> {
@@ -64,8 +69,14 @@ fn search_households(connection: &Connection, query: &str) -> Result<Vec<Househo
     query_households(connection, &filter, &values)
 }
 
-fn query_households(connection: &Connection, filter: &str, values: &[String]) -> Result<Vec<Household>> {
-    let sql = format!("{SELECT_HOUSEHOLD} {filter} ORDER BY h.village_code, h.group_name, h.head_name, h.id");
+fn query_households(
+    connection: &Connection,
+    filter: &str,
+    values: &[String],
+) -> Result<Vec<Household>> {
+    let sql = format!(
+        "{SELECT_HOUSEHOLD} {filter} ORDER BY h.village_code, h.group_name, h.head_name, h.id"
+    );
     let mut statement = connection.prepare(&sql)?;
     let rows = statement.query_map(params_from_iter(values), household_from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -100,7 +111,12 @@ pub(crate) fn put_area(transaction: &Transaction<'_>, area: &AreaRecord) -> Resu
              ON CONFLICT (code) DO UPDATE SET name = excluded.name, level = excluded.level,
                                              parent_code = excluded.parent_code",
         )?
-        .execute(params![area.code, area.name, area.level.as_str(), area.parent_code])?;
+        .execute(params![
+            area.code,
+            area.name,
+            area.level.as_str(),
+            area.parent_code
+        ])?;
     Ok(())
 }
 
@@ -115,7 +131,8 @@ pub(crate) fn put_household(transaction: &Transaction<'_>, record: &HouseholdRec
             "INSERT INTO areas (code, name, level) VALUES (?1, ?1, 'village') ON CONFLICT (code) DO NOTHING",
         )?
         .execute([&record.village_code])?;
-    let version = i64::try_from(record.version).map_err(|_| Error::Protocol("household version out of range".into()))?;
+    let version = i64::try_from(record.version)
+        .map_err(|_| Error::Protocol("household version out of range".into()))?;
     transaction
         .prepare_cached(
             "INSERT INTO households (id, village_code, head_name, id_card_suffix, group_name, members,
@@ -176,8 +193,9 @@ pub(crate) fn reindex(transaction: &Transaction<'_>, id: Uuid) -> rusqlite::Resu
              ON CONFLICT (household_id) DO UPDATE SET text = excluded.text",
         )?
         .execute([&key, &text])?;
-    let mut insert =
-        transaction.prepare_cached("INSERT OR IGNORE INTO household_grams (gram, household_id) VALUES (?1, ?2)")?;
+    let mut insert = transaction.prepare_cached(
+        "INSERT OR IGNORE INTO household_grams (gram, household_id) VALUES (?1, ?2)",
+    )?;
     for gram in normalised.iter().flat_map(|field| field_grams(field)) {
         insert.execute([&gram, &key])?;
     }
@@ -209,8 +227,15 @@ pub(crate) fn normalise(text: &str) -> String {
 /// Every one- and two-character piece of a normalised field.
 fn field_grams(field: &str) -> Vec<String> {
     let characters: Vec<char> = field.chars().collect();
-    let mut grams: Vec<String> = characters.iter().map(|character| character.to_string()).collect();
-    grams.extend(characters.windows(2).map(|pair| pair.iter().collect::<String>()));
+    let mut grams: Vec<String> = characters
+        .iter()
+        .map(|character| character.to_string())
+        .collect();
+    grams.extend(
+        characters
+            .windows(2)
+            .map(|pair| pair.iter().collect::<String>()),
+    );
     grams.sort_unstable();
     grams.dedup();
     grams
@@ -223,7 +248,10 @@ fn query_grams(query: &str) -> Vec<String> {
     let mut grams: Vec<String> = if characters.len() == 1 {
         vec![query.to_string()]
     } else {
-        characters.windows(2).map(|pair| pair.iter().collect()).collect()
+        characters
+            .windows(2)
+            .map(|pair| pair.iter().collect())
+            .collect()
     };
     grams.sort_unstable();
     grams.dedup();
@@ -236,7 +264,10 @@ mod tests {
 
     #[test]
     fn grams_cover_single_characters_and_pairs() {
-        assert_eq!(field_grams("王建国"), vec!["国", "建", "建国", "王", "王建"]);
+        assert_eq!(
+            field_grams("王建国"),
+            vec!["国", "建", "建国", "王", "王建"]
+        );
         assert_eq!(query_grams("建"), vec!["建"]);
         assert_eq!(query_grams("王建国"), vec!["建国", "王建"]);
         assert_eq!(query_grams("aaa"), vec!["aa"]);

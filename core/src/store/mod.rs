@@ -157,7 +157,11 @@ impl Store {
 
     /// Records the outcome of enrolment. Refuses a second enrolment: the
     /// device's id names every change it ever made.
-    pub fn save_enrollment(&self, server_url: &str, response: &EnrollResponse) -> Result<DeviceIdentity> {
+    pub fn save_enrollment(
+        &self,
+        server_url: &str,
+        response: &EnrollResponse,
+    ) -> Result<DeviceIdentity> {
         let now = self.now();
         self.write(|transaction| {
             if let Some(existing) = read_identity(transaction)? {
@@ -185,13 +189,19 @@ impl Store {
     pub fn status(&self) -> Result<Status> {
         self.read(|connection| {
             let identity = read_identity(connection)?;
-            let count = |sql: &str| -> Result<u64> { Ok(connection.query_row(sql, [], |row| codec::count_column(row, 0))?) };
-            let (cursor, last_sync, last_attempt, last_error): (i64, Option<String>, Option<String>, Option<String>) =
-                connection.query_row(
-                    "SELECT cursor, last_sync_at, last_attempt_at, last_error FROM sync_state",
-                    [],
-                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
-                )?;
+            let count = |sql: &str| -> Result<u64> {
+                Ok(connection.query_row(sql, [], |row| codec::count_column(row, 0))?)
+            };
+            let (cursor, last_sync, last_attempt, last_error): (
+                i64,
+                Option<String>,
+                Option<String>,
+                Option<String>,
+            ) = connection.query_row(
+                "SELECT cursor, last_sync_at, last_attempt_at, last_error FROM sync_state",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+            )?;
             let oldest_pending: Option<String> = connection.query_row(
                 "SELECT min(created_at) FROM outbox WHERE state = 'pending'",
                 [],
@@ -208,7 +218,8 @@ impl Store {
                 households: count("SELECT count(*) FROM households")?,
                 visits: count("SELECT count(*) FROM visits WHERE status = 'final'")?,
                 forms: count("SELECT count(*) FROM forms")?,
-                cursor: u64::try_from(cursor).map_err(|_| Error::Corrupt("negative cursor".into()))?,
+                cursor: u64::try_from(cursor)
+                    .map_err(|_| Error::Corrupt("negative cursor".into()))?,
                 last_sync: last_sync.as_deref().map(parse_time).transpose()?,
                 last_attempt: last_attempt.as_deref().map(parse_time).transpose()?,
                 last_error,
@@ -228,18 +239,28 @@ fn read_identity(connection: &Connection) -> Result<Option<DeviceIdentity>> {
         .query_row(
             "SELECT device_id, cadre_id, cadre_name, server_url, enrolled_at FROM device",
             [],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)),
+            |row| {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                ))
+            },
         )
         .optional()?;
-    row.map(|(device_id, cadre_id, cadre_name, server_url, enrolled_at)| {
-        Ok(DeviceIdentity {
-            device_id: parse_uuid(&device_id)?,
-            cadre_id: parse_uuid(&cadre_id)?,
-            cadre_name,
-            server_url,
-            enrolled_at: parse_time(&enrolled_at)?,
-        })
-    })
+    row.map(
+        |(device_id, cadre_id, cadre_name, server_url, enrolled_at)| {
+            Ok(DeviceIdentity {
+                device_id: parse_uuid(&device_id)?,
+                cadre_id: parse_uuid(&cadre_id)?,
+                cadre_name,
+                server_url,
+                enrolled_at: parse_time(&enrolled_at)?,
+            })
+        },
+    )
     .transpose()
 }
 

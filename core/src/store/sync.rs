@@ -5,7 +5,8 @@
 use std::collections::HashSet;
 
 use doorstep_protocol::{
-    AreaRecord, Change, Mutation, Outcome, PullResponse, PulledChange, SnapshotResponse, VisitRecord,
+    AreaRecord, Change, Mutation, Outcome, PullResponse, PulledChange, SnapshotResponse,
+    VisitRecord,
 };
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use uuid::Uuid;
@@ -28,7 +29,11 @@ impl Store {
     /// The next pending outbox entries, oldest first, as wire changes: at
     /// most `max_changes`, and no more than `max_bytes` of JSON (but always
     /// at least one). Counts the attempt.
-    pub(crate) fn next_push_batch(&self, max_changes: usize, max_bytes: usize) -> Result<Vec<Change>> {
+    pub(crate) fn next_push_batch(
+        &self,
+        max_changes: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<Change>> {
         self.write(|transaction| {
             let mut statement = transaction.prepare_cached(
                 "SELECT o.seq, v.id, v.household_id, v.cadre_id, v.device_id, v.form_id, v.form_version,
@@ -84,7 +89,11 @@ impl Store {
     /// Settles outbox entries by the server's verdicts: applied and
     /// duplicate ones leave the outbox (the server has them); rejected ones
     /// stay, marked with the reason.
-    pub(crate) fn settle_push(&self, verdicts: &[(u64, Outcome)], received_at: &str) -> Result<PushTally> {
+    pub(crate) fn settle_push(
+        &self,
+        verdicts: &[(u64, Outcome)],
+        received_at: &str,
+    ) -> Result<PushTally> {
         self.write(|transaction| {
             let mut tally = PushTally::default();
             for (seq, outcome) in verdicts {
@@ -125,7 +134,8 @@ impl Store {
     /// The pull cursor and the households held as assigned.
     pub(crate) fn pull_position(&self) -> Result<(u64, Vec<Uuid>)> {
         self.read(|connection| {
-            let cursor: i64 = connection.query_row("SELECT cursor FROM sync_state", [], |row| row.get(0))?;
+            let cursor: i64 =
+                connection.query_row("SELECT cursor FROM sync_state", [], |row| row.get(0))?;
             Ok((
                 u64::try_from(cursor).map_err(|_| Error::Corrupt("negative cursor".into()))?,
                 assigned(connection)?,
@@ -153,7 +163,8 @@ impl Store {
                 }
                 applied += 1;
             }
-            let cursor = i64::try_from(page.cursor).map_err(|_| Error::Protocol("cursor out of range".into()))?;
+            let cursor = i64::try_from(page.cursor)
+                .map_err(|_| Error::Protocol("cursor out of range".into()))?;
             transaction.execute("UPDATE sync_state SET cursor = max(cursor, ?1)", [cursor])?;
             Ok(applied)
         })
@@ -193,7 +204,8 @@ impl Store {
     /// with a draft, a pending or a rejected change stays.
     pub(crate) fn release(&self, ids: &[Uuid]) -> Result<u64> {
         self.write(|transaction| {
-            let mut unassign = transaction.prepare_cached("DELETE FROM assignments WHERE household_id = ?1")?;
+            let mut unassign =
+                transaction.prepare_cached("DELETE FROM assignments WHERE household_id = ?1")?;
             for id in ids {
                 unassign.execute([id.to_string()])?;
             }
@@ -225,8 +237,13 @@ impl Store {
         let now = time_text(self.now());
         self.write(|transaction| {
             match error {
-                None => transaction.execute("UPDATE sync_state SET last_sync_at = ?1, last_error = NULL", [now])?,
-                Some(error) => transaction.execute("UPDATE sync_state SET last_error = ?1", [error])?,
+                None => transaction.execute(
+                    "UPDATE sync_state SET last_sync_at = ?1, last_error = NULL",
+                    [now],
+                )?,
+                Some(error) => {
+                    transaction.execute("UPDATE sync_state SET last_error = ?1", [error])?
+                }
             };
             Ok(())
         })
@@ -236,7 +253,8 @@ impl Store {
 /// A visit from the server. Our own visit coming back only learns when the
 /// server received it.
 fn put_pulled_visit(transaction: &Transaction<'_>, visit: &VisitRecord) -> Result<()> {
-    let answers = serde_json::to_string(&visit.answers).map_err(|error| Error::Protocol(error.to_string()))?;
+    let answers = serde_json::to_string(&visit.answers)
+        .map_err(|error| Error::Protocol(error.to_string()))?;
     let received = visit.received_at.map(time_text);
     transaction
         .prepare_cached(

@@ -12,7 +12,8 @@ use super::forms::resolve_form;
 use crate::error::{Error, Result};
 use crate::model::{DeviceIdentity, NewVisit, Visit, VisitStatus, VisitSync};
 
-const SELECT_VISIT: &str = "SELECT v.id, v.household_id, v.cadre_id, v.device_id, v.form_id, v.form_version,
+const SELECT_VISIT: &str =
+    "SELECT v.id, v.household_id, v.cadre_id, v.device_id, v.form_id, v.form_version,
         v.status, v.origin, v.answers, v.recorded_at, v.updated_at, v.corrects, v.received_at,
         o.state, o.reject_code, o.reject_reason
     FROM visits v LEFT JOIN outbox o ON o.entity = 'visit' AND o.entity_id = v.id";
@@ -66,7 +67,8 @@ impl Store {
         let now = self.now();
         self.write(|transaction| {
             own_draft(transaction, id, &self.require_identity_in(transaction)?)?;
-            let answers = serde_json::to_string(answers).map_err(|error| Error::Corrupt(error.to_string()))?;
+            let answers = serde_json::to_string(answers)
+                .map_err(|error| Error::Corrupt(error.to_string()))?;
             transaction.execute(
                 "UPDATE visits SET answers = ?2, updated_at = ?3 WHERE id = ?1",
                 params![id.to_string(), answers, time_text(now)],
@@ -113,7 +115,13 @@ impl Store {
         super::read_identity(connection)?.ok_or(Error::NotEnrolled)
     }
 
-    fn check_answers(&self, connection: &Connection, form_id: &str, version: &str, answers: &Answers) -> Result<()> {
+    fn check_answers(
+        &self,
+        connection: &Connection,
+        form_id: &str,
+        version: &str,
+        answers: &Answers,
+    ) -> Result<()> {
         let form = self.load_form(connection, form_id, version)?;
         let violations = form.validate(answers, self.language());
         if violations.is_empty() {
@@ -126,7 +134,9 @@ impl Store {
 
 fn enqueue(transaction: &Transaction<'_>, id: Uuid, now: &str) -> Result<()> {
     transaction
-        .prepare_cached("INSERT INTO outbox (entity, entity_id, created_at) VALUES ('visit', ?1, ?2)")?
+        .prepare_cached(
+            "INSERT INTO outbox (entity, entity_id, created_at) VALUES ('visit', ?1, ?2)",
+        )?
         .execute(params![id.to_string(), now])?;
     Ok(())
 }
@@ -141,7 +151,11 @@ fn own_draft(connection: &Connection, id: Uuid, identity: &DeviceIdentity) -> Re
 
 fn check_correctable(connection: &Connection, corrected: Uuid, household: Uuid) -> Result<()> {
     match visit(connection, corrected)? {
-        Some(original) if original.status == VisitStatus::Final && original.household_id == household => Ok(()),
+        Some(original)
+            if original.status == VisitStatus::Final && original.household_id == household =>
+        {
+            Ok(())
+        }
         Some(_) => Err(Error::NotCorrectable(corrected)),
         None => Err(Error::UnknownVisit(corrected)),
     }
@@ -159,9 +173,14 @@ fn visit_from_row(row: &Row<'_>) -> rusqlite::Result<Visit> {
     let status: String = row.get(6)?;
     let origin: String = row.get(7)?;
     let answers: String = row.get(8)?;
-    let answers: Answers = serde_json::from_str(&answers)
-        .map_err(|error| rusqlite::Error::FromSqlConversionFailure(8, rusqlite::types::Type::Text, Box::new(error)))?;
-    let status = if status == "draft" { VisitStatus::Draft } else { VisitStatus::Final };
+    let answers: Answers = serde_json::from_str(&answers).map_err(|error| {
+        rusqlite::Error::FromSqlConversionFailure(8, rusqlite::types::Type::Text, Box::new(error))
+    })?;
+    let status = if status == "draft" {
+        VisitStatus::Draft
+    } else {
+        VisitStatus::Final
+    };
     let outbox_state: Option<String> = row.get(13)?;
     let sync = match (status, outbox_state.as_deref()) {
         (VisitStatus::Draft, _) => VisitSync::Local,
@@ -188,7 +207,13 @@ fn visit_from_row(row: &Row<'_>) -> rusqlite::Result<Visit> {
             .get::<_, Option<String>>(11)?
             .map(|text| Uuid::parse_str(&text))
             .transpose()
-            .map_err(|error| rusqlite::Error::FromSqlConversionFailure(11, rusqlite::types::Type::Text, Box::new(error)))?,
+            .map_err(|error| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    11,
+                    rusqlite::types::Type::Text,
+                    Box::new(error),
+                )
+            })?,
         received_at: optional_time_column(row, 12)?,
         sync,
     })

@@ -6,12 +6,14 @@ use std::io::Read;
 use std::time::Duration;
 
 use doorstep_protocol::{
-    ENCODING_ZSTD, EnrollRequest, EnrollResponse, ErrorBody, PullQuery, PullResponse, PushRequest, PushResponse,
-    SnapshotRequest, SnapshotResponse, routes,
+    ENCODING_ZSTD, EnrollRequest, EnrollResponse, ErrorBody, PullQuery, PullResponse, PushRequest,
+    PushResponse, SnapshotRequest, SnapshotResponse, routes,
 };
 use reqwest::StatusCode;
 use reqwest::blocking::{Client, RequestBuilder};
-use reqwest::header::{ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{
+    ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -79,9 +81,10 @@ impl HttpTransport {
         token: Option<&str>,
         body: &B,
     ) -> Result<R, TransportError> {
-        let json = serde_json::to_vec(body).map_err(|error| TransportError::Protocol(error.to_string()))?;
-        let compressed =
-            zstd::encode_all(json.as_slice(), ZSTD_LEVEL).map_err(|error| TransportError::Protocol(error.to_string()))?;
+        let json = serde_json::to_vec(body)
+            .map_err(|error| TransportError::Protocol(error.to_string()))?;
+        let compressed = zstd::encode_all(json.as_slice(), ZSTD_LEVEL)
+            .map_err(|error| TransportError::Protocol(error.to_string()))?;
         let request = self
             .client
             .post(format!("{}{route}", self.base_url))
@@ -91,7 +94,11 @@ impl HttpTransport {
         self.exchange(request, token)
     }
 
-    fn exchange<R: DeserializeOwned>(&self, request: RequestBuilder, token: Option<&str>) -> Result<R, TransportError> {
+    fn exchange<R: DeserializeOwned>(
+        &self,
+        request: RequestBuilder,
+        token: Option<&str>,
+    ) -> Result<R, TransportError> {
         let mut request = request.header(ACCEPT_ENCODING, ENCODING_ZSTD);
         if let Some(token) = token {
             request = request.header(AUTHORIZATION, format!("Bearer {token}"));
@@ -107,17 +114,26 @@ impl HttpTransport {
         let zstd = response
             .headers()
             .get(CONTENT_ENCODING)
-            .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(ENCODING_ZSTD.as_bytes()));
+            .is_some_and(|value| {
+                value
+                    .as_bytes()
+                    .eq_ignore_ascii_case(ENCODING_ZSTD.as_bytes())
+            });
         let body = read_body(response, zstd)?;
         if status.is_success() {
-            return serde_json::from_slice(&body).map_err(|error| TransportError::Protocol(error.to_string()));
+            return serde_json::from_slice(&body)
+                .map_err(|error| TransportError::Protocol(error.to_string()));
         }
         let message = serde_json::from_slice::<ErrorBody>(&body)
             .map(|error| error.message)
             .unwrap_or_else(|_| status.canonical_reason().unwrap_or("error").to_string());
         Err(match status {
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => TransportError::Unauthorized(message),
-            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => TransportError::Busy { retry_after },
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                TransportError::Unauthorized(message)
+            }
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
+                TransportError::Busy { retry_after }
+            }
             status if status.is_server_error() => TransportError::Server {
                 status: status.as_u16(),
                 message,
@@ -135,9 +151,15 @@ fn read_body(response: reqwest::blocking::Response, zstd: bool) -> Result<Vec<u8
     let interrupted = |error: std::io::Error| TransportError::Interrupted(error.to_string());
     if zstd {
         let decoder = zstd::stream::read::Decoder::new(response).map_err(interrupted)?;
-        decoder.take(MAX_RESPONSE_BYTES).read_to_end(&mut body).map_err(interrupted)?;
+        decoder
+            .take(MAX_RESPONSE_BYTES)
+            .read_to_end(&mut body)
+            .map_err(interrupted)?;
     } else {
-        response.take(MAX_RESPONSE_BYTES).read_to_end(&mut body).map_err(interrupted)?;
+        response
+            .take(MAX_RESPONSE_BYTES)
+            .read_to_end(&mut body)
+            .map_err(interrupted)?;
     }
     Ok(body)
 }
@@ -185,7 +207,11 @@ impl Transport for HttpTransport {
         self.exchange(self.client.get(url), Some(token))
     }
 
-    fn snapshot(&self, token: &str, request: &SnapshotRequest) -> Result<SnapshotResponse, TransportError> {
+    fn snapshot(
+        &self,
+        token: &str,
+        request: &SnapshotRequest,
+    ) -> Result<SnapshotResponse, TransportError> {
         self.post(routes::SNAPSHOT, Some(token), request)
     }
 }

@@ -110,7 +110,11 @@ impl CancelToken {
     }
 
     fn check(&self) -> Result<()> {
-        if self.is_cancelled() { Err(Error::Cancelled) } else { Ok(()) }
+        if self.is_cancelled() {
+            Err(Error::Cancelled)
+        } else {
+            Ok(())
+        }
     }
 }
 
@@ -169,7 +173,11 @@ impl<'a> SyncEngine<'a> {
     /// Pushes everything pending, then pulls everything new. On failure the
     /// store keeps what was done so far; the error is remembered for the
     /// status view.
-    pub fn run(&self, progress: &mut dyn FnMut(SyncProgress), cancel: &CancelToken) -> Result<SyncReport> {
+    pub fn run(
+        &self,
+        progress: &mut dyn FnMut(SyncProgress),
+        cancel: &CancelToken,
+    ) -> Result<SyncReport> {
         self.store.require_identity()?;
         self.store.note_sync_attempt()?;
         let mut report = SyncReport::default();
@@ -181,7 +189,12 @@ impl<'a> SyncEngine<'a> {
         outcome.map(|()| report)
     }
 
-    fn push(&self, report: &mut SyncReport, progress: &mut dyn FnMut(SyncProgress), cancel: &CancelToken) -> Result<()> {
+    fn push(
+        &self,
+        report: &mut SyncReport,
+        progress: &mut dyn FnMut(SyncProgress),
+        cancel: &CancelToken,
+    ) -> Result<()> {
         let token = self.store.token()?;
         let total = self.store.status()?.pending;
         let mut done = 0;
@@ -201,8 +214,11 @@ impl<'a> SyncEngine<'a> {
                 },
             )?;
             report.requests += 1;
-            let verdicts = plan::match_verdicts(&changes, &response.results).map_err(Error::Protocol)?;
-            let tally = self.store.settle_push(&verdicts, &time_text(response.server_time))?;
+            let verdicts =
+                plan::match_verdicts(&changes, &response.results).map_err(Error::Protocol)?;
+            let tally = self
+                .store
+                .settle_push(&verdicts, &time_text(response.server_time))?;
             report.pushed += tally.applied;
             report.duplicates += tally.duplicate;
             report.rejected += tally.rejected;
@@ -215,13 +231,22 @@ impl<'a> SyncEngine<'a> {
             if verdicts.len() < changes.len() {
                 // The server settled only part of the batch: the rest goes
                 // in the next run rather than looping here.
-                tracing::warn!(sent = changes.len(), settled = verdicts.len(), "partial push answer");
+                tracing::warn!(
+                    sent = changes.len(),
+                    settled = verdicts.len(),
+                    "partial push answer"
+                );
                 return Ok(());
             }
         }
     }
 
-    fn pull(&self, report: &mut SyncReport, progress: &mut dyn FnMut(SyncProgress), cancel: &CancelToken) -> Result<()> {
+    fn pull(
+        &self,
+        report: &mut SyncReport,
+        progress: &mut dyn FnMut(SyncProgress),
+        cancel: &CancelToken,
+    ) -> Result<()> {
         let token = self.store.token()?;
         let mut done = 0;
         loop {

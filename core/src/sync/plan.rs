@@ -32,13 +32,19 @@ pub fn plan_scope(held: &[Uuid], server: &[Uuid]) -> ScopePlan {
 /// that was not sent, or a repeated one, means the server is confused: the
 /// whole answer is refused (nothing is settled, everything stays pending).
 /// A change without a result stays pending and goes again next time.
-pub fn match_verdicts(sent: &[Change], results: &[ChangeResult]) -> Result<Vec<(u64, Outcome)>, String> {
+pub fn match_verdicts(
+    sent: &[Change],
+    results: &[ChangeResult],
+) -> Result<Vec<(u64, Outcome)>, String> {
     let sent: HashSet<u64> = sent.iter().map(|change| change.seq).collect();
     let mut seen = HashSet::new();
     let mut verdicts = Vec::with_capacity(results.len());
     for result in results {
         if !sent.contains(&result.seq) {
-            return Err(format!("a result for change {} that was not sent", result.seq));
+            return Err(format!(
+                "a result for change {} that was not sent",
+                result.seq
+            ));
         }
         if !seen.insert(result.seq) {
             return Err(format!("two results for change {}", result.seq));
@@ -74,8 +80,16 @@ mod tests {
             let held: Vec<Uuid> = held.iter().map(|n| id(*n)).collect();
             let server: Vec<Uuid> = server.iter().map(|n| id(*n)).collect();
             let plan = plan_scope(&held, &server);
-            assert_eq!(plan.fetch, fetch.iter().map(|n| id(*n)).collect::<Vec<_>>(), "{name}");
-            assert_eq!(plan.release, release.iter().map(|n| id(*n)).collect::<Vec<_>>(), "{name}");
+            assert_eq!(
+                plan.fetch,
+                fetch.iter().map(|n| id(*n)).collect::<Vec<_>>(),
+                "{name}"
+            );
+            assert_eq!(
+                plan.release,
+                release.iter().map(|n| id(*n)).collect::<Vec<_>>(),
+                "{name}"
+            );
         }
     }
 
@@ -120,7 +134,13 @@ mod tests {
     fn confused_answers_are_refused_whole() {
         let sent = [change(1), change(2)];
         assert!(match_verdicts(&sent, &[result(9, Outcome::Applied)]).is_err());
-        assert!(match_verdicts(&sent, &[result(1, Outcome::Applied), result(1, Outcome::Duplicate)]).is_err());
+        assert!(
+            match_verdicts(
+                &sent,
+                &[result(1, Outcome::Applied), result(1, Outcome::Duplicate)]
+            )
+            .is_err()
+        );
         assert!(match_verdicts(&sent, &[]).is_err());
         assert_eq!(match_verdicts(&[], &[]), Ok(vec![]));
     }

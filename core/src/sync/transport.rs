@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use doorstep_protocol::{
-    EnrollRequest, EnrollResponse, PullQuery, PullResponse, PushRequest, PushResponse, SnapshotRequest,
-    SnapshotResponse,
+    EnrollRequest, EnrollResponse, PullQuery, PullResponse, PushRequest, PushResponse,
+    SnapshotRequest, SnapshotResponse,
 };
 
 /// One request/response exchange per call; implementations do their own
@@ -15,7 +15,11 @@ pub trait Transport: Send + Sync {
     fn enroll(&self, request: &EnrollRequest) -> Result<EnrollResponse, TransportError>;
     fn push(&self, token: &str, request: &PushRequest) -> Result<PushResponse, TransportError>;
     fn pull(&self, token: &str, query: &PullQuery) -> Result<PullResponse, TransportError>;
-    fn snapshot(&self, token: &str, request: &SnapshotRequest) -> Result<SnapshotResponse, TransportError>;
+    fn snapshot(
+        &self,
+        token: &str,
+        request: &SnapshotRequest,
+    ) -> Result<SnapshotResponse, TransportError>;
 }
 
 /// Why an exchange failed, in terms the app can act on.

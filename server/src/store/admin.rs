@@ -78,7 +78,11 @@ pub(crate) fn normalise_code(code: &str) -> String {
 impl ServerStore {
     /// Loads areas and households (new ones inserted, changed ones updated
     /// with a new version, identical ones left alone), in one transaction.
-    pub fn import_households(&self, areas: &[AreaRecord], households: &[HouseholdRecord]) -> StoreResult<ImportReport> {
+    pub fn import_households(
+        &self,
+        areas: &[AreaRecord],
+        households: &[HouseholdRecord],
+    ) -> StoreResult<ImportReport> {
         let now = time_text(Utc::now());
         self.write(|transaction| {
             let mut report = ImportReport::default();
@@ -155,7 +159,12 @@ impl ServerStore {
             let added = transaction.execute(
                 "INSERT INTO assignments (cadre_id, village_code, household_id, created_at)
                  VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
-                params![cadre_id.to_string(), village, household, time_text(Utc::now())],
+                params![
+                    cadre_id.to_string(),
+                    village,
+                    household,
+                    time_text(Utc::now())
+                ],
             )?;
             Ok(added > 0)
         })
@@ -198,9 +207,11 @@ impl ServerStore {
     /// same content is a no-op (returns `false`); with other content it is
     /// refused: a published version never changes.
     pub fn publish_form(&self, form: &Form) -> StoreResult<bool> {
-        form.check().map_err(|error| StoreError::Invalid(error.to_string()))?;
+        form.check()
+            .map_err(|error| StoreError::Invalid(error.to_string()))?;
         let definition = form.to_definition();
-        let text = serde_json::to_string(&definition).map_err(|error| StoreError::Invalid(error.to_string()))?;
+        let text = serde_json::to_string(&definition)
+            .map_err(|error| StoreError::Invalid(error.to_string()))?;
         let now = time_text(Utc::now());
         self.write(|transaction| {
             let existing: Option<String> = transaction
@@ -260,7 +271,10 @@ impl ServerStore {
 
     /// Every visit on the server, in the order they were received, handed
     /// to `each` one at a time (the export never holds them all).
-    pub fn export_visits(&self, each: &mut dyn FnMut(VisitRecord) -> std::io::Result<()>) -> StoreResult<u64> {
+    pub fn export_visits(
+        &self,
+        each: &mut dyn FnMut(VisitRecord) -> std::io::Result<()>,
+    ) -> StoreResult<u64> {
         self.read(|connection| {
             let mut statement = connection.prepare(
                 "SELECT id, household_id, cadre_id, device_id, form_id, form_version, answers, recorded_at,
@@ -281,7 +295,13 @@ impl ServerStore {
     /// Number of visits stored and of distinct visit ids (equal unless
     /// something is badly wrong); for the demo and tests.
     pub fn visit_count(&self) -> StoreResult<u64> {
-        self.read(|connection| Ok(connection.query_row("SELECT count(*) FROM visits", [], |row| row.get::<_, i64>(0))?.unsigned_abs()))
+        self.read(|connection| {
+            Ok(connection
+                .query_row("SELECT count(*) FROM visits", [], |row| {
+                    row.get::<_, i64>(0)
+                })?
+                .unsigned_abs())
+        })
     }
 
     /// Villages with their household counts, for operators.
@@ -313,7 +333,11 @@ enum Upsert {
     Unchanged,
 }
 
-fn upsert_household(transaction: &Transaction<'_>, household: &HouseholdRecord, now: &str) -> StoreResult<Upsert> {
+fn upsert_household(
+    transaction: &Transaction<'_>,
+    household: &HouseholdRecord,
+    now: &str,
+) -> StoreResult<Upsert> {
     let key = household.id.to_string();
     let existing: Option<HouseholdRecord> = transaction
         .prepare_cached(&format!("{} WHERE id = ?1", super::sync::SELECT_HOUSEHOLD))?
@@ -325,7 +349,9 @@ fn upsert_household(transaction: &Transaction<'_>, household: &HouseholdRecord, 
         Some(current) => current.version + 1,
     };
     let village_known: bool = transaction
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM areas WHERE code = ?1 AND level = 'village')")?
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM areas WHERE code = ?1 AND level = 'village')",
+        )?
         .query_row([&household.village_code], |row| row.get(0))?;
     if !village_known {
         return Err(StoreError::Invalid(format!(
@@ -360,7 +386,11 @@ fn upsert_household(transaction: &Transaction<'_>, household: &HouseholdRecord, 
             now,
         ])?;
     super::sync::log_household_change(transaction, household.id, None, now)?;
-    Ok(if existing.is_some() { Upsert::Updated } else { Upsert::Inserted })
+    Ok(if existing.is_some() {
+        Upsert::Updated
+    } else {
+        Upsert::Inserted
+    })
 }
 
 fn same_fields(current: &HouseholdRecord, new: &HouseholdRecord) -> bool {
@@ -376,7 +406,11 @@ fn require_cadre(transaction: &Transaction<'_>, cadre_id: Uuid) -> StoreResult<(
         [cadre_id.to_string()],
         |row| row.get(0),
     )?;
-    if known { Ok(()) } else { Err(StoreError::NotFound(format!("no cadre {cadre_id}"))) }
+    if known {
+        Ok(())
+    } else {
+        Err(StoreError::NotFound(format!("no cadre {cadre_id}")))
+    }
 }
 
 fn require_target(transaction: &Transaction<'_>, target: &AssignmentTarget) -> StoreResult<()> {
@@ -393,7 +427,11 @@ fn require_target(transaction: &Transaction<'_>, target: &AssignmentTarget) -> S
         ),
     };
     let known: bool = transaction.query_row(sql, [&key], |row| row.get(0))?;
-    if known { Ok(()) } else { Err(StoreError::NotFound(format!("no {what} {key}"))) }
+    if known {
+        Ok(())
+    } else {
+        Err(StoreError::NotFound(format!("no {what} {key}")))
+    }
 }
 
 fn target_columns(target: &AssignmentTarget) -> (Option<String>, Option<String>) {
@@ -404,6 +442,10 @@ fn target_columns(target: &AssignmentTarget) -> (Option<String>, Option<String>)
 }
 
 /// Keeps `time_column` in use for readers of enrolment codes.
-pub(crate) fn expired(row: &rusqlite::Row<'_>, index: usize, now: chrono::DateTime<Utc>) -> rusqlite::Result<bool> {
+pub(crate) fn expired(
+    row: &rusqlite::Row<'_>,
+    index: usize,
+    now: chrono::DateTime<Utc>,
+) -> rusqlite::Result<bool> {
     Ok(time_column(row, index)? <= now)
 }

@@ -106,13 +106,18 @@ impl ServerStore {
 
     /// Runs `work` in one read transaction (one consistent snapshot).
     fn read<T>(&self, work: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
-        let pooled = self.readers.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        let pooled = self
+            .readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
         let mut connection = match pooled {
             Some(connection) => connection,
             None => sqlite::open_reader(&self.path)?,
         };
         let result = (|| {
-            let transaction = connection.transaction_with_behavior(TransactionBehavior::Deferred)?;
+            let transaction =
+                connection.transaction_with_behavior(TransactionBehavior::Deferred)?;
             let value = work(&transaction)?;
             transaction.finish()?;
             Ok(value)

@@ -9,9 +9,9 @@ use chrono::{DateTime, Utc};
 use doorstep_core::forms::Form;
 use doorstep_core::sqlite::{count_column, time_column, time_text, uuid_column};
 use doorstep_protocol::{
-    AreaLevel, AreaRecord, Change, ChangeResult, EnrollResponse, FormRecord, HouseholdRecord, Mutation, Outcome,
-    PROTOCOL_VERSION, PullQuery, PullResponse, PulledChange, RejectCode, SnapshotResponse, VisitRecord,
-    scope_digest,
+    AreaLevel, AreaRecord, Change, ChangeResult, EnrollResponse, FormRecord, HouseholdRecord,
+    Mutation, Outcome, PROTOCOL_VERSION, PullQuery, PullResponse, PulledChange, RejectCode,
+    SnapshotResponse, VisitRecord, scope_digest,
 };
 use rand::Rng;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
@@ -34,7 +34,8 @@ pub struct DeviceAuth {
     pub cadre_id: Uuid,
 }
 
-pub(crate) const SELECT_HOUSEHOLD: &str = "SELECT id, village_code, head_name, id_card_suffix, group_name, members,
+pub(crate) const SELECT_HOUSEHOLD: &str =
+    "SELECT id, village_code, head_name, id_card_suffix, group_name, members,
         phone, address, lat, lon, category, version FROM households";
 
 /// The households assigned to a cadre (`?1`), directly or by village.
@@ -45,7 +46,12 @@ const SCOPE_CTE: &str = "WITH scope (id) AS (
 
 impl ServerStore {
     /// Trades a one-time code for a device identity and token.
-    pub fn enroll(&self, code: &str, label: Option<&str>, now: DateTime<Utc>) -> StoreResult<EnrollResponse> {
+    pub fn enroll(
+        &self,
+        code: &str,
+        label: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<EnrollResponse> {
         let code_hash = secret_hash(&normalise_code(code));
         let device_id = Uuid::now_v7();
         let token: String = {
@@ -94,7 +100,9 @@ impl ServerStore {
         let hash = secret_hash(token);
         self.read(|connection| {
             connection
-                .prepare_cached("SELECT id, cadre_id FROM devices WHERE token_hash = ?1 AND revoked_at IS NULL")?
+                .prepare_cached(
+                    "SELECT id, cadre_id FROM devices WHERE token_hash = ?1 AND revoked_at IS NULL",
+                )?
                 .query_row([&hash], |row| {
                     Ok(DeviceAuth {
                         device_id: uuid_column(row, 0)?,
@@ -109,7 +117,12 @@ impl ServerStore {
     /// Applies a device's changes in order, in one transaction: a replayed
     /// change (same device and sequence) is a duplicate and changes nothing.
     /// Returns one result per change and the log position after the push.
-    pub fn push(&self, auth: DeviceAuth, changes: &[Change], now: DateTime<Utc>) -> StoreResult<(Vec<ChangeResult>, u64)> {
+    pub fn push(
+        &self,
+        auth: DeviceAuth,
+        changes: &[Change],
+        now: DateTime<Utc>,
+    ) -> StoreResult<(Vec<ChangeResult>, u64)> {
         if changes.len() > MAX_PUSH_CHANGES {
             return Err(StoreError::Invalid(format!(
                 "a push carries at most {MAX_PUSH_CHANGES} changes; this one has {}",
@@ -121,7 +134,10 @@ impl ServerStore {
             let mut results = Vec::with_capacity(changes.len());
             for change in changes {
                 let outcome = apply_change(self, transaction, auth, change, &now_text)?;
-                results.push(ChangeResult { seq: change.seq, outcome });
+                results.push(ChangeResult {
+                    seq: change.seq,
+                    outcome,
+                });
             }
             transaction.execute(
                 "UPDATE devices SET last_seen_at = ?2 WHERE id = ?1",
@@ -134,7 +150,12 @@ impl ServerStore {
     /// One page of the change log after `query.cursor`, within the device's
     /// scope, leaving out the device's own visits (it has them). When the
     /// device's scope digest is stale, the page also lists the whole scope.
-    pub fn pull(&self, auth: DeviceAuth, query: &PullQuery, now: DateTime<Utc>) -> StoreResult<PullResponse> {
+    pub fn pull(
+        &self,
+        auth: DeviceAuth,
+        query: &PullQuery,
+        now: DateTime<Utc>,
+    ) -> StoreResult<PullResponse> {
         let limit = query.limit.unwrap_or(1000).clamp(1, MAX_PULL_LIMIT);
         let cursor = i64::try_from(query.cursor)
             .map_err(|_| StoreError::Invalid("cursor out of range".into()))?;
@@ -154,7 +175,13 @@ impl ServerStore {
             ))?;
             let rows: Vec<(u64, String, String)> = statement
                 .query_map(
-                    params![cadre, cursor, end_signed, auth.device_id.to_string(), i64::from(limit) + 1],
+                    params![
+                        cadre,
+                        cursor,
+                        end_signed,
+                        auth.device_id.to_string(),
+                        i64::from(limit) + 1
+                    ],
                     |row| Ok((count_column(row, 0)?, row.get(1)?, row.get(2)?)),
                 )?
                 .collect::<rusqlite::Result<_>>()?;
@@ -166,7 +193,11 @@ impl ServerStore {
                     changes.push(change);
                 }
             }
-            let next = if more { rows.last().map_or(query.cursor, |row| row.0) } else { end.max(query.cursor) };
+            let next = if more {
+                rows.last().map_or(query.cursor, |row| row.0)
+            } else {
+                end.max(query.cursor)
+            };
             Ok(PullResponse {
                 protocol: PROTOCOL_VERSION,
                 scope: stale.then_some(scope),
@@ -180,7 +211,12 @@ impl ServerStore {
 
     /// Households newly in the device's scope, whole: with their areas,
     /// every visit, and the forms those visits use.
-    pub fn snapshot(&self, auth: DeviceAuth, requested: &[Uuid], now: DateTime<Utc>) -> StoreResult<SnapshotResponse> {
+    pub fn snapshot(
+        &self,
+        auth: DeviceAuth,
+        requested: &[Uuid],
+        now: DateTime<Utc>,
+    ) -> StoreResult<SnapshotResponse> {
         if requested.len() > MAX_SNAPSHOT_HOUSEHOLDS {
             return Err(StoreError::Invalid(format!(
                 "a snapshot names at most {MAX_SNAPSHOT_HOUSEHOLDS} households; this one names {}",
@@ -203,13 +239,19 @@ impl ServerStore {
             };
             let mut area_codes = BTreeSet::new();
             let mut form_keys = BTreeSet::new();
-            let mut household_statement = connection.prepare_cached(&format!("{SELECT_HOUSEHOLD} WHERE id = ?1"))?;
-            let mut visit_statement =
-                connection.prepare_cached(&format!("{SELECT_VISIT} WHERE household_id = ?1 ORDER BY received_at, id"))?;
+            let mut household_statement =
+                connection.prepare_cached(&format!("{SELECT_HOUSEHOLD} WHERE id = ?1"))?;
+            let mut visit_statement = connection.prepare_cached(&format!(
+                "{SELECT_VISIT} WHERE household_id = ?1 ORDER BY received_at, id"
+            ))?;
             for id in requested.iter().collect::<BTreeSet<_>>() {
                 let household = scope
                     .contains(id)
-                    .then(|| household_statement.query_row([id.to_string()], household_from_row).optional())
+                    .then(|| {
+                        household_statement
+                            .query_row([id.to_string()], household_from_row)
+                            .optional()
+                    })
                     .transpose()?
                     .flatten();
                 let Some(household) = household else {
@@ -227,7 +269,9 @@ impl ServerStore {
             response.areas = areas_with_parents(connection, &area_codes)?;
             for (form_id, version) in form_keys {
                 let form = connection
-                    .prepare_cached(&format!("{SELECT_FORM} WHERE form_id = ?1 AND version = ?2"))?
+                    .prepare_cached(&format!(
+                        "{SELECT_FORM} WHERE form_id = ?1 AND version = ?2"
+                    ))?
                     .query_row(params![form_id, version], form_from_row)?;
                 response.forms.push(form);
             }
@@ -244,19 +288,28 @@ fn apply_change(
     now: &str,
 ) -> StoreResult<Outcome> {
     let device = auth.device_id.to_string();
-    let seq = i64::try_from(change.seq).map_err(|_| StoreError::Invalid("sequence out of range".into()))?;
+    let seq = i64::try_from(change.seq)
+        .map_err(|_| StoreError::Invalid("sequence out of range".into()))?;
     if seq <= 0 {
-        return Ok(rejected(RejectCode::Malformed, "sequence numbers start at 1"));
+        return Ok(rejected(
+            RejectCode::Malformed,
+            "sequence numbers start at 1",
+        ));
     }
     let seen: bool = transaction
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM device_changes WHERE device_id = ?1 AND seq = ?2)")?
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM device_changes WHERE device_id = ?1 AND seq = ?2)",
+        )?
         .query_row(params![device, seq], |row| row.get(0))?;
     if seen {
         return Ok(Outcome::Duplicate);
     }
     let Mutation::Visit(visit) = &change.mutation;
     if visit.device_id != auth.device_id || visit.cadre_id != auth.cadre_id {
-        return Ok(rejected(RejectCode::Malformed, "the visit names another device or cadre"));
+        return Ok(rejected(
+            RejectCode::Malformed,
+            "the visit names another device or cadre",
+        ));
     }
     let key = visit.id.to_string();
     let exists: bool = transaction
@@ -271,11 +324,18 @@ fn apply_change(
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM households WHERE id = ?1)")?
         .query_row([&household], |row| row.get(0))?;
     if !known {
-        return Ok(rejected(RejectCode::UnknownHousehold, &format!("household {household} does not exist")));
+        return Ok(rejected(
+            RejectCode::UnknownHousehold,
+            &format!("household {household} does not exist"),
+        ));
     }
     let in_scope: bool = transaction
-        .prepare_cached(&format!("{SCOPE_CTE} SELECT EXISTS (SELECT 1 FROM scope WHERE id = ?2)"))?
-        .query_row(params![auth.cadre_id.to_string(), household], |row| row.get(0))?;
+        .prepare_cached(&format!(
+            "{SCOPE_CTE} SELECT EXISTS (SELECT 1 FROM scope WHERE id = ?2)"
+        ))?
+        .query_row(params![auth.cadre_id.to_string(), household], |row| {
+            row.get(0)
+        })?;
     if !in_scope {
         return Ok(rejected(
             RejectCode::OutOfScope,
@@ -285,7 +345,10 @@ fn apply_change(
     let Some(form) = load_form(store, transaction, &visit.form_id, &visit.form_version)? else {
         return Ok(rejected(
             RejectCode::UnknownForm,
-            &format!("form {} version {} is not published", visit.form_id, visit.form_version),
+            &format!(
+                "form {} version {} is not published",
+                visit.form_id, visit.form_version
+            ),
         ));
     };
     let violations = form.validate(&visit.answers, None);
@@ -305,7 +368,8 @@ fn apply_change(
             ));
         }
     }
-    let answers = serde_json::to_string(&visit.answers).map_err(|error| StoreError::Invalid(error.to_string()))?;
+    let answers = serde_json::to_string(&visit.answers)
+        .map_err(|error| StoreError::Invalid(error.to_string()))?;
     transaction
         .prepare_cached(
             "INSERT INTO visits (id, household_id, cadre_id, device_id, form_id, form_version, answers, recorded_at,
@@ -341,7 +405,13 @@ fn rejected(code: RejectCode, reason: &str) -> Outcome {
     }
 }
 
-fn record_applied(transaction: &Transaction<'_>, device: &str, seq: i64, entity_id: &str, now: &str) -> StoreResult<()> {
+fn record_applied(
+    transaction: &Transaction<'_>,
+    device: &str,
+    seq: i64,
+    entity_id: &str,
+    now: &str,
+) -> StoreResult<()> {
     transaction
         .prepare_cached(
             "INSERT INTO device_changes (device_id, seq, entity, entity_id, applied_at) VALUES (?1, ?2, 'visit', ?3, ?4)",
@@ -351,9 +421,19 @@ fn record_applied(transaction: &Transaction<'_>, device: &str, seq: i64, entity_
 }
 
 /// A published form version, parsed once and cached (versions never change).
-fn load_form(store: &ServerStore, connection: &Connection, form_id: &str, version: &str) -> StoreResult<Option<Arc<Form>>> {
+fn load_form(
+    store: &ServerStore,
+    connection: &Connection,
+    form_id: &str,
+    version: &str,
+) -> StoreResult<Option<Arc<Form>>> {
     let key = (form_id.to_string(), version.to_string());
-    if let Some(form) = store.forms.lock().unwrap_or_else(PoisonError::into_inner).get(&key) {
+    if let Some(form) = store
+        .forms
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(&key)
+    {
         return Ok(Some(Arc::clone(form)));
     }
     let definition: Option<String> = connection
@@ -362,8 +442,8 @@ fn load_form(store: &ServerStore, connection: &Connection, form_id: &str, versio
         .optional()?;
     definition
         .map(|text| {
-            let value: serde_json::Value =
-                serde_json::from_str(&text).map_err(|error| StoreError::Invalid(error.to_string()))?;
+            let value: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|error| StoreError::Invalid(error.to_string()))?;
             Form::from_definition(&value).map_err(|error| StoreError::Invalid(error.to_string()))
         })
         .transpose()
@@ -405,18 +485,27 @@ fn log_position(connection: &Connection) -> StoreResult<u64> {
     // AUTOINCREMENT keeps the highest position ever used in sqlite_sequence,
     // even when the latest rows were deleted.
     let position: Option<i64> = connection
-        .query_row("SELECT seq FROM sqlite_sequence WHERE name = 'changes'", [], |row| row.get(0))
+        .query_row(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'changes'",
+            [],
+            |row| row.get(0),
+        )
         .optional()?;
     Ok(position.unwrap_or(0).unsigned_abs())
 }
 
 fn scope_ids(connection: &Connection, cadre: &str) -> StoreResult<Vec<Uuid>> {
-    let mut statement = connection.prepare_cached(&format!("{SCOPE_CTE} SELECT id FROM scope ORDER BY id"))?;
+    let mut statement =
+        connection.prepare_cached(&format!("{SCOPE_CTE} SELECT id FROM scope ORDER BY id"))?;
     let rows = statement.query_map([cadre], |row| uuid_column(row, 0))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-fn load_change(connection: &Connection, entity: &str, entity_id: &str) -> StoreResult<Option<PulledChange>> {
+fn load_change(
+    connection: &Connection,
+    entity: &str,
+    entity_id: &str,
+) -> StoreResult<Option<PulledChange>> {
     Ok(match entity {
         "household" => connection
             .prepare_cached(&format!("{SELECT_HOUSEHOLD} WHERE id = ?1"))?
@@ -437,8 +526,12 @@ fn load_change(connection: &Connection, entity: &str, entity_id: &str) -> StoreR
     })
 }
 
-fn areas_with_parents(connection: &Connection, codes: &BTreeSet<String>) -> StoreResult<Vec<AreaRecord>> {
-    let mut statement = connection.prepare_cached("SELECT code, name, level, parent_code FROM areas WHERE code = ?1")?;
+fn areas_with_parents(
+    connection: &Connection,
+    codes: &BTreeSet<String>,
+) -> StoreResult<Vec<AreaRecord>> {
+    let mut statement = connection
+        .prepare_cached("SELECT code, name, level, parent_code FROM areas WHERE code = ?1")?;
     let mut seen = BTreeSet::new();
     let mut areas = Vec::new();
     let mut queue: Vec<String> = codes.iter().cloned().collect();
@@ -485,7 +578,8 @@ pub(crate) fn household_from_row(row: &Row<'_>) -> rusqlite::Result<HouseholdRec
     })
 }
 
-const SELECT_VISIT: &str = "SELECT id, household_id, cadre_id, device_id, form_id, form_version, answers,
+const SELECT_VISIT: &str =
+    "SELECT id, household_id, cadre_id, device_id, form_id, form_version, answers,
         recorded_at, received_at, corrects FROM visits";
 
 pub(crate) fn visit_from_row(row: &Row<'_>) -> rusqlite::Result<VisitRecord> {
@@ -499,14 +593,24 @@ pub(crate) fn visit_from_row(row: &Row<'_>) -> rusqlite::Result<VisitRecord> {
         form_id: row.get(4)?,
         form_version: row.get(5)?,
         answers: serde_json::from_str(&answers).map_err(|error| {
-            rusqlite::Error::FromSqlConversionFailure(6, rusqlite::types::Type::Text, Box::new(error))
+            rusqlite::Error::FromSqlConversionFailure(
+                6,
+                rusqlite::types::Type::Text,
+                Box::new(error),
+            )
         })?,
         recorded_at: time_column(row, 7)?,
         received_at: Some(time_column(row, 8)?),
         corrects: corrects
             .map(|text| Uuid::parse_str(&text))
             .transpose()
-            .map_err(|error| rusqlite::Error::FromSqlConversionFailure(9, rusqlite::types::Type::Text, Box::new(error)))?,
+            .map_err(|error| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    9,
+                    rusqlite::types::Type::Text,
+                    Box::new(error),
+                )
+            })?,
     })
 }
 
@@ -519,7 +623,11 @@ fn form_from_row(row: &Row<'_>) -> rusqlite::Result<FormRecord> {
         version: row.get(1)?,
         title: row.get(2)?,
         definition: serde_json::from_str(&definition).map_err(|error| {
-            rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, Box::new(error))
+            rusqlite::Error::FromSqlConversionFailure(
+                3,
+                rusqlite::types::Type::Text,
+                Box::new(error),
+            )
         })?,
         published_at: time_column(row, 4)?,
     })

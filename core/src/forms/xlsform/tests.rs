@@ -330,3 +330,21 @@ fn shipped_demo_spreadsheet_matches_its_definition() {
     assert_eq!(form.to_definition(), definition);
     assert_eq!(form.version, "2024122801");
 }
+
+#[test]
+fn type_keywords_ignore_case_but_list_names_keep_theirs() {
+    let survey = rows(&[
+        &["type", "name", "label"],
+        &["Select_One Yes_No", "housing_safe", "住房安全"],
+        &["INTEGER", "members_present", "人数"],
+    ]);
+    let choices = rows(&[&["list_name", "name", "label"], &["Yes_No", "yes", "是"]]);
+    let form = from_sheets(&settings(), &survey, &choices).expect("valid sheets");
+    assert_eq!(
+        form.questions[0].kind,
+        QuestionKind::SelectOne {
+            list: "Yes_No".into()
+        }
+    );
+    assert_eq!(form.questions[1].kind, QuestionKind::Integer);
+}

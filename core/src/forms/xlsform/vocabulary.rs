@@ -117,7 +117,14 @@ pub(super) fn required(text: &str) -> Option<bool> {
 pub(super) fn question_kind(text: &str) -> Result<QuestionKind, String> {
     let lowered = text.to_ascii_lowercase();
     let words: Vec<&str> = lowered.split_whitespace().collect();
-    let original: Vec<&str> = text.split_whitespace().collect();
+    // The list name keeps its case; only the keywords are case-blind.
+    let list = || QuestionKind::SelectOne {
+        list: text
+            .split_whitespace()
+            .last()
+            .unwrap_or_default()
+            .to_owned(),
+    };
     match words.as_slice() {
         [] => Err("the type is missing".into()),
         ["text"] => Ok(QuestionKind::Text),
@@ -126,12 +133,7 @@ pub(super) fn question_kind(text: &str) -> Result<QuestionKind, String> {
         ["select_one"] | ["select", "one"] => {
             Err("select_one needs a choice list: `select_one LIST`".into())
         }
-        ["select_one", _] => Ok(QuestionKind::SelectOne {
-            list: original[1].to_owned(),
-        }),
-        ["select", "one", _] => Ok(QuestionKind::SelectOne {
-            list: original[2].to_owned(),
-        }),
+        ["select_one", _] | ["select", "one", _] => Ok(list()),
         ["select_one" | "select", ..] => Err(format!(
             "type `{text}` is not supported yet: write `select_one LIST` with one list name"
         )),

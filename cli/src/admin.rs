@@ -1,0 +1,305 @@
+//! `doorstep admin …`: operators' commands on the server's database file.
+//! They open the same SQLite file as a running server (WAL lets both work at
+//! once), so a change takes effect at the server's next request.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::{Args, Subcommand, ValueEnum};
+use doorstep_core::forms::Form;
+use doorstep_protocol::{AreaLevel, AreaRecord, HouseholdRecord};
+use doorstep_server::ServerStore;
+use doorstep_server::store::AssignmentTarget;
+use uuid::Uuid;
+
+use crate::households_csv::{self, HouseholdRow};
+use crate::output::{invalid, print_json};
+
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    /// The server's database file.
+    #[arg(long, global = true, default_value = "doorstep-server.db")]
+    db: PathBuf,
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Load households from a CSV file (the format of `doorstep gen households`).
+    ImportHouseholds {
+        file: PathBuf,
+        /// Print the counts as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a cadre; prints the cadre's id.
+    AddCadre {
+        #[arg(long)]
+        name: String,
+    },
+    /// List cadres with their households and devices.
+    Cadres {
+        #[arg(long)]
+        json: bool,
+    },
+    /// List villages with their household counts.
+    Villages {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pair a cadre with a whole village or one household.
+    Assign(TargetArgs),
+    /// Undo a pairing.
+    Unassign(TargetArgs),
+    /// Publish a form version from an XLSForm (.xlsx) or a JSON definition.
+    PublishForm { file: PathBuf },
+    /// Make a one-time enrolment code for a cadre's device; prints the code.
+    EnrollCode {
+        #[arg(long)]
+        cadre: Uuid,
+    },
+    /// Export data.
+    #[command(subcommand)]
+    Export(ExportCommand),
+}
+
+#[derive(Debug, Args)]
+struct TargetArgs {
+    #[arg(long)]
+    cadre: Uuid,
+    /// A village's 12-digit code.
+    #[arg(
+        long,
+        conflicts_with = "household",
+        required_unless_present = "household"
+    )]
+    village: Option<String>,
+    /// A household's id.
+    #[arg(long)]
+    household: Option<Uuid>,
+}
+
+impl TargetArgs {
+    fn target(&self) -> anyhow::Result<AssignmentTarget> {
+        match (&self.village, self.household) {
+            (Some(code), None) => Ok(AssignmentTarget::Village(code.trim().to_string())),
+            (None, Some(id)) => Ok(AssignmentTarget::Household(id)),
+            _ => Err(invalid(
+                "give exactly one of --village CODE or --household ID",
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum ExportCommand {
+    /// Every visit the server holds, one JSON object per line.
+    Visits {
+        #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
+        format: ExportFormat,
+        /// Write to this file instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ExportFormat {
+    Jsonl,
+}
+
+pub fn run(args: AdminArgs) -> anyhow::Result<()> {
+    let store = ServerStore::open(&args.db)?;
+    match args.command {
+        AdminCommand::ImportHouseholds { file, json } => {
+            let input =
+                File::open(&file).with_context(|| format!("could not open {}", file.display()))?;
+            let rows = households_csv::read_csv(input)
+                .map_err(|error| invalid(format!("{}: {error}", file.display())))?;
+            let (areas, households) = records(&rows);
+            let report = store.import_households(&areas, &households)?;
+            eprintln!(
+                "imported {} households: {} new, {} updated, {} unchanged ({} areas added or changed)",
+                rows.len(),
+                report.inserted,
+                report.updated,
+                report.unchanged,
+                report.areas
+            );
+            if json {
+                print_json(&report)?;
+            }
+        }
+        AdminCommand::AddCadre { name } => {
+            let id = store.add_cadre(&name)?;
+            println!("{id}");
+        }
+        AdminCommand::Cadres { json } => {
+            let cadres = store.cadres()?;
+            if json {
+                print_json(&cadres)?;
+            } else {
+                for cadre in cadres {
+                    println!(
+                        "{}\t{}\t{} households\t{} devices",
+                        cadre.id, cadre.name, cadre.households, cadre.devices
+                    );
+                }
+            }
+        }
+        AdminCommand::Villages { json } => {
+            let villages = store.villages()?;
+            if json {
+                let list: Vec<_> = villages
+                    .iter()
+                    .map(|(area, households)| serde_json::json!({"code": area.code, "name": area.name, "households": households}))
+                    .collect();
+                print_json(&list)?;
+            } else {
+                for (area, households) in villages {
+                    println!("{}\t{}\t{households} households", area.code, area.name);
+                }
+            }
+        }
+        AdminCommand::Assign(target) => {
+            let added = store.assign(target.cadre, &target.target()?)?;
+            eprintln!(
+                "{}",
+                if added {
+                    "assigned"
+                } else {
+                    "already assigned; nothing changed"
+                }
+            );
+        }
+        AdminCommand::Unassign(target) => {
+            let removed = store.unassign(target.cadre, &target.target()?)?;
+            if !removed {
+                return Err(invalid("no such assignment; nothing changed"));
+            }
+            eprintln!("unassigned");
+        }
+        AdminCommand::PublishForm { file } => {
+            let form = read_form(&file)?;
+            let published = store.publish_form(&form)?;
+            eprintln!(
+                "{} form {} version {} ({} questions)",
+                if published {
+                    "published"
+                } else {
+                    "already published, unchanged:"
+                },
+                form.form_id,
+                form.version,
+                form.questions.len()
+            );
+            println!("{}@{}", form.form_id, form.version);
+        }
+        AdminCommand::EnrollCode { cadre } => {
+            let code = store.enroll_code(cadre)?;
+            eprintln!(
+                "one-time code for cadre {cadre}, valid until {}",
+                code.expires_at.format("%Y-%m-%d %H:%M UTC")
+            );
+            println!("{}", code.code);
+        }
+        AdminCommand::Export(ExportCommand::Visits {
+            format: ExportFormat::Jsonl,
+            out,
+        }) => {
+            let count = match &out {
+                Some(path) => {
+                    let file = File::create(path)
+                        .with_context(|| format!("could not create {}", path.display()))?;
+                    let mut writer = BufWriter::new(file);
+                    let count = export_jsonl(&store, &mut writer)?;
+                    writer.flush()?;
+                    count
+                }
+                None => export_jsonl(&store, &mut std::io::stdout().lock())?,
+            };
+            eprintln!("exported {count} visits");
+        }
+    }
+    Ok(())
+}
+
+fn export_jsonl(store: &ServerStore, out: &mut dyn Write) -> anyhow::Result<u64> {
+    Ok(store.export_visits(&mut |visit| {
+        serde_json::to_writer(&mut *out, &visit)?;
+        out.write_all(b"\n")
+    })?)
+}
+
+/// Reads a form from an XLSForm spreadsheet or a JSON definition.
+pub fn read_form(file: &Path) -> anyhow::Result<Form> {
+    let extension = file
+        .extension()
+        .and_then(|extension| extension.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    match extension.as_str() {
+        "xlsx" => doorstep_core::forms::xlsform::read_xlsx(file)
+            .map_err(|error| invalid(format!("{}: {error}", file.display()))),
+        "json" => {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("could not read {}", file.display()))?;
+            let value: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|error| invalid(format!("{}: not JSON: {error}", file.display())))?;
+            Form::from_definition(&value)
+                .map_err(|error| invalid(format!("{}: {error}", file.display())))
+        }
+        _ => Err(invalid(format!(
+            "{}: a form is an .xlsx XLSForm or a .json definition",
+            file.display()
+        ))),
+    }
+}
+
+/// The areas and household records in CSV rows.
+pub fn records(rows: &[HouseholdRow]) -> (Vec<AreaRecord>, Vec<HouseholdRecord>) {
+    let mut areas = BTreeMap::new();
+    let mut households = Vec::with_capacity(rows.len());
+    for row in rows {
+        let mut area = |code: &str, name: &str, level, parent: Option<&str>| {
+            areas.entry(code.to_string()).or_insert_with(|| AreaRecord {
+                code: code.to_string(),
+                name: name.to_string(),
+                level,
+                parent_code: parent.map(str::to_string),
+            });
+        };
+        area(&row.county_code, &row.county, AreaLevel::County, None);
+        area(
+            &row.township_code,
+            &row.township,
+            AreaLevel::Township,
+            Some(&row.county_code),
+        );
+        area(
+            &row.village_code,
+            &row.village,
+            AreaLevel::Village,
+            Some(&row.township_code),
+        );
+        households.push(HouseholdRecord {
+            id: row.id,
+            village_code: row.village_code.clone(),
+            head_name: row.head_name.clone(),
+            id_card_suffix: row.id_card_suffix.clone(),
+            group: row.group.clone(),
+            members: row.members,
+            phone: row.phone.clone(),
+            address: row.address.clone(),
+            lat: Some(row.lat),
+            lon: Some(row.lon),
+            category: row.category.clone(),
+            version: 0,
+        });
+    }
+    (areas.into_values().collect(), households)
+}

@@ -1,0 +1,327 @@
+//! `doorstep device …`: a desktop device. It runs the same core as a phone:
+//! its own SQLite file, its outbox, the same sync.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use doorstep_core::sync::{CancelToken, HttpTransport, SyncEngine, SyncPhase};
+use doorstep_core::{NewVisit, Store, StoreOptions, Visit, VisitSync};
+use doorstep_protocol::Answers;
+use uuid::Uuid;
+
+use crate::output::{invalid, print_json};
+
+#[derive(Debug, Args)]
+pub struct DeviceArgs {
+    /// The device's database file (created at enrolment).
+    #[arg(long, global = true, default_value = "doorstep-device.db")]
+    db: PathBuf,
+    /// Language of validation messages: zh-CN or en.
+    #[arg(long, global = true, env = "DOORSTEP_LANG")]
+    lang: Option<String>,
+    #[command(subcommand)]
+    command: DeviceCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum DeviceCommand {
+    /// Enroll this device with a one-time code from the operator; prints the device id.
+    Enroll {
+        /// The server, e.g. http://127.0.0.1:8686
+        #[arg(long)]
+        server: String,
+        #[arg(long)]
+        code: String,
+        /// A label the operator will recognise (no personal data).
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// List the households on this device.
+    Households {
+        /// Any part of the head's name, ID-card suffix, phone, address or village.
+        #[arg(long)]
+        search: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the forms on this device.
+    Forms {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Record a visit; prints its id.
+    Visit {
+        #[arg(long)]
+        household: Uuid,
+        /// The answers: a JSON object from question name to value ("-" reads stdin).
+        #[arg(long)]
+        answers: PathBuf,
+        /// The form id (default: the device's only or newest form).
+        #[arg(long)]
+        form: Option<String>,
+        /// Keep it as an editable draft.
+        #[arg(long)]
+        draft: bool,
+        /// The finalised visit this one corrects.
+        #[arg(long)]
+        corrects: Option<Uuid>,
+    },
+    /// Replace a draft's answers.
+    Edit {
+        visit: Uuid,
+        #[arg(long)]
+        answers: PathBuf,
+    },
+    /// Finalise a draft: validate it and queue it for the server.
+    Finalise { visit: Uuid },
+    /// List the visits on this device: its own and those pulled for its households.
+    Visits {
+        #[arg(long)]
+        household: Option<Uuid>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Push what is pending and pull what is new.
+    Sync {
+        #[arg(long)]
+        json: bool,
+    },
+    /// What is pending, what was rejected, when the device last synced.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn run(args: DeviceArgs) -> anyhow::Result<()> {
+    let open = || -> anyhow::Result<Store> {
+        let options = StoreOptions {
+            language: args.lang.clone(),
+            ..StoreOptions::default()
+        };
+        Ok(Store::open_with(&args.db, options)?)
+    };
+    match args.command {
+        DeviceCommand::Enroll {
+            server,
+            code,
+            label,
+        } => {
+            let transport = HttpTransport::new(&server)?;
+            let store = open()?;
+            let identity = doorstep_core::sync::enroll(
+                &store,
+                &transport,
+                transport.base_url(),
+                &code,
+                label,
+            )?;
+            eprintln!(
+                "enrolled as device {} of cadre {}; run `sync` to receive households and forms",
+                identity.device_id, identity.cadre_id
+            );
+            println!("{}", identity.device_id);
+        }
+        DeviceCommand::Households { search, json } => {
+            let households = open()?.households(search.as_deref())?;
+            if json {
+                print_json(&households)?;
+            } else {
+                for household in households {
+                    let record = &household.record;
+                    println!(
+                        "{}\t{}\t{}{}\t{} members\t{}",
+                        record.id,
+                        record.head_name,
+                        household.village.as_deref().unwrap_or(&record.village_code),
+                        record.group,
+                        record.members,
+                        record.category
+                    );
+                }
+            }
+        }
+        DeviceCommand::Forms { json } => {
+            let forms = open()?.forms()?;
+            if json {
+                print_json(&forms)?;
+            } else {
+                for form in forms {
+                    println!("{}\t{}\t{}", form.form_id, form.version, form.title);
+                }
+            }
+        }
+        DeviceCommand::Visit {
+            household,
+            answers,
+            form,
+            draft,
+            corrects,
+        } => {
+            let answers = read_answers(&answers)?;
+            let visit = open()?.record_visit(NewVisit {
+                household_id: household,
+                form_id: form,
+                answers,
+                draft,
+                corrects,
+            })?;
+            eprintln!(
+                "{} visit {} ({} {})",
+                if draft { "saved draft" } else { "recorded" },
+                visit.id,
+                visit.form_id,
+                visit.form_version
+            );
+            println!("{}", visit.id);
+        }
+        DeviceCommand::Edit { visit, answers } => {
+            let answers = read_answers(&answers)?;
+            let visit = open()?.update_draft(visit, &answers)?;
+            println!("{}", visit.id);
+        }
+        DeviceCommand::Finalise { visit } => {
+            let visit = open()?.finalise_draft(visit)?;
+            eprintln!("finalised visit {}; queued for the server", visit.id);
+            println!("{}", visit.id);
+        }
+        DeviceCommand::Visits { household, json } => {
+            let visits = open()?.visits(household)?;
+            if json {
+                print_json(&visits)?;
+            } else {
+                for visit in &visits {
+                    println!("{}", visit_line(visit));
+                }
+            }
+        }
+        DeviceCommand::Sync { json } => sync(&open()?, json)?,
+        DeviceCommand::Status { json } => {
+            let status = open()?.status()?;
+            if json {
+                print_json(&status)?;
+            } else {
+                println!(
+                    "device\t{}",
+                    status
+                        .device_id
+                        .map_or("not enrolled".into(), |id| id.to_string())
+                );
+                println!("server\t{}", status.server_url.as_deref().unwrap_or("-"));
+                println!("pending\t{}", status.pending);
+                println!("rejected\t{}", status.rejected);
+                println!("drafts\t{}", status.drafts);
+                println!("households\t{}", status.households);
+                println!("visits\t{}", status.visits);
+                println!("forms\t{}", status.forms);
+                println!(
+                    "last_sync\t{}",
+                    status
+                        .last_sync
+                        .map_or("never".into(), |time| time.to_rfc3339())
+                );
+                if let Some(error) = &status.last_error {
+                    println!("last_error\t{error}");
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn sync(store: &Store, json: bool) -> anyhow::Result<()> {
+    let identity = store.require_identity()?;
+    let transport = HttpTransport::new(&identity.server_url)?;
+    let engine = SyncEngine::new(store, &transport);
+    let mut progress = |step: doorstep_core::sync::SyncProgress| {
+        let phase = match step.phase {
+            SyncPhase::Push => "pushed",
+            SyncPhase::Pull => "pulled",
+            SyncPhase::Snapshot => "fetched households",
+        };
+        match step.total {
+            Some(total) => eprintln!("sync: {phase} {}/{total}", step.done),
+            None => eprintln!("sync: {phase} {}", step.done),
+        }
+    };
+    let report = match engine.run(&mut progress, &CancelToken::new()) {
+        Ok(report) => report,
+        Err(error) if error.is_transient() => {
+            let pending = store.status()?.pending;
+            return Err(anyhow::Error::new(error).context(format!(
+                "could not reach {}; {pending} changes stay queued on this device and go with the next sync",
+                identity.server_url
+            )));
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let status = store.status()?;
+    eprintln!(
+        "sync done: pushed {} (duplicates {}), rejected {}, pulled {}, households +{} -{}; {} pending, {} rejected in all",
+        report.pushed,
+        report.duplicates,
+        report.rejected,
+        report.pulled,
+        report.households_added,
+        report.households_released,
+        status.pending,
+        status.rejected
+    );
+    if json {
+        print_json(&serde_json::json!({
+            "pushed": report.pushed,
+            "duplicates": report.duplicates,
+            "rejected": report.rejected,
+            "pulled": report.pulled,
+            "households_added": report.households_added,
+            "households_released": report.households_released,
+            "requests": report.requests,
+            "pending": status.pending,
+            "rejected_total": status.rejected,
+        }))?;
+    }
+    Ok(())
+}
+
+fn visit_line(visit: &Visit) -> String {
+    let state = match &visit.sync {
+        VisitSync::Local => "draft".to_string(),
+        VisitSync::Pending => "pending".to_string(),
+        VisitSync::Synced => "synced".to_string(),
+        VisitSync::Rejected { reason, .. } => format!("rejected: {reason}"),
+    };
+    format!(
+        "{}\t{}\t{}\t{}@{}\t{}\t{}",
+        visit.id,
+        visit.household_id,
+        visit.recorded_at.to_rfc3339(),
+        visit.form_id,
+        visit.form_version,
+        if visit.own { "own" } else { "pulled" },
+        state
+    )
+}
+
+/// Reads an answers file: one JSON object.
+fn read_answers(path: &Path) -> anyhow::Result<Answers> {
+    let mut text = String::new();
+    if path.as_os_str() == "-" {
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("could not read the answers from stdin")?;
+    } else {
+        text = std::fs::read_to_string(path)
+            .with_context(|| format!("could not read {}", path.display()))?;
+    }
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|error| invalid(format!("{}: not valid JSON ({error})", path.display())))?;
+    match value {
+        serde_json::Value::Object(answers) => Ok(answers),
+        _ => Err(invalid(format!(
+            "{}: the answers must be a JSON object from question name to value",
+            path.display()
+        ))),
+    }
+}

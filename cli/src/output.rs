@@ -1,0 +1,96 @@
+//! How the CLI speaks: JSON documents and plain lines on stdout, one-line
+//! errors on stderr, and exit codes that mean something.
+
+use std::io::Write;
+
+use doorstep_core::sync::TransportError;
+use doorstep_server::store::StoreError;
+use serde::Serialize;
+
+/// Exit codes (also in `doorstep --help`).
+pub const EXIT_ERROR: u8 = 1;
+pub const EXIT_UNREACHABLE: u8 = 3;
+pub const EXIT_REFUSED: u8 = 4;
+pub const EXIT_INVALID: u8 = 5;
+
+/// Bad input from the person at the keyboard: a file, an id, a value.
+#[derive(Debug)]
+pub struct InputError(pub String);
+
+impl std::fmt::Display for InputError {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for InputError {}
+
+/// Shorthand for an [`InputError`].
+pub fn invalid(message: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(InputError(message.into()))
+}
+
+/// The exit code for an error, by what kind of failure it is.
+pub fn exit_code(error: &anyhow::Error) -> u8 {
+    for cause in error.chain() {
+        if cause.downcast_ref::<InputError>().is_some() {
+            return EXIT_INVALID;
+        }
+        if let Some(transport) = cause.downcast_ref::<TransportError>() {
+            return transport_code(transport);
+        }
+        if let Some(core) = cause.downcast_ref::<doorstep_core::Error>() {
+            use doorstep_core::Error;
+            return match core {
+                Error::Transport(transport) => transport_code(transport),
+                Error::Invalid(_)
+                | Error::UnknownHousehold(_)
+                | Error::UnknownVisit(_)
+                | Error::UnknownForm { .. }
+                | Error::NoForm
+                | Error::Finalised(_)
+                | Error::NotCorrectable(_)
+                | Error::NotEnrolled
+                | Error::AlreadyEnrolled { .. } => EXIT_INVALID,
+                _ => EXIT_ERROR,
+            };
+        }
+        if let Some(store) = cause.downcast_ref::<StoreError>() {
+            return match store {
+                StoreError::NotFound(_) | StoreError::Invalid(_) | StoreError::Conflict(_) => {
+                    EXIT_INVALID
+                }
+                _ => EXIT_ERROR,
+            };
+        }
+    }
+    EXIT_ERROR
+}
+
+fn transport_code(error: &TransportError) -> u8 {
+    match error {
+        TransportError::Unauthorized(_) | TransportError::Refused { .. } => EXIT_REFUSED,
+        error if error.is_transient() => EXIT_UNREACHABLE,
+        _ => EXIT_ERROR,
+    }
+}
+
+/// The error and its causes on one line.
+pub fn one_line(error: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if !parts.iter().any(|part| part.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    parts.join(": ").replace('\n', " ")
+}
+
+/// Prints one JSON document on stdout.
+pub fn print_json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut stdout, value)?;
+    writeln!(stdout)?;
+    Ok(())
+}
