@@ -1,1 +1,233 @@
-//! placeholder
+//! Harness for the end-to-end tests: a real server on port 0 over a real
+//! SQLite file, and real device stores syncing with it over HTTP.
+//!
+//! The world has two villages: 中坝村 (households A1–A3) and 牛塘村
+//! (households B1–B2), and the demo form published.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use doorstep_core::sync::{CancelToken, HttpTransport, SyncEngine, SyncReport};
+use doorstep_core::{NewVisit, Store};
+use doorstep_protocol::{Answers, AreaLevel, AreaRecord, HouseholdRecord};
+use doorstep_server::store::AssignmentTarget;
+use doorstep_server::{BackgroundServer, ServerStore};
+use tempfile::TempDir;
+use uuid::Uuid;
+
+pub const VILLAGE_A: &str = "530626104201";
+pub const VILLAGE_B: &str = "530623206201";
+pub const DEMO_FORM: &str = include_str!("../../forms/household-check.json");
+
+#[derive(Debug)]
+pub struct World {
+    pub directory: TempDir,
+    pub store: Arc<ServerStore>,
+    server: Option<BackgroundServer>,
+    address: SocketAddr,
+    /// Households of village A, then of village B.
+    pub village_a: Vec<Uuid>,
+    pub village_b: Vec<Uuid>,
+    devices: usize,
+}
+
+impl World {
+    /// A server with two villages and the demo form, listening on port 0.
+    pub fn new() -> World {
+        let directory = tempfile::tempdir().expect("temporary directory");
+        let store =
+            Arc::new(ServerStore::open(directory.path().join("server.db")).expect("server store"));
+        let areas = vec![
+            area("530626", "绥江县", AreaLevel::County, None),
+            area("530626104", "南岸镇", AreaLevel::Township, Some("530626")),
+            area(VILLAGE_A, "中坝村", AreaLevel::Village, Some("530626104")),
+            area("530623", "盐津县", AreaLevel::County, None),
+            area("530623206", "牛寨乡", AreaLevel::Township, Some("530623")),
+            area(VILLAGE_B, "牛塘村", AreaLevel::Village, Some("530623206")),
+        ];
+        let names_a = ["喻兰", "王建国", "欧阳娜娜"];
+        let names_b = ["李春花", "龙发"];
+        let village_a: Vec<Uuid> = names_a.iter().map(|_| Uuid::now_v7()).collect();
+        let village_b: Vec<Uuid> = names_b.iter().map(|_| Uuid::now_v7()).collect();
+        let mut households = Vec::new();
+        for (id, name) in village_a.iter().zip(names_a) {
+            households.push(household(*id, VILLAGE_A, name));
+        }
+        for (id, name) in village_b.iter().zip(names_b) {
+            households.push(household(*id, VILLAGE_B, name));
+        }
+        store
+            .import_households(&areas, &households)
+            .expect("import");
+        let definition: serde_json::Value =
+            serde_json::from_str(DEMO_FORM).expect("demo form JSON");
+        let form = doorstep_core::forms::Form::from_definition(&definition).expect("demo form");
+        store.publish_form(&form).expect("publish");
+        let server =
+            BackgroundServer::start(Arc::clone(&store), SocketAddr::from(([127, 0, 0, 1], 0)))
+                .expect("server");
+        World {
+            address: server.address(),
+            directory,
+            store,
+            server: Some(server),
+            village_a,
+            village_b,
+            devices: 0,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    pub fn server_path(&self) -> PathBuf {
+        self.directory.path().join("server.db")
+    }
+
+    /// Stops the server: devices now find it unreachable.
+    pub fn stop_server(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.stop().expect("server stops");
+        }
+    }
+
+    /// Starts the server again on the same address, over a freshly opened
+    /// store (as after a restart of the process).
+    pub fn restart_server(&mut self) {
+        self.stop_server();
+        self.store = Arc::new(ServerStore::open(self.server_path()).expect("server store reopens"));
+        self.server = Some(
+            BackgroundServer::start(Arc::clone(&self.store), self.address)
+                .expect("server restarts"),
+        );
+    }
+
+    /// A new cadre paired with a village.
+    pub fn cadre(&self, village: &str) -> Uuid {
+        let cadre = self.store.add_cadre("测试干部").expect("cadre");
+        self.store
+            .assign(cadre, &AssignmentTarget::Village(village.to_string()))
+            .expect("assign");
+        cadre
+    }
+
+    /// An enrolled device store of `cadre`, not synced yet.
+    pub fn device(&mut self, cadre: Uuid) -> Store {
+        self.devices += 1;
+        let store = Store::open(
+            self.directory
+                .path()
+                .join(format!("device-{}.db", self.devices)),
+        )
+        .expect("device store");
+        let transport = HttpTransport::new(&self.url()).expect("transport");
+        let code = self.store.enroll_code(cadre).expect("code");
+        doorstep_core::sync::enroll(&store, &transport, &self.url(), &code.code, None)
+            .expect("enroll");
+        store
+    }
+
+    /// Enrolls a device by hand, for tests that craft requests: its id and
+    /// token.
+    pub fn raw_enrollment(&self, cadre: Uuid) -> doorstep_protocol::EnrollResponse {
+        use doorstep_core::sync::Transport;
+        let transport = HttpTransport::new(&self.url()).expect("transport");
+        let code = self.store.enroll_code(cadre).expect("code");
+        transport
+            .enroll(&doorstep_protocol::EnrollRequest {
+                protocol: doorstep_protocol::PROTOCOL_VERSION,
+                code: code.code,
+                device_label: None,
+            })
+            .expect("enroll")
+    }
+
+    /// Every visit id on the server, with repeats if any.
+    pub fn server_visit_ids(&self) -> Vec<Uuid> {
+        let mut ids = Vec::new();
+        self.store
+            .export_visits(&mut |visit| {
+                ids.push(visit.id);
+                Ok(())
+            })
+            .expect("export");
+        ids
+    }
+}
+
+impl Default for World {
+    fn default() -> Self {
+        World::new()
+    }
+}
+
+/// One sync run of a device against the server it enrolled with.
+pub fn sync(device: &Store) -> Result<SyncReport, doorstep_core::Error> {
+    let identity = device.require_identity()?;
+    let transport = HttpTransport::new(&identity.server_url)?;
+    SyncEngine::new(device, &transport).run(&mut |_| {}, &CancelToken::new())
+}
+
+/// Valid answers for the demo form.
+pub fn answers(members: i64) -> Answers {
+    serde_json::json!({
+        "members_present": members,
+        "migrant_workers": 1,
+        "return_before_festival": "yes",
+        "income_wages": 36000,
+        "income_transfer": 2400.5,
+        "production_costs": 1800,
+        "food_clothing_ok": "yes",
+        "education_ok": "yes",
+        "medical_insurance_ok": "yes",
+        "housing_safe": "yes",
+        "drinking_water_safe": "no",
+        "risk_category": "edge",
+        "support_needed": "jobs"
+    })
+    .as_object()
+    .expect("an object")
+    .clone()
+}
+
+/// Records a finalised visit with valid answers.
+pub fn record(device: &Store, household: Uuid) -> Uuid {
+    device
+        .record_visit(NewVisit {
+            household_id: household,
+            form_id: None,
+            answers: answers(4),
+            draft: false,
+            corrects: None,
+        })
+        .expect("visit recorded")
+        .id
+}
+
+fn area(code: &str, name: &str, level: AreaLevel, parent: Option<&str>) -> AreaRecord {
+    AreaRecord {
+        code: code.into(),
+        name: name.into(),
+        level,
+        parent_code: parent.map(Into::into),
+    }
+}
+
+fn household(id: Uuid, village: &str, name: &str) -> HouseholdRecord {
+    HouseholdRecord {
+        id,
+        village_code: village.into(),
+        head_name: name.into(),
+        id_card_suffix: "123X".into(),
+        group: "2组".into(),
+        members: 4,
+        phone: "13900000000".into(),
+        address: "2组8号".into(),
+        lat: Some(28.0),
+        lon: Some(104.0),
+        category: "relieved".into(),
+        version: 0,
+    }
+}

@@ -4,7 +4,8 @@
 
 use chrono::{DateTime, Utc};
 use doorstep_protocol::{
-    AreaLevel, AreaRecord, EnrollResponse, FormRecord, HouseholdRecord, PROTOCOL_VERSION, SnapshotResponse,
+    AreaLevel, AreaRecord, EnrollResponse, FormRecord, HouseholdRecord, PROTOCOL_VERSION,
+    SnapshotResponse,
 };
 use serde_json::json;
 use tempfile::TempDir;
@@ -93,7 +94,11 @@ fn enrolled_store() -> (TempDir, Store) {
         .apply_snapshot(&SnapshotResponse {
             protocol: PROTOCOL_VERSION,
             areas: areas(),
-            households: vec![household(1, "喻兰", "123X"), household(2, "王建国", "4567"), household(3, "欧阳娜娜", "8901")],
+            households: vec![
+                household(1, "喻兰", "123X"),
+                household(2, "王建国", "4567"),
+                household(3, "欧阳娜娜", "8901"),
+            ],
             forms: vec![demo_form()],
             visits: vec![],
             refused: vec![],
@@ -133,9 +138,15 @@ fn new_visit(household: u128, draft: bool) -> NewVisit {
 fn a_new_store_is_durable_and_migrated() {
     let (_directory, store) = enrolled_store();
     let connection = lock(&store.writer);
-    let synchronous: i64 = connection.pragma_query_value(None, "synchronous", |row| row.get(0)).unwrap();
-    let journal: String = connection.pragma_query_value(None, "journal_mode", |row| row.get(0)).unwrap();
-    let foreign_keys: bool = connection.pragma_query_value(None, "foreign_keys", |row| row.get(0)).unwrap();
+    let synchronous: i64 = connection
+        .pragma_query_value(None, "synchronous", |row| row.get(0))
+        .unwrap();
+    let journal: String = connection
+        .pragma_query_value(None, "journal_mode", |row| row.get(0))
+        .unwrap();
+    let foreign_keys: bool = connection
+        .pragma_query_value(None, "foreign_keys", |row| row.get(0))
+        .unwrap();
     assert_eq!(synchronous, 2, "synchronous=FULL");
     assert_eq!(journal, "wal");
     assert!(foreign_keys);
@@ -148,7 +159,9 @@ fn a_frozen_version_1_database_upgrades_to_the_fresh_schema_and_keeps_its_data()
     let old = directory.path().join("old.db");
     {
         let connection = rusqlite::Connection::open(&old).unwrap();
-        connection.execute_batch(include_str!("fixtures/device_v1.sql")).unwrap();
+        connection
+            .execute_batch(include_str!("fixtures/device_v1.sql"))
+            .unwrap();
         assert_eq!(sqlite::schema_version(&connection).unwrap(), 1);
     }
     let upgraded = Store::open(&old).unwrap();
@@ -160,7 +173,10 @@ fn a_frozen_version_1_database_upgrades_to_the_fresh_schema_and_keeps_its_data()
     // by the search index that version 2 added.
     let status = upgraded.status().unwrap();
     assert_eq!(status.pending, 1);
-    assert_eq!(status.device_id, Some(Uuid::parse_str("0190a000-0000-7000-8000-000000000001").unwrap()));
+    assert_eq!(
+        status.device_id,
+        Some(Uuid::parse_str("0190a000-0000-7000-8000-000000000001").unwrap())
+    );
     let found = upgraded.households(Some("兰")).unwrap();
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].village.as_deref(), Some("中坝村"));
@@ -172,7 +188,9 @@ fn a_database_newer_than_the_build_is_refused_and_left_alone() {
     let path = directory.path().join("future.db");
     {
         let connection = rusqlite::Connection::open(&path).unwrap();
-        connection.execute_batch("CREATE TABLE kept (x); PRAGMA user_version = 99;").unwrap();
+        connection
+            .execute_batch("CREATE TABLE kept (x); PRAGMA user_version = 99;")
+            .unwrap();
     }
     let error = Store::open(&path).unwrap_err();
     assert!(error.to_string().contains("newer"), "{error}");
@@ -184,7 +202,10 @@ fn a_database_newer_than_the_build_is_refused_and_left_alone() {
 fn recording_needs_an_enrolled_device() {
     let directory = tempfile::tempdir().unwrap();
     let store = Store::open(directory.path().join("device.db")).unwrap();
-    assert!(matches!(store.record_visit(new_visit(1, false)), Err(Error::NotEnrolled)));
+    assert!(matches!(
+        store.record_visit(new_visit(1, false)),
+        Err(Error::NotEnrolled)
+    ));
 }
 
 #[test]
@@ -197,8 +218,13 @@ fn a_finalised_visit_is_queued_in_the_same_transaction_and_immutable() {
     assert_eq!(visit.device_id, Uuid::from_u128(0xd1));
     let status = store.status().unwrap();
     assert_eq!((status.pending, status.visits, status.drafts), (1, 1, 0));
-    assert!(matches!(store.update_draft(visit.id, &valid_answers()), Err(Error::Finalised(id)) if id == visit.id));
-    assert!(matches!(store.finalise_draft(visit.id), Err(Error::Finalised(_))));
+    assert!(
+        matches!(store.update_draft(visit.id, &valid_answers()), Err(Error::Finalised(id)) if id == visit.id)
+    );
+    assert!(matches!(
+        store.finalise_draft(visit.id),
+        Err(Error::Finalised(_))
+    ));
 }
 
 #[test]
@@ -212,8 +238,13 @@ fn drafts_stay_local_and_editable_until_finalised() {
 
     // Finalising an incomplete draft is refused and leaves it a draft.
     let error = store.finalise_draft(draft.id).unwrap_err();
-    assert!(matches!(&error, Error::Invalid(violations) if violations.iter().any(|v| v.question == "food_clothing_ok" && v.rule == Rule::Required)));
-    assert_eq!(store.visit(draft.id).unwrap().unwrap().status, VisitStatus::Draft);
+    assert!(
+        matches!(&error, Error::Invalid(violations) if violations.iter().any(|v| v.question == "food_clothing_ok" && v.rule == Rule::Required))
+    );
+    assert_eq!(
+        store.visit(draft.id).unwrap().unwrap().status,
+        VisitStatus::Draft
+    );
 
     let edited = store.update_draft(draft.id, &valid_answers()).unwrap();
     assert_eq!(edited.answers, valid_answers());
@@ -226,11 +257,36 @@ fn drafts_stay_local_and_editable_until_finalised() {
 fn invalid_answers_are_refused_and_change_nothing() {
     let (_directory, store) = enrolled_store();
     let cases: Vec<(&str, serde_json::Value, &str, Rule)> = vec![
-        ("unknown question", json!({"shoe_size": 42}), "shoe_size", Rule::UnknownQuestion),
-        ("integer as text", json!({"members_present": "4"}), "members_present", Rule::Type),
-        ("fraction for an integer", json!({"members_present": 1.5}), "members_present", Rule::Type),
-        ("unknown choice", json!({"housing_safe": "maybe"}), "housing_safe", Rule::Choice),
-        ("text for a decimal", json!({"income_wages": "lots"}), "income_wages", Rule::Type),
+        (
+            "unknown question",
+            json!({"shoe_size": 42}),
+            "shoe_size",
+            Rule::UnknownQuestion,
+        ),
+        (
+            "integer as text",
+            json!({"members_present": "4"}),
+            "members_present",
+            Rule::Type,
+        ),
+        (
+            "fraction for an integer",
+            json!({"members_present": 1.5}),
+            "members_present",
+            Rule::Type,
+        ),
+        (
+            "unknown choice",
+            json!({"housing_safe": "maybe"}),
+            "housing_safe",
+            Rule::Choice,
+        ),
+        (
+            "text for a decimal",
+            json!({"income_wages": "lots"}),
+            "income_wages",
+            Rule::Type,
+        ),
     ];
     for (name, change, question, rule) in cases {
         let mut visit = new_visit(1, false);
@@ -240,7 +296,9 @@ fn invalid_answers_are_refused_and_change_nothing() {
         let error = store.record_visit(visit).unwrap_err();
         match &error {
             Error::Invalid(violations) => assert!(
-                violations.iter().any(|violation| violation.question == question && violation.rule == rule),
+                violations
+                    .iter()
+                    .any(|violation| violation.question == question && violation.rule == rule),
                 "{name}: {violations:?}"
             ),
             other => panic!("{name}: expected a validation error, got {other}"),
@@ -248,21 +306,37 @@ fn invalid_answers_are_refused_and_change_nothing() {
     }
     let mut missing = new_visit(1, false);
     missing.answers.remove("members_present");
-    assert!(matches!(store.record_visit(missing), Err(Error::Invalid(_))));
+    assert!(matches!(
+        store.record_visit(missing),
+        Err(Error::Invalid(_))
+    ));
     let status = store.status().unwrap();
-    assert_eq!((status.pending, status.visits), (0, 0), "nothing was written");
+    assert_eq!(
+        (status.pending, status.visits),
+        (0, 0),
+        "nothing was written"
+    );
 }
 
 #[test]
 fn unknown_households_forms_and_corrections_are_refused() {
     let (_directory, store) = enrolled_store();
-    assert!(matches!(store.record_visit(new_visit(99, false)), Err(Error::UnknownHousehold(_))));
+    assert!(matches!(
+        store.record_visit(new_visit(99, false)),
+        Err(Error::UnknownHousehold(_))
+    ));
     let mut other_form = new_visit(1, false);
     other_form.form_id = Some("no_such_form".into());
-    assert!(matches!(store.record_visit(other_form), Err(Error::UnknownForm { .. })));
+    assert!(matches!(
+        store.record_visit(other_form),
+        Err(Error::UnknownForm { .. })
+    ));
     let mut correction = new_visit(1, false);
     correction.corrects = Some(Uuid::from_u128(12345));
-    assert!(matches!(store.record_visit(correction), Err(Error::UnknownVisit(_))));
+    assert!(matches!(
+        store.record_visit(correction),
+        Err(Error::UnknownVisit(_))
+    ));
 }
 
 #[test]
@@ -276,7 +350,10 @@ fn a_correction_names_the_visit_it_corrects() {
     // A correction must be of the same household.
     let mut elsewhere = new_visit(2, false);
     elsewhere.corrects = Some(original.id);
-    assert!(matches!(store.record_visit(elsewhere), Err(Error::NotCorrectable(_))));
+    assert!(matches!(
+        store.record_visit(elsewhere),
+        Err(Error::NotCorrectable(_))
+    ));
 }
 
 #[test]
@@ -291,16 +368,16 @@ fn search_finds_chinese_names_by_any_part() {
             .collect()
     };
     let cases: &[(&str, &[&str])] = &[
-        ("喻", &["喻兰"]),            // surname of a two-character name
-        ("兰", &["喻兰"]),            // given name alone
-        ("喻兰", &["喻兰"]),          // a whole two-character name
-        ("建", &["王建国"]),          // middle character
-        ("建国", &["王建国"]),        // given name of a three-character name
-        ("欧阳", &["欧阳娜娜"]),      // compound surname
-        ("阳娜娜", &["欧阳娜娜"]),    // three characters across the name
-        ("王国", &[]),                // both characters present, but not adjacent
+        ("喻", &["喻兰"]),         // surname of a two-character name
+        ("兰", &["喻兰"]),         // given name alone
+        ("喻兰", &["喻兰"]),       // a whole two-character name
+        ("建", &["王建国"]),       // middle character
+        ("建国", &["王建国"]),     // given name of a three-character name
+        ("欧阳", &["欧阳娜娜"]),   // compound surname
+        ("阳娜娜", &["欧阳娜娜"]), // three characters across the name
+        ("王国", &[]),             // both characters present, but not adjacent
         ("李", &[]),
-        ("123x", &["喻兰"]),          // ID suffix, any case
+        ("123x", &["喻兰"]), // ID suffix, any case
         ("4567", &["王建国"]),
         ("中坝", &["喻兰", "欧阳娜娜", "王建国"]), // village and address match everyone
         ("  ", &["喻兰", "欧阳娜娜", "王建国"]),   // blank lists everything
@@ -328,14 +405,24 @@ fn a_changed_household_is_reindexed() {
     store
         .write(|transaction| households::put_household(transaction, &household(1, "喻兰", "123X")))
         .unwrap();
-    assert_eq!(store.household(Uuid::from_u128(1)).unwrap().unwrap().record.head_name, "喻红");
+    assert_eq!(
+        store
+            .household(Uuid::from_u128(1))
+            .unwrap()
+            .unwrap()
+            .record
+            .head_name,
+        "喻红"
+    );
 }
 
 #[test]
 fn releasing_a_household_keeps_it_while_its_changes_are_pending() {
     let (_directory, store) = enrolled_store();
     let visit = store.record_visit(new_visit(1, false)).unwrap();
-    store.release(&[Uuid::from_u128(1), Uuid::from_u128(2)]).unwrap();
+    store
+        .release(&[Uuid::from_u128(1), Uuid::from_u128(2)])
+        .unwrap();
     // Household 2 had nothing pending: gone. Household 1 stays, unassigned.
     assert!(store.household(Uuid::from_u128(2)).unwrap().is_none());
     let kept = store.household(Uuid::from_u128(1)).unwrap().unwrap();
@@ -343,9 +430,15 @@ fn releasing_a_household_keeps_it_while_its_changes_are_pending() {
     // Once the server has the visit, the household goes too.
     let seq = store.next_push_batch(10, 1 << 20).unwrap()[0].seq;
     store
-        .settle_push(&[(seq, doorstep_protocol::Outcome::Applied)], "2024-12-29T00:00:00.000Z")
+        .settle_push(
+            &[(seq, doorstep_protocol::Outcome::Applied)],
+            "2024-12-29T00:00:00.000Z",
+        )
         .unwrap();
-    assert_eq!(store.visit(visit.id).unwrap().unwrap().sync, VisitSync::Synced);
+    assert_eq!(
+        store.visit(visit.id).unwrap().unwrap().sync,
+        VisitSync::Synced
+    );
     store.release(&[]).unwrap();
     assert!(store.household(Uuid::from_u128(1)).unwrap().is_none());
 }
@@ -353,11 +446,17 @@ fn releasing_a_household_keeps_it_while_its_changes_are_pending() {
 #[test]
 fn push_batches_are_bounded_and_settled_per_change() {
     let (_directory, store) = enrolled_store();
-    let ids: Vec<Uuid> = (0..5).map(|_| store.record_visit(new_visit(1, false)).unwrap().id).collect();
+    let ids: Vec<Uuid> = (0..5)
+        .map(|_| store.record_visit(new_visit(1, false)).unwrap().id)
+        .collect();
     let batch = store.next_push_batch(3, 1 << 20).unwrap();
     assert_eq!(batch.len(), 3);
     let one = store.next_push_batch(10, 1).unwrap();
-    assert_eq!(one.len(), 1, "a single change larger than the byte limit still goes alone");
+    assert_eq!(
+        one.len(),
+        1,
+        "a single change larger than the byte limit still goes alone"
+    );
     let rejected = doorstep_protocol::Outcome::Rejected {
         code: doorstep_protocol::RejectCode::OutOfScope,
         reason: "household not assigned".into(),
@@ -376,8 +475,13 @@ fn push_batches_are_bounded_and_settled_per_change() {
     let status = store.status().unwrap();
     assert_eq!((status.pending, status.rejected), (2, 1));
     let rejected_visit = store.visit(ids[2]).unwrap().unwrap();
-    assert!(matches!(rejected_visit.sync, VisitSync::Rejected { ref reason, .. } if reason == "household not assigned"));
+    assert!(
+        matches!(rejected_visit.sync, VisitSync::Rejected { ref reason, .. } if reason == "household not assigned")
+    );
     // Rejected changes are not sent again by themselves.
     let rest = store.next_push_batch(10, 1 << 20).unwrap();
-    assert_eq!(rest.iter().map(|change| change.seq).collect::<Vec<_>>(), vec![batch[2].seq + 1, batch[2].seq + 2]);
+    assert_eq!(
+        rest.iter().map(|change| change.seq).collect::<Vec<_>>(),
+        vec![batch[2].seq + 1, batch[2].seq + 2]
+    );
 }

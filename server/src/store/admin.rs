@@ -175,12 +175,17 @@ impl ServerStore {
         self.write(|transaction| {
             require_cadre(transaction, cadre_id)?;
             let (village, household) = target_columns(target);
-            let removed = transaction.execute(
-                "DELETE FROM assignments WHERE cadre_id = ?1
-                   AND village_code IS ?2 AND household_id IS ?3",
+            let moved = transaction.execute(
+                "INSERT INTO assignment_history (cadre_id, village_code, household_id, assigned_at, removed_at)
+                 SELECT cadre_id, village_code, household_id, created_at, ?4 FROM assignments
+                 WHERE cadre_id = ?1 AND village_code IS ?2 AND household_id IS ?3",
+                params![cadre_id.to_string(), village, household, time_text(Utc::now())],
+            )?;
+            transaction.execute(
+                "DELETE FROM assignments WHERE cadre_id = ?1 AND village_code IS ?2 AND household_id IS ?3",
                 params![cadre_id.to_string(), village, household],
             )?;
-            Ok(removed > 0)
+            Ok(moved > 0)
         })
     }
 

@@ -38,6 +38,23 @@ pub(crate) const SELECT_HOUSEHOLD: &str =
     "SELECT id, village_code, head_name, id_card_suffix, group_name, members,
         phone, address, lat, lon, category, version FROM households";
 
+/// How long after an unassignment a device may still push what it recorded
+/// for the household (it may not have synced since).
+pub const UNASSIGNED_GRACE_DAYS: i64 = 30;
+
+/// The households a cadre (`?1`) may push changes for: those assigned now,
+/// and those unassigned since `?3` (the grace period).
+const WRITE_SCOPE_CTE: &str = "WITH scope (id) AS (
+        SELECT household_id FROM assignments WHERE cadre_id = ?1 AND household_id IS NOT NULL
+        UNION
+        SELECT h.id FROM households h JOIN assignments a ON a.village_code = h.village_code WHERE a.cadre_id = ?1
+        UNION
+        SELECT household_id FROM assignment_history
+        WHERE cadre_id = ?1 AND household_id IS NOT NULL AND removed_at >= ?3
+        UNION
+        SELECT h.id FROM households h JOIN assignment_history a ON a.village_code = h.village_code
+        WHERE a.cadre_id = ?1 AND a.removed_at >= ?3)";
+
 /// The households assigned to a cadre (`?1`), directly or by village.
 const SCOPE_CTE: &str = "WITH scope (id) AS (
         SELECT household_id FROM assignments WHERE cadre_id = ?1 AND household_id IS NOT NULL
@@ -133,7 +150,7 @@ impl ServerStore {
         self.write(|transaction| {
             let mut results = Vec::with_capacity(changes.len());
             for change in changes {
-                let outcome = apply_change(self, transaction, auth, change, &now_text)?;
+                let outcome = apply_change(self, transaction, auth, change, now)?;
                 results.push(ChangeResult {
                     seq: change.seq,
                     outcome,
@@ -285,8 +302,11 @@ fn apply_change(
     transaction: &Transaction<'_>,
     auth: DeviceAuth,
     change: &Change,
-    now: &str,
+    now: DateTime<Utc>,
 ) -> StoreResult<Outcome> {
+    let grace_start = time_text(now - chrono::Duration::days(UNASSIGNED_GRACE_DAYS));
+    let now_text = time_text(now);
+    let now = now_text.as_str();
     let device = auth.device_id.to_string();
     let seq = i64::try_from(change.seq)
         .map_err(|_| StoreError::Invalid("sequence out of range".into()))?;
@@ -331,11 +351,12 @@ fn apply_change(
     }
     let in_scope: bool = transaction
         .prepare_cached(&format!(
-            "{SCOPE_CTE} SELECT EXISTS (SELECT 1 FROM scope WHERE id = ?2)"
+            "{WRITE_SCOPE_CTE} SELECT EXISTS (SELECT 1 FROM scope WHERE id = ?2)"
         ))?
-        .query_row(params![auth.cadre_id.to_string(), household], |row| {
-            row.get(0)
-        })?;
+        .query_row(
+            params![auth.cadre_id.to_string(), household, grace_start],
+            |row| row.get(0),
+        )?;
     if !in_scope {
         return Ok(rejected(
             RejectCode::OutOfScope,

@@ -49,6 +49,22 @@ CREATE UNIQUE INDEX assignments_household ON assignments (cadre_id, household_id
 CREATE INDEX assignments_village_code ON assignments (village_code);
 CREATE INDEX assignments_household_id ON assignments (household_id);
 
+-- Pairings that were undone, and when. A device may still push what it
+-- recorded for such a household for a grace period (it may not have heard
+-- of the change yet); it no longer pulls anything of it.
+CREATE TABLE assignment_history (
+    id           INTEGER PRIMARY KEY,
+    cadre_id     TEXT NOT NULL REFERENCES cadres (id),
+    village_code TEXT REFERENCES areas (code),
+    household_id TEXT REFERENCES households (id),
+    assigned_at  TEXT NOT NULL,
+    removed_at   TEXT NOT NULL,
+    CHECK ((village_code IS NULL) <> (household_id IS NULL))
+) STRICT;
+CREATE INDEX assignment_history_cadre ON assignment_history (cadre_id, removed_at);
+CREATE INDEX assignment_history_village ON assignment_history (village_code);
+CREATE INDEX assignment_history_household ON assignment_history (household_id);
+
 -- One-time enrolment codes. Only a hash is kept: a leaked database cannot
 -- enrol a phone.
 CREATE TABLE enroll_codes (
