@@ -68,7 +68,9 @@ mod tests {
 
     #[test]
     fn scope_plans() {
-        let cases: &[(&str, &[u128], &[u128], &[u128], &[u128])] = &[
+        // (name, held, server, fetch, release)
+        type Case<'a> = (&'a str, &'a [u128], &'a [u128], &'a [u128], &'a [u128]);
+        let cases: &[Case<'_>] = &[
             ("first sync fetches all", &[], &[1, 2], &[1, 2], &[]),
             ("unchanged does nothing", &[1, 2], &[2, 1], &[], &[]),
             ("new assignment", &[1], &[1, 3], &[3], &[]),

@@ -1,0 +1,444 @@
+//! The operator's journey from the shell, with the real `doorstep` binary:
+//! gen → import → add-cadre → assign → publish-form → enroll-code → serve →
+//! enroll → sync → record offline → serve again → sync → export, and the
+//! clear one-line errors on the way.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_doorstep");
+
+struct Shell {
+    directory: tempfile::TempDir,
+}
+
+impl Shell {
+    fn new() -> Shell {
+        Shell {
+            directory: tempfile::tempdir().expect("temporary directory"),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.directory.path().join(name)
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .args(args)
+            .current_dir(self.directory.path())
+            .env_remove("RUST_LOG")
+            .env_remove("DOORSTEP_LANG")
+            .output()
+            .expect("doorstep runs")
+    }
+
+    /// Runs a command that must succeed; returns its stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let output = self.run(args);
+        assert!(
+            output.status.success(),
+            "doorstep {args:?} failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).expect("utf-8 stdout")
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        serde_json::from_str(&self.ok(args)).expect("JSON on stdout")
+    }
+
+    /// Runs a command that must fail with `code`; returns its stderr, which
+    /// must be one line.
+    fn fails(&self, args: &[&str], code: i32) -> String {
+        let output = self.run(args);
+        let stderr = String::from_utf8(output.stderr).expect("utf-8 stderr");
+        assert_eq!(
+            output.status.code(),
+            Some(code),
+            "doorstep {args:?}: {stderr}"
+        );
+        let lines: Vec<&str> = stderr
+            .lines()
+            .filter(|line| line.starts_with("error:"))
+            .collect();
+        assert_eq!(lines.len(), 1, "one error line: {stderr}");
+        assert_eq!(
+            stderr.trim_end().lines().last(),
+            Some(lines[0]),
+            "the error is the last line: {stderr}"
+        );
+        assert!(output.stdout.is_empty(), "nothing on stdout when failing");
+        lines[0].to_string()
+    }
+
+    /// Starts `doorstep serve`; returns the process and its URL.
+    fn serve(&self, listen: &str) -> Server {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", listen])
+            .current_dir(self.directory.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("server starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("the server prints its address");
+        Server {
+            child,
+            url: line.trim().to_string(),
+        }
+    }
+}
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn listen_address(&self) -> String {
+        self.url.trim_start_matches("http://").to_string()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn args(list: &[String]) -> Vec<&str> {
+    list.iter().map(String::as_str).collect()
+}
+
+fn demo_form() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../forms/household-check.xlsx")
+        .display()
+        .to_string()
+}
+
+const ANSWERS: &str = r#"{
+    "members_present": 5, "migrant_workers": 2, "return_before_festival": "yes",
+    "income_wages": 42000, "income_business": 3000, "income_transfer": 1800, "production_costs": 2500,
+    "food_clothing_ok": "yes", "education_ok": "yes", "medical_insurance_ok": "yes",
+    "housing_safe": "yes", "drinking_water_safe": "yes", "risk_category": "none", "support_needed": "training"
+}"#;
+
+#[test]
+fn the_operators_journey_from_the_shell() {
+    let shell = Shell::new();
+    let csv = shell.ok(&["gen", "households", "--count", "400", "--seed", "7"]);
+    std::fs::write(shell.path("households.csv"), &csv).expect("write CSV");
+    assert_eq!(csv.lines().count(), 401, "a header and 400 rows");
+    let report = shell.json(&["admin", "import-households", "households.csv", "--json"]);
+    assert_eq!(report["inserted"], 400);
+    let again = shell.json(&["admin", "import-households", "households.csv", "--json"]);
+    assert_eq!(
+        (again["inserted"].as_u64(), again["unchanged"].as_u64()),
+        (Some(0), Some(400))
+    );
+
+    let villages = shell.json(&["admin", "villages", "--json"]);
+    let village = |index: usize| {
+        villages[index]["code"]
+            .as_str()
+            .expect("a village code")
+            .to_string()
+    };
+    let village_size = villages[0]["households"].as_u64().expect("households");
+    let cadre = |name: &str| {
+        shell
+            .ok(&["admin", "add-cadre", "--name", name])
+            .trim()
+            .to_string()
+    };
+    let (first, second, third) = (cadre("张明"), cadre("李芳"), cadre("王强"));
+    for (cadre, village) in [
+        (&first, village(0)),
+        (&second, village(0)),
+        (&third, village(1)),
+    ] {
+        shell.ok(&["admin", "assign", "--cadre", cadre, "--village", &village]);
+    }
+    assert_eq!(
+        shell.ok(&["admin", "publish-form", &demo_form()]).trim(),
+        "household_check@2024122801"
+    );
+    let code = shell
+        .ok(&["admin", "enroll-code", "--cadre", &first])
+        .trim()
+        .to_string();
+
+    let server = shell.serve("127.0.0.1:0");
+    let listen = server.listen_address();
+    let device = |db: &str, args: &[&str]| -> Vec<String> {
+        let mut all = vec!["device".to_string(), "--db".to_string(), db.to_string()];
+        all.extend(args.iter().map(|arg| arg.to_string()));
+        all
+    };
+    let enroll = device(
+        "one.db",
+        &["enroll", "--server", &server.url, "--code", &code],
+    );
+    let device_id = shell.ok(&args(&enroll)).trim().to_string();
+    assert_eq!(device_id.len(), 36);
+    let reused = shell.fails(
+        &args(&device(
+            "spare.db",
+            &["enroll", "--server", &server.url, "--code", &code],
+        )),
+        4,
+    );
+    assert!(reused.contains("already used"), "{reused}");
+    let wrong = shell.fails(
+        &args(&device(
+            "spare.db",
+            &["enroll", "--server", &server.url, "--code", "WRONG-CODE1"],
+        )),
+        4,
+    );
+    assert!(wrong.contains("not recognised"), "{wrong}");
+
+    // The first sync brings the village's households and the form.
+    let synced = shell.json(&args(&device("one.db", &["sync", "--json"])));
+    assert!(synced["pulled"].as_u64().expect("pulled") >= 1);
+    let households = shell.json(&args(&device("one.db", &["households", "--json"])));
+    let households = households.as_array().expect("an array");
+    assert_eq!(households.len() as u64, village_size);
+    let household = households[0]["id"].as_str().expect("an id").to_string();
+    let surname: String = households[0]["head_name"]
+        .as_str()
+        .expect("a name")
+        .chars()
+        .take(1)
+        .collect();
+    let found = shell.json(&args(&device(
+        "one.db",
+        &["households", "--search", &surname, "--json"],
+    )));
+    assert!(
+        found
+            .as_array()
+            .expect("an array")
+            .iter()
+            .any(|row| row["id"] == household.as_str())
+    );
+
+    // The signal goes: the server stops; visits are recorded and stay queued.
+    drop(server);
+    std::fs::write(shell.path("answers.json"), ANSWERS).expect("answers");
+    let visits: Vec<String> = (0..3)
+        .map(|_| {
+            shell
+                .ok(&args(&device(
+                    "one.db",
+                    &[
+                        "visit",
+                        "--household",
+                        &household,
+                        "--answers",
+                        "answers.json",
+                    ],
+                )))
+                .trim()
+                .to_string()
+        })
+        .collect();
+    let status = shell.json(&args(&device("one.db", &["status", "--json"])));
+    assert_eq!(status["pending"], 3);
+    assert_eq!(status["device_id"], device_id.as_str());
+    let offline = shell.fails(&args(&device("one.db", &["sync"])), 3);
+    assert!(
+        offline.contains("unreachable") && offline.contains("3 changes stay queued"),
+        "{offline}"
+    );
+
+    // Bad input: a clear error, nothing recorded.
+    std::fs::write(shell.path("broken.json"), "{\"members_present\": ").expect("write");
+    let broken = shell.fails(
+        &args(&device(
+            "one.db",
+            &[
+                "visit",
+                "--household",
+                &household,
+                "--answers",
+                "broken.json",
+            ],
+        )),
+        5,
+    );
+    assert!(broken.contains("not valid JSON"), "{broken}");
+    std::fs::write(
+        shell.path("incomplete.json"),
+        r#"{"members_present": "five"}"#,
+    )
+    .expect("write");
+    let invalid = shell.fails(
+        &args(&device(
+            "one.db",
+            &[
+                "visit",
+                "--household",
+                &household,
+                "--answers",
+                "incomplete.json",
+            ],
+        )),
+        5,
+    );
+    assert!(
+        invalid.contains("members_present") && invalid.contains("food_clothing_ok"),
+        "{invalid}"
+    );
+    let unknown = shell.fails(
+        &args(&device(
+            "one.db",
+            &[
+                "visit",
+                "--household",
+                "0190a000-0000-7000-8000-00000000beef",
+                "--answers",
+                "answers.json",
+            ],
+        )),
+        5,
+    );
+    assert!(unknown.contains("not on this device"), "{unknown}");
+    assert_eq!(
+        shell.json(&args(&device("one.db", &["status", "--json"])))["pending"],
+        3
+    );
+
+    // The server comes back; sync delivers every visit exactly once.
+    let server = shell.serve(&listen);
+    let synced = shell.json(&args(&device("one.db", &["sync", "--json"])));
+    assert_eq!(synced["pushed"], 3);
+    assert_eq!(
+        shell.json(&args(&device("one.db", &["status", "--json"])))["pending"],
+        0
+    );
+    shell.ok(&[
+        "admin",
+        "export",
+        "visits",
+        "--format",
+        "jsonl",
+        "--out",
+        "export.jsonl",
+    ]);
+    let export = std::fs::read_to_string(shell.path("export.jsonl")).expect("export");
+    let rows: Vec<Value> = export
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("JSON line"))
+        .collect();
+    assert_eq!(rows.len(), 3);
+    for id in &visits {
+        assert_eq!(
+            rows.iter().filter(|row| row["id"] == id.as_str()).count(),
+            1,
+            "visit {id} exactly once"
+        );
+    }
+    for field in [
+        "id",
+        "household_id",
+        "cadre_id",
+        "device_id",
+        "form_id",
+        "form_version",
+        "recorded_at",
+        "received_at",
+    ] {
+        assert!(rows[0][field].is_string(), "export has {field}");
+    }
+    assert_eq!(rows[0]["answers"]["income_wages"], 42000);
+    let again = shell.json(&args(&device("one.db", &["sync", "--json"])));
+    assert_eq!(
+        (again["pushed"].as_u64(), again["pulled"].as_u64()),
+        (Some(0), Some(0))
+    );
+
+    // The second cadre of the village sees them; a cadre of another village does not.
+    for (db, cadre, expected) in [("two.db", &second, 3), ("three.db", &third, 0)] {
+        let code = shell
+            .ok(&["admin", "enroll-code", "--cadre", cadre])
+            .trim()
+            .to_string();
+        shell.ok(&args(&device(
+            db,
+            &["enroll", "--server", &server.url, "--code", &code],
+        )));
+        shell.ok(&args(&device(db, &["sync"])));
+        let seen = shell.json(&args(&device(db, &["visits", "--json"])));
+        let seen: Vec<&Value> = seen
+            .as_array()
+            .expect("an array")
+            .iter()
+            .filter(|visit| visits.iter().any(|id| visit["id"] == id.as_str()))
+            .collect();
+        assert_eq!(seen.len(), expected, "{db}");
+    }
+}
+
+#[test]
+fn help_is_there_for_every_command() {
+    let shell = Shell::new();
+    for command in [
+        vec!["--help"],
+        vec!["admin", "--help"],
+        vec!["device", "--help"],
+        vec!["demo", "--help"],
+    ] {
+        let help = shell.ok(&command);
+        assert!(help.contains("Usage:"), "{command:?}");
+    }
+    let output = shell.run(&["admin", "no-such-command"]);
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn admin_errors_are_clear_and_change_nothing() {
+    let shell = Shell::new();
+    std::fs::write(shell.path("bad.csv"), "id,head_name\nnot-a-uuid,x\n").expect("write");
+    let bad = shell.fails(&["admin", "import-households", "bad.csv"], 5);
+    assert!(bad.contains("bad.csv"), "{bad}");
+    let missing = shell.fails(
+        &[
+            "admin",
+            "assign",
+            "--cadre",
+            "0190a000-0000-7000-8000-000000000001",
+            "--village",
+            "1",
+        ],
+        5,
+    );
+    assert!(missing.contains("no cadre"), "{missing}");
+    std::fs::write(shell.path("form.txt"), "x").expect("write");
+    let form = shell.fails(&["admin", "publish-form", "form.txt"], 5);
+    assert!(form.contains(".xlsx"), "{form}");
+    assert_eq!(
+        shell.json(&["admin", "cadres", "--json"]),
+        serde_json::json!([])
+    );
+}
+
+#[test]
+fn the_demo_reports_every_visit_exactly_once() {
+    let shell = Shell::new();
+    let summary = shell.json(&["demo", "--devices", "3", "--visits", "4", "--json"]);
+    assert_eq!(summary["visits_recorded"], 12);
+    assert_eq!(summary["visits_on_server"], 12);
+    assert_eq!(summary["duplicates"], 0);
+    assert_eq!(summary["second_cadre_sees"], 4);
+    assert_eq!(summary["other_village_sees"], 0);
+}
