@@ -62,6 +62,16 @@ enum AdminCommand {
         #[arg(long)]
         cadre: Uuid,
     },
+    /// List enrolled devices.
+    Devices {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a device's token (a lost phone): it can no longer sync.
+    RevokeDevice {
+        #[arg(long)]
+        device: Uuid,
+    },
     /// Export data.
     #[command(subcommand)]
     Export(ExportCommand),
@@ -206,6 +216,32 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
                 code.expires_at.format("%Y-%m-%d %H:%M UTC")
             );
             println!("{}", code.code);
+        }
+        AdminCommand::Devices { json } => {
+            let devices = store.devices()?;
+            if json {
+                print_json(&devices)?;
+            } else {
+                for device in devices {
+                    println!(
+                        "{}\t{}\t{}\tlast seen {}\t{} visits{}",
+                        device.id,
+                        device.cadre_id,
+                        device.label.as_deref().unwrap_or("-"),
+                        device.last_seen_at.as_deref().unwrap_or("never"),
+                        device.visits,
+                        if device.revoked_at.is_some() {
+                            "\trevoked"
+                        } else {
+                            ""
+                        }
+                    );
+                }
+            }
+        }
+        AdminCommand::RevokeDevice { device } => {
+            store.revoke_device(device)?;
+            eprintln!("device {device} revoked: its token no longer works");
         }
         AdminCommand::Export(ExportCommand::Visits {
             format: ExportFormat::Jsonl,

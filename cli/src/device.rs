@@ -83,6 +83,8 @@ enum DeviceCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Queue the changes the server rejected again (after the cause was fixed).
+    Retry,
     /// Push what is pending and pull what is new.
     Sync {
         #[arg(long)]
@@ -196,6 +198,10 @@ pub fn run(args: DeviceArgs) -> anyhow::Result<()> {
                     println!("{}", visit_line(visit));
                 }
             }
+        }
+        DeviceCommand::Retry => {
+            let count = open()?.retry_rejected()?;
+            eprintln!("{count} rejected changes queued again; they go with the next sync");
         }
         DeviceCommand::Sync { json } => sync(&open()?, json)?,
         DeviceCommand::Status { json } => {

@@ -46,8 +46,6 @@ pub enum Error {
         form_id: String,
         version: Option<String>,
     },
-    #[error("several forms are on this device ({0}); name one")]
-    AmbiguousForm(String),
     #[error("form {form_id} {version} is damaged: {message}")]
     BadForm {
         form_id: String,

@@ -236,7 +236,7 @@ impl RejectCode {
 }
 
 /// `GET /v1/sync/pull?cursor=N&scope=DIGEST&limit=N`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PullQuery {
     /// The last position the device has applied (0 at first).
     #[serde(default)]
@@ -302,7 +302,7 @@ pub struct SnapshotResponse {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ErrorBody {
     /// Machine-readable: `unauthorized`, `bad_request`, `not_found`,
-    /// `too_large`, `protocol`, `internal`, `unavailable`.
+    /// `conflict`, `too_large`, `protocol`, `internal`.
     pub error: String,
     /// One sentence for a person.
     pub message: String,

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Query, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
@@ -33,6 +34,8 @@ pub fn router(state: AppState) -> Router {
         .route(routes::PUSH, post(push))
         .route(routes::PULL, get(pull))
         .route(routes::SNAPSHOT, post(snapshot))
+        .fallback(no_route)
+        .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
@@ -107,13 +110,16 @@ async fn push(
     )
 }
 
-#[tracing::instrument(skip_all, fields(device = %auth.device_id, cursor = query.cursor))]
+#[tracing::instrument(skip_all, fields(device = %auth.device_id))]
 async fn pull(
     State(state): State<AppState>,
     Device(auth): Device,
     accept: AcceptZstd,
-    Query(query): Query<PullQuery>,
+    query: Result<Query<PullQuery>, QueryRejection>,
 ) -> Result<WireResponse, AppError> {
+    let Query(query) = query.map_err(|rejection| {
+        AppError::BadRequest(format!("bad pull query: {}", rejection.body_text()))
+    })?;
     let response = blocking(move || state.store.pull(auth, &query, Utc::now())).await?;
     WireResponse::new(accept, &response)
 }
@@ -131,6 +137,14 @@ async fn snapshot(
     WireResponse::new(accept, &response)
 }
 
+async fn no_route() -> AppError {
+    AppError::NotFound("no such route; the API lives under /v1".into())
+}
+
+async fn wrong_method() -> AppError {
+    AppError::BadRequest("this route does not take that method".into())
+}
+
 /// The device behind `Authorization: Bearer TOKEN`.
 #[derive(Debug, Clone, Copy)]
 pub struct Device(pub DeviceAuth);
@@ -143,8 +157,9 @@ impl FromRequestParts<AppState> for Device {
             .headers
             .get(AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .map(|token| token.trim().to_string())
+            .and_then(|value| value.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim().to_string())
             .filter(|token| !token.is_empty())
             .ok_or_else(|| {
                 AppError::Unauthorized("missing device token (Authorization: Bearer …)".into())

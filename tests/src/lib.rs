@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use doorstep_core::sync::{CancelToken, HttpTransport, SyncEngine, SyncReport};
-use doorstep_core::{NewVisit, Store};
+use doorstep_core::{NewVisit, Store, StoreOptions};
 use doorstep_protocol::{Answers, AreaLevel, AreaRecord, HouseholdRecord};
 use doorstep_server::store::AssignmentTarget;
 use doorstep_server::{BackgroundServer, ServerStore};
@@ -22,7 +22,7 @@ pub const DEMO_FORM: &str = include_str!("../../forms/household-check.json");
 
 #[derive(Debug)]
 pub struct World {
-    pub directory: TempDir,
+    directory: TempDir,
     pub store: Arc<ServerStore>,
     server: Option<BackgroundServer>,
     address: SocketAddr,
@@ -82,6 +82,10 @@ impl World {
         format!("http://{}", self.address)
     }
 
+    pub fn directory(&self) -> &std::path::Path {
+        self.directory.path()
+    }
+
     pub fn server_path(&self) -> PathBuf {
         self.directory.path().join("server.db")
     }
@@ -115,18 +119,24 @@ impl World {
 
     /// An enrolled device store of `cadre`, not synced yet.
     pub fn device(&mut self, cadre: Uuid) -> Store {
+        self.device_with(cadre, StoreOptions::default())
+    }
+
+    /// Like [`World::device`], with store options (durability, clock).
+    pub fn device_with(&mut self, cadre: Uuid, options: StoreOptions) -> Store {
         self.devices += 1;
-        let store = Store::open(
-            self.directory
-                .path()
-                .join(format!("device-{}.db", self.devices)),
-        )
-        .expect("device store");
+        let store =
+            Store::open_with(self.device_path(self.devices), options).expect("device store");
         let transport = HttpTransport::new(&self.url()).expect("transport");
         let code = self.store.enroll_code(cadre).expect("code");
         doorstep_core::sync::enroll(&store, &transport, &self.url(), &code.code, None)
             .expect("enroll");
         store
+    }
+
+    /// The database file of the `number`th device made (from 1).
+    pub fn device_path(&self, number: usize) -> PathBuf {
+        self.directory.path().join(format!("device-{number}.db"))
     }
 
     /// Enrolls a device by hand, for tests that craft requests: its id and

@@ -132,6 +132,20 @@ fn a_replayed_push_changes_nothing_even_after_a_server_restart() {
         .expect("renumbered");
     assert_eq!(renumbered.results[0].outcome, Outcome::Duplicate);
     assert_eq!(world.server_visit_ids().len(), 1);
+
+    // A different visit under a sequence number already used (a device
+    // restored from an old copy) is refused, never taken for a duplicate:
+    // a duplicate would make the device drop a visit the server lacks.
+    let reused = transport
+        .push(
+            &enrollment.token,
+            &push(1, visit_record(&enrollment, world.village_a[1])),
+        )
+        .expect("reused sequence");
+    assert!(
+        matches!(&reused.results[0].outcome, Outcome::Rejected { code: RejectCode::Malformed, reason } if reason.contains("already used"))
+    );
+    assert_eq!(world.server_visit_ids().len(), 1);
 }
 
 fn visit_record_with_id(request: &PushRequest) -> VisitRecord {
@@ -361,6 +375,19 @@ fn assignment_changes_bring_households_whole_and_take_them_away() {
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].record.id, draft_household);
     assert!(!left[0].assigned);
+
+    // Once the draft is finalised and pushed, the household goes at the end
+    // of that sync, with no further change of scope.
+    let draft = device_a
+        .visits(Some(draft_household))
+        .expect("visits")
+        .into_iter()
+        .find(|visit| visit.own)
+        .expect("the draft");
+    device_a.finalise_draft(draft.id).expect("finalise");
+    let report = sync(&device_a).expect("sync");
+    assert_eq!((report.pushed, report.households_released), (1, 1));
+    assert!(device_a.households(None).expect("households").is_empty());
 }
 
 #[test]
@@ -459,4 +486,29 @@ fn enrolment_codes_work_once() {
         matches!(&wrong, TransportError::Unauthorized(message) if message.contains("not recognised")),
         "{wrong}"
     );
+}
+
+#[test]
+fn a_revoked_device_can_no_longer_sync_and_keeps_its_visits() {
+    let mut world = World::new();
+    let cadre = world.cadre(VILLAGE_A);
+    let device = world.device(cadre);
+    sync(&device).expect("sync");
+    let visit = record(&device, world.village_a[0]);
+    let identity = device.require_identity().expect("enrolled");
+    world
+        .store
+        .revoke_device(identity.device_id)
+        .expect("revoke");
+    let error = sync(&device).expect_err("revoked");
+    assert!(
+        matches!(error, Error::Transport(TransportError::Unauthorized(_))),
+        "{error}"
+    );
+    assert!(!error.is_transient());
+    assert_eq!(
+        device.visit(visit).expect("read").expect("kept").sync,
+        VisitSync::Pending
+    );
+    assert!(world.server_visit_ids().is_empty());
 }

@@ -130,3 +130,29 @@ fn responses_are_compressed_when_the_client_accepts_zstd() {
             .any(|change| matches!(change, doorstep_protocol::PulledChange::Form(_)))
     );
 }
+
+#[test]
+fn unknown_routes_and_bad_queries_get_an_error_body() {
+    let world = World::new();
+    let cadre = world.cadre(VILLAGE_A);
+    let enrollment = world.raw_enrollment(cadre);
+    let client = Client::new();
+    let response = client
+        .get(format!("{}/v1/sync/pull?cursor=abc", world.url()))
+        .bearer_auth(&enrollment.token)
+        .send()
+        .expect("response");
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(error_body(response).message.contains("bad pull query"));
+    let response = client
+        .get(format!("{}/v2/anything", world.url()))
+        .send()
+        .expect("response");
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(error_body(response).error, "not_found");
+    let response = client
+        .get(format!("{}/v1/sync/push", world.url()))
+        .send()
+        .expect("response");
+    assert_eq!(error_body(response).error, "bad_request");
+}

@@ -225,6 +225,20 @@ impl Store {
         })
     }
 
+    /// Puts every change the server rejected back in the queue, for after
+    /// the cause was fixed (the household assigned again, a form
+    /// published). Returns how many.
+    pub fn retry_rejected(&self) -> Result<u64> {
+        self.write(|transaction| {
+            let count = transaction.execute(
+                "UPDATE outbox SET state = 'pending', reject_code = NULL, reject_reason = NULL
+                 WHERE state = 'rejected'",
+                [],
+            )?;
+            Ok(count as u64)
+        })
+    }
+
     pub(crate) fn note_sync_attempt(&self) -> Result<()> {
         let now = time_text(self.now());
         self.write(|transaction| {

@@ -485,3 +485,30 @@ fn push_batches_are_bounded_and_settled_per_change() {
         vec![batch[2].seq + 1, batch[2].seq + 2]
     );
 }
+
+#[test]
+fn rejected_changes_can_be_queued_again() {
+    let (_directory, store) = enrolled_store();
+    let visit = store.record_visit(new_visit(1, false)).unwrap();
+    let seq = store.next_push_batch(10, 1 << 20).unwrap()[0].seq;
+    let rejected = doorstep_protocol::Outcome::Rejected {
+        code: doorstep_protocol::RejectCode::OutOfScope,
+        reason: "household not assigned".into(),
+    };
+    store
+        .settle_push(&[(seq, rejected)], "2024-12-29T00:00:00.000Z")
+        .unwrap();
+    assert!(store.next_push_batch(10, 1 << 20).unwrap().is_empty());
+    assert_eq!(store.retry_rejected().unwrap(), 1);
+    let again = store.next_push_batch(10, 1 << 20).unwrap();
+    assert_eq!(
+        again.iter().map(|change| change.seq).collect::<Vec<_>>(),
+        vec![seq],
+        "the same sequence number"
+    );
+    assert_eq!(
+        store.visit(visit.id).unwrap().unwrap().sync,
+        VisitSync::Pending
+    );
+    assert_eq!(store.retry_rejected().unwrap(), 0);
+}

@@ -139,6 +139,17 @@ pub fn enroll(
     store.save_enrollment(server_url, &response)
 }
 
+/// Refuses an answer in another protocol version than this build speaks.
+fn check_protocol(version: u32) -> Result<()> {
+    if version == PROTOCOL_VERSION {
+        Ok(())
+    } else {
+        Err(Error::Protocol(format!(
+            "the server speaks protocol {version}, this device {PROTOCOL_VERSION}; update the app"
+        )))
+    }
+}
+
 /// Runs sync for one store over one transport.
 pub struct SyncEngine<'a> {
     store: &'a Store,
@@ -214,6 +225,7 @@ impl<'a> SyncEngine<'a> {
                 },
             )?;
             report.requests += 1;
+            check_protocol(response.protocol)?;
             let verdicts =
                 plan::match_verdicts(&changes, &response.results).map_err(Error::Protocol)?;
             let tally = self
@@ -261,6 +273,7 @@ impl<'a> SyncEngine<'a> {
                 },
             )?;
             report.requests += 1;
+            check_protocol(page.protocol)?;
             let applied = self.store.apply_pull(&page)?;
             report.pulled += applied;
             done += page.changes.len() as u64;
@@ -273,6 +286,9 @@ impl<'a> SyncEngine<'a> {
                 self.change_scope(&token, &assigned, scope, report, progress, cancel)?;
             }
             if !page.more {
+                // Households kept only for changes that have now reached
+                // the server can go.
+                report.households_released += self.store.release(&[])?;
                 return Ok(());
             }
         }
@@ -300,6 +316,7 @@ impl<'a> SyncEngine<'a> {
                 },
             )?;
             report.requests += 1;
+            check_protocol(snapshot.protocol)?;
             report.households_added += self.store.apply_snapshot(&snapshot)?;
             done += chunk.len() as u64;
             progress(SyncProgress {

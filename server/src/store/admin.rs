@@ -51,6 +51,19 @@ pub struct Assignment {
     pub target: AssignmentTarget,
 }
 
+/// An enrolled device, for operators.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeviceSummary {
+    pub id: Uuid,
+    pub cadre_id: Uuid,
+    pub label: Option<String>,
+    pub enrolled_at: String,
+    pub last_seen_at: Option<String>,
+    pub revoked_at: Option<String>,
+    /// Visits the server received from it.
+    pub visits: u64,
+}
+
 /// A one-time code, shown to the operator once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EnrollCode {
@@ -274,6 +287,45 @@ impl ServerStore {
         })
     }
 
+    /// Enrolled devices, oldest first.
+    pub fn devices(&self) -> StoreResult<Vec<DeviceSummary>> {
+        self.read(|connection| {
+            let mut statement = connection.prepare(
+                "SELECT d.id, d.cadre_id, d.label, d.enrolled_at, d.last_seen_at, d.revoked_at,
+                        (SELECT count(*) FROM visits v WHERE v.device_id = d.id)
+                 FROM devices d ORDER BY d.enrolled_at, d.id",
+            )?;
+            let rows = statement.query_map([], |row| {
+                Ok(DeviceSummary {
+                    id: uuid_column(row, 0)?,
+                    cadre_id: uuid_column(row, 1)?,
+                    label: row.get(2)?,
+                    enrolled_at: row.get(3)?,
+                    last_seen_at: row.get(4)?,
+                    revoked_at: row.get(5)?,
+                    visits: row.get::<_, i64>(6)?.unsigned_abs(),
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    /// Revokes a device's token (a lost or stolen phone): it can no longer
+    /// push or pull. What it pushed before stays.
+    pub fn revoke_device(&self, device_id: Uuid) -> StoreResult<()> {
+        let now = time_text(Utc::now());
+        self.write(|transaction| {
+            let changed = transaction.execute(
+                "UPDATE devices SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1",
+                params![device_id.to_string(), now],
+            )?;
+            if changed == 0 {
+                return Err(StoreError::NotFound(format!("no device {device_id}")));
+            }
+            Ok(())
+        })
+    }
+
     /// Every visit on the server, in the order they were received, handed
     /// to `each` one at a time (the export never holds them all).
     pub fn export_visits(
@@ -297,8 +349,7 @@ impl ServerStore {
         })
     }
 
-    /// Number of visits stored and of distinct visit ids (equal unless
-    /// something is badly wrong); for the demo and tests.
+    /// Number of visits stored.
     pub fn visit_count(&self) -> StoreResult<u64> {
         self.read(|connection| {
             Ok(connection

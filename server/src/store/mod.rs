@@ -21,7 +21,9 @@ use doorstep_core::forms::Form;
 use doorstep_core::sqlite::{self, Durability, MigrateError, Migration};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
-pub use admin::{Assignment, AssignmentTarget, CadreSummary, EnrollCode, ImportReport};
+pub use admin::{
+    Assignment, AssignmentTarget, CadreSummary, DeviceSummary, EnrollCode, ImportReport,
+};
 pub use sync::DeviceAuth;
 
 pub const MIGRATIONS: &[Migration] = &[Migration {

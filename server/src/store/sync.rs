@@ -316,22 +316,31 @@ fn apply_change(
             "sequence numbers start at 1",
         ));
     }
-    let seen: bool = transaction
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM device_changes WHERE device_id = ?1 AND seq = ?2)",
-        )?
-        .query_row(params![device, seq], |row| row.get(0))?;
-    if seen {
-        return Ok(Outcome::Duplicate);
-    }
     let Mutation::Visit(visit) = &change.mutation;
+    let key = visit.id.to_string();
+    let seen: Option<String> = transaction
+        .prepare_cached("SELECT entity_id FROM device_changes WHERE device_id = ?1 AND seq = ?2")?
+        .query_row(params![device, seq], |row| row.get(0))
+        .optional()?;
+    match seen {
+        Some(entity) if entity == key => return Ok(Outcome::Duplicate),
+        // The device's sequence went back (a restored backup?): this is a
+        // new change under an old number. Never answer `duplicate` for it,
+        // or the device would drop a visit the server does not have.
+        Some(_) => {
+            return Ok(rejected(
+                RejectCode::Malformed,
+                &format!("sequence {seq} of this device was already used for another change"),
+            ));
+        }
+        None => {}
+    }
     if visit.device_id != auth.device_id || visit.cadre_id != auth.cadre_id {
         return Ok(rejected(
             RejectCode::Malformed,
             "the visit names another device or cadre",
         ));
     }
-    let key = visit.id.to_string();
     let exists: bool = transaction
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM visits WHERE id = ?1)")?
         .query_row([&key], |row| row.get(0))?;

@@ -1,1 +1,308 @@
+//! Server store tests on real SQLite files.
 
+#![allow(clippy::unwrap_used)]
+
+use chrono::{Duration, Utc};
+use doorstep_core::forms::Form;
+use doorstep_protocol::{
+    AreaLevel, AreaRecord, HouseholdRecord, PullQuery, PulledChange, scope_digest,
+};
+use tempfile::TempDir;
+use uuid::Uuid;
+
+use super::*;
+
+const VILLAGE: &str = "530626104201";
+const OTHER_VILLAGE: &str = "530626104202";
+
+fn store() -> (TempDir, ServerStore) {
+    let directory = tempfile::tempdir().unwrap();
+    let store = ServerStore::open(directory.path().join("server.db")).unwrap();
+    let area = |code: &str, level, parent: Option<&str>| AreaRecord {
+        code: code.into(),
+        name: format!("area {code}"),
+        level,
+        parent_code: parent.map(Into::into),
+    };
+    store
+        .import_households(
+            &[
+                area("530626", AreaLevel::County, None),
+                area("530626104", AreaLevel::Township, Some("530626")),
+                area(VILLAGE, AreaLevel::Village, Some("530626104")),
+                area(OTHER_VILLAGE, AreaLevel::Village, Some("530626104")),
+            ],
+            &[
+                household(1, VILLAGE),
+                household(2, VILLAGE),
+                household(3, OTHER_VILLAGE),
+            ],
+        )
+        .unwrap();
+    (directory, store)
+}
+
+fn household(id: u128, village: &str) -> HouseholdRecord {
+    HouseholdRecord {
+        id: Uuid::from_u128(id),
+        village_code: village.into(),
+        head_name: "喻兰".into(),
+        id_card_suffix: "123X".into(),
+        group: "1组".into(),
+        members: 3,
+        phone: "13800000000".into(),
+        address: "1组1号".into(),
+        lat: None,
+        lon: None,
+        category: "general".into(),
+        version: 0,
+    }
+}
+
+fn form(version: &str, title: &str) -> Form {
+    let mut definition: serde_json::Value =
+        serde_json::from_str(include_str!("../../../forms/household-check.json")).unwrap();
+    definition["version"] = version.into();
+    definition["title"] = title.into();
+    Form::from_definition(&definition).unwrap()
+}
+
+fn device(store: &ServerStore, village: &str) -> DeviceAuth {
+    let cadre = store.add_cadre("测试").unwrap();
+    store
+        .assign(cadre, &AssignmentTarget::Village(village.into()))
+        .unwrap();
+    let code = store.enroll_code(cadre).unwrap();
+    let response = store.enroll(&code.code, None, Utc::now()).unwrap();
+    store.authenticate(&response.token).unwrap()
+}
+
+#[test]
+fn enrolment_codes_are_single_use_and_expire() {
+    let (_directory, store) = store();
+    let cadre = store.add_cadre("测试").unwrap();
+    let code = store.enroll_code(cadre).unwrap();
+    assert_eq!(code.code.len(), 11, "XXXXX-XXXXX");
+    let later = Utc::now() + Duration::days(8);
+    assert!(
+        matches!(store.enroll(&code.code, None, later), Err(StoreError::Enroll(message)) if message.contains("expired"))
+    );
+    let response = store.enroll(&code.code, Some("phone"), Utc::now()).unwrap();
+    assert_eq!(response.cadre_id, cadre);
+    assert!(
+        matches!(store.enroll(&code.code, None, Utc::now()), Err(StoreError::Enroll(message)) if message.contains("already used"))
+    );
+    // Only hashes are kept.
+    let kept: String = store
+        .read(|connection| {
+            Ok(connection.query_row("SELECT token_hash FROM devices", [], |row| row.get(0))?)
+        })
+        .unwrap();
+    assert_ne!(kept, response.token);
+    assert_eq!(
+        store.authenticate(&response.token).unwrap().device_id,
+        response.device_id
+    );
+    assert!(matches!(
+        store.authenticate("guess"),
+        Err(StoreError::Unauthorized)
+    ));
+}
+
+#[test]
+fn a_published_version_never_changes() {
+    let (_directory, store) = store();
+    assert!(store.publish_form(&form("1", "first")).unwrap());
+    assert!(
+        !store.publish_form(&form("1", "first")).unwrap(),
+        "the same content again is a no-op"
+    );
+    assert!(matches!(
+        store.publish_form(&form("1", "changed")),
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(store.publish_form(&form("2", "changed")).unwrap());
+}
+
+#[test]
+fn reimporting_a_changed_household_bumps_its_version_and_keeps_one_log_entry() {
+    let (_directory, store) = store();
+    let auth = device(&store, VILLAGE);
+    let mut changed = household(1, VILLAGE);
+    changed.phone = "13900000000".into();
+    let report = store
+        .import_households(&[], &[changed, household(2, VILLAGE)])
+        .unwrap();
+    assert_eq!(
+        (report.inserted, report.updated, report.unchanged),
+        (0, 1, 1)
+    );
+    let page = store.pull(auth, &PullQuery::default(), Utc::now()).unwrap();
+    let households: Vec<&HouseholdRecord> = page
+        .changes
+        .iter()
+        .filter_map(|change| match change {
+            PulledChange::Household(household) => Some(household),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(households.len(), 2, "one entry per household, the latest");
+    let first = households
+        .iter()
+        .find(|household| household.id == Uuid::from_u128(1))
+        .unwrap();
+    assert_eq!((first.version, first.phone.as_str()), (2, "13900000000"));
+    let unknown_village = store.import_households(&[], &[household(9, "999999999999")]);
+    assert!(matches!(unknown_village, Err(StoreError::Invalid(_))));
+}
+
+#[test]
+fn pull_pages_through_the_log_within_scope() {
+    let (_directory, store) = store();
+    let auth = device(&store, VILLAGE);
+    store.publish_form(&form("1", "first")).unwrap();
+    let mut cursor = 0;
+    let mut seen = Vec::new();
+    let mut pages = 0;
+    loop {
+        let page = store
+            .pull(
+                auth,
+                &PullQuery {
+                    cursor,
+                    scope: None,
+                    limit: Some(1),
+                },
+                Utc::now(),
+            )
+            .unwrap();
+        pages += 1;
+        assert!(page.changes.len() <= 1);
+        seen.extend(page.changes);
+        assert!(page.cursor >= cursor, "the cursor never goes back");
+        cursor = page.cursor;
+        if !page.more {
+            break;
+        }
+    }
+    // Households 1 and 2 (village) and the form; household 3 is elsewhere.
+    assert_eq!(seen.len(), 3);
+    assert_eq!(pages, 3);
+    assert!(!seen.iter().any(|change| matches!(change, PulledChange::Household(household) if household.id == Uuid::from_u128(3))));
+    // Nothing new: an empty page at the same cursor.
+    let empty = store
+        .pull(
+            auth,
+            &PullQuery {
+                cursor,
+                scope: None,
+                limit: None,
+            },
+            Utc::now(),
+        )
+        .unwrap();
+    assert!(empty.changes.is_empty() && !empty.more);
+    assert_eq!(empty.cursor, cursor);
+}
+
+#[test]
+fn the_scope_list_comes_only_when_the_device_digest_is_stale() {
+    let (_directory, store) = store();
+    let auth = device(&store, VILLAGE);
+    let page = store.pull(auth, &PullQuery::default(), Utc::now()).unwrap();
+    let scope = page.scope.unwrap();
+    assert_eq!(scope, vec![Uuid::from_u128(1), Uuid::from_u128(2)]);
+    let current = PullQuery {
+        cursor: page.cursor,
+        scope: Some(scope_digest(&scope)),
+        limit: None,
+    };
+    assert_eq!(store.pull(auth, &current, Utc::now()).unwrap().scope, None);
+    store
+        .assign(
+            auth.cadre_id,
+            &AssignmentTarget::Household(Uuid::from_u128(3)),
+        )
+        .unwrap();
+    let stale = store.pull(auth, &current, Utc::now()).unwrap();
+    assert_eq!(stale.scope.unwrap().len(), 3);
+}
+
+#[test]
+fn assigning_twice_is_harmless_and_unassigning_nothing_says_so() {
+    let (_directory, store) = store();
+    let cadre = store.add_cadre("测试").unwrap();
+    let village = AssignmentTarget::Village(VILLAGE.into());
+    assert!(store.assign(cadre, &village).unwrap());
+    assert!(!store.assign(cadre, &village).unwrap());
+    assert_eq!(store.assignments().unwrap().len(), 1);
+    assert!(store.unassign(cadre, &village).unwrap());
+    assert!(!store.unassign(cadre, &village).unwrap());
+    assert!(matches!(
+        store.assign(cadre, &AssignmentTarget::Village("1".into())),
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.assign(Uuid::nil(), &village),
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(store.add_cadre("  "), Err(StoreError::Invalid(_))));
+}
+
+#[test]
+fn visits_of_an_unassigned_household_are_taken_for_a_grace_period_only() {
+    use doorstep_protocol::{Change, Mutation, Outcome, RejectCode, VisitRecord};
+    let (_directory, store) = store();
+    store.publish_form(&form("1", "first")).unwrap();
+    let auth = device(&store, VILLAGE);
+    store
+        .unassign(auth.cadre_id, &AssignmentTarget::Village(VILLAGE.into()))
+        .unwrap();
+    let change = |seq: u64| Change {
+        seq,
+        mutation: Mutation::Visit(VisitRecord {
+            id: Uuid::now_v7(),
+            household_id: Uuid::from_u128(1),
+            cadre_id: auth.cadre_id,
+            device_id: auth.device_id,
+            form_id: "household_check".into(),
+            form_version: "1".into(),
+            answers: serde_json::json!({
+                "members_present": 2, "food_clothing_ok": "yes", "education_ok": "yes",
+                "medical_insurance_ok": "yes", "housing_safe": "yes", "drinking_water_safe": "yes"
+            })
+            .as_object()
+            .unwrap()
+            .clone(),
+            recorded_at: Utc::now(),
+            corrects: None,
+            received_at: None,
+        }),
+    };
+    let (within, _) = store
+        .push(auth, &[change(1)], Utc::now() + Duration::days(29))
+        .unwrap();
+    assert_eq!(within[0].outcome, Outcome::Applied);
+    let (after, _) = store
+        .push(auth, &[change(2)], Utc::now() + Duration::days(31))
+        .unwrap();
+    assert!(matches!(
+        after[0].outcome,
+        Outcome::Rejected {
+            code: RejectCode::OutOfScope,
+            ..
+        }
+    ));
+    // Never assigned at all: rejected at once.
+    let mut elsewhere = change(3);
+    let Mutation::Visit(visit) = &mut elsewhere.mutation;
+    visit.household_id = Uuid::from_u128(3);
+    let (never, _) = store.push(auth, &[elsewhere], Utc::now()).unwrap();
+    assert!(matches!(
+        never[0].outcome,
+        Outcome::Rejected {
+            code: RejectCode::OutOfScope,
+            ..
+        }
+    ));
+}

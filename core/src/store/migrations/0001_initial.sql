@@ -113,6 +113,6 @@ CREATE TABLE outbox (
     reject_code   TEXT,
     reject_reason TEXT,
     CHECK ((state = 'rejected') = (reject_reason IS NOT NULL))
-);
+) STRICT;
 CREATE INDEX outbox_entity ON outbox (entity, entity_id);
 CREATE INDEX outbox_state ON outbox (state, seq);

@@ -7,7 +7,7 @@
 -- Rows are (re)built by the store whenever a household is written.
 CREATE TABLE household_search (
     household_id TEXT PRIMARY KEY REFERENCES households (id) ON DELETE CASCADE,
-    text         TEXT NOT NULL            -- normalised: name, ID suffix, phone, address, village
+    text         TEXT NOT NULL            -- normalised: name, ID suffix, phone, address, village, group
 ) STRICT;
 
 CREATE TABLE household_grams (

@@ -1,0 +1,48 @@
+//! How long `record_visit` takes on a real device store file: the visit and
+//! its outbox entry in one transaction, validated against the demo form,
+//! durable when it returns (`synchronous=FULL`, one fsync of the WAL), and
+//! the same without the fsync to show what durability costs.
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use doorstep_core::sqlite::Durability;
+use doorstep_core::{NewVisit, StoreOptions};
+use doorstep_e2e::{VILLAGE_A, World, answers, sync};
+
+fn record_visit(criterion: &mut Criterion) {
+    let mut world = World::new();
+    let cadre = world.cadre(VILLAGE_A);
+    let mut group = criterion.benchmark_group("record_visit");
+    for (name, durability, draft) in [
+        ("final_synchronous_full", Durability::Full, false),
+        ("final_synchronous_normal", Durability::Normal, false),
+        ("draft_synchronous_full", Durability::Full, true),
+    ] {
+        let device = world.device_with(
+            cadre,
+            StoreOptions {
+                durability,
+                ..StoreOptions::default()
+            },
+        );
+        sync(&device).expect("households and form");
+        let household = world.village_a[0];
+        let answers = answers(4);
+        group.bench_function(name, |bencher| {
+            bencher.iter(|| {
+                device
+                    .record_visit(NewVisit {
+                        household_id: household,
+                        form_id: None,
+                        answers: answers.clone(),
+                        draft,
+                        corrects: None,
+                    })
+                    .expect("recorded")
+            });
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, record_visit);
+criterion_main!(benches);
