@@ -15,6 +15,10 @@ use rusqlite::types::Type;
 use rusqlite::{Connection, OpenFlags, Row, Transaction};
 use uuid::Uuid;
 
+/// Prepared statements kept per connection: every statement of a hot path
+/// is parsed once.
+const STATEMENT_CACHE: usize = 64;
+
 /// One forward step of a schema.
 #[derive(Debug, Clone, Copy)]
 pub struct Migration {
@@ -74,12 +78,14 @@ pub fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     connection.busy_timeout(Duration::from_secs(10))?;
+    connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     connection.pragma_update(None, "foreign_keys", "ON")?;
     Ok(connection)
 }
 
 fn configure(connection: &Connection, durability: Durability) -> rusqlite::Result<()> {
     connection.busy_timeout(Duration::from_secs(10))?;
+    connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     let mode: String =
         connection.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {

@@ -86,7 +86,8 @@ pub(crate) fn resolve_form(
 ) -> Result<(String, String)> {
     let newest = |sql: &str, values: &[&str]| -> Result<Option<(String, String)>> {
         Ok(connection
-            .query_row(sql, rusqlite::params_from_iter(values), |row| {
+            .prepare_cached(sql)?
+            .query_row(rusqlite::params_from_iter(values), |row| {
                 Ok((row.get(0)?, row.get(1)?))
             })
             .optional()?)

@@ -50,7 +50,8 @@ impl Store {
 pub(crate) fn household(connection: &Connection, id: Uuid) -> Result<Option<Household>> {
     let sql = format!("{SELECT_HOUSEHOLD} WHERE h.id = ?1");
     Ok(connection
-        .query_row(&sql, [id.to_string()], household_from_row)
+        .prepare_cached(&sql)?
+        .query_row([id.to_string()], household_from_row)
         .optional()?)
 }
 

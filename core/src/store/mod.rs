@@ -236,8 +236,8 @@ fn lock(mutex: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
 
 fn read_identity(connection: &Connection) -> Result<Option<DeviceIdentity>> {
     let row: Option<(String, String, String, String, String)> = connection
+        .prepare_cached("SELECT device_id, cadre_id, cadre_name, server_url, enrolled_at FROM device")?
         .query_row(
-            "SELECT device_id, cadre_id, cadre_name, server_url, enrolled_at FROM device",
             [],
             |row| {
                 Ok((

@@ -22,10 +22,10 @@ impl Store {
     /// Records a visit: a draft, or a finalised visit that is validated
     /// against its form and queued for the server. Durable when it returns.
     pub fn record_visit(&self, new: NewVisit) -> Result<Visit> {
-        let identity = self.require_identity()?;
         let now = self.now();
         let id = Uuid::now_v7();
         self.write(|transaction| {
+            let identity = self.require_identity_in(transaction)?;
             if super::households::household(transaction, new.household_id)?.is_none() {
                 return Err(Error::UnknownHousehold(new.household_id));
             }
