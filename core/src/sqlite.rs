@@ -201,3 +201,21 @@ pub fn count_column<T: TryFrom<i64>>(row: &Row<'_>, index: usize) -> rusqlite::R
     let value: i64 = row.get(index)?;
     T::try_from(value).map_err(|_| rusqlite::Error::IntegralValueOutOfRange(index, value))
 }
+
+/// Reads an optional UUID column inside a row mapper.
+pub fn optional_uuid_column(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<Uuid>> {
+    match row.get_ref(index)? {
+        rusqlite::types::ValueRef::Null => Ok(None),
+        _ => uuid_column(row, index).map(Some),
+    }
+}
+
+/// Reads a JSON text column into a value inside a row mapper.
+pub fn json_column<T: serde::de::DeserializeOwned>(
+    row: &Row<'_>,
+    index: usize,
+) -> rusqlite::Result<T> {
+    let text: String = row.get(index)?;
+    serde_json::from_str(&text)
+        .map_err(|error| FromSqlConversionFailure(index, Type::Text, Box::new(error)))
+}

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use crate::error::{Error, Result};
 
-pub use crate::sqlite::{count_column, optional_time_column, time_column, time_text, uuid_column};
+pub use crate::sqlite::time_text;
 
 pub fn parse_time(text: &str) -> Result<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text)

@@ -7,10 +7,10 @@ use doorstep_protocol::FormRecord;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::Store;
-use super::codec::{time_column, time_text};
 use crate::error::{Error, Result};
 use crate::forms::Form;
 use crate::model::FormSummary;
+use crate::sqlite::{time_column, time_text};
 
 impl Store {
     /// Form versions on this device, newest first.

@@ -12,9 +12,9 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, params, params_f
 use uuid::Uuid;
 
 use super::Store;
-use super::codec::{count_column, uuid_column};
 use crate::error::{Error, Result};
 use crate::model::Household;
+use crate::sqlite::{count_column, uuid_column};
 
 /// Separates fields in the search text so a match never spans two fields.
 const FIELD_SEPARATOR: char = '\u{1f}';

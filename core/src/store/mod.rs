@@ -190,7 +190,7 @@ impl Store {
         self.read(|connection| {
             let identity = read_identity(connection)?;
             let count = |sql: &str| -> Result<u64> {
-                Ok(connection.query_row(sql, [], |row| codec::count_column(row, 0))?)
+                Ok(connection.query_row(sql, [], |row| sqlite::count_column(row, 0))?)
             };
             let (cursor, last_sync, last_attempt, last_error): (
                 i64,
@@ -236,19 +236,18 @@ fn lock(mutex: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
 
 fn read_identity(connection: &Connection) -> Result<Option<DeviceIdentity>> {
     let row: Option<(String, String, String, String, String)> = connection
-        .prepare_cached("SELECT device_id, cadre_id, cadre_name, server_url, enrolled_at FROM device")?
-        .query_row(
-            [],
-            |row| {
-                Ok((
-                    row.get(0)?,
-                    row.get(1)?,
-                    row.get(2)?,
-                    row.get(3)?,
-                    row.get(4)?,
-                ))
-            },
-        )
+        .prepare_cached(
+            "SELECT device_id, cadre_id, cadre_name, server_url, enrolled_at FROM device",
+        )?
+        .query_row([], |row| {
+            Ok((
+                row.get(0)?,
+                row.get(1)?,
+                row.get(2)?,
+                row.get(3)?,
+                row.get(4)?,
+            ))
+        })
         .optional()?;
     row.map(
         |(device_id, cadre_id, cadre_name, server_url, enrolled_at)| {

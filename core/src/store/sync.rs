@@ -12,10 +12,12 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use uuid::Uuid;
 
 use super::Store;
-use super::codec::{time_column, time_text, uuid_column};
 use super::forms::put_form;
 use super::households::{put_area, put_household};
 use crate::error::{Error, Result};
+use crate::sqlite::{
+    count_column, json_column, optional_uuid_column, time_column, time_text, uuid_column,
+};
 
 /// How many outbox entries a push applied, found duplicate, or saw rejected.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -44,33 +46,26 @@ impl Store {
             )?;
             let limit = i64::try_from(max_changes).unwrap_or(i64::MAX);
             let rows = statement.query_map([limit], |row| {
-                let answers: String = row.get(7)?;
-                let corrects: Option<String> = row.get(9)?;
-                Ok((row.get::<_, i64>(0)?, answers, corrects, {
-                    VisitRecord {
+                Ok(Change {
+                    seq: count_column(row, 0)?,
+                    mutation: Mutation::Visit(VisitRecord {
                         id: uuid_column(row, 1)?,
                         household_id: uuid_column(row, 2)?,
                         cadre_id: uuid_column(row, 3)?,
                         device_id: uuid_column(row, 4)?,
                         form_id: row.get(5)?,
                         form_version: row.get(6)?,
-                        answers: Default::default(),
+                        answers: json_column(row, 7)?,
                         recorded_at: time_column(row, 8)?,
-                        corrects: None,
+                        corrects: optional_uuid_column(row, 9)?,
                         received_at: None,
-                    }
-                }))
+                    }),
+                })
             })?;
             let mut changes = Vec::new();
             let mut bytes = 0;
-            for row in rows {
-                let (seq, answers, corrects, mut visit) = row?;
-                visit.answers = serde_json::from_str(&answers).map_err(|error| Error::Corrupt(error.to_string()))?;
-                visit.corrects = corrects.as_deref().map(super::parse_uuid).transpose()?;
-                let change = Change {
-                    seq: u64::try_from(seq).map_err(|_| Error::Corrupt("negative outbox sequence".into()))?,
-                    mutation: Mutation::Visit(visit),
-                };
+            for change in rows {
+                let change = change?;
                 bytes += serde_json::to_vec(&change).map_or(0, |json| json.len());
                 if !changes.is_empty() && bytes > max_bytes {
                     break;

@@ -7,10 +7,12 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use uuid::Uuid;
 
 use super::Store;
-use super::codec::{optional_time_column, time_column, time_text, uuid_column};
 use super::forms::resolve_form;
 use crate::error::{Error, Result};
 use crate::model::{DeviceIdentity, NewVisit, Visit, VisitStatus, VisitSync};
+use crate::sqlite::{
+    json_column, optional_time_column, optional_uuid_column, time_column, time_text, uuid_column,
+};
 
 const SELECT_VISIT: &str =
     "SELECT v.id, v.household_id, v.cadre_id, v.device_id, v.form_id, v.form_version,
@@ -172,10 +174,6 @@ pub(crate) fn visit(connection: &Connection, id: Uuid) -> Result<Option<Visit>> 
 fn visit_from_row(row: &Row<'_>) -> rusqlite::Result<Visit> {
     let status: String = row.get(6)?;
     let origin: String = row.get(7)?;
-    let answers: String = row.get(8)?;
-    let answers: Answers = serde_json::from_str(&answers).map_err(|error| {
-        rusqlite::Error::FromSqlConversionFailure(8, rusqlite::types::Type::Text, Box::new(error))
-    })?;
     let status = if status == "draft" {
         VisitStatus::Draft
     } else {
@@ -200,20 +198,10 @@ fn visit_from_row(row: &Row<'_>) -> rusqlite::Result<Visit> {
         form_version: row.get(5)?,
         status,
         own: origin == "own",
-        answers,
+        answers: json_column(row, 8)?,
         recorded_at: time_column(row, 9)?,
         updated_at: time_column(row, 10)?,
-        corrects: row
-            .get::<_, Option<String>>(11)?
-            .map(|text| Uuid::parse_str(&text))
-            .transpose()
-            .map_err(|error| {
-                rusqlite::Error::FromSqlConversionFailure(
-                    11,
-                    rusqlite::types::Type::Text,
-                    Box::new(error),
-                )
-            })?,
+        corrects: optional_uuid_column(row, 11)?,
         received_at: optional_time_column(row, 12)?,
         sync,
     })

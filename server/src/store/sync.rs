@@ -7,7 +7,9 @@ use std::sync::{Arc, PoisonError};
 
 use chrono::{DateTime, Utc};
 use doorstep_core::forms::Form;
-use doorstep_core::sqlite::{count_column, time_column, time_text, uuid_column};
+use doorstep_core::sqlite::{
+    count_column, json_column, optional_uuid_column, time_column, time_text, uuid_column,
+};
 use doorstep_protocol::{
     AreaLevel, AreaRecord, Change, ChangeResult, EnrollResponse, FormRecord, HouseholdRecord,
     Mutation, Outcome, PROTOCOL_VERSION, PullQuery, PullResponse, PulledChange, RejectCode,
@@ -613,8 +615,6 @@ const SELECT_VISIT: &str =
         recorded_at, received_at, corrects FROM visits";
 
 pub(crate) fn visit_from_row(row: &Row<'_>) -> rusqlite::Result<VisitRecord> {
-    let answers: String = row.get(6)?;
-    let corrects: Option<String> = row.get(9)?;
     Ok(VisitRecord {
         id: uuid_column(row, 0)?,
         household_id: uuid_column(row, 1)?,
@@ -622,43 +622,21 @@ pub(crate) fn visit_from_row(row: &Row<'_>) -> rusqlite::Result<VisitRecord> {
         device_id: uuid_column(row, 3)?,
         form_id: row.get(4)?,
         form_version: row.get(5)?,
-        answers: serde_json::from_str(&answers).map_err(|error| {
-            rusqlite::Error::FromSqlConversionFailure(
-                6,
-                rusqlite::types::Type::Text,
-                Box::new(error),
-            )
-        })?,
+        answers: json_column(row, 6)?,
         recorded_at: time_column(row, 7)?,
         received_at: Some(time_column(row, 8)?),
-        corrects: corrects
-            .map(|text| Uuid::parse_str(&text))
-            .transpose()
-            .map_err(|error| {
-                rusqlite::Error::FromSqlConversionFailure(
-                    9,
-                    rusqlite::types::Type::Text,
-                    Box::new(error),
-                )
-            })?,
+        corrects: optional_uuid_column(row, 9)?,
     })
 }
 
 const SELECT_FORM: &str = "SELECT form_id, version, title, definition, published_at FROM forms";
 
 fn form_from_row(row: &Row<'_>) -> rusqlite::Result<FormRecord> {
-    let definition: String = row.get(3)?;
     Ok(FormRecord {
         form_id: row.get(0)?,
         version: row.get(1)?,
         title: row.get(2)?,
-        definition: serde_json::from_str(&definition).map_err(|error| {
-            rusqlite::Error::FromSqlConversionFailure(
-                3,
-                rusqlite::types::Type::Text,
-                Box::new(error),
-            )
-        })?,
+        definition: json_column(row, 3)?,
         published_at: time_column(row, 4)?,
     })
 }
