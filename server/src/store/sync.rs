@@ -44,18 +44,15 @@ pub(crate) const SELECT_HOUSEHOLD: &str =
 /// for the household (it may not have synced since).
 pub const UNASSIGNED_GRACE_DAYS: i64 = 30;
 
-/// The households a cadre (`?1`) may push changes for: those assigned now,
-/// and those unassigned since `?3` (the grace period).
-const WRITE_SCOPE_CTE: &str = "WITH scope (id) AS (
-        SELECT household_id FROM assignments WHERE cadre_id = ?1 AND household_id IS NOT NULL
-        UNION
-        SELECT h.id FROM households h JOIN assignments a ON a.village_code = h.village_code WHERE a.cadre_id = ?1
-        UNION
-        SELECT household_id FROM assignment_history
-        WHERE cadre_id = ?1 AND household_id IS NOT NULL AND removed_at >= ?3
-        UNION
-        SELECT h.id FROM households h JOIN assignment_history a ON a.village_code = h.village_code
-        WHERE a.cadre_id = ?1 AND a.removed_at >= ?3)";
+/// Whether a cadre (`?1`) may push changes for a household (`?2`): it is
+/// assigned now (directly or by its village), or was unassigned since `?3`
+/// (the grace period). Looks only at the cadre's own pairings.
+const IN_WRITE_SCOPE: &str = "SELECT EXISTS (
+        SELECT 1 FROM households h WHERE h.id = ?2 AND (
+            EXISTS (SELECT 1 FROM assignments a WHERE a.cadre_id = ?1
+                    AND (a.household_id = h.id OR a.village_code = h.village_code))
+            OR EXISTS (SELECT 1 FROM assignment_history a WHERE a.cadre_id = ?1 AND a.removed_at >= ?3
+                    AND (a.household_id = h.id OR a.village_code = h.village_code))))";
 
 /// The households assigned to a cadre (`?1`), directly or by village.
 const SCOPE_CTE: &str = "WITH scope (id) AS (
@@ -360,14 +357,10 @@ fn apply_change(
             &format!("household {household} does not exist"),
         ));
     }
-    let in_scope: bool = transaction
-        .prepare_cached(&format!(
-            "{WRITE_SCOPE_CTE} SELECT EXISTS (SELECT 1 FROM scope WHERE id = ?2)"
-        ))?
-        .query_row(
-            params![auth.cadre_id.to_string(), household, grace_start],
-            |row| row.get(0),
-        )?;
+    let in_scope: bool = transaction.prepare_cached(IN_WRITE_SCOPE)?.query_row(
+        params![auth.cadre_id.to_string(), household, grace_start],
+        |row| row.get(0),
+    )?;
     if !in_scope {
         return Ok(rejected(
             RejectCode::OutOfScope,

@@ -47,6 +47,7 @@ CREATE TABLE assignments (
 CREATE UNIQUE INDEX assignments_village ON assignments (cadre_id, village_code) WHERE village_code IS NOT NULL;
 CREATE UNIQUE INDEX assignments_household ON assignments (cadre_id, household_id) WHERE household_id IS NOT NULL;
 CREATE INDEX assignments_village_code ON assignments (village_code);
+CREATE INDEX assignments_cadre ON assignments (cadre_id);
 CREATE INDEX assignments_household_id ON assignments (household_id);
 
 -- Pairings that were undone, and when. A device may still push what it
