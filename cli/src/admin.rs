@@ -15,7 +15,7 @@ use doorstep_server::ServerStore;
 use doorstep_server::store::AssignmentTarget;
 use uuid::Uuid;
 
-use crate::households_csv::{self, HouseholdRow};
+use crate::households::{self, HouseholdRow};
 use crate::output::{invalid, print_json};
 
 #[derive(Debug, Args)]
@@ -128,7 +128,7 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
         AdminCommand::ImportHouseholds { file, json } => {
             let input =
                 File::open(&file).with_context(|| format!("could not open {}", file.display()))?;
-            let rows = households_csv::read_csv(input)
+            let rows = households::read_csv(input)
                 .map_err(|error| invalid(format!("{}: {error}", file.display())))?;
             let (areas, households) = records(&rows);
             let report = store.import_households(&areas, &households)?;

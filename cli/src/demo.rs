@@ -23,7 +23,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::admin::records;
-use crate::households_csv;
+use crate::households;
 use crate::output::print_json;
 
 /// The demo form, shipped in the repository as an XLSForm.
@@ -75,7 +75,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     // The county's data: households, one form, cadres paired with villages.
     let store = Arc::new(ServerStore::open(directory.path().join("server.db"))?);
     let devices = args.devices as usize;
-    let rows = households_csv::generate(devices * 120, args.seed);
+    let rows = households::generate(devices * 120, args.seed);
     let (areas, households) = records(&rows);
     store.import_households(&areas, &households)?;
     let form = doorstep_core::forms::xlsform::read_xlsx_bytes(DEMO_FORM)

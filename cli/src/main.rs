@@ -10,7 +10,7 @@
 mod admin;
 mod demo;
 mod device;
-mod households_csv;
+mod households;
 mod output;
 
 use std::net::SocketAddr;
@@ -101,8 +101,8 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Gen(GenCommand::Households { count, seed }) => {
-            let rows = households_csv::generate(count, seed);
-            households_csv::write_csv(&rows, std::io::stdout().lock())
+            let rows = households::generate(count, seed);
+            households::write_csv(&rows, std::io::stdout().lock())
                 .context("could not write the CSV")?;
             Ok(())
         }
