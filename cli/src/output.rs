@@ -69,6 +69,7 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
 
 fn transport_code(error: &TransportError) -> u8 {
     match error {
+        TransportError::BadAddress(_) => EXIT_INVALID,
         TransportError::Unauthorized(_) | TransportError::Refused { .. } => EXIT_REFUSED,
         error if error.is_transient() => EXIT_UNREACHABLE,
         _ => EXIT_ERROR,

@@ -403,6 +403,24 @@ fn help_is_there_for_every_command() {
     }
     let output = shell.run(&["admin", "no-such-command"]);
     assert_eq!(output.status.code(), Some(2));
+    let address = shell.fails(
+        &[
+            "device",
+            "enroll",
+            "--server",
+            "localhost:8686",
+            "--code",
+            "X",
+        ],
+        5,
+    );
+    assert!(address.contains("http://"), "{address}");
+    assert!(
+        !shell.path("doorstep-device.db").exists(),
+        "a failed enrolment leaves no store behind"
+    );
+    let not_enrolled = shell.fails(&["device", "--db", "fresh.db", "sync"], 5);
+    assert!(not_enrolled.contains("not enrolled"), "{not_enrolled}");
 }
 
 #[test]

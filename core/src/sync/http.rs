@@ -57,10 +57,9 @@ impl HttpTransport {
     pub fn with_timeouts(base_url: &str, timeouts: HttpTimeouts) -> Result<Self, TransportError> {
         let base_url = base_url.trim_end_matches('/').to_string();
         if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-            return Err(TransportError::Refused {
-                status: 0,
-                message: format!("server address {base_url:?} must start with http:// or https://"),
-            });
+            return Err(TransportError::BadAddress(format!(
+                "{base_url:?} must start with http:// or https://"
+            )));
         }
         let client = Client::builder()
             .connect_timeout(timeouts.connect)
@@ -168,10 +167,7 @@ fn send_error(error: reqwest::Error) -> TransportError {
     if error.is_connect() {
         TransportError::Unreachable(root_cause(&error))
     } else if error.is_builder() {
-        TransportError::Refused {
-            status: 0,
-            message: root_cause(&error),
-        }
+        TransportError::BadAddress(root_cause(&error))
     } else {
         TransportError::Interrupted(root_cause(&error))
     }

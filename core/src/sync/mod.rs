@@ -217,15 +217,14 @@ impl<'a> SyncEngine<'a> {
             if changes.is_empty() {
                 return Ok(());
             }
-            let response = self.transport.push(
-                &token,
-                &PushRequest {
-                    protocol: PROTOCOL_VERSION,
-                    changes: changes.clone(),
-                },
-            )?;
+            let request = PushRequest {
+                protocol: PROTOCOL_VERSION,
+                changes,
+            };
+            let response = self.transport.push(&token, &request)?;
             report.requests += 1;
             check_protocol(response.protocol)?;
+            let changes = request.changes;
             let verdicts =
                 plan::match_verdicts(&changes, &response.results).map_err(Error::Protocol)?;
             let tally = self
@@ -284,6 +283,11 @@ impl<'a> SyncEngine<'a> {
             });
             if let Some(scope) = &page.scope {
                 self.change_scope(&token, &assigned, scope, report, progress, cancel)?;
+            }
+            if page.more && page.cursor <= cursor {
+                return Err(Error::Protocol(
+                    "the server said more changes wait but its cursor did not move".into(),
+                ));
             }
             if !page.more {
                 // Households kept only for changes that have now reached

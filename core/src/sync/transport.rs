@@ -31,6 +31,9 @@ pub enum TransportError {
     /// The connection broke or stayed silent too long.
     #[error("the connection to the server failed ({0})")]
     Interrupted(String),
+    /// The server address cannot be used (not http:// or https://).
+    #[error("bad server address: {0}")]
+    BadAddress(String),
     /// The token (or enrolment code) was refused.
     #[error("refused by the server: {0}")]
     Unauthorized(String),
