@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, bail, ensure};
+use chrono::NaiveDate;
 use clap::Args;
-use doorstep_core::forms::{Form, QuestionKind};
 use doorstep_core::sync::{CancelToken, HttpTransport, SyncEngine, SyncReport, enroll};
 use doorstep_core::{NewVisit, Store};
 use doorstep_protocol::Answers;
@@ -145,7 +145,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             let visit = phone.record_visit(NewVisit {
                 household_id: household.record.id,
                 form_id: None,
-                answers: demo_answers(&form, &mut rng),
+                answers: household_check_answers(&mut rng, chrono::Utc::now().date_naive()),
                 draft: false,
                 corrects: None,
             })?;
@@ -279,32 +279,128 @@ fn sync(phone: &Store) -> Result<SyncReport, doorstep_core::Error> {
     SyncEngine::new(phone, &transport).run(&mut |_| {}, &CancelToken::new())
 }
 
-/// Plausible answers for any form: every question answered with a value of
-/// its kind; incomes in the range of the Zhaotong figures.
-pub fn demo_answers(form: &Form, rng: &mut StdRng) -> Answers {
-    let mut answers = Answers::new();
-    for question in &form.questions {
-        let value = match &question.kind {
-            QuestionKind::Integer if question.name.contains("member") => {
-                json!(rng.random_range(1..=6))
-            }
-            QuestionKind::Integer => json!(rng.random_range(0..=3)),
-            QuestionKind::Decimal if question.name.contains("cost") => {
-                json!(rng.random_range(0..=60) * 100)
-            }
-            QuestionKind::Decimal => json!(rng.random_range(0..=400) * 100),
-            QuestionKind::SelectOne { list } => {
-                match form.choices.get(list).filter(|choices| !choices.is_empty()) {
-                    Some(choices) => {
-                        Value::String(choices[rng.random_range(0..choices.len())].name.clone())
-                    }
-                    None => continue,
-                }
-            }
-            // Free text is left empty in the demo: it may only hold notes.
-            QuestionKind::Text => continue,
+/// A plausible visit of the demo form ("百日攻坚" household check): a
+/// household of one to six, some working away and coming home before the
+/// Spring Festival, incomes in the range of the Zhaotong figures (about a
+/// tenth of households fall below the 10,000-yuan line).
+pub fn household_check_answers(rng: &mut StdRng, today: NaiveDate) -> Answers {
+    const GIVEN: [&str; 12] = [
+        "建国", "兰", "春花", "发", "明", "芳", "强", "小红", "德华", "秀英", "志勇", "丽",
+    ];
+    const CITIES: [(&str, &str); 5] = [
+        ("outside_province", "上海"),
+        ("outside_province", "深圳"),
+        ("outside_province", "宁波"),
+        ("in_province", "昆明"),
+        ("in_county", "昭阳区"),
+    ];
+    let name = |rng: &mut StdRng| GIVEN[rng.random_range(0..GIVEN.len())].to_string();
+    let size = rng.random_range(1..=6);
+    let mut members = Vec::new();
+    let mut migrants = Vec::new();
+    let mut wages = 0.0;
+    for index in 0..size {
+        let (relation, age) = match index {
+            0 => ("head", rng.random_range(30..=75)),
+            1 => ("spouse", rng.random_range(28..=72)),
+            2 | 3 => ("child", rng.random_range(0..=25)),
+            4 => ("parent", rng.random_range(60..=90)),
+            _ => ("grandchild", rng.random_range(0..=12)),
         };
-        answers.insert(question.name.clone(), value);
+        let member_name = name(rng);
+        let mut member = json!({"member_name": member_name, "relation": relation, "age": age});
+        if age >= 16 {
+            let ability = match age {
+                16..=59 => "full",
+                60..=69 => "partial",
+                _ => "none",
+            };
+            member["able_to_work"] = json!(ability);
+        }
+        if (6..=15).contains(&age) {
+            member["in_school"] = json!(if rng.random_bool(0.97) { "yes" } else { "no" });
+        }
+        if (18..=55).contains(&age) && rng.random_bool(0.4) {
+            let (destination, city) = CITIES[rng.random_range(0..CITIES.len())];
+            let monthly = f64::from(rng.random_range(25..=90)) * 100.0;
+            wages += monthly * 10.0;
+            let home = today + chrono::Duration::days(rng.random_range(5..=45));
+            migrants.push(json!({
+                "migrant_name": member_name,
+                "destination": destination,
+                "city": city,
+                "employer": "建筑工地",
+                "monthly_income": monthly,
+                "return_date": home.format("%Y-%m-%d").to_string(),
+            }));
+        }
+        members.push(member);
     }
-    answers
+    let yes_mostly = |rng: &mut StdRng| if rng.random_bool(0.95) { "yes" } else { "no" };
+    let relocated = rng.random_bool(0.2);
+    let support: Vec<&str> = if rng.random_bool(0.4) {
+        vec!["none"]
+    } else {
+        let all = [
+            "jobs",
+            "training",
+            "industry",
+            "loans",
+            "medical",
+            "education",
+        ];
+        let first = rng.random_range(0..all.len());
+        let second = (first + rng.random_range(1..all.len())) % all.len();
+        if rng.random_bool(0.5) {
+            vec![all[first]]
+        } else {
+            vec![all[first], all[second]]
+        }
+    };
+    const RISKS: [&str; 9] = [
+        "none",
+        "none",
+        "none",
+        "none",
+        "none",
+        "none",
+        "unstable",
+        "edge",
+        "sudden_hardship",
+    ];
+    let risk = RISKS[rng.random_range(0..RISKS.len())];
+    let mut answers = json!({
+        "visit_date": today.format("%Y-%m-%d").to_string(),
+        "respondent": "head",
+        "members": members,
+        "income_wages": wages + f64::from(rng.random_range(0..=80)) * 100.0,
+        "income_business": f64::from(rng.random_range(0..=150)) * 100.0,
+        "income_property": f64::from(rng.random_range(0..=20)) * 100.0,
+        "income_transfer": f64::from(rng.random_range(5..=80)) * 100.0,
+        "production_costs": f64::from(rng.random_range(0..=50)) * 100.0,
+        "food_clothing_ok": yes_mostly(rng),
+        "education_ok": yes_mostly(rng),
+        "medical_insurance_ok": yes_mostly(rng),
+        "housing_safe": yes_mostly(rng),
+        "drinking_water_safe": yes_mostly(rng),
+        "risk_category": risk,
+        "relocated": if relocated { "yes" } else { "no" },
+        "support_needed": support,
+        "location": {
+            "lat": 27.0 + f64::from(rng.random_range(0..1000)) / 1000.0,
+            "lon": 103.2 + f64::from(rng.random_range(0..1000)) / 1000.0,
+            "accuracy": f64::from(rng.random_range(3..=30)),
+        },
+    });
+    if !migrants.is_empty() {
+        answers["migrants"] = json!(migrants);
+    }
+    if relocated {
+        answers["resettlement_site"] = json!("界安安置区");
+        answers["works_at_site"] = json!(if rng.random_bool(0.6) { "yes" } else { "no" });
+    }
+    match answers {
+        Value::Object(answers) => answers,
+        _ => Answers::new(),
+    }
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use doorstep_core::sync::{CancelToken, HttpTransport, SyncEngine, SyncPhase};
+use doorstep_core::sync::{CancelToken, HttpTransport, SyncEngine, SyncPhase, TransportError};
 use doorstep_core::{NewVisit, Store, StoreOptions, Visit, VisitSync};
 use doorstep_protocol::Answers;
 use uuid::Uuid;
@@ -256,9 +256,14 @@ fn sync(store: &Store, json: bool) -> anyhow::Result<()> {
         Ok(report) => report,
         Err(error) if error.is_transient() => {
             let pending = store.status()?.pending;
+            let what = match &error {
+                doorstep_core::Error::Transport(
+                    TransportError::Unreachable(_) | TransportError::Interrupted(_),
+                ) => format!("could not reach {}", identity.server_url),
+                _ => "sync did not finish".to_string(),
+            };
             return Err(anyhow::Error::new(error).context(format!(
-                "could not reach {}; {pending} changes stay queued on this device and go with the next sync",
-                identity.server_url
+                "{what}; {pending} changes stay queued on this device and go with the next sync"
             )));
         }
         Err(error) => return Err(error.into()),

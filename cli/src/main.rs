@@ -10,6 +10,7 @@
 mod admin;
 mod demo;
 mod device;
+mod form;
 mod households;
 mod output;
 
@@ -57,6 +58,9 @@ enum Command {
     Admin(admin::AdminArgs),
     /// A desktop device: enroll, record visits, sync — what a cadre's phone does.
     Device(device::DeviceArgs),
+    /// Check a form (XLSForm or JSON) before publishing it.
+    #[command(subcommand)]
+    Form(form::FormCommand),
     /// Run the whole journey on a temporary server: record offline, sync, check.
     Demo(demo::DemoArgs),
 }
@@ -109,6 +113,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve { db, listen } => serve(db, listen),
         Command::Admin(args) => admin::run(args),
         Command::Device(args) => device::run(args),
+        Command::Form(command) => form::run(command),
         Command::Demo(args) => demo::run(args),
     }
 }

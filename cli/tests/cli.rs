@@ -126,10 +126,20 @@ fn demo_form() -> String {
 }
 
 const ANSWERS: &str = r#"{
-    "members_present": 5, "migrant_workers": 2, "return_before_festival": "yes",
+    "visit_date": "2024-12-28", "respondent": "head",
+    "members": [
+        {"member_name": "张明", "relation": "head", "age": 48, "able_to_work": "full"},
+        {"member_name": "李芳", "relation": "spouse", "age": 45, "able_to_work": "full"},
+        {"member_name": "张小兰", "relation": "child", "age": 10, "in_school": "yes"},
+        {"member_name": "张强", "relation": "child", "age": 22, "able_to_work": "full"},
+        {"member_name": "王秀英", "relation": "parent", "age": 71, "able_to_work": "none"}
+    ],
+    "migrants": [{"migrant_name": "张强", "destination": "outside_province", "city": "深圳",
+                  "monthly_income": 6000, "return_date": "2025-01-22"}],
     "income_wages": 42000, "income_business": 3000, "income_transfer": 1800, "production_costs": 2500,
     "food_clothing_ok": "yes", "education_ok": "yes", "medical_insurance_ok": "yes",
-    "housing_safe": "yes", "drinking_water_safe": "yes", "risk_category": "none", "support_needed": "training"
+    "housing_safe": "yes", "drinking_water_safe": "yes", "risk_category": "none",
+    "relocated": "no", "support_needed": ["training"]
 }"#;
 
 #[test]
@@ -170,7 +180,7 @@ fn the_operators_journey_from_the_shell() {
     }
     assert_eq!(
         shell.ok(&["admin", "publish-form", &demo_form()]).trim(),
-        "household_check@2024122801"
+        "household_check@2024122802"
     );
     let code = shell
         .ok(&["admin", "enroll-code", "--cadre", &first])
@@ -279,7 +289,7 @@ fn the_operators_journey_from_the_shell() {
     assert!(broken.contains("not valid JSON"), "{broken}");
     std::fs::write(
         shell.path("incomplete.json"),
-        r#"{"members_present": "five"}"#,
+        r#"{"members": [{"member_name": "张明", "relation": "head", "age": 148, "able_to_work": "full"}]}"#,
     )
     .expect("write");
     let invalid = shell.fails(
@@ -296,7 +306,7 @@ fn the_operators_journey_from_the_shell() {
         5,
     );
     assert!(
-        invalid.contains("members_present") && invalid.contains("food_clothing_ok"),
+        invalid.contains("members[1]/age") && invalid.contains("food_clothing_ok"),
         "{invalid}"
     );
     let unknown = shell.fails(
@@ -361,6 +371,10 @@ fn the_operators_journey_from_the_shell() {
         assert!(rows[0][field].is_string(), "export has {field}");
     }
     assert_eq!(rows[0]["answers"]["income_wages"], 42000);
+    // The server computed the form's calculations: (42000 + 3000 + 1800 −
+    // 2500) ÷ 5 members.
+    assert_eq!(rows[0]["computed"]["per_capita_income"], 8860);
+    assert_eq!(rows[0]["computed"]["below_line"], "yes");
     let again = shell.json(&args(&device("one.db", &["sync", "--json"])));
     assert_eq!(
         (again["pushed"].as_u64(), again["pulled"].as_u64()),

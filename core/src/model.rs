@@ -61,6 +61,8 @@ pub struct Visit {
     /// Recorded by this device (false: pulled from the server).
     pub own: bool,
     pub answers: Answers,
+    /// What the form's calculations gave, shaped like the answers.
+    pub computed: Answers,
     pub recorded_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub corrects: Option<Uuid>,

@@ -136,6 +136,10 @@ pub struct VisitRecord {
     pub form_id: String,
     pub form_version: String,
     pub answers: Answers,
+    /// What the form's calculations give for these answers, shaped like the
+    /// answers. Computed by the server on push (a device leaves it out).
+    #[serde(default, skip_serializing_if = "Answers::is_empty")]
+    pub computed: Answers,
     /// When the cadre finalised it, by the device's clock.
     pub recorded_at: DateTime<Utc>,
     #[serde(default)]
@@ -345,6 +349,7 @@ mod tests {
             form_id: "household_check".into(),
             form_version: "2024010101".into(),
             answers,
+            computed: Default::default(),
             recorded_at: at("2024-01-02T03:04:05Z"),
             corrects: None,
             received_at: None,

@@ -180,22 +180,37 @@ pub fn sync(device: &Store) -> Result<SyncReport, doorstep_core::Error> {
     SyncEngine::new(device, &transport).run(&mut |_| {}, &CancelToken::new())
 }
 
-/// Valid answers for the demo form.
+/// Valid answers for the demo form, with `members` household members (at
+/// least one). Per-capita net income is (38000 + 6200.5 + 800 + 3600 −
+/// 2400) ÷ members.
 pub fn answers(members: i64) -> Answers {
+    let roster: Vec<serde_json::Value> = (0..members.max(1))
+        .map(|index| {
+            serde_json::json!({
+                "member_name": format!("成员{}", index + 1),
+                "relation": if index == 0 { "head" } else { "child" },
+                "age": 30 + index,
+                "able_to_work": "full"
+            })
+        })
+        .collect();
     serde_json::json!({
-        "members_present": members,
-        "migrant_workers": 1,
-        "return_before_festival": "yes",
-        "income_wages": 36000,
-        "income_transfer": 2400.5,
-        "production_costs": 1800,
+        "visit_date": "2024-12-28",
+        "respondent": "head",
+        "members": roster,
+        "income_wages": 38000,
+        "income_business": 6200.5,
+        "income_property": 800,
+        "income_transfer": 3600,
+        "production_costs": 2400,
         "food_clothing_ok": "yes",
         "education_ok": "yes",
         "medical_insurance_ok": "yes",
         "housing_safe": "yes",
         "drinking_water_safe": "no",
         "risk_category": "edge",
-        "support_needed": "jobs"
+        "relocated": "no",
+        "support_needed": ["jobs"]
     })
     .as_object()
     .expect("an object")

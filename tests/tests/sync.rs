@@ -16,8 +16,9 @@ fn visit_record(enrollment: &doorstep_protocol::EnrollResponse, household: Uuid)
         cadre_id: enrollment.cadre_id,
         device_id: enrollment.device_id,
         form_id: "household_check".into(),
-        form_version: "2024122801".into(),
+        form_version: "2024122802".into(),
         answers: answers(3),
+        computed: Default::default(),
         recorded_at: chrono::Utc::now(),
         corrects: None,
         received_at: None,
@@ -237,11 +238,9 @@ fn invalid_visits_are_rejected_by_the_server_and_the_rest_of_the_batch_applies()
     let transport = HttpTransport::new(&world.url()).expect("transport");
     let good = visit_record(&enrollment, world.village_a[0]);
     let mut missing = visit_record(&enrollment, world.village_a[1]);
-    missing.answers.remove("members_present");
+    missing.answers.remove("support_needed");
     let mut wrong_type = visit_record(&enrollment, world.village_a[2]);
-    wrong_type
-        .answers
-        .insert("members_present".into(), serde_json::json!("four"));
+    wrong_type.answers["members"][1]["age"] = serde_json::json!(150);
     let mut unknown_form = visit_record(&enrollment, world.village_a[0]);
     unknown_form.form_version = "1999".into();
     let request = PushRequest {
@@ -262,11 +261,11 @@ fn invalid_visits_are_rejected_by_the_server_and_the_rest_of_the_batch_applies()
         .map(|result| &result.outcome)
         .collect();
     assert!(
-        matches!(outcomes[0], Outcome::Rejected { code: RejectCode::Invalid, reason } if reason.contains("members_present"))
+        matches!(outcomes[0], Outcome::Rejected { code: RejectCode::Invalid, reason } if reason.contains("`support_needed`"))
     );
     assert_eq!(outcomes[1], &Outcome::Applied);
     assert!(
-        matches!(outcomes[2], Outcome::Rejected { code: RejectCode::Invalid, reason } if reason.contains("members_present"))
+        matches!(outcomes[2], Outcome::Rejected { code: RejectCode::Invalid, reason } if reason.contains("`members[2]/age`: 年龄应在0到120岁之间"))
     );
     assert!(matches!(
         outcomes[3],

@@ -5,11 +5,17 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use super::{Choice, Form, Question, QuestionKind};
+use serde::{Deserialize, Serialize};
+
+use super::{Choice, Expr, Form, Question, QuestionKind, Requirement};
 
 /// The definition format this build writes and reads. A definition of any
 /// other format is refused: a phone must never half-understand a form.
-pub const FORMAT: u64 = 1;
+pub const FORMAT: u64 = 2;
+
+/// Older formats this build still reads. Format 1 (flat questions of four
+/// kinds) is a subset of format 2.
+const READABLE_FORMATS: [u64; 2] = [1, 2];
 
 /// Why a form definition cannot be used. The texts name questions, lists and
 /// choices, never answers.
@@ -19,7 +25,9 @@ pub enum FormError {
     NotAnObject,
     #[error("the form definition has no `format` number")]
     MissingFormat,
-    #[error("form definition format {found} is not supported; this build reads format {FORMAT}")]
+    #[error(
+        "form definition format {found} is not supported; this build reads formats 1 and {FORMAT}"
+    )]
     UnsupportedFormat { found: String },
     #[error("the form definition does not match format {FORMAT} at {at}: {source}")]
     Malformed {
@@ -37,6 +45,24 @@ pub enum FormError {
     DuplicateQuestion { name: String },
     #[error("question `{question}` has no label")]
     MissingLabel { question: String },
+    #[error("`{question}` is a group or repeat without questions")]
+    EmptyContainer { question: String },
+    #[error("`{question}` is a calculate question without a calculation")]
+    MissingCalculation { question: String },
+    #[error("`{question}` ({kind}) cannot have {what}")]
+    Misplaced {
+        question: String,
+        kind: &'static str,
+        what: &'static str,
+    },
+    #[error(
+        "the {column} of `{question}` refers to `${{{name}}}`, which is not a question of the form"
+    )]
+    UnknownReference {
+        question: String,
+        column: &'static str,
+        name: String,
+    },
     #[error("question `{question}` uses choice list `{list}`, which the form does not have")]
     MissingList { question: String, list: String },
     #[error("choice list name `{list}` {reason}")]
@@ -59,7 +85,7 @@ pub enum FormError {
 
 impl Form {
     /// The JSON document stored by the server and sent to devices: the form
-    /// serialised, plus `"format": 1`.
+    /// serialised, plus `"format": 2`.
     pub fn to_definition(&self) -> Value {
         let mut value = match serde_json::to_value(self) {
             Ok(value) => value,
@@ -82,7 +108,10 @@ impl Form {
         };
         match object.get("format") {
             None => return Err(FormError::MissingFormat),
-            Some(format) if format.as_u64() == Some(FORMAT) => {}
+            Some(format)
+                if format
+                    .as_u64()
+                    .is_some_and(|found| READABLE_FORMATS.contains(&found)) => {}
             Some(format) => {
                 return Err(FormError::UnsupportedFormat {
                     found: format.to_string(),
@@ -102,9 +131,11 @@ impl Form {
     }
 
     /// Checks that the form can be answered: ids and names present and
-    /// well-formed, question names unique, every question labelled, every
-    /// `select_one` list present with unique, labelled choices. Returns the
-    /// first problem found.
+    /// well-formed, question names unique in the whole form, answerable
+    /// questions labelled, every select's list present with unique, labelled
+    /// choices, groups and repeats holding questions, calculations only on
+    /// `calculate`, and every `${name}` in an expression naming a question.
+    /// Returns the first problem found.
     pub fn check(&self) -> Result<(), FormError> {
         for (field, value) in [
             ("form_id", &self.form_id),
@@ -116,34 +147,94 @@ impl Form {
             }
         }
         let mut names = BTreeSet::new();
-        for (index, question) in self.questions.iter().enumerate() {
-            let name = &question.name;
-            if name.is_empty() {
-                return Err(FormError::EmptyQuestionName { index });
-            }
-            if let Some(reason) = question_name_problem(name) {
-                return Err(FormError::InvalidQuestionName {
-                    name: name.clone(),
-                    reason,
-                });
-            }
-            if !names.insert(name.as_str()) {
-                return Err(FormError::DuplicateQuestion { name: name.clone() });
-            }
-            if question.label.is_empty() {
-                return Err(FormError::MissingLabel {
-                    question: name.clone(),
-                });
-            }
-            if let QuestionKind::SelectOne { list } = &question.kind
-                && !self.choices.contains_key(list)
-            {
-                return Err(FormError::MissingList {
-                    question: name.clone(),
-                    list: list.clone(),
-                });
+        for (index, question) in self.all_questions().enumerate() {
+            self.check_question(index, question, &mut names)?;
+        }
+        for question in self.all_questions() {
+            for (column, expression) in expressions(question) {
+                if let Some(name) = expression
+                    .references()
+                    .into_iter()
+                    .find(|name| !names.contains(*name))
+                {
+                    return Err(FormError::UnknownReference {
+                        question: question.name.clone(),
+                        column,
+                        name: name.to_owned(),
+                    });
+                }
             }
         }
+        self.check_choices()
+    }
+
+    fn check_question<'form>(
+        &self,
+        index: usize,
+        question: &'form Question,
+        names: &mut BTreeSet<&'form str>,
+    ) -> Result<(), FormError> {
+        let name = &question.name;
+        if name.is_empty() {
+            return Err(FormError::EmptyQuestionName { index });
+        }
+        if let Some(reason) = question_name_problem(name) {
+            return Err(FormError::InvalidQuestionName {
+                name: name.clone(),
+                reason,
+            });
+        }
+        if !names.insert(name.as_str()) {
+            return Err(FormError::DuplicateQuestion { name: name.clone() });
+        }
+        let kind = &question.kind;
+        let misplaced = |what: &'static str| FormError::Misplaced {
+            question: name.clone(),
+            kind: kind.as_str(),
+            what,
+        };
+        if (kind.takes_answer() || *kind == QuestionKind::Note) && question.label.is_empty() {
+            return Err(FormError::MissingLabel {
+                question: name.clone(),
+            });
+        }
+        if kind.is_container() && question.children.is_empty() {
+            return Err(FormError::EmptyContainer {
+                question: name.clone(),
+            });
+        }
+        if !kind.is_container() && !question.children.is_empty() {
+            return Err(misplaced("children"));
+        }
+        match (kind, &question.calculation) {
+            (QuestionKind::Calculate, None) => {
+                return Err(FormError::MissingCalculation {
+                    question: name.clone(),
+                });
+            }
+            (QuestionKind::Calculate, Some(_)) | (_, None) => {}
+            (_, Some(_)) => return Err(misplaced("a calculation")),
+        }
+        if !kind.takes_answer() {
+            if question.constraint.is_some() {
+                return Err(misplaced("a constraint"));
+            }
+            if !question.required.is_never() {
+                return Err(misplaced("`required`"));
+            }
+        }
+        if let Some(list) = kind.list()
+            && !self.choices.contains_key(list)
+        {
+            return Err(FormError::MissingList {
+                question: name.clone(),
+                list: list.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    fn check_choices(&self) -> Result<(), FormError> {
         for (list, choices) in &self.choices {
             if let Some(reason) = choice_name_problem(list) {
                 return Err(FormError::InvalidListName {
@@ -185,6 +276,38 @@ impl Form {
             }
         }
         Ok(())
+    }
+}
+
+/// The expressions of a question, with the column they come from.
+fn expressions(question: &Question) -> Vec<(&'static str, &Expr)> {
+    let mut found = Vec::new();
+    if let Some(expression) = &question.relevant {
+        found.push(("relevant", expression));
+    }
+    if let Some(expression) = &question.constraint {
+        found.push(("constraint", expression));
+    }
+    if let Some(expression) = &question.calculation {
+        found.push(("calculation", expression));
+    }
+    if let Requirement::When(expression) = &question.required {
+        found.push(("required", expression));
+    }
+    found
+}
+
+impl Serialize for Expr {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.source())
+    }
+}
+
+impl<'de> Deserialize<'de> for Expr {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Expr, D::Error> {
+        let source = String::deserialize(deserializer)?;
+        Expr::parse(&source)
+            .map_err(|error| serde::de::Error::custom(format!("expression `{source}`: {error}")))
     }
 }
 
@@ -272,20 +395,19 @@ mod tests {
             default_language: Some("zh-CN".into()),
             questions: vec![
                 Question {
-                    name: "members_present".into(),
-                    kind: QuestionKind::Integer,
                     label: Labels::new().with("zh-CN", "家中常住人数"),
-                    required: true,
+                    required: Requirement::Always(true),
                     hint: Labels::new().with("en", "People living here now"),
+                    ..Question::new("members_present", QuestionKind::Integer)
                 },
                 Question {
-                    name: "housing_safe".into(),
-                    kind: QuestionKind::SelectOne {
-                        list: "yes_no".into(),
-                    },
                     label: Labels::plain("住房安全"),
-                    required: false,
-                    hint: Labels::new(),
+                    ..Question::new(
+                        "housing_safe",
+                        QuestionKind::SelectOne {
+                            list: "yes_no".into(),
+                        },
+                    )
                 },
             ],
             choices: [("yes_no".to_owned(), yes_no())].into_iter().collect(),
@@ -295,7 +417,7 @@ mod tests {
     #[test]
     fn definition_round_trips() {
         let definition = form().to_definition();
-        assert_eq!(definition["format"], json!(1));
+        assert_eq!(definition["format"], json!(2));
         assert_eq!(
             definition["questions"][1]["kind"],
             json!({"type": "select_one", "list": "yes_no"})
@@ -311,7 +433,7 @@ mod tests {
         let value: Value = serde_json::from_str(text).expect("demo is JSON");
         let demo = Form::from_definition(&value).expect("demo definition is valid");
         assert_eq!(demo.form_id, "household_check");
-        assert_eq!(demo.version, "2024122801");
+        assert_eq!(demo.version, "2024122802");
         assert_eq!(demo.to_definition(), value);
     }
 
@@ -330,14 +452,14 @@ mod tests {
             d.as_object_mut().map(|o| o.remove("format"));
         });
         assert!(matches!(error, FormError::MissingFormat), "{error}");
-        let error = rejected(|d| d["format"] = json!(2));
+        let error = rejected(|d| d["format"] = json!(3));
         assert!(
             matches!(error, FormError::UnsupportedFormat { .. }),
             "{error}"
         );
         assert_eq!(
             error.to_string(),
-            "form definition format 2 is not supported; this build reads format 1"
+            "form definition format 3 is not supported; this build reads formats 1 and 2"
         );
         let error = rejected(|d| d["format"] = json!("1"));
         assert!(
@@ -352,18 +474,27 @@ mod tests {
 
     #[test]
     fn refuses_fields_and_kinds_it_does_not_know() {
-        let error = rejected(|d| d["questions"][0]["relevant"] = json!("${x} > 1"));
+        let error = rejected(|d| d["questions"][0]["repeat_count"] = json!("3"));
         assert!(matches!(error, FormError::Malformed { .. }), "{error}");
         assert!(
             error.to_string().starts_with(
-                "the form definition does not match format 1 at question 1 (members_present): \
-                 unknown field `relevant`"
+                "the form definition does not match format 2 at question 1 (members_present): \
+                 unknown field `repeat_count`"
             ),
             "{error}"
         );
-        let error = rejected(|d| d["questions"][1]["kind"] = json!({"type": "geopoint"}));
+        let error = rejected(|d| d["questions"][1]["kind"] = json!({"type": "barcode"}));
         assert!(
             matches!(&error, FormError::Malformed { at, .. } if at == "question 2 (housing_safe)"),
+            "{error}"
+        );
+        // An expression that does not parse is refused with its position.
+        let error = rejected(|d| d["questions"][0]["relevant"] = json!("${x} >"));
+        assert!(error.to_string().contains("expression `${x} >`"), "{error}");
+        // One that names no question of the form is refused too.
+        let error = rejected(|d| d["questions"][0]["relevant"] = json!("${x} > 1"));
+        assert!(
+            matches!(&error, FormError::UnknownReference { name, .. } if name == "x"),
             "{error}"
         );
         let error = rejected(|d| d["choices"]["yes_no"][1]["image"] = json!("no.png"));

@@ -10,7 +10,6 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use doorstep_protocol::Answers;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -45,8 +44,10 @@ pub enum Rule {
     Required,
     /// The answer is not of the question's type.
     Type,
-    /// A `select_one` answer is not a choice of its list.
+    /// A select answer is not a choice of its list.
     Choice,
+    /// The answer breaks the question's `constraint`.
+    Constraint,
 }
 
 impl Rule {
@@ -56,6 +57,7 @@ impl Rule {
             Rule::Required => "required",
             Rule::Type => "type",
             Rule::Choice => "choice",
+            Rule::Constraint => "constraint",
         }
     }
 }
@@ -66,106 +68,95 @@ impl fmt::Display for Rule {
     }
 }
 
-/// Whether required questions must be answered.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Stage {
-    Draft,
-    Finalised,
-}
-
-impl Form {
-    /// Every violation of `answers` against the form for a finalised visit:
-    /// answers to unknown questions, required questions without an answer,
-    /// answers of the wrong type, `select_one` answers that are not a choice.
-    /// Questions are reported in form order, then unknown answers by name.
-    /// Messages are in Chinese when `language` is Chinese (`zh`, `zh-CN`…),
-    /// in English otherwise. An empty vec means the answers are valid.
-    pub fn validate(&self, answers: &Answers, language: Option<&str>) -> Vec<Violation> {
-        self.check_answers(answers, Messages::new(language), Stage::Finalised)
-    }
-
-    /// The same checks for a draft: unknown questions and wrong types are
-    /// reported, missing required answers are not.
-    pub fn validate_draft(&self, answers: &Answers, language: Option<&str>) -> Vec<Violation> {
-        self.check_answers(answers, Messages::new(language), Stage::Draft)
-    }
-
-    fn check_answers(&self, answers: &Answers, messages: Messages, stage: Stage) -> Vec<Violation> {
-        let mut violations = Vec::new();
-        for question in &self.questions {
-            let outcome = match answers.get(&question.name) {
-                None => Outcome::Unanswered,
-                Some(value) => self.check_value(question, value),
-            };
-            let found = match outcome {
-                Outcome::Fits => None,
-                Outcome::Unanswered if question.required && stage == Stage::Finalised => {
-                    Some((Rule::Required, messages.required()))
-                }
-                Outcome::Unanswered => None,
-                Outcome::WrongType => Some((Rule::Type, messages.wrong_type(&question.kind))),
-                Outcome::NotAChoice { list, choices } => {
-                    Some((Rule::Choice, messages.not_a_choice(list, choices)))
-                }
-            };
-            if let Some((rule, message)) = found {
-                violations.push(Violation {
-                    question: question.name.clone(),
-                    rule,
-                    message,
-                });
-            }
-        }
-        let known: BTreeSet<&str> = self.questions.iter().map(|q| q.name.as_str()).collect();
-        let mut unknown: Vec<&String> = answers
-            .keys()
-            .filter(|name| !known.contains(name.as_str()))
-            .collect();
-        unknown.sort();
-        violations.extend(unknown.into_iter().map(|name| Violation {
-            question: name.clone(),
-            rule: Rule::UnknownQuestion,
-            message: messages.unknown_question(self),
-        }));
-        violations
-    }
-
-    fn check_value<'form>(&'form self, question: &'form Question, value: &Value) -> Outcome<'form> {
-        if value.is_null() {
-            return Outcome::Unanswered;
-        }
-        match &question.kind {
-            QuestionKind::Text => match value {
-                Value::String(text) if text.trim().is_empty() => Outcome::Unanswered,
-                Value::String(_) => Outcome::Fits,
-                _ => Outcome::WrongType,
-            },
-            QuestionKind::Integer => match value {
-                Value::Number(number) if number.is_i64() || number.is_u64() => Outcome::Fits,
-                _ => Outcome::WrongType,
-            },
-            QuestionKind::Decimal => match value {
-                Value::Number(_) => Outcome::Fits,
-                _ => Outcome::WrongType,
-            },
-            QuestionKind::SelectOne { list } => match value {
-                Value::String(name) if name.trim().is_empty() => Outcome::Unanswered,
-                Value::String(name) => {
-                    let choices = self.choice_list(list).unwrap_or_default();
-                    if choices.iter().any(|choice| choice.name == *name) {
-                        Outcome::Fits
-                    } else {
-                        Outcome::NotAChoice { list, choices }
+/// What one answer is, against its question (not a note, calculation,
+/// group or repeat: [`Form::evaluate`] handles those).
+pub(super) fn check_value<'form>(
+    form: &'form Form,
+    question: &'form Question,
+    value: Option<&Value>,
+) -> Outcome<'form> {
+    let Some(value) = value.filter(|value| !value.is_null()) else {
+        return Outcome::Unanswered;
+    };
+    let is_choice = |list: &str, name: &str| {
+        form.choice_list(list)
+            .unwrap_or_default()
+            .iter()
+            .any(|choice| choice.name == name)
+    };
+    let not_a_choice = |list: &'form str| Outcome::NotAChoice {
+        list,
+        choices: form.choice_list(list).unwrap_or_default(),
+    };
+    match &question.kind {
+        QuestionKind::Text | QuestionKind::Photo => match value {
+            Value::String(text) if text.trim().is_empty() => Outcome::Unanswered,
+            Value::String(_) => Outcome::Fits,
+            _ => Outcome::WrongType,
+        },
+        QuestionKind::Integer => match value {
+            Value::Number(number) if number.is_i64() || number.is_u64() => Outcome::Fits,
+            _ => Outcome::WrongType,
+        },
+        QuestionKind::Decimal => match value {
+            Value::Number(_) => Outcome::Fits,
+            _ => Outcome::WrongType,
+        },
+        QuestionKind::SelectOne { list } => match value {
+            Value::String(name) if name.trim().is_empty() => Outcome::Unanswered,
+            Value::String(name) if is_choice(list, name) => Outcome::Fits,
+            Value::String(_) => not_a_choice(list),
+            _ => Outcome::WrongType,
+        },
+        QuestionKind::SelectMultiple { list } => match value {
+            Value::Array(names) if names.is_empty() => Outcome::Unanswered,
+            Value::Array(names) => {
+                let mut seen = BTreeSet::new();
+                for name in names {
+                    match name.as_str() {
+                        Some(name) if !seen.insert(name) => return Outcome::WrongType,
+                        Some(name) if is_choice(list, name) => {}
+                        Some(_) => return not_a_choice(list),
+                        None => return Outcome::WrongType,
                     }
                 }
-                _ => Outcome::WrongType,
-            },
-        }
+                Outcome::Fits
+            }
+            _ => Outcome::WrongType,
+        },
+        QuestionKind::Date => match value {
+            Value::String(text) if text.trim().is_empty() => Outcome::Unanswered,
+            Value::String(text) if chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").is_ok() => {
+                Outcome::Fits
+            }
+            _ => Outcome::WrongType,
+        },
+        QuestionKind::Geopoint => match value {
+            Value::Object(point) if is_geopoint(point) => Outcome::Fits,
+            _ => Outcome::WrongType,
+        },
+        QuestionKind::Note
+        | QuestionKind::Calculate
+        | QuestionKind::Group
+        | QuestionKind::Repeat => Outcome::WrongType,
     }
+}
+
+/// `{"lat": …, "lon": …}` in range, with optional `altitude` and
+/// `accuracy`, and nothing else.
+fn is_geopoint(point: &serde_json::Map<String, Value>) -> bool {
+    let number = |key: &str| point.get(key).and_then(Value::as_f64);
+    let in_range = |key: &str, limit: f64| number(key).is_some_and(|value| value.abs() <= limit);
+    in_range("lat", 90.0)
+        && in_range("lon", 180.0)
+        && point.iter().all(|(key, value)| {
+            matches!(key.as_str(), "lat" | "lon")
+                || (matches!(key.as_str(), "altitude" | "accuracy") && value.is_number())
+        })
 }
 
 /// What one answer is, against its question.
-enum Outcome<'form> {
+pub(super) enum Outcome<'form> {
     Fits,
     /// Absent, `null`, or a blank string for a text or select_one.
     Unanswered,
@@ -178,12 +169,12 @@ enum Outcome<'form> {
 
 /// The built-in messages, in Chinese or English.
 #[derive(Clone, Copy)]
-struct Messages {
+pub(super) struct Messages {
     chinese: bool,
 }
 
 impl Messages {
-    fn new(language: Option<&str>) -> Messages {
+    pub(super) fn new(language: Option<&str>) -> Messages {
         let chinese = language.is_some_and(|language| {
             let primary = language.split(['-', '_']).next().unwrap_or_default();
             primary.eq_ignore_ascii_case("zh")
@@ -191,7 +182,26 @@ impl Messages {
         Messages { chinese }
     }
 
-    fn required(self) -> String {
+    pub(super) fn constraint(self) -> String {
+        if self.chinese {
+            "答案不符合本题的要求".to_owned()
+        } else {
+            "the answer does not meet the question's rule".to_owned()
+        }
+    }
+
+    pub(super) fn takes_no_answer(self, kind: &QuestionKind) -> String {
+        match (kind, self.chinese) {
+            (QuestionKind::Calculate, true) => "此项由表单计算，不应填写".to_owned(),
+            (QuestionKind::Calculate, false) => {
+                "is calculated by the form and takes no answer".to_owned()
+            }
+            (_, true) => "此项为说明，不应填写".to_owned(),
+            (_, false) => "is a note and takes no answer".to_owned(),
+        }
+    }
+
+    pub(super) fn required(self) -> String {
         if self.chinese {
             "此题必答".to_owned()
         } else {
@@ -199,7 +209,7 @@ impl Messages {
         }
     }
 
-    fn wrong_type(self, kind: &QuestionKind) -> String {
+    pub(super) fn wrong_type(self, kind: &QuestionKind) -> String {
         let text = match (kind, self.chinese) {
             (QuestionKind::Text, true) => "应为文本",
             (QuestionKind::Text, false) => "expected text (a JSON string)",
@@ -213,11 +223,31 @@ impl Messages {
             (QuestionKind::SelectOne { .. }, false) => {
                 "expected the name of one choice (a JSON string)"
             }
+            (QuestionKind::SelectMultiple { .. }, true) => "应为若干不重复选项名称的列表",
+            (QuestionKind::SelectMultiple { .. }, false) => {
+                "expected a list of distinct choice names (a JSON array of strings)"
+            }
+            (QuestionKind::Date, true) => "应为日期（如 2024-02-10）",
+            (QuestionKind::Date, false) => "expected a date as YYYY-MM-DD",
+            (QuestionKind::Geopoint, true) => "应为位置（lat、lon，可含 altitude、accuracy）",
+            (QuestionKind::Geopoint, false) => {
+                "expected a point {\"lat\": …, \"lon\": …} (optionally altitude, accuracy)"
+            }
+            (QuestionKind::Photo, true) => "应为照片的引用（文本）",
+            (QuestionKind::Photo, false) => "expected a reference to a photo (a JSON string)",
+            (QuestionKind::Repeat, true) => "应为列表，每项为一个对象",
+            (QuestionKind::Repeat, false) => "expected a list of items (a JSON array of objects)",
+            (QuestionKind::Note | QuestionKind::Calculate | QuestionKind::Group, true) => {
+                "此项不应填写"
+            }
+            (QuestionKind::Note | QuestionKind::Calculate | QuestionKind::Group, false) => {
+                "takes no answer"
+            }
         };
         text.to_owned()
     }
 
-    fn not_a_choice(self, list: &str, choices: &[Choice]) -> String {
+    pub(super) fn not_a_choice(self, list: &str, choices: &[Choice]) -> String {
         let mut names: Vec<&str> = choices
             .iter()
             .take(LISTED_CHOICES)
@@ -236,7 +266,7 @@ impl Messages {
         }
     }
 
-    fn unknown_question(self, form: &Form) -> String {
+    pub(super) fn unknown_question(self, form: &Form) -> String {
         let (id, version) = (&form.form_id, &form.version);
         if self.chinese {
             format!("表单 {id}（版本 {version}）中没有这道题")
@@ -251,6 +281,25 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::forms::{Options, Stage};
+    use doorstep_protocol::Answers;
+
+    fn today() -> chrono::NaiveDate {
+        chrono::NaiveDate::from_ymd_opt(2024, 12, 28).expect("a date")
+    }
+
+    fn validate(form: &Form, answers: &Answers, language: Option<&str>) -> Vec<Violation> {
+        form.validate(answers, language, today())
+    }
+
+    fn validate_draft(form: &Form, answers: &Answers, language: Option<&str>) -> Vec<Violation> {
+        let options = Options {
+            stage: Stage::Draft,
+            language,
+            today: today(),
+        };
+        form.evaluate(answers, &options).violations
+    }
 
     /// A small form with one question of each kind.
     fn form() -> Form {
@@ -304,21 +353,21 @@ mod tests {
 
     #[test]
     fn valid_answers_pass() {
-        assert_eq!(form().validate(&valid(), None), vec![]);
-        assert_eq!(form().validate_draft(&valid(), Some("zh-CN")), vec![]);
+        assert_eq!(validate(&form(), &valid(), None), vec![]);
+        assert_eq!(validate_draft(&form(), &valid(), Some("zh-CN")), vec![]);
         let mut optional_left_out = valid();
         optional_left_out.remove("income_wages");
-        assert_eq!(form().validate(&optional_left_out, None), vec![]);
+        assert_eq!(validate(&form(), &optional_left_out, None), vec![]);
         let mut integral_decimal = valid();
         integral_decimal.insert("income_wages".into(), json!(12_000));
-        assert_eq!(form().validate(&integral_decimal, None), vec![]);
+        assert_eq!(validate(&form(), &integral_decimal, None), vec![]);
     }
 
     #[test]
     fn an_unknown_question_is_reported_by_its_name() {
         let mut given = valid();
         given.insert("id_card_number".into(), json!("530602199001011234"));
-        let violations = form().validate(&given, None);
+        let violations = validate(&form(), &given, None);
         assert_eq!(
             rules(&violations),
             [("id_card_number", Rule::UnknownQuestion)]
@@ -336,7 +385,7 @@ mod tests {
         given.remove("members_present");
         given.insert("housing_safe".into(), Value::Null);
         given.insert("notes".into(), json!("  "));
-        let violations = form().validate(&given, Some("en"));
+        let violations = validate(&form(), &given, Some("en"));
         assert_eq!(
             rules(&violations),
             [
@@ -354,10 +403,10 @@ mod tests {
     #[test]
     fn a_draft_skips_required_but_not_types() {
         let draft = answers(json!({"members_present": "4", "notes": ""}));
-        let violations = form().validate_draft(&draft, None);
+        let violations = validate_draft(&form(), &draft, None);
         assert_eq!(rules(&violations), [("members_present", Rule::Type)]);
-        assert_eq!(form().validate_draft(&Answers::new(), None), vec![]);
-        assert_eq!(form().validate(&Answers::new(), None).len(), 3);
+        assert_eq!(validate_draft(&form(), &Answers::new(), None), vec![]);
+        assert_eq!(validate(&form(), &Answers::new(), None).len(), 3);
     }
 
     #[test]
@@ -365,7 +414,7 @@ mod tests {
         for wrong in [json!("3"), json!(1.5), json!(3.0), json!(true), json!([3])] {
             let mut given = valid();
             given.insert("members_present".into(), wrong.clone());
-            let violations = form().validate(&given, None);
+            let violations = validate(&form(), &given, None);
             assert_eq!(
                 rules(&violations),
                 [("members_present", Rule::Type)],
@@ -374,7 +423,7 @@ mod tests {
         }
         let mut negative = valid();
         negative.insert("members_present".into(), json!(-1));
-        assert_eq!(form().validate(&negative, None), vec![]);
+        assert_eq!(validate(&form(), &negative, None), vec![]);
     }
 
     #[test]
@@ -385,7 +434,7 @@ mod tests {
             "housing_safe": 1,
             "notes": 7,
         }));
-        let violations = form().validate(&given, None);
+        let violations = validate(&form(), &given, None);
         assert_eq!(
             rules(&violations),
             [
@@ -400,14 +449,14 @@ mod tests {
     fn select_one_must_name_a_choice_of_its_list() {
         let mut given = valid();
         given.insert("housing_safe".into(), json!("maybe"));
-        let violations = form().validate(&given, None);
+        let violations = validate(&form(), &given, None);
         assert_eq!(rules(&violations), [("housing_safe", Rule::Choice)]);
         assert_eq!(
             violations[0].message,
             "not a choice of list `yes_no`; expected one of: yes, no"
         );
         assert!(!violations[0].message.contains("maybe"));
-        let draft = form().validate_draft(&given, None);
+        let draft = validate_draft(&form(), &given, None);
         assert_eq!(rules(&draft), [("housing_safe", Rule::Choice)]);
     }
 
@@ -420,21 +469,21 @@ mod tests {
             "张三": "张三",
         }));
         for language in [Some("zh-CN"), Some("zh"), Some("en"), None] {
-            for violation in form().validate(&given, language) {
+            for violation in validate(&form(), &given, language) {
                 let shown = violation.message.clone();
                 assert!(!shown.contains("张三"), "{language:?}: {shown}");
             }
         }
-        let chinese = form().validate(&given, Some("zh-CN"));
+        let chinese = validate(&form(), &given, Some("zh-CN"));
         assert_eq!(chinese[0].message, "应为整数（如 3，不能是文本或小数）");
         assert_eq!(chinese[2].message, "此题必答");
         assert_eq!(
             chinese[1].message,
             "不是选项列表 `yes_no` 中的选项；应为：yes、no"
         );
-        let english = form().validate(&given, Some("en"));
+        let english = validate(&form(), &given, Some("en"));
         assert_eq!(english[2].message, "an answer is required");
-        let unknown_language = form().validate(&given, Some("zhuang"));
+        let unknown_language = validate(&form(), &given, Some("zhuang"));
         assert_eq!(unknown_language[2].message, "an answer is required");
     }
 
@@ -445,9 +494,16 @@ mod tests {
         let demo = Form::from_definition(&definition).expect("demo is valid");
         // Per-capita net income (38000 + 6200.5 + 800 + 3600 − 2400) ÷ 4 ≈ 11,550 yuan.
         let visit = answers(json!({
-            "members_present": 4,
-            "migrant_workers": 2,
-            "return_before_festival": "yes",
+            "visit_date": "2024-12-28",
+            "respondent": "spouse",
+            "members": [
+                {"member_name": "喻兰", "relation": "head", "age": 52, "able_to_work": "full"},
+                {"member_name": "王建国", "relation": "spouse", "age": 50, "able_to_work": "full"},
+                {"member_name": "喻小红", "relation": "child", "age": 12, "in_school": "yes"},
+                {"member_name": "喻强", "relation": "child", "age": 24, "able_to_work": "full"}
+            ],
+            "migrants": [{"migrant_name": "喻强", "destination": "outside_province", "city": "上海",
+                          "employer": "建筑工地", "monthly_income": 5200, "return_date": "2025-01-24"}],
             "income_wages": 38_000,
             "income_business": 6_200.5,
             "income_property": 800,
@@ -459,14 +515,18 @@ mod tests {
             "housing_safe": "yes",
             "drinking_water_safe": "no",
             "risk_category": "edge",
-            "support_needed": "training",
-            "notes": "两人在上海务工，腊月廿五返乡",
+            "relocated": "yes",
+            "resettlement_site": "界安安置区",
+            "works_at_site": "yes",
+            "support_needed": ["training", "jobs"],
+            "notes": "长子在上海务工，腊月廿五返乡",
+            "location": {"lat": 27.7, "lon": 103.9, "accuracy": 12}
         }));
-        assert_eq!(demo.validate(&visit, Some("zh-CN")), vec![]);
+        assert_eq!(validate(&demo, &visit, Some("zh-CN")), vec![]);
         let mut no_checklist = visit.clone();
         no_checklist.remove("housing_safe");
         assert_eq!(
-            rules(&demo.validate(&no_checklist, None)),
+            rules(&validate(&demo, &no_checklist, None)),
             [("housing_safe", Rule::Required)]
         );
     }
@@ -482,7 +542,7 @@ mod tests {
     fn a_form_built_in_code_without_its_list_does_not_panic() {
         let mut form = form();
         form.choices.clear();
-        let violations = form.validate(&valid(), None);
+        let violations = validate(&form, &valid(), None);
         assert_eq!(rules(&violations), [("housing_safe", Rule::Choice)]);
     }
 }

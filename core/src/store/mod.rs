@@ -42,6 +42,11 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0002_household_search.sql"),
         after: Some(households::reindex_all),
     },
+    Migration {
+        version: 3,
+        sql: include_str!("migrations/0003_visit_computed.sql"),
+        after: None,
+    },
 ];
 
 /// How to open a store.

@@ -56,6 +56,7 @@ impl Store {
                         form_id: row.get(5)?,
                         form_version: row.get(6)?,
                         answers: json_column(row, 7)?,
+                        computed: Default::default(),
                         recorded_at: time_column(row, 8)?,
                         corrects: optional_uuid_column(row, 9)?,
                         received_at: None,
@@ -265,11 +266,13 @@ fn put_pulled_visit(transaction: &Transaction<'_>, visit: &VisitRecord) -> Resul
     let answers = serde_json::to_string(&visit.answers)
         .map_err(|error| Error::Protocol(error.to_string()))?;
     let received = visit.received_at.map(time_text);
+    let computed = serde_json::to_string(&visit.computed)
+        .map_err(|error| Error::Protocol(error.to_string()))?;
     transaction
         .prepare_cached(
             "INSERT INTO visits (id, household_id, cadre_id, device_id, form_id, form_version, status, origin,
-                                 answers, recorded_at, updated_at, corrects, received_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'final', 'pulled', ?7, ?8, ?8, ?9, ?10)
+                                 answers, recorded_at, updated_at, corrects, received_at, computed)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'final', 'pulled', ?7, ?8, ?8, ?9, ?10, ?11)
              ON CONFLICT (id) DO UPDATE SET received_at = coalesce(visits.received_at, excluded.received_at)",
         )?
         .execute(params![
@@ -283,6 +286,7 @@ fn put_pulled_visit(transaction: &Transaction<'_>, visit: &VisitRecord) -> Resul
             time_text(visit.recorded_at),
             visit.corrects.map(|id| id.to_string()),
             received,
+            computed,
         ])?;
     Ok(())
 }

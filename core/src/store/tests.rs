@@ -109,15 +109,34 @@ fn enrolled_store() -> (TempDir, Store) {
     (directory, store)
 }
 
+/// A valid visit of the demo form: four members, one working in Shanghai,
+/// per-capita net income (38000 + 6200.5 + 800 + 3600 − 2400) ÷ 4.
 fn valid_answers() -> doorstep_protocol::Answers {
     json!({
-        "members_present": 4,
+        "visit_date": "2024-12-28",
+        "respondent": "head",
+        "members": [
+            {"member_name": "喻兰", "relation": "head", "age": 52, "able_to_work": "full"},
+            {"member_name": "王建国", "relation": "spouse", "age": 50, "able_to_work": "full"},
+            {"member_name": "喻小红", "relation": "child", "age": 12, "in_school": "yes"},
+            {"member_name": "喻强", "relation": "child", "age": 24, "able_to_work": "full"}
+        ],
+        "migrants": [{"migrant_name": "喻强", "destination": "outside_province", "city": "上海",
+                      "monthly_income": 5200, "return_date": "2025-01-20"}],
+        "income_wages": 38000,
+        "income_business": 6200.5,
+        "income_property": 800,
+        "income_transfer": 3600,
+        "production_costs": 2400,
         "food_clothing_ok": "yes",
         "education_ok": "yes",
         "medical_insurance_ok": "yes",
         "housing_safe": "no",
         "drinking_water_safe": "yes",
-        "income_wages": 24000.5
+        "risk_category": "edge",
+        "relocated": "no",
+        "support_needed": ["jobs", "training"],
+        "location": {"lat": 27.33, "lon": 103.72}
     })
     .as_object()
     .unwrap()
@@ -150,7 +169,10 @@ fn a_new_store_is_durable_and_migrated() {
     assert_eq!(synchronous, 2, "synchronous=FULL");
     assert_eq!(journal, "wal");
     assert!(foreign_keys);
-    assert_eq!(sqlite::schema_version(&connection).unwrap(), 2);
+    assert_eq!(
+        sqlite::schema_version(&connection).unwrap(),
+        MIGRATIONS.len() as u32
+    );
 }
 
 #[test]
@@ -265,15 +287,15 @@ fn invalid_answers_are_refused_and_change_nothing() {
         ),
         (
             "integer as text",
-            json!({"members_present": "4"}),
-            "members_present",
+            json!({"members": [{"member_name": "喻兰", "relation": "head", "age": "52", "able_to_work": "full"}]}),
+            "members[1]/age",
             Rule::Type,
         ),
         (
-            "fraction for an integer",
-            json!({"members_present": 1.5}),
-            "members_present",
-            Rule::Type,
+            "age out of range",
+            json!({"members": [{"member_name": "喻兰", "relation": "head", "age": 152, "able_to_work": "full"}]}),
+            "members[1]/age",
+            Rule::Constraint,
         ),
         (
             "unknown choice",
@@ -305,7 +327,7 @@ fn invalid_answers_are_refused_and_change_nothing() {
         }
     }
     let mut missing = new_visit(1, false);
-    missing.answers.remove("members_present");
+    missing.answers.remove("support_needed");
     assert!(matches!(
         store.record_visit(missing),
         Err(Error::Invalid(_))
@@ -511,4 +533,18 @@ fn rejected_changes_can_be_queued_again() {
         VisitSync::Pending
     );
     assert_eq!(store.retry_rejected().unwrap(), 0);
+}
+
+#[test]
+fn a_finalised_visit_keeps_its_calculations_and_drops_what_does_not_apply() {
+    let (_directory, store) = enrolled_store();
+    let mut new = new_visit(1, false);
+    // The head is 52: whether she is in school does not apply.
+    new.answers["members"][0]["in_school"] = json!("no");
+    let visit = store.record_visit(new).unwrap();
+    assert_eq!(visit.computed["per_capita_income"], json!(11550.13));
+    assert_eq!(visit.computed["below_line"], json!("no"));
+    assert_eq!(visit.computed["member_count"], json!(4));
+    assert!(visit.answers["members"][0].get("in_school").is_none());
+    assert_eq!(visit.answers["members"][2]["in_school"], json!("yes"));
 }

@@ -2,6 +2,7 @@
 //! finalised visit is validated, immutable, and queued in the outbox in the
 //! same transaction that stores it.
 
+use chrono::{DateTime, Utc};
 use doorstep_protocol::Answers;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use uuid::Uuid;
@@ -9,6 +10,7 @@ use uuid::Uuid;
 use super::Store;
 use super::forms::resolve_form;
 use crate::error::{Error, Result};
+use crate::forms::{Options, Stage};
 use crate::model::{DeviceIdentity, NewVisit, Visit, VisitStatus, VisitSync};
 use crate::sqlite::{
     json_column, optional_time_column, optional_uuid_column, time_column, time_text, uuid_column,
@@ -17,7 +19,7 @@ use crate::sqlite::{
 const SELECT_VISIT: &str =
     "SELECT v.id, v.household_id, v.cadre_id, v.device_id, v.form_id, v.form_version,
         v.status, v.origin, v.answers, v.recorded_at, v.updated_at, v.corrects, v.received_at,
-        o.state, o.reject_code, o.reject_reason
+        o.state, o.reject_code, o.reject_reason, v.computed
     FROM visits v LEFT JOIN outbox o ON o.entity = 'visit' AND o.entity_id = v.id";
 
 impl Store {
@@ -35,15 +37,13 @@ impl Store {
                 check_correctable(transaction, corrected, new.household_id)?;
             }
             let (form_id, form_version) = resolve_form(transaction, new.form_id.as_deref())?;
-            if !new.draft {
-                self.check_answers(transaction, &form_id, &form_version, &new.answers)?;
-            }
-            let answers = serde_json::to_string(&new.answers).map_err(|error| Error::Corrupt(error.to_string()))?;
+            let stage = if new.draft { Stage::Draft } else { Stage::Final };
+            let (answers, computed) = self.evaluate(transaction, &form_id, &form_version, &new.answers, stage, now)?;
             transaction
                 .prepare_cached(
                     "INSERT INTO visits (id, household_id, cadre_id, device_id, form_id, form_version, status,
-                                         origin, answers, recorded_at, updated_at, corrects)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'own', ?8, ?9, ?9, ?10)",
+                                         origin, answers, recorded_at, updated_at, corrects, computed)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'own', ?8, ?9, ?9, ?10, ?11)",
                 )?
                 .execute(params![
                     id.to_string(),
@@ -56,6 +56,7 @@ impl Store {
                     answers,
                     time_text(now),
                     new.corrects.map(|corrected| corrected.to_string()),
+                    computed,
                 ])?;
             if !new.draft {
                 enqueue(transaction, id, &time_text(now))?;
@@ -68,12 +69,18 @@ impl Store {
     pub fn update_draft(&self, id: Uuid, answers: &Answers) -> Result<Visit> {
         let now = self.now();
         self.write(|transaction| {
-            own_draft(transaction, id, &self.require_identity_in(transaction)?)?;
-            let answers = serde_json::to_string(answers)
-                .map_err(|error| Error::Corrupt(error.to_string()))?;
+            let draft = own_draft(transaction, id, &self.require_identity_in(transaction)?)?;
+            let (answers, computed) = self.evaluate(
+                transaction,
+                &draft.form_id,
+                &draft.form_version,
+                answers,
+                Stage::Draft,
+                now,
+            )?;
             transaction.execute(
-                "UPDATE visits SET answers = ?2, updated_at = ?3 WHERE id = ?1",
-                params![id.to_string(), answers, time_text(now)],
+                "UPDATE visits SET answers = ?2, computed = ?3, updated_at = ?4 WHERE id = ?1",
+                params![id.to_string(), answers, computed, time_text(now)],
             )?;
             visit(transaction, id)?.ok_or(Error::UnknownVisit(id))
         })
@@ -85,11 +92,13 @@ impl Store {
         let now = self.now();
         self.write(|transaction| {
             let draft = own_draft(transaction, id, &self.require_identity_in(transaction)?)?;
-            self.check_answers(transaction, &draft.form_id, &draft.form_version, &draft.answers)?;
+            let (answers, computed) =
+                self.evaluate(transaction, &draft.form_id, &draft.form_version, &draft.answers, Stage::Final, now)?;
             let now = time_text(now);
             transaction.execute(
-                "UPDATE visits SET status = 'final', recorded_at = ?2, updated_at = ?2 WHERE id = ?1",
-                params![id.to_string(), now],
+                "UPDATE visits SET status = 'final', answers = ?2, computed = ?3, recorded_at = ?4, updated_at = ?4
+                 WHERE id = ?1",
+                params![id.to_string(), answers, computed, now],
             )?;
             enqueue(transaction, id, &now)?;
             visit(transaction, id)?.ok_or(Error::UnknownVisit(id))
@@ -117,20 +126,34 @@ impl Store {
         super::read_identity(connection)?.ok_or(Error::NotEnrolled)
     }
 
-    fn check_answers(
+    /// Evaluates answers against a form version. A draft keeps its answers
+    /// as given; a finalised visit must be valid and keeps only the answers
+    /// that apply. Returns the answers and the calculated values, as JSON.
+    fn evaluate(
         &self,
         connection: &Connection,
         form_id: &str,
         version: &str,
         answers: &Answers,
-    ) -> Result<()> {
+        stage: Stage,
+        now: DateTime<Utc>,
+    ) -> Result<(String, String)> {
         let form = self.load_form(connection, form_id, version)?;
-        let violations = form.validate(answers, self.language());
-        if violations.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::Invalid(violations))
-        }
+        let options = Options {
+            stage,
+            language: self.language(),
+            today: now.date_naive(),
+        };
+        let evaluation = form.evaluate(answers, &options);
+        let kept = match stage {
+            Stage::Draft => answers,
+            Stage::Final if evaluation.is_valid() => &evaluation.answers,
+            Stage::Final => return Err(Error::Invalid(evaluation.violations)),
+        };
+        let text = |value: &Answers| {
+            serde_json::to_string(value).map_err(|error| Error::Corrupt(error.to_string()))
+        };
+        Ok((text(kept)?, text(&evaluation.computed)?))
     }
 }
 
@@ -199,6 +222,7 @@ fn visit_from_row(row: &Row<'_>) -> rusqlite::Result<Visit> {
         status,
         own: origin == "own",
         answers: json_column(row, 8)?,
+        computed: json_column(row, 16)?,
         recorded_at: time_column(row, 9)?,
         updated_at: time_column(row, 10)?,
         corrects: optional_uuid_column(row, 11)?,

@@ -106,6 +106,7 @@ mod tests {
                 form_id: "f".into(),
                 form_version: "1".into(),
                 answers: Default::default(),
+                computed: Default::default(),
                 recorded_at: chrono::DateTime::UNIX_EPOCH,
                 corrects: None,
                 received_at: None,

@@ -335,7 +335,7 @@ impl ServerStore {
         self.read(|connection| {
             let mut statement = connection.prepare(
                 "SELECT id, household_id, cadre_id, device_id, form_id, form_version, answers, recorded_at,
-                        received_at, corrects
+                        received_at, corrects, computed
                  FROM visits ORDER BY received_at, id",
             )?;
             let mut rows = statement.query([])?;

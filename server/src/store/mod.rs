@@ -26,11 +26,18 @@ pub use admin::{
 };
 pub use sync::DeviceAuth;
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    sql: include_str!("migrations/0001_initial.sql"),
-    after: None,
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        sql: include_str!("migrations/0001_initial.sql"),
+        after: None,
+    },
+    Migration {
+        version: 2,
+        sql: include_str!("migrations/0002_visit_computed.sql"),
+        after: None,
+    },
+];
 
 /// Readers kept open between requests.
 const IDLE_READERS: usize = 8;

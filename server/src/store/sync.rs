@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, PoisonError};
 
 use chrono::{DateTime, Utc};
-use doorstep_core::forms::Form;
+use doorstep_core::forms::{Form, Options, Stage};
 use doorstep_core::sqlite::{
     count_column, json_column, optional_uuid_column, time_column, time_text, uuid_column,
 };
@@ -376,9 +376,21 @@ fn apply_change(
             ),
         ));
     };
-    let violations = form.validate(&visit.answers, None);
-    if !violations.is_empty() {
-        let list: Vec<String> = violations.iter().map(ToString::to_string).collect();
+    // `today()` is the day the cadre recorded the visit, so the server
+    // judges the answers as the device did; reasons are in the form's own
+    // language, which its cadres read.
+    let options = Options {
+        stage: Stage::Final,
+        language: form.default_language.as_deref(),
+        today: visit.recorded_at.date_naive(),
+    };
+    let evaluation = form.evaluate(&visit.answers, &options);
+    if !evaluation.is_valid() {
+        let list: Vec<String> = evaluation
+            .violations
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         return Ok(rejected(RejectCode::Invalid, &list.join("; ")));
     }
     if let Some(corrected) = visit.corrects {
@@ -393,13 +405,16 @@ fn apply_change(
             ));
         }
     }
-    let answers = serde_json::to_string(&visit.answers)
-        .map_err(|error| StoreError::Invalid(error.to_string()))?;
+    let json = |value: &doorstep_protocol::Answers| {
+        serde_json::to_string(value).map_err(|error| StoreError::Invalid(error.to_string()))
+    };
+    let answers = json(&evaluation.answers)?;
+    let computed = json(&evaluation.computed)?;
     transaction
         .prepare_cached(
             "INSERT INTO visits (id, household_id, cadre_id, device_id, form_id, form_version, answers, recorded_at,
-                                 received_at, corrects)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                                 received_at, corrects, computed)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         )?
         .execute(params![
             key,
@@ -412,6 +427,7 @@ fn apply_change(
             time_text(visit.recorded_at),
             now,
             visit.corrects.map(|id| id.to_string()),
+            computed,
         ])?;
     record_applied(transaction, &device, seq, &key, now)?;
     transaction
@@ -605,7 +621,7 @@ pub(crate) fn household_from_row(row: &Row<'_>) -> rusqlite::Result<HouseholdRec
 
 const SELECT_VISIT: &str =
     "SELECT id, household_id, cadre_id, device_id, form_id, form_version, answers,
-        recorded_at, received_at, corrects FROM visits";
+        recorded_at, received_at, corrects, computed FROM visits";
 
 pub(crate) fn visit_from_row(row: &Row<'_>) -> rusqlite::Result<VisitRecord> {
     Ok(VisitRecord {
@@ -619,6 +635,7 @@ pub(crate) fn visit_from_row(row: &Row<'_>) -> rusqlite::Result<VisitRecord> {
         recorded_at: time_column(row, 7)?,
         received_at: Some(time_column(row, 8)?),
         corrects: optional_uuid_column(row, 9)?,
+        computed: json_column(row, 10)?,
     })
 }
 

@@ -258,7 +258,8 @@ fn visits_of_an_unassigned_household_are_taken_for_a_grace_period_only() {
     store
         .unassign(auth.cadre_id, &AssignmentTarget::Village(VILLAGE.into()))
         .unwrap();
-    let change = |seq: u64| Change {
+    let change = |seq: u64| {
+        Change {
         seq,
         mutation: Mutation::Visit(VisitRecord {
             id: Uuid::now_v7(),
@@ -268,16 +269,21 @@ fn visits_of_an_unassigned_household_are_taken_for_a_grace_period_only() {
             form_id: "household_check".into(),
             form_version: "1".into(),
             answers: serde_json::json!({
-                "members_present": 2, "food_clothing_ok": "yes", "education_ok": "yes",
-                "medical_insurance_ok": "yes", "housing_safe": "yes", "drinking_water_safe": "yes"
+                "visit_date": "2024-12-28", "respondent": "head",
+                "members": [{"member_name": "喻兰", "relation": "head", "age": 40, "able_to_work": "full"}],
+                "food_clothing_ok": "yes", "education_ok": "yes", "medical_insurance_ok": "yes",
+                "housing_safe": "yes", "drinking_water_safe": "yes", "risk_category": "none",
+                "relocated": "no", "support_needed": ["none"]
             })
             .as_object()
             .unwrap()
             .clone(),
+            computed: Default::default(),
             recorded_at: Utc::now(),
             corrects: None,
             received_at: None,
         }),
+    }
     };
     let (within, _) = store
         .push(auth, &[change(1)], Utc::now() + Duration::days(29))

@@ -1,17 +1,23 @@
 //! Reading forms written as XLSForm spreadsheets (`.xlsx`).
 //!
 //! Operators write forms in a spreadsheet, the way ODK, KoboToolbox and
-//! SurveyCTO users already do, and publish the [`Form`] read from it. Only
-//! the subset in `docs/forms.md` is read now. Anything else (a type, a
-//! column, a sheet) that carries meaning is an error naming sheet, row and
-//! column, never dropped in silence: a form that quietly lost its
-//! `constraint` column would accept answers its authors meant to refuse.
+//! SurveyCTO users already do, and publish the [`Form`] read from it: every
+//! question kind the form engine has, groups and repeats (nested),
+//! `relevant`, `required` (yes/no or an expression), `constraint`,
+//! `calculation`, `default`, `appearance`, and labels, hints and messages in
+//! several languages; `docs/forms.md` lists the subset. Anything else (a
+//! type, a column, a sheet) that carries meaning is an error naming sheet,
+//! row and column, never dropped in silence: a form that quietly lost its
+//! `choice_filter` column would offer choices its authors meant to hide.
 //! All problems are collected and returned together, so an operator fixes
 //! the spreadsheet in one go.
 //!
 //! The reading has two halves: [`read_xlsx_bytes`] turns cells into text
 //! rows with calamine, and [`from_sheets`] turns rows into a form, testable
-//! without a file.
+//! without a file. Of the second, `sheets` reads headers, `settings` and
+//! `choices`; `survey` builds the tree of questions; `checks` does what
+//! spans rows (lists, `${name}` references) and places any error of
+//! [`Form::check`](super::Form::check) on its row.
 
 use std::fmt;
 use std::io::Cursor;
@@ -21,7 +27,9 @@ use calamine::{Data, Range, Reader, Xlsx};
 
 use super::Form;
 
+mod checks;
 mod sheets;
+mod survey;
 mod vocabulary;
 
 /// Sheets of XLSForm that carry meaning this version does not read yet.
@@ -247,5 +255,7 @@ fn number_text(number: f64) -> String {
     }
 }
 
+#[cfg(test)]
+mod survey_tests;
 #[cfg(test)]
 mod tests;

@@ -1,32 +1,37 @@
 //! XLSForm rows (already text) → [`Form`]: no file, no spreadsheet library.
 //!
 //! Rows are indexed from the top of the sheet: `rows[0]` is spreadsheet
-//! row 1. The first row with any text is the header row.
+//! row 1. The first row with any text is the header row. This module reads
+//! the header of each sheet, the `settings` and `choices` sheets, and puts
+//! the halves together; `survey` reads the questions and `checks` what
+//! spans sheets.
 
 use std::collections::BTreeMap;
 
-use super::vocabulary::{self, Meaning, column_letter, language_key, meaning, question_kind};
+use super::checks::{self, Places};
+use super::survey;
+use super::vocabulary::{Meaning, Text, column_letter, language_key, meaning};
 use super::{Problem, XlsFormError};
-use crate::forms::definition::{choice_name_problem, question_name_problem};
-use crate::forms::{Choice, Form, Labels, Question, QuestionKind};
+use crate::forms::definition::choice_name_problem;
+use crate::forms::{Choice, Form, Labels};
 
 pub(super) const SETTINGS: &str = "settings";
 pub(super) const SURVEY: &str = "survey";
 pub(super) const CHOICES: &str = "choices";
 
 /// One sheet with its header understood.
-struct Sheet<'rows> {
+pub(super) struct Sheet<'rows> {
     name: &'static str,
     rows: &'rows [Vec<String>],
     /// Index of the header row in `rows`.
-    header: usize,
+    pub(super) header: usize,
     /// `(column index, header text, meaning)`.
     columns: Vec<(usize, String, Meaning)>,
 }
 
 impl<'rows> Sheet<'rows> {
     /// `None` when the sheet has no text at all.
-    fn new(
+    pub(super) fn new(
         name: &'static str,
         rows: &'rows [Vec<String>],
         label_default: Option<&str>,
@@ -69,15 +74,20 @@ impl<'rows> Sheet<'rows> {
             .map(|(i, _, _)| *i)
     }
 
-    /// Reports each missing column; true when all are present.
-    fn has_columns(&self, wanted: &[(Meaning, &str)], problems: &mut Vec<Problem>) -> bool {
+    /// Reports each missing column; true when all are present. A label
+    /// column in any language counts as `label`.
+    pub(super) fn has_columns(
+        &self,
+        wanted: &[(Meaning, &str)],
+        problems: &mut Vec<Problem>,
+    ) -> bool {
         let mut complete = true;
         for (meaning, header) in wanted {
             let present = match meaning {
-                Meaning::Label(_) => self
+                Meaning::Translated(text, _) => self
                     .columns
                     .iter()
-                    .any(|(_, _, m)| matches!(m, Meaning::Label(_))),
+                    .any(|(_, _, m)| matches!(m, Meaning::Translated(t, _) if t == text)),
                 other => self.column(other).is_some(),
             };
             if !present {
@@ -94,7 +104,7 @@ impl<'rows> Sheet<'rows> {
     }
 
     /// The data rows that hold any text, with their index.
-    fn data_rows(&self) -> impl Iterator<Item = (usize, &'rows Vec<String>)> {
+    pub(super) fn data_rows(&self) -> impl Iterator<Item = (usize, &'rows Vec<String>)> {
         self.rows
             .iter()
             .enumerate()
@@ -102,18 +112,20 @@ impl<'rows> Sheet<'rows> {
             .filter(|(_, row)| row.iter().any(|c| !c.trim().is_empty()))
     }
 
-    fn cell<'row>(&self, row: &'row [String], meaning: &Meaning) -> &'row str {
+    /// The trimmed text of `row` in the column that means `meaning`; empty
+    /// when the sheet has no such column.
+    pub(super) fn cell<'row>(&self, row: &'row [String], meaning: &Meaning) -> &'row str {
         self.column(meaning)
             .and_then(|index| row.get(index))
             .map_or("", |c| c.trim())
     }
 
-    fn labels(&self, row: &[String], hints: bool) -> Labels {
+    /// The texts of `row` in every language of the `wanted` column.
+    pub(super) fn texts(&self, row: &[String], wanted: Text) -> Labels {
         self.columns
             .iter()
             .filter_map(|(index, _, meaning)| match meaning {
-                Meaning::Label(language) if !hints => Some((*index, language)),
-                Meaning::Hint(language) if hints => Some((*index, language)),
+                Meaning::Translated(text, language) if *text == wanted => Some((*index, language)),
                 _ => None,
             })
             .filter_map(|(index, language)| {
@@ -123,8 +135,22 @@ impl<'rows> Sheet<'rows> {
             .collect()
     }
 
+    /// The headers of the columns where `row` holds a value, other than
+    /// those meaning one of `allowed` and those refused (which
+    /// [`Sheet::refuse_values`] reports).
+    pub(super) fn other_values(&self, row: &[String], allowed: &[Meaning]) -> Vec<&str> {
+        self.columns
+            .iter()
+            .filter(|(_, _, meaning)| {
+                !allowed.contains(meaning) && !matches!(meaning, Meaning::Refused(_))
+            })
+            .filter(|(index, _, _)| row.get(*index).is_some_and(|c| !c.trim().is_empty()))
+            .map(|(_, header, _)| header.as_str())
+            .collect()
+    }
+
     /// A problem for every value in a column this version refuses.
-    fn refuse_values(&self, index: usize, row: &[String], problems: &mut Vec<Problem>) {
+    pub(super) fn refuse_values(&self, index: usize, row: &[String], problems: &mut Vec<Problem>) {
         for (column, header, meaning) in &self.columns {
             if let Meaning::Refused(message) = meaning
                 && row.get(*column).is_some_and(|c| !c.trim().is_empty())
@@ -151,20 +177,10 @@ pub(super) fn convert(
     let mut problems = extra;
     let head = read_settings(settings, &mut problems);
     let label_default = head.as_ref().and_then(|h| h.default_language.clone());
-    let questions = read_survey(survey, label_default.as_deref(), &mut problems);
+    let survey = survey::read(survey, label_default.as_deref(), &mut problems);
     let lists = read_choices(choices, label_default.as_deref(), &mut problems);
-    for (row, question) in &questions {
-        if let QuestionKind::SelectOne { list } = &question.kind
-            && !lists.contains_key(list)
-        {
-            problems.push(Problem::at(
-                SURVEY,
-                *row,
-                "type",
-                format!("choice list `{list}` is not in sheet `choices`"),
-            ));
-        }
-    }
+    checks::lists(&survey, &lists, &mut problems);
+    checks::references(&survey, &mut problems);
     if !problems.is_empty() {
         return Err(XlsFormError::sorted(problems));
     }
@@ -179,22 +195,31 @@ pub(super) fn convert(
         version: head.version,
         title: head.title,
         default_language: head.default_language,
-        questions: questions
-            .into_iter()
-            .map(|(_, question)| question)
-            .collect(),
+        questions: survey.questions.clone(),
         choices: lists
-            .into_iter()
-            .map(|(list, rows)| (list, rows.into_iter().map(|(_, c)| c).collect()))
+            .iter()
+            .map(|(list, rows)| {
+                let choices = rows.iter().map(|(_, choice)| choice.clone()).collect();
+                (list.clone(), choices)
+            })
             .collect(),
     };
-    // Every rule of `check` was reported above with its row; this is a net.
-    form.check()
-        .map_err(|error| XlsFormError::sorted(vec![Problem::sheet("", &error.to_string())]))?;
+    // The rules of `check` that a spreadsheet can break were reported above
+    // with their rows; this is a net, placed as precisely as it can be.
+    form.check().map_err(|error| {
+        let places = Places {
+            settings_row: head.row,
+            question_rows: &survey.rows,
+            lists: &lists,
+        };
+        XlsFormError::sorted(vec![checks::place(&error, &form, &places)])
+    })?;
     Ok(form)
 }
 
 struct Head {
+    /// The index of the row of values.
+    row: usize,
     form_id: String,
     version: String,
     title: String,
@@ -250,6 +275,7 @@ fn read_settings(rows: &[Vec<String>], problems: &mut Vec<Problem>) -> Option<He
         .filter(|language| !language.is_empty())
         .map(language_key);
     Some(Head {
+        row: index,
         form_id,
         version,
         title,
@@ -257,98 +283,8 @@ fn read_settings(rows: &[Vec<String>], problems: &mut Vec<Problem>) -> Option<He
     })
 }
 
-fn read_survey(
-    rows: &[Vec<String>],
-    label_default: Option<&str>,
-    problems: &mut Vec<Problem>,
-) -> Vec<(usize, Question)> {
-    let Some(sheet) = Sheet::new(SURVEY, rows, label_default, problems) else {
-        problems.push(Problem::sheet(SURVEY, "the sheet is missing or empty"));
-        return Vec::new();
-    };
-    let wanted = [
-        (Meaning::Type, "type"),
-        (Meaning::Name, "name"),
-        (Meaning::Label(String::new()), "label"),
-    ];
-    if !sheet.has_columns(&wanted, problems) {
-        return Vec::new();
-    }
-    let mut questions: Vec<(usize, Question)> = Vec::new();
-    let mut names: BTreeMap<&str, usize> = BTreeMap::new();
-    for (index, row) in sheet.data_rows() {
-        sheet.refuse_values(index, row, problems);
-        let kind = match question_kind(sheet.cell(row, &Meaning::Type)) {
-            Ok(kind) => Some(kind),
-            Err(message) => {
-                problems.push(Problem::at(SURVEY, index, "type", message));
-                None
-            }
-        };
-        let name = sheet.cell(row, &Meaning::Name);
-        let mut named = true;
-        if let Some(reason) = question_name_problem(name) {
-            problems.push(Problem::at(
-                SURVEY,
-                index,
-                "name",
-                format!("the name {reason}"),
-            ));
-            named = false;
-        } else if let Some(first) = names.get(name) {
-            problems.push(Problem::at(
-                SURVEY,
-                index,
-                "name",
-                format!("`{name}` is also the name on row {}", first + 1),
-            ));
-            named = false;
-        } else {
-            names.insert(name, index);
-        }
-        let label = sheet.labels(row, false);
-        if label.is_empty() {
-            problems.push(Problem::at(
-                SURVEY,
-                index,
-                "label",
-                "a question needs a label".into(),
-            ));
-        }
-        let required = match vocabulary::required(sheet.cell(row, &Meaning::Required)) {
-            Some(required) => required,
-            None => {
-                problems.push(Problem::at(
-                    SURVEY,
-                    index,
-                    "required",
-                    "expected yes, no, true, false, 1 or 0 (expressions are not supported yet)"
-                        .into(),
-                ));
-                false
-            }
-        };
-        if let (Some(kind), true) = (kind, named) {
-            let hint = sheet.labels(row, true);
-            questions.push((
-                index,
-                Question {
-                    name: name.to_owned(),
-                    kind,
-                    label,
-                    required,
-                    hint,
-                },
-            ));
-        }
-    }
-    if questions.is_empty() && problems.iter().all(|p| p.sheet != SURVEY) {
-        problems.push(Problem::sheet(SURVEY, "the form has no questions"));
-    }
-    questions
-}
-
-type Lists = BTreeMap<String, Vec<(usize, Choice)>>;
+/// Choice lists by name, each choice with the index of its row.
+pub(super) type Lists = BTreeMap<String, Vec<(usize, Choice)>>;
 
 fn read_choices(
     rows: &[Vec<String>],
@@ -362,7 +298,7 @@ fn read_choices(
     let wanted = [
         (Meaning::ListName, "list_name"),
         (Meaning::Name, "name"),
-        (Meaning::Label(String::new()), "label"),
+        (Meaning::Translated(Text::Label, String::new()), "label"),
     ];
     if !sheet.has_columns(&wanted, problems) {
         return lists;
@@ -371,7 +307,7 @@ fn read_choices(
         sheet.refuse_values(index, row, problems);
         let list = sheet.cell(row, &Meaning::ListName);
         let name = sheet.cell(row, &Meaning::Name);
-        let label = sheet.labels(row, false);
+        let label = sheet.texts(row, Text::Label);
         let mut fine = true;
         if let Some(reason) = choice_name_problem(list) {
             problems.push(Problem::at(

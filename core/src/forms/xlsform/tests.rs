@@ -1,7 +1,7 @@
 use serde_json::Value;
 
 use super::*;
-use crate::forms::{Labels, QuestionKind};
+use crate::forms::{Labels, QuestionKind, Requirement};
 
 /// Rows from string slices, `rows[0]` being spreadsheet row 1.
 fn rows(cells: &[&[&str]]) -> Vec<Vec<String>> {
@@ -83,7 +83,7 @@ fn reads_a_valid_form() {
     assert_eq!(names, ["members_present", "housing_safe", "notes"]);
     let members = &form.questions[0];
     assert_eq!(members.kind, QuestionKind::Integer);
-    assert!(members.required);
+    assert_eq!(members.required, Requirement::Always(true));
     assert_eq!(
         members.label.get(Some("en")),
         Some("Members living at home")
@@ -96,8 +96,8 @@ fn reads_a_valid_form() {
             list: "yes_no".into()
         }
     );
-    assert!(form.questions[1].required);
-    assert!(!form.questions[2].required);
+    assert_eq!(form.questions[1].required, Requirement::Always(true));
+    assert!(form.questions[2].required.is_never());
     assert!(form.questions[2].hint.is_empty());
     let yes_no = form.choice_list("yes_no").expect("list read");
     assert_eq!(yes_no[1].label.get(Some("en")), Some("No"));
@@ -132,39 +132,62 @@ fn required_accepts_the_usual_spellings() {
             &["text", "notes", "备注", cell],
         ]);
         let form = from_sheets(&settings(), &survey, &[]).expect("valid sheets");
-        assert_eq!(form.questions[0].required, expected, "{cell:?}");
+        assert_eq!(
+            form.questions[0].required,
+            Requirement::Always(expected),
+            "{cell:?}"
+        );
     }
+    // Anything else is an expression: required when it holds.
     let survey = rows(&[
         &["type", "name", "label", "required"],
+        &["integer", "members_present", "人数", "yes"],
         &["text", "notes", "备注", "${members_present} > 0"],
     ]);
-    let found = problems(from_sheets(&settings(), &survey, &[]));
-    assert_eq!(places(&found), [("survey", Some(2), Some("required"))]);
+    let form = from_sheets(&settings(), &survey, &[]).expect("valid sheets");
+    let Requirement::When(expression) = &form.questions[1].required else {
+        panic!(
+            "expected an expression, read {:?}",
+            form.questions[1].required
+        );
+    };
+    assert_eq!(expression.references(), ["members_present"]);
+    // An expression that does not parse, or names no question, is a problem.
+    for cell in ["maybe", "${members_present} >", "${member_present} > 0"] {
+        let mut survey = survey.clone();
+        survey[2][3] = cell.into();
+        let found = problems(from_sheets(&settings(), &survey, &[]));
+        assert_eq!(
+            places(&found),
+            [("survey", Some(3), Some("required"))],
+            "{cell}"
+        );
+    }
 }
 
 #[test]
 fn an_unsupported_type_names_its_row_and_column() {
     let mut survey = survey();
-    survey[2][0] = "begin_group".into();
+    survey[2][0] = "rank".into();
     let found = problems(from_sheets(&settings(), &survey, &choices()));
     assert_eq!(places(&found), [("survey", Some(3), Some("type"))]);
-    assert!(found[0].message.contains("begin_group"), "{}", found[0]);
-    assert!(
-        found[0].message.contains("not supported yet"),
-        "{}",
-        found[0]
-    );
     assert_eq!(
         found[0].to_string(),
-        "sheet `survey`, row 3, column `type`: type `begin_group` is not supported yet; \
-         supported now: text, integer, decimal, select_one LIST"
+        "sheet `survey`, row 3, column `type`: type `rank` is not supported yet; \
+         supported now: text, integer, decimal, select_one LIST, select_multiple LIST, date, \
+         geopoint, note, calculate, image, begin_group/end_group, begin_repeat/end_repeat"
     );
     for later in [
-        "note",
-        "select_multiple yes_no",
-        "begin group",
-        "date",
-        "geopoint",
+        "select_one_from_file villages.csv",
+        "select_one yes_no or_other",
+        "range",
+        "audio",
+        "barcode",
+        "time",
+        "datetime",
+        "geotrace",
+        "start",
+        "end",
     ] {
         survey[2][0] = later.into();
         let found = problems(from_sheets(&settings(), &survey, &choices()));
@@ -172,6 +195,11 @@ fn an_unsupported_type_names_its_row_and_column() {
             places(&found),
             [("survey", Some(3), Some("type"))],
             "{later}"
+        );
+        assert!(
+            found[0].message.contains("not supported yet"),
+            "{}",
+            found[0]
         );
     }
     survey[2][0] = "txet".into();
@@ -194,7 +222,7 @@ fn reports_every_problem_at_once() {
             "select_one risk",
             "risk_category",
             "",
-            "${members_present} > 0",
+            "${members_present} >",
             "maybe",
         ],
         &["text", "has space", "备注", "", ""],
@@ -210,9 +238,9 @@ fn reports_every_problem_at_once() {
         [
             ("settings", Some(2), Some("version")),
             ("survey", Some(3), Some("name")),
-            ("survey", Some(4), Some("relevant")),
             ("survey", Some(4), Some("label")),
             ("survey", Some(4), Some("required")),
+            ("survey", Some(4), Some("relevant")),
             ("survey", Some(4), Some("type")),
             ("survey", Some(5), Some("name")),
             ("choices", Some(3), Some("filter")),
@@ -224,6 +252,14 @@ fn reports_every_problem_at_once() {
         }
     );
     assert!(found[1].message.contains("row 2"), "{}", found[1]);
+    // The parser's own words may change; the position is the importer's.
+    assert!(
+        found[4]
+            .message
+            .starts_with("`${members_present} >` is not a valid expression: at character 21: "),
+        "{}",
+        found[4]
+    );
     assert!(found[5].message.contains("`risk`"), "{}", found[5]);
     let shown = XlsFormError { problems: found }.to_string();
     assert_eq!(shown.lines().count(), 9, "{shown}");
@@ -235,11 +271,15 @@ fn an_empty_unsupported_column_is_harmless() {
     for row in &mut survey {
         row.push(String::new());
     }
-    survey[0][6] = "constraint".into();
+    survey[0][6] = "choice_filter".into();
     assert!(from_sheets(&settings(), &survey, &choices()).is_ok());
-    survey[4][6] = ". != ''".into();
+    survey[4][6] = "${members_present} > 0".into();
     let found = problems(from_sheets(&settings(), &survey, &choices()));
-    assert_eq!(places(&found), [("survey", Some(5), Some("constraint"))]);
+    assert_eq!(places(&found), [("survey", Some(5), Some("choice_filter"))]);
+    assert_eq!(
+        found[0].message,
+        "column `choice_filter` is not supported yet; remove it or leave it empty"
+    );
 }
 
 #[test]
@@ -328,7 +368,7 @@ fn shipped_demo_spreadsheet_matches_its_definition() {
     let text = include_str!("../../../../forms/household-check.json");
     let definition: Value = serde_json::from_str(text).expect("demo is JSON");
     assert_eq!(form.to_definition(), definition);
-    assert_eq!(form.version, "2024122801");
+    assert_eq!(form.version, "2024122802");
 }
 
 #[test]

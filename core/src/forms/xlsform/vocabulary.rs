@@ -4,38 +4,28 @@
 use super::sheets::{CHOICES, SETTINGS, SURVEY};
 use crate::forms::{Labels, QuestionKind};
 
-const SUPPORTED_TYPES: &str = "text, integer, decimal, select_one LIST";
+const SUPPORTED_TYPES: &str = "text, integer, decimal, select_one LIST, select_multiple LIST, \
+     date, geopoint, note, calculate, image, begin_group/end_group, begin_repeat/end_repeat";
 
 /// Question types of XLSForm that this version does not read yet.
 const LATER_TYPES: &[&str] = &[
-    "note",
-    "select_multiple",
     "select_one_from_file",
     "select_multiple_from_file",
     "rank",
-    "date",
     "time",
     "datetime",
-    "geopoint",
     "geotrace",
     "geoshape",
-    "image",
     "audio",
     "background-audio",
     "video",
     "file",
     "barcode",
-    "calculate",
     "acknowledge",
     "hidden",
     "range",
-    "begin_group",
-    "end_group",
-    "begin_repeat",
-    "end_repeat",
-    "begin",
-    "end",
     "start",
+    "end",
     "today",
     "deviceid",
     "phonenumber",
@@ -52,19 +42,12 @@ const LATER_TYPES: &[&str] = &[
 
 /// Columns of XLSForm that carry meaning this version cannot honour yet.
 const LATER_COLUMNS: &[&str] = &[
-    "relevant",
-    "constraint",
-    "constraint_message",
-    "calculation",
-    "default",
     "readonly",
     "read_only",
-    "appearance",
     "choice_filter",
     "parameters",
     "repeat_count",
     "trigger",
-    "required_message",
     "guidance_hint",
     "image",
     "audio",
@@ -86,6 +69,34 @@ const LATER_COLUMNS: &[&str] = &[
     "instance",
 ];
 
+/// The columns that hold a text in some language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Text {
+    Label,
+    Hint,
+    RequiredMessage,
+    ConstraintMessage,
+}
+
+/// The columns that hold an expression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Formula {
+    Relevant,
+    Constraint,
+    Calculation,
+}
+
+impl Formula {
+    /// The column's name, as problems and `FormError` name it.
+    pub(super) fn column(self) -> &'static str {
+        match self {
+            Formula::Relevant => "relevant",
+            Formula::Constraint => "constraint",
+            Formula::Calculation => "calculation",
+        }
+    }
+}
+
 /// What a column of a sheet means.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Meaning {
@@ -93,9 +104,11 @@ pub(super) enum Meaning {
     Name,
     ListName,
     Required,
-    /// A label in a language (the key it is stored under).
-    Label(String),
-    Hint(String),
+    /// A text in a language (the key it is stored under).
+    Translated(Text, String),
+    Expression(Formula),
+    Default,
+    Appearance,
     FormId,
     Version,
     FormTitle,
@@ -104,7 +117,34 @@ pub(super) enum Meaning {
     Refused(String),
 }
 
-/// Reads a `required` cell; `None` when it is not a yes or a no.
+/// What a `type` cell says a row is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum RowType {
+    /// A question of this kind (not a group or repeat).
+    Question(QuestionKind),
+    /// `begin_group` or `begin_repeat`: the kind is `Group` or `Repeat`.
+    Begin(QuestionKind),
+    /// `end_group` or `end_repeat`.
+    End(QuestionKind),
+}
+
+impl RowType {
+    /// The kind the row begins, ends or asks.
+    pub(super) fn kind(&self) -> &QuestionKind {
+        match self {
+            RowType::Question(kind) | RowType::Begin(kind) | RowType::End(kind) => kind,
+        }
+    }
+
+    /// How the row is spelt in messages: `begin_group`, `end_repeat`.
+    pub(super) fn keyword(kind: &QuestionKind, begin: bool) -> String {
+        let side = if begin { "begin" } else { "end" };
+        format!("{side}_{}", kind.as_str())
+    }
+}
+
+/// Reads a `required` cell; `None` when it is not a yes or a no (then it
+/// may be an expression).
 pub(super) fn required(text: &str) -> Option<bool> {
     match text.trim().to_ascii_lowercase().as_str() {
         "" | "no" | "false" | "0" | "false()" => Some(false),
@@ -114,28 +154,46 @@ pub(super) fn required(text: &str) -> Option<bool> {
 }
 
 /// Reads a `type` cell.
-pub(super) fn question_kind(text: &str) -> Result<QuestionKind, String> {
+pub(super) fn row_type(text: &str) -> Result<RowType, String> {
     let lowered = text.to_ascii_lowercase();
     let words: Vec<&str> = lowered.split_whitespace().collect();
     // The list name keeps its case; only the keywords are case-blind.
-    let list = || QuestionKind::SelectOne {
-        list: text
-            .split_whitespace()
+    let list = || {
+        text.split_whitespace()
             .last()
             .unwrap_or_default()
-            .to_owned(),
+            .to_owned()
     };
+    let question = |kind| Ok(RowType::Question(kind));
     match words.as_slice() {
         [] => Err("the type is missing".into()),
-        ["text"] => Ok(QuestionKind::Text),
-        ["integer" | "int"] => Ok(QuestionKind::Integer),
-        ["decimal"] => Ok(QuestionKind::Decimal),
+        ["text"] => question(QuestionKind::Text),
+        ["integer" | "int"] => question(QuestionKind::Integer),
+        ["decimal"] => question(QuestionKind::Decimal),
+        ["date"] => question(QuestionKind::Date),
+        ["geopoint"] => question(QuestionKind::Geopoint),
+        ["note"] => question(QuestionKind::Note),
+        ["calculate"] => question(QuestionKind::Calculate),
+        ["image" | "photo"] => question(QuestionKind::Photo),
+        ["begin_group"] | ["begin", "group"] => Ok(RowType::Begin(QuestionKind::Group)),
+        ["begin_repeat"] | ["begin", "repeat"] => Ok(RowType::Begin(QuestionKind::Repeat)),
+        ["end_group"] | ["end", "group"] => Ok(RowType::End(QuestionKind::Group)),
+        ["end_repeat"] | ["end", "repeat"] => Ok(RowType::End(QuestionKind::Repeat)),
         ["select_one"] | ["select", "one"] => {
             Err("select_one needs a choice list: `select_one LIST`".into())
         }
-        ["select_one", _] | ["select", "one", _] => Ok(list()),
-        ["select_one" | "select", ..] => Err(format!(
-            "type `{text}` is not supported yet: write `select_one LIST` with one list name"
+        ["select_multiple"] | ["select", "multiple"] => {
+            Err("select_multiple needs a choice list: `select_multiple LIST`".into())
+        }
+        ["select_one", _] | ["select", "one", _] => {
+            question(QuestionKind::SelectOne { list: list() })
+        }
+        ["select_multiple", _] | ["select", "multiple", _] => {
+            question(QuestionKind::SelectMultiple { list: list() })
+        }
+        ["select_one" | "select_multiple" | "select", ..] => Err(format!(
+            "type `{text}` is not supported yet: write `select_one LIST` or \
+             `select_multiple LIST` with one list name (no `or_other`)"
         )),
         [first, ..] if LATER_TYPES.contains(first) => Err(format!(
             "type `{text}` is not supported yet; supported now: {SUPPORTED_TYPES}"
@@ -155,20 +213,33 @@ pub(super) fn meaning(sheet: &str, text: &str, label_default: Option<&str>) -> M
         ),
         None => (text.to_ascii_lowercase(), None),
     };
-    let in_language = || {
-        language
+    let in_language = |column| {
+        let language = language
             .clone()
             .or(label_default.map(str::to_owned))
-            .unwrap_or_else(|| Labels::DEFAULT.to_owned())
+            .unwrap_or_else(|| Labels::DEFAULT.to_owned());
+        Meaning::Translated(column, language)
     };
+    let plain = language.is_none();
     match (sheet, base.as_str()) {
         (_, "") => Meaning::Refused("a value in a column without a header".into()),
-        (SURVEY | CHOICES, "label") => Meaning::Label(in_language()),
-        (SURVEY, "hint") => Meaning::Hint(in_language()),
-        (SURVEY | CHOICES, "name") if language.is_none() => Meaning::Name,
-        (SURVEY, "type") if language.is_none() => Meaning::Type,
-        (SURVEY, "required") if language.is_none() => Meaning::Required,
-        (CHOICES, "list_name" | "list name") if language.is_none() => Meaning::ListName,
+        (SURVEY | CHOICES, "label") => in_language(Text::Label),
+        (SURVEY, "hint") => in_language(Text::Hint),
+        (SURVEY, "required_message" | "required message" | "jr:requiredmsg") => {
+            in_language(Text::RequiredMessage)
+        }
+        (SURVEY, "constraint_message" | "constraint message" | "jr:constraintmsg") => {
+            in_language(Text::ConstraintMessage)
+        }
+        (SURVEY | CHOICES, "name") if plain => Meaning::Name,
+        (SURVEY, "type") if plain => Meaning::Type,
+        (SURVEY, "required") if plain => Meaning::Required,
+        (SURVEY, "relevant") if plain => Meaning::Expression(Formula::Relevant),
+        (SURVEY, "constraint") if plain => Meaning::Expression(Formula::Constraint),
+        (SURVEY, "calculation") if plain => Meaning::Expression(Formula::Calculation),
+        (SURVEY, "default") if plain => Meaning::Default,
+        (SURVEY, "appearance") if plain => Meaning::Appearance,
+        (CHOICES, "list_name" | "list name") if plain => Meaning::ListName,
         (SETTINGS, "form_id") => Meaning::FormId,
         (SETTINGS, "version") => Meaning::Version,
         (SETTINGS, "form_title") => Meaning::FormTitle,
@@ -176,6 +247,10 @@ pub(super) fn meaning(sheet: &str, text: &str, label_default: Option<&str>) -> M
         (_, base) if LATER_COLUMNS.contains(&base) || base.contains(':') => Meaning::Refused(
             format!("column `{text}` is not supported yet; remove it or leave it empty"),
         ),
+        (CHOICES, _) => Meaning::Refused(format!(
+            "column `{text}` is not supported yet (extra choice columns serve \
+             choice_filter, which is not supported yet); remove it or leave it empty"
+        )),
         _ => Meaning::Refused(format!(
             "unknown column `{text}`; remove it or leave it empty"
         )),

@@ -1,0 +1,150 @@
+//! `doorstep form …`: for form authors, before anything is published.
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use doorstep_core::forms::{Form, QuestionKind};
+use serde::Serialize;
+
+use crate::admin::read_form;
+use crate::output::{invalid, print_json};
+
+#[derive(Debug, Subcommand)]
+pub enum FormCommand {
+    /// Check an XLSForm (.xlsx) or JSON definition: every problem at once,
+    /// with sheet, row and column; or a summary of the form when it is fine.
+    Check {
+        file: PathBuf,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Print the form's JSON definition (what `publish-form` stores).
+        #[arg(long, conflicts_with = "json")]
+        definition: bool,
+    },
+}
+
+/// What a form holds, for its author.
+#[derive(Debug, Serialize)]
+struct Summary {
+    form_id: String,
+    version: String,
+    title: String,
+    /// Questions a cadre answers (not notes, calculations, groups, repeats).
+    questions: usize,
+    calculations: usize,
+    notes: usize,
+    groups: Vec<String>,
+    repeats: Vec<String>,
+    languages: Vec<String>,
+    choice_lists: usize,
+    /// Questions with skip logic (`relevant`).
+    with_relevance: usize,
+    with_constraint: usize,
+}
+
+pub fn run(command: FormCommand) -> anyhow::Result<()> {
+    match command {
+        FormCommand::Check {
+            file,
+            json,
+            definition,
+        } => {
+            let is_xlsx = file
+                .extension()
+                .is_some_and(|extension| extension.eq_ignore_ascii_case("xlsx"));
+            let form = if is_xlsx {
+                // Every problem on its own line, then the one-line error.
+                doorstep_core::forms::xlsform::read_xlsx(&file).map_err(|error| {
+                    for problem in &error.problems {
+                        eprintln!("{}: {problem}", file.display());
+                    }
+                    invalid(format!(
+                        "{}: {} problems",
+                        file.display(),
+                        error.problems.len()
+                    ))
+                })?
+            } else {
+                read_form(&file)?
+            };
+            if definition {
+                return print_json(&form.to_definition());
+            }
+            let summary = summarise(&form);
+            if json {
+                print_json(&summary)?;
+            } else {
+                println!(
+                    "{} {} — {}",
+                    summary.form_id, summary.version, summary.title
+                );
+                println!(
+                    "{} questions, {} calculations, {} notes, {} choice lists",
+                    summary.questions, summary.calculations, summary.notes, summary.choice_lists
+                );
+                println!("repeats: {}", list_or_none(&summary.repeats));
+                println!("groups: {}", list_or_none(&summary.groups));
+                println!("languages: {}", list_or_none(&summary.languages));
+                println!(
+                    "skip logic on {} questions, constraints on {}",
+                    summary.with_relevance, summary.with_constraint
+                );
+            }
+            eprintln!("{}: no problems found", file.display());
+            Ok(())
+        }
+    }
+}
+
+fn list_or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".into()
+    } else {
+        items.join(", ")
+    }
+}
+
+fn summarise(form: &Form) -> Summary {
+    let questions: Vec<_> = form.all_questions().collect();
+    let named = |kind: QuestionKind| {
+        questions
+            .iter()
+            .filter(|question| question.kind == kind)
+            .map(|question| question.name.clone())
+            .collect::<Vec<_>>()
+    };
+    Summary {
+        form_id: form.form_id.clone(),
+        version: form.version.clone(),
+        title: form.title.clone(),
+        questions: questions
+            .iter()
+            .filter(|question| question.kind.takes_answer())
+            .count(),
+        calculations: named(QuestionKind::Calculate).len(),
+        notes: named(QuestionKind::Note).len(),
+        groups: named(QuestionKind::Group),
+        repeats: named(QuestionKind::Repeat),
+        languages: form
+            .languages()
+            .into_iter()
+            .map(|language| {
+                if language == "default" {
+                    "(plain label)".into()
+                } else {
+                    language.to_string()
+                }
+            })
+            .collect(),
+        choice_lists: form.choices.len(),
+        with_relevance: questions
+            .iter()
+            .filter(|question| question.relevant.is_some())
+            .count(),
+        with_constraint: questions
+            .iter()
+            .filter(|question| question.constraint.is_some())
+            .count(),
+    }
+}

@@ -1,0 +1,157 @@
+//! Checks that span rows or sheets, placed on the row to fix: choice lists
+//! named in `survey` but missing from `choices`, `${name}` references to no
+//! question, and any [`FormError`] that [`Form::check`] still finds.
+
+use std::collections::BTreeSet;
+
+use super::Problem;
+use super::sheets::{CHOICES, Lists, SETTINGS, SURVEY};
+use super::survey::Survey;
+use crate::forms::{Form, FormError, Requirement};
+
+/// Every select whose list is not in sheet `choices`.
+pub(super) fn lists(survey: &Survey, lists: &Lists, problems: &mut Vec<Problem>) {
+    for (question, index) in survey.with_rows() {
+        if let Some(list) = question.kind.list()
+            && !lists.contains_key(list)
+        {
+            problems.push(Problem::at(
+                SURVEY,
+                index,
+                "type",
+                format!("choice list `{list}` is not in sheet `choices`"),
+            ));
+        }
+    }
+}
+
+/// Every `${name}` in an expression that names no row of the survey (a row
+/// with a problem in its name still counts, so one typo is one problem).
+pub(super) fn references(survey: &Survey, problems: &mut Vec<Problem>) {
+    let names: BTreeSet<&str> = survey
+        .with_rows()
+        .map(|(question, _)| question.name.as_str())
+        .collect();
+    for (question, index) in survey.with_rows() {
+        let mut expressions = vec![
+            ("relevant", question.relevant.as_ref()),
+            ("constraint", question.constraint.as_ref()),
+            ("calculation", question.calculation.as_ref()),
+        ];
+        if let Requirement::When(expression) = &question.required {
+            expressions.push(("required", Some(expression)));
+        }
+        for (column, expression) in expressions {
+            let Some(expression) = expression else {
+                continue;
+            };
+            for name in expression.references() {
+                if !names.contains(name) {
+                    let error = FormError::UnknownReference {
+                        question: question.name.clone(),
+                        column,
+                        name: name.to_owned(),
+                    };
+                    problems.push(Problem::at(SURVEY, index, column, error.to_string()));
+                }
+            }
+        }
+    }
+}
+
+/// Where the rows of a form read from a spreadsheet are.
+pub(super) struct Places<'a> {
+    /// The index of the settings' row of values.
+    pub(super) settings_row: usize,
+    /// The row index of each question in `Form::all_questions` order.
+    pub(super) question_rows: &'a [usize],
+    pub(super) lists: &'a Lists,
+}
+
+/// `error`, found by `form.check()`, as a problem on the row and column
+/// that cause it, as far as they can be told.
+pub(super) fn place(error: &FormError, form: &Form, places: &Places<'_>) -> Problem {
+    let message = error.to_string();
+    let question = |name: &str, column: &str| {
+        // The last row of that name: for a duplicate, the second one.
+        let row = form
+            .all_questions()
+            .zip(places.question_rows)
+            .filter(|(question, _)| question.name == name)
+            .map(|(_, row)| *row)
+            .last();
+        match row {
+            Some(row) => Problem::at(SURVEY, row, column, message.clone()),
+            None => Problem::sheet(SURVEY, &message),
+        }
+    };
+    let choice = |list: &str, found: &dyn Fn(usize, &str) -> bool, column: &str| {
+        let row = places.lists.get(list).and_then(|choices| {
+            choices
+                .iter()
+                .enumerate()
+                .filter(|(position, (_, choice))| found(*position, &choice.name))
+                .map(|(_, (row, _))| *row)
+                .last()
+        });
+        match row {
+            Some(row) => Problem::at(CHOICES, row, column, message.clone()),
+            None => Problem::sheet(CHOICES, &message),
+        }
+    };
+    match error {
+        FormError::EmptyField { field } => {
+            let column = if *field == "title" {
+                "form_title"
+            } else {
+                field
+            };
+            Problem::at(SETTINGS, places.settings_row, column, message.clone())
+        }
+        FormError::EmptyQuestionName { index } => match places.question_rows.get(*index) {
+            Some(row) => Problem::at(SURVEY, *row, "name", message.clone()),
+            None => Problem::sheet(SURVEY, &message),
+        },
+        FormError::InvalidQuestionName { name, .. } | FormError::DuplicateQuestion { name } => {
+            question(name, "name")
+        }
+        FormError::MissingLabel { question: name } => question(name, "label"),
+        FormError::EmptyContainer { question: name }
+        | FormError::MissingList { question: name, .. } => question(name, "type"),
+        FormError::MissingCalculation { question: name } => question(name, "calculation"),
+        FormError::Misplaced {
+            question: name,
+            what,
+            ..
+        } => {
+            let column = match *what {
+                "a calculation" => "calculation",
+                "a constraint" => "constraint",
+                "`required`" => "required",
+                _ => "type",
+            };
+            question(name, column)
+        }
+        FormError::UnknownReference {
+            question: name,
+            column,
+            ..
+        } => question(name, column),
+        FormError::InvalidListName { list, .. } | FormError::EmptyList { list } => {
+            choice(list, &|position, _| position == 0, "list_name")
+        }
+        FormError::EmptyChoiceName { list, index } => {
+            choice(list, &|position, _| position == *index, "name")
+        }
+        FormError::InvalidChoiceName { list, name, .. }
+        | FormError::DuplicateChoice { list, name } => {
+            choice(list, &|_, found| found == name, "name")
+        }
+        FormError::MissingChoiceLabel { list, name } => {
+            choice(list, &|_, found| found == name, "label")
+        }
+        // The definition's own errors (format, JSON shape) cannot come
+        // from a spreadsheet.
+        _ => Problem::sheet("", &message),
+    }
+}
