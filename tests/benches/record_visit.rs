@@ -44,5 +44,24 @@ fn record_visit(criterion: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, record_visit);
+/// The validation inside `record_visit`: evaluating the demo form (two
+/// repeats, six calculations, relevance, constraints) for one visit. The
+/// call without validation costs `record_visit` minus this.
+fn evaluate(criterion: &mut Criterion) {
+    let definition: serde_json::Value =
+        serde_json::from_str(doorstep_e2e::DEMO_FORM).expect("demo form JSON");
+    let form = doorstep_core::forms::Form::from_definition(&definition).expect("demo form");
+    let answers = answers(5);
+    let options = doorstep_core::forms::Options {
+        stage: doorstep_core::forms::Stage::Final,
+        language: Some("zh-CN"),
+        today: chrono::NaiveDate::from_ymd_opt(2024, 12, 28).expect("a date"),
+    };
+    assert!(form.evaluate(&answers, &options).is_valid());
+    criterion.bench_function("form_evaluate/demo_form_5_members", |bencher| {
+        bencher.iter(|| form.evaluate(&answers, &options))
+    });
+}
+
+criterion_group!(benches, record_visit, evaluate);
 criterion_main!(benches);

@@ -548,3 +548,34 @@ fn a_finalised_visit_keeps_its_calculations_and_drops_what_does_not_apply() {
     assert!(visit.answers["members"][0].get("in_school").is_none());
     assert_eq!(visit.answers["members"][2]["in_school"], json!("yes"));
 }
+
+#[test]
+fn a_draft_keeps_its_form_version_when_a_newer_one_arrives() {
+    let (_directory, store) = enrolled_store();
+    let draft = store.record_visit(new_visit(1, true)).unwrap();
+    let mut newer = demo_form();
+    newer.version = "2099010101".into();
+    newer.definition["version"] = json!("2099010101");
+    newer.published_at = at("2025-01-01T00:00:00Z");
+    store
+        .apply_pull(&doorstep_protocol::PullResponse {
+            protocol: PROTOCOL_VERSION,
+            scope: None,
+            changes: vec![doorstep_protocol::PulledChange::Form(newer)],
+            cursor: 2,
+            more: false,
+            server_time: at("2025-01-01T00:00:00Z"),
+        })
+        .unwrap();
+    assert_eq!(store.forms().unwrap().len(), 2);
+    let finalised = store.finalise_draft(draft.id).unwrap();
+    assert_eq!(
+        finalised.form_version, draft.form_version,
+        "finalised on the version it was started with"
+    );
+    let fresh = store.record_visit(new_visit(2, false)).unwrap();
+    assert_eq!(
+        fresh.form_version, "2099010101",
+        "a new visit takes the newest version"
+    );
+}
