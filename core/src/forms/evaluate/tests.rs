@@ -252,3 +252,84 @@ fn an_empty_visit_lacks_only_what_is_required() {
         ]
     );
 }
+
+mod properties {
+    use proptest::prelude::*;
+    use serde_json::{Map, Value as Json};
+
+    use super::*;
+
+    /// Any JSON value, biased towards the shapes answers take.
+    fn json_value() -> impl Strategy<Value = Json> {
+        let leaf = prop_oneof![
+            Just(Json::Null),
+            any::<bool>().prop_map(Json::from),
+            any::<i64>().prop_map(Json::from),
+            any::<f64>().prop_map(
+                |number| serde_json::Number::from_f64(number).map_or(Json::Null, Json::Number)
+            ),
+            "[a-z0-9 -]{0,12}".prop_map(Json::from),
+            prop_oneof![
+                Just("yes"),
+                Just("no"),
+                Just("jobs"),
+                Just("loans"),
+                Just("2024-12-28")
+            ]
+            .prop_map(Json::from),
+        ];
+        leaf.prop_recursive(3, 24, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Json::Array),
+                prop::collection::btree_map(key(), inner, 0..5)
+                    .prop_map(|entries| Json::Object(entries.into_iter().collect::<Map<_, _>>())),
+            ]
+        })
+    }
+
+    /// Keys that are mostly the form's own question names.
+    fn key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::sample::select(vec![
+                "visit_date",
+                "members",
+                "name",
+                "age",
+                "works_away",
+                "destination",
+                "age_group",
+                "income_wages",
+                "costs",
+                "per_capita",
+                "support",
+                "loan_amount",
+                "location",
+                "lat",
+                "lon",
+            ])
+            .prop_map(str::to_owned),
+            "[a-z_]{1,8}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        /// Whatever a device (or anyone) sends, evaluation answers with
+        /// violations, never a panic; the kept answers are then valid or
+        /// only lack what is required; and evaluating is deterministic.
+        #[test]
+        fn evaluation_never_panics_and_is_deterministic(
+            entries in prop::collection::btree_map(key(), json_value(), 0..10),
+            draft in any::<bool>(),
+        ) {
+            let answers: Answers = entries.into_iter().collect();
+            let stage = if draft { Stage::Draft } else { Stage::Final };
+            let first = form().evaluate(&answers, &options(stage, Some("zh-CN")));
+            let second = form().evaluate(&answers, &options(stage, Some("zh-CN")));
+            prop_assert_eq!(&first, &second);
+            let kept = form().evaluate(&first.answers, &options(Stage::Draft, None));
+            prop_assert!(kept.violations.iter().all(|violation| violation.rule != Rule::UnknownQuestion));
+        }
+    }
+}
