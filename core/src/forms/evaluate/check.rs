@@ -1,0 +1,138 @@
+//! The violation walk: every question that applies, its answer's type,
+//! its constraint and whether it is required; then answers nobody asked.
+
+use doorstep_protocol::Answers;
+use serde_json::Value as Json;
+
+use super::scope::answer_value;
+use super::{Engine, Frame, Options, Stage, level_names, path};
+use crate::forms::expr::Value;
+use crate::forms::validate::{Messages, Outcome, check_value};
+use crate::forms::{Question, QuestionKind, Requirement, Rule, Violation};
+
+impl<'f> Engine<'f> {
+    /// The violations at one level of the answers (the top, or one repeat
+    /// item): its questions', then answers the level does not ask for.
+    pub(super) fn check(
+        &self,
+        questions: &'f [Question],
+        frame: &mut Frame<'f>,
+        map: &Answers,
+        options: &Options<'_>,
+        messages: Messages,
+        out: &mut Vec<Violation>,
+    ) {
+        self.check_questions(questions, frame, map, options, messages, out);
+        let known = level_names(questions);
+        let mut unknown: Vec<&String> = map
+            .keys()
+            .filter(|key| !known.contains(key.as_str()))
+            .collect();
+        unknown.sort();
+        for key in unknown {
+            out.push(Violation {
+                question: path(frame, key),
+                rule: Rule::UnknownQuestion,
+                message: messages.unknown_question(self.form),
+            });
+        }
+    }
+
+    fn check_questions(
+        &self,
+        questions: &'f [Question],
+        frame: &mut Frame<'f>,
+        map: &Answers,
+        options: &Options<'_>,
+        messages: Messages,
+        out: &mut Vec<Violation>,
+    ) {
+        for question in questions {
+            let path = path(frame, &question.name);
+            if self.hidden.contains(&path) {
+                continue;
+            }
+            let value = map.get(&question.name);
+            let mut report = |rule: Rule, message: String| {
+                out.push(Violation {
+                    question: path.clone(),
+                    rule,
+                    message,
+                });
+            };
+            match &question.kind {
+                QuestionKind::Group => {
+                    self.check_questions(&question.children, frame, map, options, messages, out);
+                }
+                QuestionKind::Repeat => match value {
+                    None | Some(Json::Null) => {}
+                    Some(Json::Array(items)) => {
+                        for (item, entry) in items.iter().enumerate() {
+                            match entry.as_object() {
+                                Some(entry) => {
+                                    frame.push((&question.name, item));
+                                    self.check(
+                                        &question.children,
+                                        frame,
+                                        entry,
+                                        options,
+                                        messages,
+                                        out,
+                                    );
+                                    frame.pop();
+                                }
+                                None => out.push(Violation {
+                                    question: format!("{path}[{}]", item + 1),
+                                    rule: Rule::Type,
+                                    message: messages.wrong_type(&question.kind),
+                                }),
+                            }
+                        }
+                    }
+                    Some(_) => report(Rule::Type, messages.wrong_type(&question.kind)),
+                },
+                QuestionKind::Note | QuestionKind::Calculate => {
+                    if value.is_some_and(|value| !value.is_null()) {
+                        report(Rule::Type, messages.takes_no_answer(&question.kind));
+                    }
+                }
+                _ => match check_value(self.form, question, value) {
+                    Outcome::Fits => {
+                        if let Some(constraint) = &question.constraint {
+                            let current = answer_value(question, value);
+                            if !constraint.evaluate(&self.scope(frame, current)).as_bool() {
+                                let message = question
+                                    .constraint_message
+                                    .get(options.language)
+                                    .map_or_else(|| messages.constraint(), str::to_owned);
+                                report(Rule::Constraint, message);
+                            }
+                        }
+                    }
+                    Outcome::Unanswered => {
+                        if options.stage == Stage::Final && self.required(question, frame) {
+                            let message = question
+                                .required_message
+                                .get(options.language)
+                                .map_or_else(|| messages.required(), str::to_owned);
+                            report(Rule::Required, message);
+                        }
+                    }
+                    Outcome::WrongType => report(Rule::Type, messages.wrong_type(&question.kind)),
+                    Outcome::NotAChoice { list, choices } => {
+                        report(Rule::Choice, messages.not_a_choice(list, choices));
+                    }
+                },
+            }
+        }
+    }
+
+    fn required(&self, question: &Question, frame: &[(&'f str, usize)]) -> bool {
+        match &question.required {
+            Requirement::Always(required) => *required,
+            Requirement::When(expression) => expression
+                .evaluate(&self.scope(frame, Value::empty()))
+                .as_bool(),
+        }
+    }
+}
