@@ -58,37 +58,19 @@ fn push_backlog(criterion: &mut Criterion) {
     };
     for index in 0..BACKLOG as usize {
         let mut answers = answers(1 + next(6) as i64);
-        answers.insert("migrant_workers".into(), json!(next(3)));
         answers.insert("income_wages".into(), json!(next(400) * 100));
         answers.insert("income_business".into(), json!(next(200) * 50));
         answers.insert("income_transfer".into(), json!(next(5000) as f64 / 2.0));
         answers.insert("production_costs".into(), json!(next(60) * 100));
         for (question, choices) in [
-            ("return_before_festival", &["yes", "no"][..]),
-            ("housing_safe", &["yes", "no"]),
+            ("housing_safe", &["yes", "no"][..]),
             ("drinking_water_safe", &["yes", "no"]),
-            (
-                "risk_category",
-                &["none", "unstable", "edge", "sudden_hardship"],
-            ),
-            (
-                "support_needed",
-                &[
-                    "none",
-                    "jobs",
-                    "training",
-                    "industry",
-                    "loans",
-                    "medical",
-                    "education",
-                ],
-            ),
+            ("risk_category", &["none", "unstable", "edge", "sudden_hardship"]),
         ] {
-            answers.insert(
-                question.into(),
-                json!(choices[next(choices.len() as u64) as usize]),
-            );
+            answers.insert(question.into(), json!(choices[next(choices.len() as u64) as usize]));
         }
+        let support = ["jobs", "training", "industry", "loans", "medical", "education"];
+        answers.insert("support_needed".into(), json!([support[next(support.len() as u64) as usize]]));
         device
             .record_visit(NewVisit {
                 household_id: world.village_a[index % world.village_a.len()],
