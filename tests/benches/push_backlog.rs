@@ -65,12 +65,28 @@ fn push_backlog(criterion: &mut Criterion) {
         for (question, choices) in [
             ("housing_safe", &["yes", "no"][..]),
             ("drinking_water_safe", &["yes", "no"]),
-            ("risk_category", &["none", "unstable", "edge", "sudden_hardship"]),
+            (
+                "risk_category",
+                &["none", "unstable", "edge", "sudden_hardship"],
+            ),
         ] {
-            answers.insert(question.into(), json!(choices[next(choices.len() as u64) as usize]));
+            answers.insert(
+                question.into(),
+                json!(choices[next(choices.len() as u64) as usize]),
+            );
         }
-        let support = ["jobs", "training", "industry", "loans", "medical", "education"];
-        answers.insert("support_needed".into(), json!([support[next(support.len() as u64) as usize]]));
+        let support = [
+            "jobs",
+            "training",
+            "industry",
+            "loans",
+            "medical",
+            "education",
+        ];
+        answers.insert(
+            "support_needed".into(),
+            json!([support[next(support.len() as u64) as usize]]),
+        );
         device
             .record_visit(NewVisit {
                 household_id: world.village_a[index % world.village_a.len()],
