@@ -12,6 +12,7 @@
 #[cfg(feature = "http")]
 mod http;
 pub mod plan;
+pub mod schedule;
 mod transport;
 
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use serde::Serialize;
 
 #[cfg(feature = "http")]
 pub use http::{HttpTimeouts, HttpTransport};
+pub use schedule::{Decision, RunOutcome, Scheduler, SyncPolicy};
 pub use transport::{Transport, TransportError};
 
 use crate::error::{Error, Result};
@@ -137,6 +139,19 @@ pub fn enroll(
         device_label,
     })?;
     store.save_enrollment(server_url, &response)
+}
+
+/// How a run's result counts for the [`Scheduler`].
+pub fn run_outcome(result: &Result<SyncReport>) -> RunOutcome {
+    match result {
+        Ok(_) => RunOutcome::Succeeded,
+        Err(Error::Cancelled) => RunOutcome::Cancelled,
+        Err(Error::Transport(TransportError::Busy { retry_after })) => RunOutcome::Transient {
+            retry_after: *retry_after,
+        },
+        Err(error) if error.is_transient() => RunOutcome::Transient { retry_after: None },
+        Err(_) => RunOutcome::Permanent,
+    }
 }
 
 /// Refuses an answer in another protocol version than this build speaks.
@@ -331,5 +346,41 @@ impl<'a> SyncEngine<'a> {
         }
         report.households_released += self.store.release(&plan.release)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn run_results_map_to_scheduling_outcomes() {
+        let busy = Err(Error::Transport(TransportError::Busy {
+            retry_after: Some(Duration::from_secs(60)),
+        }));
+        assert_eq!(
+            run_outcome(&busy),
+            RunOutcome::Transient {
+                retry_after: Some(Duration::from_secs(60))
+            }
+        );
+        let down = Err(Error::Transport(TransportError::Unreachable(
+            "refused".into(),
+        )));
+        assert_eq!(
+            run_outcome(&down),
+            RunOutcome::Transient { retry_after: None }
+        );
+        let refused = Err(Error::Transport(TransportError::Unauthorized(
+            "revoked".into(),
+        )));
+        assert_eq!(run_outcome(&refused), RunOutcome::Permanent);
+        assert_eq!(run_outcome(&Err(Error::Cancelled)), RunOutcome::Cancelled);
+        assert_eq!(
+            run_outcome(&Ok(SyncReport::default())),
+            RunOutcome::Succeeded
+        );
     }
 }
