@@ -174,7 +174,6 @@ impl<'f> Engine<'f> {
         changed: &mut bool,
     ) {
         for question in questions {
-            let path = path(frame, &question.name);
             let relevant = parent_relevant
                 && question.relevant.as_ref().is_none_or(|expression| {
                     expression
@@ -182,7 +181,7 @@ impl<'f> Engine<'f> {
                         .as_bool()
                 });
             if !relevant {
-                hidden.insert(path);
+                hidden.insert(path(frame, &question.name));
             }
             let children = &question.children;
             match question.kind {
@@ -216,6 +215,12 @@ impl<'f> Engine<'f> {
                 _ => {}
             }
         }
+    }
+
+    /// Whether the question at this position does not apply (cheap when
+    /// everything applies: no path is built).
+    fn is_hidden(&self, frame: &[(&str, usize)], name: &str) -> bool {
+        !self.hidden.is_empty() && self.hidden.contains(&path(frame, name))
     }
 
     fn scope<'e>(&'e self, frame: &'e [(&'f str, usize)], current: Value) -> At<'e, 'f> {
@@ -292,7 +297,7 @@ impl<'f> Engine<'f> {
     fn clean(&self, questions: &'f [Question], frame: &mut Frame<'f>, map: &Answers) -> Answers {
         let mut kept = Answers::new();
         for question in questions {
-            if self.hidden.contains(&path(frame, &question.name)) {
+            if self.is_hidden(frame, &question.name) {
                 continue;
             }
             if question.kind == QuestionKind::Group {

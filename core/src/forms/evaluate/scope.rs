@@ -52,7 +52,9 @@ impl Lookup<'_, '_> {
             if site.question.kind == QuestionKind::Repeat {
                 let items = map.get(name).and_then(Json::as_array).map_or(0, Vec::len);
                 self.found.extend((0..items).map(|_| Value::empty()));
-            } else if self.engine.hidden.contains(&format!("{prefix}{name}")) {
+            } else if !self.engine.hidden.is_empty()
+                && self.engine.hidden.contains(&format!("{prefix}{name}"))
+            {
                 self.found.push(Value::empty());
             } else {
                 self.found.push(answer_value(site.question, map.get(name)));
