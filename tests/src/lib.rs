@@ -256,3 +256,4 @@ fn household(id: Uuid, village: &str, name: &str) -> HouseholdRecord {
         version: 0,
     }
 }
+pub mod proxy;
