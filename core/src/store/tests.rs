@@ -579,3 +579,76 @@ fn a_draft_keeps_its_form_version_when_a_newer_one_arrives() {
         "a new visit takes the newest version"
     );
 }
+
+/// A server that settles only the first change of every push.
+struct Stingy;
+
+impl crate::sync::Transport for Stingy {
+    fn enroll(
+        &self,
+        _: &doorstep_protocol::EnrollRequest,
+    ) -> Result<EnrollResponse, crate::sync::TransportError> {
+        Err(crate::sync::TransportError::Protocol("not used".into()))
+    }
+
+    fn push(
+        &self,
+        _: &str,
+        request: &doorstep_protocol::PushRequest,
+    ) -> Result<doorstep_protocol::PushResponse, crate::sync::TransportError> {
+        Ok(doorstep_protocol::PushResponse {
+            protocol: PROTOCOL_VERSION,
+            results: request
+                .changes
+                .iter()
+                .take(1)
+                .map(|change| doorstep_protocol::ChangeResult {
+                    seq: change.seq,
+                    outcome: doorstep_protocol::Outcome::Applied,
+                })
+                .collect(),
+            position: 1,
+            server_time: at("2024-12-29T00:00:00Z"),
+        })
+    }
+
+    fn pull(
+        &self,
+        _: &str,
+        query: &doorstep_protocol::PullQuery,
+    ) -> Result<doorstep_protocol::PullResponse, crate::sync::TransportError> {
+        Ok(doorstep_protocol::PullResponse {
+            protocol: PROTOCOL_VERSION,
+            scope: None,
+            changes: vec![],
+            cursor: query.cursor,
+            more: false,
+            server_time: at("2024-12-29T00:00:00Z"),
+        })
+    }
+
+    fn snapshot(
+        &self,
+        _: &str,
+        _: &doorstep_protocol::SnapshotRequest,
+    ) -> Result<doorstep_protocol::SnapshotResponse, crate::sync::TransportError> {
+        Err(crate::sync::TransportError::Protocol("not used".into()))
+    }
+}
+
+#[test]
+fn a_run_does_not_end_while_a_partly_answered_batch_leaves_changes_pending() {
+    let (_directory, store) = enrolled_store();
+    for _ in 0..4 {
+        store.record_visit(new_visit(1, false)).unwrap();
+    }
+    let report = crate::sync::SyncEngine::new(&store, &Stingy)
+        .run(&mut |_| {}, &crate::sync::CancelToken::new())
+        .unwrap();
+    assert_eq!(report.pushed, 4);
+    assert_eq!(
+        report.requests, 5,
+        "four pushes of one settled change each, then a pull"
+    );
+    assert_eq!(store.status().unwrap().pending, 0);
+}

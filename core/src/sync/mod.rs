@@ -255,14 +255,15 @@ impl<'a> SyncEngine<'a> {
                 total: Some(total.max(done)),
             });
             if verdicts.len() < changes.len() {
-                // The server settled only part of the batch: the rest goes
-                // in the next run rather than looping here.
+                // The server settled only part of the batch: the rest is
+                // still pending and goes first in the next batch. Every
+                // round settles at least one change (`match_verdicts`
+                // refuses an answer that settles none), so this ends.
                 tracing::warn!(
                     sent = changes.len(),
                     settled = verdicts.len(),
                     "partial push answer"
                 );
-                return Ok(());
             }
         }
     }
