@@ -53,6 +53,11 @@ pub struct EnrollRequest {
     /// A label the operator recognises ("Android 13, Redmi"), never personal data.
     #[serde(default)]
     pub device_label: Option<String>,
+    /// Made once by the device and repeated on every retry: a retry after a
+    /// lost answer gets the same device back (with a new token) instead of
+    /// "code already used".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -78,9 +78,12 @@ async fn enroll(
 ) -> Result<WireResponse, AppError> {
     check_protocol(request.protocol)?;
     let response = blocking(move || {
-        state
-            .store
-            .enroll(&request.code, request.device_label.as_deref(), Utc::now())
+        state.store.enroll(
+            &request.code,
+            request.device_label.as_deref(),
+            request.attempt,
+            Utc::now(),
+        )
     })
     .await?;
     tracing::info!(device = %response.device_id, cadre = %response.cadre_id, "device enrolled");

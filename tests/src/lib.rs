@@ -150,6 +150,7 @@ impl World {
                 protocol: doorstep_protocol::PROTOCOL_VERSION,
                 code: code.code,
                 device_label: None,
+                attempt: None,
             })
             .expect("enroll")
     }

@@ -517,3 +517,41 @@ fn the_same_seed_meets_the_same_faults() {
     );
     assert_eq!(first_stats.connections, 40);
 }
+
+#[test]
+fn an_enrolment_whose_answer_is_lost_can_be_retried_with_the_same_code() {
+    let world = World::new();
+    let cadre = world.cadre(VILLAGE_A);
+    let code = world.store.enroll_code(cadre).expect("code").code;
+    let proxy = proxy(
+        &world,
+        Faults {
+            truncate_response: 1.0,
+            ..Faults::none()
+        },
+        11,
+    );
+    let directory = tempfile::tempdir().expect("directory");
+    let device = Store::open(directory.path().join("device.db")).expect("store");
+    let transport = HttpTransport::new(&proxy.url()).expect("transport");
+    let lost = doorstep_core::sync::enroll(&device, &transport, &proxy.url(), &code, None)
+        .expect_err("the answer is cut off");
+    assert!(lost.is_transient(), "{lost}");
+    assert!(device.identity().expect("read").is_none());
+    assert_eq!(
+        proxy.stats().truncated,
+        1,
+        "the server answered; the answer was lost"
+    );
+
+    // Back in range: the same code again gets the device enrolled.
+    proxy.set_faults(Faults::none());
+    let identity = doorstep_core::sync::enroll(&device, &transport, &proxy.url(), &code, None)
+        .expect("a retry with the same code works");
+    let report = run(&device, &transport, 500).expect("the new token works");
+    assert!(report.households_added > 0);
+    assert_eq!(
+        device.require_identity().expect("enrolled").device_id,
+        identity.device_id
+    );
+}

@@ -467,6 +467,7 @@ fn enrolment_codes_work_once() {
         protocol: PROTOCOL_VERSION,
         code: code.to_string(),
         device_label: Some("test".into()),
+        attempt: None,
     };
     // Typed in lower case without the dash: still the same code.
     let typed = code.code.replace('-', "").to_lowercase();

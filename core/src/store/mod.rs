@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use chrono::{DateTime, Utc};
 use doorstep_protocol::EnrollResponse;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use uuid::Uuid;
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
@@ -45,6 +46,11 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 3,
         sql: include_str!("migrations/0003_visit_computed.sql"),
+        after: None,
+    },
+    Migration {
+        version: 4,
+        sql: include_str!("migrations/0004_enrollment_attempt.sql"),
         after: None,
     },
 ];
@@ -187,6 +193,20 @@ impl Store {
                 ],
             )?;
             read_identity(transaction)?.ok_or(Error::NotEnrolled)
+        })
+    }
+
+    /// The id of this store's enrolment attempt, made on first use and the
+    /// same on every retry.
+    pub(crate) fn enrollment_attempt(&self) -> Result<Uuid> {
+        let fresh = Uuid::now_v7();
+        self.write(|transaction| {
+            transaction.execute(
+                "INSERT INTO enrollment_attempt (singleton, attempt) VALUES (1, ?1) ON CONFLICT DO NOTHING",
+                [fresh.to_string()],
+            )?;
+            let attempt: String = transaction.query_row("SELECT attempt FROM enrollment_attempt", [], |row| row.get(0))?;
+            parse_uuid(&attempt)
         })
     }
 

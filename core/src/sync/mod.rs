@@ -137,6 +137,7 @@ pub fn enroll(
         protocol: PROTOCOL_VERSION,
         code: code.trim().to_string(),
         device_label,
+        attempt: Some(store.enrollment_attempt()?),
     })?;
     store.save_enrollment(server_url, &response)
 }

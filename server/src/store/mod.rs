@@ -37,6 +37,11 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0002_visit_computed.sql"),
         after: None,
     },
+    Migration {
+        version: 3,
+        sql: include_str!("migrations/0003_enrollment_attempt.sql"),
+        after: None,
+    },
 ];
 
 /// Readers kept open between requests.

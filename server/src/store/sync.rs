@@ -66,6 +66,7 @@ impl ServerStore {
         &self,
         code: &str,
         label: Option<&str>,
+        attempt: Option<Uuid>,
         now: DateTime<Utc>,
     ) -> StoreResult<EnrollResponse> {
         let code_hash = secret_hash(&normalise_code(code));
@@ -76,27 +77,50 @@ impl ServerStore {
         };
         let label = label.map(|label| label.chars().take(100).collect::<String>());
         self.write(|transaction| {
-            let found: Option<(String, Option<String>, bool)> = transaction
+            let found: Option<CodeRow> = transaction
                 .query_row(
-                    "SELECT cadre_id, used_at, expires_at FROM enroll_codes WHERE code_hash = ?1",
+                    "SELECT cadre_id, used_at IS NOT NULL, expires_at, attempt, device_id
+                     FROM enroll_codes WHERE code_hash = ?1",
                     [&code_hash],
-                    |row| Ok((row.get(0)?, row.get(1)?, expired(row, 2, now)?)),
+                    |row| {
+                        Ok(CodeRow {
+                            cadre_id: row.get(0)?,
+                            used: row.get(1)?,
+                            expired: expired(row, 2, now)?,
+                            attempt: row.get(3)?,
+                            device: row.get(4)?,
+                        })
+                    },
                 )
                 .optional()?;
-            let cadre_id = match found {
-                None => return Err(StoreError::Enroll("enrolment code not recognised; check it, or ask the operator for a new one".into())),
-                Some((_, Some(_), _)) => return Err(StoreError::Enroll("enrolment code already used; ask the operator for a new one".into())),
-                Some((_, None, true)) => return Err(StoreError::Enroll("enrolment code expired; ask the operator for a new one".into())),
-                Some((cadre_id, None, false)) => cadre_id,
+            let attempt_text = attempt.map(|attempt| attempt.to_string());
+            let refuse = |why: &str| Err(StoreError::Enroll(format!("enrolment code {why}")));
+            let Some(code) = found else {
+                return refuse("not recognised; check it, or ask the operator for a new one");
             };
+            if code.used {
+                // The same attempt again: its answer was lost on the way.
+                // Give the device back with a new token, if the first token
+                // was never used (then it never arrived).
+                return match (&code.attempt, &code.device) {
+                    (Some(used_by), Some(device)) if attempt_text.as_deref() == Some(used_by.as_str()) => {
+                        retry_enrollment(transaction, &code.cadre_id, device, &token, now)
+                    }
+                    _ => refuse("already used; ask the operator for a new one"),
+                };
+            }
+            if code.expired {
+                return refuse("expired; ask the operator for a new one");
+            }
+            let cadre_id = code.cadre_id;
             let now_text = time_text(now);
             transaction.execute(
                 "INSERT INTO devices (id, cadre_id, token_hash, label, enrolled_at, last_seen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
                 params![device_id.to_string(), cadre_id, secret_hash(&token), label, now_text],
             )?;
             transaction.execute(
-                "UPDATE enroll_codes SET used_at = ?2, device_id = ?3 WHERE code_hash = ?1",
-                params![code_hash, now_text, device_id.to_string()],
+                "UPDATE enroll_codes SET used_at = ?2, device_id = ?3, attempt = ?4 WHERE code_hash = ?1",
+                params![code_hash, now_text, device_id.to_string(), attempt_text],
             )?;
             let cadre_name: String =
                 transaction.query_row("SELECT name FROM cadres WHERE id = ?1", [&cadre_id], |row| row.get(0))?;
@@ -294,6 +318,59 @@ impl ServerStore {
             Ok(response)
         })
     }
+}
+
+/// An enrolment code as stored.
+struct CodeRow {
+    cadre_id: String,
+    used: bool,
+    expired: bool,
+    /// The attempt that used it.
+    attempt: Option<String>,
+    /// The device it enrolled.
+    device: Option<String>,
+}
+
+/// A retried enrolment whose first answer was lost: the same device with a
+/// new token, provided the first token was never used (a device that used
+/// it has it, and does not retry). The old token stops working.
+fn retry_enrollment(
+    transaction: &Transaction<'_>,
+    cadre_id: &str,
+    device: &str,
+    token: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<EnrollResponse> {
+    let unused: bool = transaction.query_row(
+        "SELECT last_seen_at = enrolled_at AND revoked_at IS NULL
+                AND NOT EXISTS (SELECT 1 FROM device_changes WHERE device_id = ?1)
+         FROM devices WHERE id = ?1",
+        [device],
+        |row| row.get(0),
+    )?;
+    if !unused {
+        return Err(StoreError::Enroll(
+            "enrolment code already used; ask the operator for a new one".into(),
+        ));
+    }
+    transaction.execute(
+        "UPDATE devices SET token_hash = ?2 WHERE id = ?1",
+        params![device, secret_hash(token)],
+    )?;
+    let cadre_name: String =
+        transaction.query_row("SELECT name FROM cadres WHERE id = ?1", [cadre_id], |row| {
+            row.get(0)
+        })?;
+    let parse =
+        |text: &str| Uuid::parse_str(text).map_err(|error| StoreError::Invalid(error.to_string()));
+    Ok(EnrollResponse {
+        protocol: PROTOCOL_VERSION,
+        device_id: parse(device)?,
+        token: token.to_string(),
+        cadre_id: parse(cadre_id)?,
+        cadre_name,
+        server_time: now,
+    })
 }
 
 fn apply_change(

@@ -73,7 +73,7 @@ fn device(store: &ServerStore, village: &str) -> DeviceAuth {
         .assign(cadre, &AssignmentTarget::Village(village.into()))
         .unwrap();
     let code = store.enroll_code(cadre).unwrap();
-    let response = store.enroll(&code.code, None, Utc::now()).unwrap();
+    let response = store.enroll(&code.code, None, None, Utc::now()).unwrap();
     store.authenticate(&response.token).unwrap()
 }
 
@@ -85,12 +85,14 @@ fn enrolment_codes_are_single_use_and_expire() {
     assert_eq!(code.code.len(), 11, "XXXXX-XXXXX");
     let later = Utc::now() + Duration::days(8);
     assert!(
-        matches!(store.enroll(&code.code, None, later), Err(StoreError::Enroll(message)) if message.contains("expired"))
+        matches!(store.enroll(&code.code, None, None, later), Err(StoreError::Enroll(message)) if message.contains("expired"))
     );
-    let response = store.enroll(&code.code, Some("phone"), Utc::now()).unwrap();
+    let response = store
+        .enroll(&code.code, Some("phone"), None, Utc::now())
+        .unwrap();
     assert_eq!(response.cadre_id, cadre);
     assert!(
-        matches!(store.enroll(&code.code, None, Utc::now()), Err(StoreError::Enroll(message)) if message.contains("already used"))
+        matches!(store.enroll(&code.code, None, None, Utc::now()), Err(StoreError::Enroll(message)) if message.contains("already used"))
     );
     // Only hashes are kept.
     let kept: String = store
@@ -311,4 +313,42 @@ fn visits_of_an_unassigned_household_are_taken_for_a_grace_period_only() {
             ..
         }
     ));
+}
+
+#[test]
+fn a_retried_enrolment_gets_its_device_back_once_and_only_if_unused() {
+    let (_directory, store) = store();
+    let cadre = store.add_cadre("测试").unwrap();
+    let code = store.enroll_code(cadre).unwrap();
+    let attempt = Uuid::now_v7();
+    let first = store
+        .enroll(&code.code, None, Some(attempt), Utc::now())
+        .unwrap();
+    // The answer was lost; the device retries with the same attempt.
+    let again = store
+        .enroll(&code.code, None, Some(attempt), Utc::now())
+        .unwrap();
+    assert_eq!(again.device_id, first.device_id);
+    assert_ne!(again.token, first.token);
+    assert!(
+        matches!(
+            store.authenticate(&first.token),
+            Err(StoreError::Unauthorized)
+        ),
+        "the lost token is dead"
+    );
+    assert_eq!(
+        store.authenticate(&again.token).unwrap().device_id,
+        first.device_id
+    );
+    // Another attempt with the same code is a reused code.
+    let other = store.enroll(&code.code, None, Some(Uuid::now_v7()), Utc::now());
+    assert!(matches!(other, Err(StoreError::Enroll(message)) if message.contains("already used")));
+    // Once the token has been used, a retry no longer takes the device over.
+    let auth = store.authenticate(&again.token).unwrap();
+    store
+        .push(auth, &[], Utc::now() + Duration::seconds(1))
+        .unwrap();
+    let late = store.enroll(&code.code, None, Some(attempt), Utc::now());
+    assert!(matches!(late, Err(StoreError::Enroll(message)) if message.contains("already used")));
 }
