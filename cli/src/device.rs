@@ -228,8 +228,17 @@ pub fn run(args: DeviceArgs) -> anyhow::Result<()> {
                         .last_sync
                         .map_or("never".into(), |time| time.to_rfc3339())
                 );
+                println!(
+                    "last_contact\t{}",
+                    status
+                        .last_contact
+                        .map_or("never".into(), |time| time.to_rfc3339())
+                );
                 if let Some(error) = &status.last_error {
                     println!("last_error\t{error}");
+                }
+                if status.stalled {
+                    println!("stalled\tyes: syncing again will not help until this is fixed");
                 }
             }
         }

@@ -110,5 +110,10 @@ pub struct Status {
     pub cursor: u64,
     pub last_sync: Option<DateTime<Utc>>,
     pub last_attempt: Option<DateTime<Utc>>,
+    /// When the server last answered anything, errors included.
+    pub last_contact: Option<DateTime<Utc>>,
+    /// The last sync failed in a way time will not fix (a revoked token, an
+    /// app too old): a person has to act.
+    pub stalled: bool,
     pub last_error: Option<String>,
 }

@@ -399,6 +399,8 @@ fn a_server_that_is_down_is_reported_quickly_and_nothing_is_lost() {
     let visits: Vec<Uuid> = (0..3)
         .map(|_| record(&device, world.village_a[1]))
         .collect();
+    let contact = device.status().expect("status").last_contact;
+    assert!(contact.is_some(), "the first sync reached the server");
     let error = sync(&device).expect_err("the server is down");
     assert!(error.is_transient(), "{error}");
     assert!(
@@ -408,6 +410,11 @@ fn a_server_that_is_down_is_reported_quickly_and_nothing_is_lost() {
     let status = device.status().expect("status");
     assert_eq!(status.pending, 3);
     assert!(status.last_error.is_some());
+    assert!(!status.stalled, "a server that is down is a matter of time");
+    assert_eq!(
+        status.last_contact, contact,
+        "no contact while the server was down"
+    );
 
     world.restart_server();
     let report = sync(&device).expect("sync after the server is back");
@@ -506,6 +513,15 @@ fn a_revoked_device_can_no_longer_sync_and_keeps_its_visits() {
         "{error}"
     );
     assert!(!error.is_transient());
+    let status = device.status().expect("status");
+    assert!(
+        status.stalled,
+        "a revoked device needs a person, not a retry"
+    );
+    assert!(
+        status.last_contact.is_some(),
+        "the server answered, with a refusal"
+    );
     assert_eq!(
         device.visit(visit).expect("read").expect("kept").sync,
         VisitSync::Pending

@@ -53,6 +53,11 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0004_enrollment_attempt.sql"),
         after: None,
     },
+    Migration {
+        version: 5,
+        sql: include_str!("migrations/0005_sync_contact.sql"),
+        after: None,
+    },
 ];
 
 /// How to open a store.
@@ -217,15 +222,18 @@ impl Store {
             let count = |sql: &str| -> Result<u64> {
                 Ok(connection.query_row(sql, [], |row| sqlite::count_column(row, 0))?)
             };
-            let (cursor, last_sync, last_attempt, last_error): (
+            let (cursor, last_sync, last_attempt, last_error, last_contact, permanent): (
                 i64,
                 Option<String>,
                 Option<String>,
                 Option<String>,
+                Option<String>,
+                bool,
             ) = connection.query_row(
-                "SELECT cursor, last_sync_at, last_attempt_at, last_error FROM sync_state",
+                "SELECT cursor, last_sync_at, last_attempt_at, last_error, last_contact_at, last_error_permanent
+                 FROM sync_state",
                 [],
-                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?)),
             )?;
             let oldest_pending: Option<String> = connection.query_row(
                 "SELECT min(created_at) FROM outbox WHERE state = 'pending'",
@@ -247,6 +255,8 @@ impl Store {
                     .map_err(|_| Error::Corrupt("negative cursor".into()))?,
                 last_sync: last_sync.as_deref().map(parse_time).transpose()?,
                 last_attempt: last_attempt.as_deref().map(parse_time).transpose()?,
+                last_contact: last_contact.as_deref().map(parse_time).transpose()?,
+                stalled: last_error.is_some() && permanent,
                 last_error,
             })
         })

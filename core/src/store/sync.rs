@@ -18,6 +18,7 @@ use crate::error::{Error, Result};
 use crate::sqlite::{
     count_column, json_column, optional_uuid_column, time_column, time_text, uuid_column,
 };
+use crate::sync::TransportError;
 
 /// How many outbox entries a push applied, found duplicate, or saw rejected.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -243,16 +244,28 @@ impl Store {
         })
     }
 
-    pub(crate) fn note_sync_result(&self, error: Option<&str>) -> Result<()> {
+    pub(crate) fn note_sync_result(&self, error: Option<&Error>) -> Result<()> {
         let now = time_text(self.now());
         self.write(|transaction| {
             match error {
                 None => transaction.execute(
-                    "UPDATE sync_state SET last_sync_at = ?1, last_error = NULL",
+                    "UPDATE sync_state SET last_sync_at = ?1, last_contact_at = ?1, last_error = NULL,
+                                           last_error_permanent = 0",
                     [now],
                 )?,
                 Some(error) => {
-                    transaction.execute("UPDATE sync_state SET last_error = ?1", [error])?
+                    // The server answered, unless the exchange never completed.
+                    let answered = !matches!(
+                        error,
+                        Error::Transport(TransportError::Unreachable(_) | TransportError::Interrupted(_))
+                            | Error::Cancelled
+                    );
+                    let permanent = !error.is_transient() && !matches!(error, Error::Cancelled);
+                    transaction.execute(
+                        "UPDATE sync_state SET last_error = ?1, last_error_permanent = ?2,
+                                               last_contact_at = CASE WHEN ?3 THEN ?4 ELSE last_contact_at END",
+                        params![error.to_string(), permanent, answered, now],
+                    )?
                 }
             };
             Ok(())

@@ -211,8 +211,7 @@ impl<'a> SyncEngine<'a> {
         let outcome = self
             .push(&mut report, progress, cancel)
             .and_then(|()| self.pull(&mut report, progress, cancel));
-        let message = outcome.as_ref().err().map(ToString::to_string);
-        self.store.note_sync_result(message.as_deref())?;
+        self.store.note_sync_result(outcome.as_ref().err())?;
         outcome.map(|()| report)
     }
 
