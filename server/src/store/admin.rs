@@ -349,17 +349,6 @@ impl ServerStore {
         })
     }
 
-    /// Number of visits stored.
-    pub fn visit_count(&self) -> StoreResult<u64> {
-        self.read(|connection| {
-            Ok(connection
-                .query_row("SELECT count(*) FROM visits", [], |row| {
-                    row.get::<_, i64>(0)
-                })?
-                .unsigned_abs())
-        })
-    }
-
     /// Villages with their household counts, for operators.
     pub fn villages(&self) -> StoreResult<Vec<(AreaRecord, u64)>> {
         self.read(|connection| {
