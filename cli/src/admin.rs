@@ -62,6 +62,20 @@ enum AdminCommand {
         #[arg(long)]
         cadre: Uuid,
     },
+    /// List the same-field conflicts the merge settled, for review: the
+    /// value kept, the value that lost, and whose each was.
+    Conflicts {
+        #[arg(long)]
+        household: Option<Uuid>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every change of one household's fields: who changed what, from which version.
+    History {
+        household: Uuid,
+        #[arg(long)]
+        json: bool,
+    },
     /// List enrolled devices.
     Devices {
         #[arg(long)]
@@ -216,6 +230,39 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
                 code.expires_at.format("%Y-%m-%d %H:%M UTC")
             );
             println!("{}", code.code);
+        }
+        AdminCommand::Conflicts { household, json } => {
+            let conflicts = store.conflicts(household)?;
+            if json {
+                print_json(&conflicts)?;
+            } else {
+                for conflict in &conflicts {
+                    println!("{}", crate::device::conflict_line(conflict));
+                }
+                eprintln!("{} conflicts", conflicts.len());
+            }
+        }
+        AdminCommand::History { household, json } => {
+            let history = store.household_history(household)?;
+            if json {
+                print_json(&history)?;
+            } else {
+                for write in &history {
+                    println!(
+                        "v{}\t{}\t{}\t{}\tfrom v{}\tby {}",
+                        write.version,
+                        write.changed_at.to_rfc3339(),
+                        write.field,
+                        write.value,
+                        write.base_version,
+                        write
+                            .origin
+                            .map_or("the server".to_string(), |device| format!(
+                                "device {device}"
+                            ))
+                    );
+                }
+            }
         }
         AdminCommand::Devices { json } => {
             let devices = store.devices()?;

@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use doorstep_core::sync::{CancelToken, HttpTransport, SyncEngine, SyncPhase, TransportError};
 use doorstep_core::{NewVisit, Store, StoreOptions, Visit, VisitSync};
-use doorstep_protocol::Answers;
+use doorstep_protocol::{Answers, ConflictRecord, HouseholdField};
 use uuid::Uuid;
 
 use crate::output::{invalid, print_json};
@@ -43,6 +43,24 @@ enum DeviceCommand {
         /// Any part of the head's name, ID-card suffix, phone, address or village.
         #[arg(long)]
         search: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one household (with the conflicts settled about it), or correct
+    /// it: `--set phone=13900000000 --set members=5`. Corrections are queued
+    /// for the server and merged there field by field.
+    Household {
+        id: Uuid,
+        /// FIELD=VALUE; fields: head_name, group, members, phone, address, category.
+        #[arg(long = "set", value_name = "FIELD=VALUE")]
+        set: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the same-field conflicts the server settled for this device's households.
+    Conflicts {
+        #[arg(long)]
+        household: Option<Uuid>,
         #[arg(long)]
         json: bool,
     },
@@ -142,6 +160,61 @@ pub fn run(args: DeviceArgs) -> anyhow::Result<()> {
                         record.members,
                         record.category
                     );
+                }
+            }
+        }
+        DeviceCommand::Household { id, set, json } => {
+            let store = open()?;
+            let changes = set
+                .iter()
+                .map(|assignment| parse_assignment(assignment))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let household = if changes.is_empty() {
+                store
+                    .household(id)?
+                    .ok_or(doorstep_core::Error::UnknownHousehold(id))?
+            } else {
+                let before = store.status()?.pending;
+                let household = store.edit_household(id, &changes)?;
+                let queued = store.status()?.pending > before;
+                eprintln!(
+                    "{}",
+                    if queued {
+                        "household corrected; the change goes with the next sync"
+                    } else {
+                        "nothing to change: the household already has these values"
+                    }
+                );
+                household
+            };
+            let conflicts = store.conflicts(Some(id))?;
+            if json {
+                print_json(&serde_json::json!({
+                    "household": household,
+                    "conflicts": conflicts,
+                }))?;
+            } else {
+                let record = &household.record;
+                for field in HouseholdField::ALL {
+                    println!("{field}\t{}", plain(&field.get(record)));
+                }
+                println!(
+                    "village\t{}",
+                    household.village.as_deref().unwrap_or(&record.village_code)
+                );
+                println!("version\t{}", record.version);
+                for conflict in &conflicts {
+                    println!("{}", conflict_line(conflict));
+                }
+            }
+        }
+        DeviceCommand::Conflicts { household, json } => {
+            let conflicts = open()?.conflicts(household)?;
+            if json {
+                print_json(&conflicts)?;
+            } else {
+                for conflict in &conflicts {
+                    println!("{}", conflict_line(conflict));
                 }
             }
         }
@@ -303,6 +376,57 @@ fn sync(store: &Store, json: bool) -> anyhow::Result<()> {
         }))?;
     }
     Ok(())
+}
+
+/// `FIELD=VALUE` from the command line; `members` takes a number.
+fn parse_assignment(text: &str) -> anyhow::Result<(HouseholdField, serde_json::Value)> {
+    let (name, value) = text
+        .split_once('=')
+        .ok_or_else(|| invalid(format!("--set takes FIELD=VALUE, not {text:?}")))?;
+    let field = HouseholdField::parse(name.trim()).ok_or_else(|| {
+        let names: Vec<&str> = HouseholdField::ALL
+            .iter()
+            .map(|field| field.as_str())
+            .collect();
+        invalid(format!(
+            "unknown household field {name:?}; fields: {}",
+            names.join(", ")
+        ))
+    })?;
+    let value = match field {
+        HouseholdField::Members => serde_json::Value::from(
+            value
+                .trim()
+                .parse::<u64>()
+                .map_err(|_| invalid("members must be a whole number from 0 to 99"))?,
+        ),
+        _ => serde_json::Value::from(value.trim()),
+    };
+    Ok((field, value))
+}
+
+fn plain(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// One conflict, one line: when, household, field, kept value, lost value.
+pub fn conflict_line(conflict: &ConflictRecord) -> String {
+    format!(
+        "{}\t{}\t{}\tkept {}\tlost {}\tby {}",
+        conflict.decided_at.to_rfc3339(),
+        conflict.household_id,
+        conflict.field,
+        plain(&conflict.kept),
+        plain(&conflict.lost),
+        conflict
+            .lost_by
+            .map_or("the server".to_string(), |device| format!(
+                "device {device}"
+            ))
+    )
 }
 
 fn visit_line(visit: &Visit) -> String {

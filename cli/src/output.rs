@@ -51,6 +51,7 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
                 | Error::Finalised(_)
                 | Error::NotCorrectable(_)
                 | Error::NotEnrolled
+                | Error::InvalidEdit(_)
                 | Error::AlreadyEnrolled { .. } => EXIT_INVALID,
                 _ => EXIT_ERROR,
             };

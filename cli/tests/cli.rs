@@ -401,6 +401,70 @@ fn the_operators_journey_from_the_shell() {
             .collect();
         assert_eq!(seen.len(), expected, "{db}");
     }
+
+    // Two cadres correct the same household: different fields both
+    // survive, the same field is settled and the losing value logged.
+    let corrected = shell.ok(&args(&device(
+        "one.db",
+        &[
+            "household",
+            &household,
+            "--set",
+            "phone=13900000001",
+            "--set",
+            "members=6",
+        ],
+    )));
+    assert!(corrected.contains("phone\t13900000001"), "{corrected}");
+    let unknown_field = shell.fails(
+        &args(&device(
+            "one.db",
+            &["household", &household, "--set", "village_code=1"],
+        )),
+        5,
+    );
+    assert!(
+        unknown_field.contains("unknown household field"),
+        "{unknown_field}"
+    );
+    let bad_members = shell.fails(
+        &args(&device(
+            "one.db",
+            &["household", &household, "--set", "members=many"],
+        )),
+        5,
+    );
+    assert!(bad_members.contains("whole number"), "{bad_members}");
+    shell.ok(&args(&device(
+        "two.db",
+        &[
+            "household",
+            &household,
+            "--set",
+            "phone=13900000002",
+            "--set",
+            "address=中坝村3组14号",
+        ],
+    )));
+    for db in ["one.db", "two.db", "one.db"] {
+        shell.ok(&args(&device(db, &["sync"])));
+    }
+    let conflicts = shell.json(&["admin", "conflicts", "--json"]);
+    let conflicts = conflicts.as_array().expect("an array");
+    assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+    assert_eq!(conflicts[0]["field"], "phone");
+    assert_eq!(conflicts[0]["kept"], "13900000002");
+    assert_eq!(conflicts[0]["lost"], "13900000001");
+    let shown = shell.json(&args(&device(
+        "one.db",
+        &["household", &household, "--json"],
+    )));
+    assert_eq!(shown["household"]["phone"], "13900000002");
+    assert_eq!(shown["household"]["members"], 6);
+    assert_eq!(shown["household"]["address"], "中坝村3组14号");
+    assert_eq!(shown["conflicts"].as_array().map(Vec::len), Some(1));
+    let history = shell.json(&["admin", "history", &household, "--json"]);
+    assert_eq!(history.as_array().map(Vec::len), Some(4), "{history}");
 }
 
 #[test]

@@ -16,6 +16,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+mod household;
+
+pub use household::{ConflictRecord, Hlc, HouseholdEdit, HouseholdField};
+
 /// The protocol version this crate describes. Sent by the device in every
 /// request body and by the server in every response.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -186,6 +190,8 @@ pub struct Change {
 pub enum Mutation {
     /// A finalised visit.
     Visit(VisitRecord),
+    /// A correction of a shared household record, merged per field.
+    Household(HouseholdEdit),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -280,6 +286,9 @@ pub enum PulledChange {
     Household(HouseholdRecord),
     Visit(VisitRecord),
     Form(FormRecord),
+    /// A same-field conflict the server settled for one of the device's
+    /// households: devices show it, supervisors review it.
+    Conflict(ConflictRecord),
 }
 
 /// `POST /v1/sync/snapshot`: households that entered the device's scope,

@@ -150,8 +150,10 @@ fn a_replayed_push_changes_nothing_even_after_a_server_restart() {
 }
 
 fn visit_record_with_id(request: &PushRequest) -> VisitRecord {
-    let Mutation::Visit(visit) = &request.changes[0].mutation;
-    visit.clone()
+    match &request.changes[0].mutation {
+        Mutation::Visit(visit) => visit.clone(),
+        other => panic!("expected a visit, got {other:?}"),
+    }
 }
 
 #[test]

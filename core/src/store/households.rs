@@ -161,6 +161,8 @@ pub(crate) fn put_household(transaction: &Transaction<'_>, record: &HouseholdRec
             record.category,
             version,
         ])?;
+    // What the cadre typed and the server does not have yet stays shown.
+    super::edits::overlay(transaction, record.id)?;
     reindex(transaction, record.id)?;
     Ok(())
 }

@@ -10,6 +10,7 @@
 //! No connection leaves this module: callers get domain types.
 
 mod codec;
+mod edits;
 mod forms;
 mod households;
 pub(crate) mod sync;
@@ -56,6 +57,11 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 5,
         sql: include_str!("migrations/0005_sync_contact.sql"),
+        after: None,
+    },
+    Migration {
+        version: 6,
+        sql: include_str!("migrations/0006_household_edits.sql"),
         after: None,
     },
 ];
@@ -197,6 +203,7 @@ impl Store {
                     time_text(now),
                 ],
             )?;
+            edits::observe_server_time(transaction, now, response.server_time)?;
             read_identity(transaction)?.ok_or(Error::NotEnrolled)
         })
     }

@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 
+use chrono::{DateTime, Utc};
 use doorstep_protocol::{
     AreaRecord, Change, Mutation, Outcome, PullResponse, PulledChange, SnapshotResponse,
     VisitRecord,
@@ -12,6 +13,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use uuid::Uuid;
 
 use super::Store;
+use super::edits::{forget_edit, load_edit, observe_server_time, put_conflict};
 use super::forms::put_form;
 use super::households::{put_area, put_household};
 use crate::error::{Error, Result};
@@ -39,42 +41,31 @@ impl Store {
     ) -> Result<Vec<Change>> {
         self.write(|transaction| {
             let mut statement = transaction.prepare_cached(
-                "SELECT o.seq, v.id, v.household_id, v.cadre_id, v.device_id, v.form_id, v.form_version,
-                        v.answers, v.recorded_at, v.corrects
-                 FROM outbox o JOIN visits v ON v.id = o.entity_id
-                 WHERE o.state = 'pending' AND o.entity = 'visit'
-                 ORDER BY o.seq LIMIT ?1",
+                "SELECT seq, entity, entity_id FROM outbox WHERE state = 'pending' ORDER BY seq LIMIT ?1",
             )?;
             let limit = i64::try_from(max_changes).unwrap_or(i64::MAX);
-            let rows = statement.query_map([limit], |row| {
-                Ok(Change {
-                    seq: count_column(row, 0)?,
-                    mutation: Mutation::Visit(VisitRecord {
-                        id: uuid_column(row, 1)?,
-                        household_id: uuid_column(row, 2)?,
-                        cadre_id: uuid_column(row, 3)?,
-                        device_id: uuid_column(row, 4)?,
-                        form_id: row.get(5)?,
-                        form_version: row.get(6)?,
-                        answers: json_column(row, 7)?,
-                        computed: Default::default(),
-                        recorded_at: time_column(row, 8)?,
-                        corrects: optional_uuid_column(row, 9)?,
-                        received_at: None,
-                    }),
-                })
-            })?;
+            let entries: Vec<(u64, String, String)> = statement
+                .query_map([limit], |row| Ok((count_column(row, 0)?, row.get(1)?, row.get(2)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            drop(statement);
             let mut changes = Vec::new();
             let mut bytes = 0;
-            for change in rows {
-                let change = change?;
+            for (seq, entity, entity_id) in entries {
+                let mutation = match entity.as_str() {
+                    "visit" => load_visit(transaction, &entity_id)?.map(Mutation::Visit),
+                    "household_edit" => load_edit(transaction, &entity_id)?.map(Mutation::Household),
+                    _ => None,
+                };
+                let Some(mutation) = mutation else {
+                    return Err(Error::Corrupt(format!("outbox entry {seq} names a missing {entity}")));
+                };
+                let change = Change { seq, mutation };
                 bytes += serde_json::to_vec(&change).map_or(0, |json| json.len());
                 if !changes.is_empty() && bytes > max_bytes {
                     break;
                 }
                 changes.push(change);
             }
-            drop(statement);
             let mut count = transaction.prepare_cached("UPDATE outbox SET attempts = attempts + 1 WHERE seq = ?1")?;
             for change in &changes {
                 count.execute([i64::try_from(change.seq).unwrap_or(i64::MAX)])?;
@@ -89,25 +80,32 @@ impl Store {
     pub(crate) fn settle_push(
         &self,
         verdicts: &[(u64, Outcome)],
-        received_at: &str,
+        server_time: DateTime<Utc>,
     ) -> Result<PushTally> {
+        let now = self.now();
+        let received_at = time_text(server_time);
         self.write(|transaction| {
+            observe_server_time(transaction, now, server_time)?;
             let mut tally = PushTally::default();
             for (seq, outcome) in verdicts {
                 let seq = i64::try_from(*seq).map_err(|_| Error::Protocol("sequence out of range".into()))?;
-                let entity_id: Option<String> = transaction
-                    .prepare_cached("SELECT entity_id FROM outbox WHERE seq = ?1")?
-                    .query_row([seq], |row| row.get(0))
+                let entry: Option<(String, String)> = transaction
+                    .prepare_cached("SELECT entity, entity_id FROM outbox WHERE seq = ?1")?
+                    .query_row([seq], |row| Ok((row.get(0)?, row.get(1)?)))
                     .optional()?;
-                let Some(entity_id) = entity_id else {
+                let Some((entity, entity_id)) = entry else {
                     continue; // settled by an earlier, interrupted sync
                 };
                 match outcome {
                     Outcome::Applied | Outcome::Duplicate => {
                         transaction.prepare_cached("DELETE FROM outbox WHERE seq = ?1")?.execute([seq])?;
-                        transaction
-                            .prepare_cached("UPDATE visits SET received_at = coalesce(received_at, ?2) WHERE id = ?1")?
-                            .execute(params![entity_id, received_at])?;
+                        if entity == "household_edit" {
+                            forget_edit(transaction, &entity_id)?;
+                        } else {
+                            transaction
+                                .prepare_cached("UPDATE visits SET received_at = coalesce(received_at, ?2) WHERE id = ?1")?
+                                .execute(params![entity_id, received_at])?;
+                        }
                         if matches!(outcome, Outcome::Applied) {
                             tally.applied += 1;
                         } else {
@@ -144,7 +142,9 @@ impl Store {
     /// past it, in one transaction. Changes about households this device
     /// does not hold are skipped: a snapshot brings those whole.
     pub(crate) fn apply_pull(&self, page: &PullResponse) -> Result<u64> {
+        let now = self.now();
         self.write(|transaction| {
+            observe_server_time(transaction, now, page.server_time)?;
             let held: HashSet<Uuid> = held(transaction)?;
             let mut applied = 0;
             for change in &page.changes {
@@ -156,7 +156,12 @@ impl Store {
                     PulledChange::Visit(visit) if held.contains(&visit.household_id) => {
                         put_pulled_visit(transaction, visit)?;
                     }
-                    PulledChange::Household(_) | PulledChange::Visit(_) => continue,
+                    PulledChange::Conflict(conflict) if held.contains(&conflict.household_id) => {
+                        put_conflict(transaction, conflict)?;
+                    }
+                    PulledChange::Household(_)
+                    | PulledChange::Visit(_)
+                    | PulledChange::Conflict(_) => continue,
                 }
                 applied += 1;
             }
@@ -170,8 +175,10 @@ impl Store {
     /// Stores households that entered the device's scope, whole: their
     /// areas, the forms their visits use, their visits. Marks them assigned.
     pub(crate) fn apply_snapshot(&self, snapshot: &SnapshotResponse) -> Result<u64> {
-        let now = time_text(self.now());
+        let clock = self.now();
+        let now = time_text(clock);
         self.write(|transaction| {
+            observe_server_time(transaction, clock, snapshot.server_time)?;
             let mut areas: Vec<&AreaRecord> = snapshot.areas.iter().collect();
             areas.sort_by_key(|area| area.code.len()); // parents (shorter codes) first
             for area in areas {
@@ -215,7 +222,12 @@ impl Store {
             let removed = transaction.execute(
                 "DELETE FROM households
                  WHERE id NOT IN (SELECT household_id FROM assignments)
-                   AND id NOT IN (SELECT household_id FROM visits)",
+                   AND id NOT IN (SELECT household_id FROM visits)
+                   AND id NOT IN (SELECT household_id FROM household_edits)",
+                [],
+            )?;
+            transaction.execute(
+                "DELETE FROM conflicts WHERE household_id NOT IN (SELECT id FROM households)",
                 [],
             )?;
             Ok(removed as u64)
@@ -271,6 +283,31 @@ impl Store {
             Ok(())
         })
     }
+}
+
+/// A finalised visit of this device's, as it goes on the wire.
+fn load_visit(connection: &Connection, id: &str) -> Result<Option<VisitRecord>> {
+    Ok(connection
+        .prepare_cached(
+            "SELECT id, household_id, cadre_id, device_id, form_id, form_version, answers, recorded_at, corrects
+             FROM visits WHERE id = ?1",
+        )?
+        .query_row([id], |row| {
+            Ok(VisitRecord {
+                id: uuid_column(row, 0)?,
+                household_id: uuid_column(row, 1)?,
+                cadre_id: uuid_column(row, 2)?,
+                device_id: uuid_column(row, 3)?,
+                form_id: row.get(4)?,
+                form_version: row.get(5)?,
+                answers: json_column(row, 6)?,
+                computed: Default::default(),
+                recorded_at: time_column(row, 7)?,
+                corrects: optional_uuid_column(row, 8)?,
+                received_at: None,
+            })
+        })
+        .optional()?)
 }
 
 /// A visit from the server. Our own visit coming back only learns when the

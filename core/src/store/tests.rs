@@ -454,7 +454,7 @@ fn releasing_a_household_keeps_it_while_its_changes_are_pending() {
     store
         .settle_push(
             &[(seq, doorstep_protocol::Outcome::Applied)],
-            "2024-12-29T00:00:00.000Z",
+            at("2024-12-29T00:00:00Z"),
         )
         .unwrap();
     assert_eq!(
@@ -490,7 +490,7 @@ fn push_batches_are_bounded_and_settled_per_change() {
                 (batch[1].seq, doorstep_protocol::Outcome::Duplicate),
                 (batch[2].seq, rejected),
             ],
-            "2024-12-29T00:00:00.000Z",
+            at("2024-12-29T00:00:00Z"),
         )
         .unwrap();
     assert_eq!((tally.applied, tally.duplicate, tally.rejected), (1, 1, 1));
@@ -518,7 +518,7 @@ fn rejected_changes_can_be_queued_again() {
         reason: "household not assigned".into(),
     };
     store
-        .settle_push(&[(seq, rejected)], "2024-12-29T00:00:00.000Z")
+        .settle_push(&[(seq, rejected)], at("2024-12-29T00:00:00Z"))
         .unwrap();
     assert!(store.next_push_batch(10, 1 << 20).unwrap().is_empty());
     assert_eq!(store.retry_rejected().unwrap(), 1);
@@ -651,4 +651,84 @@ fn a_run_does_not_end_while_a_partly_answered_batch_leaves_changes_pending() {
         "four pushes of one settled change each, then a pull"
     );
     assert_eq!(store.status().unwrap().pending, 0);
+}
+
+#[test]
+fn a_pending_household_edit_stays_shown_over_newer_server_records_until_acknowledged() {
+    use doorstep_protocol::{HouseholdField, Mutation};
+    let (_directory, store) = enrolled_store();
+    let id = Uuid::from_u128(1);
+    let edited = store
+        .edit_household(id, &[(HouseholdField::Phone, json!("13900000001"))])
+        .unwrap();
+    assert_eq!(edited.record.phone, "13900000001");
+    assert_eq!(
+        edited.record.version, 1,
+        "the base stays the server's version"
+    );
+    // The server's next version (another cadre changed the members) arrives
+    // before the edit was pushed: both show.
+    let mut newer = household(1, "喻兰", "123X");
+    newer.version = 2;
+    newer.members = 6;
+    store
+        .write(|transaction| households::put_household(transaction, &newer))
+        .unwrap();
+    let shown = store.household(id).unwrap().unwrap().record;
+    assert_eq!(
+        (shown.phone.as_str(), shown.members, shown.version),
+        ("13900000001", 6, 2)
+    );
+    // Searching by the new phone finds it.
+    assert_eq!(store.households(Some("13900000001")).unwrap().len(), 1);
+    // The edit goes out with its base version; the household cannot be
+    // released while it is pending.
+    let batch = store.next_push_batch(10, 1 << 20).unwrap();
+    let Mutation::Household(edit) = &batch[0].mutation else {
+        panic!("expected a household edit");
+    };
+    assert_eq!(edit.base_version, 1);
+    assert_eq!(edit.fields.len(), 1);
+    store.release(&[id]).unwrap();
+    assert!(store.household(id).unwrap().is_some());
+    // Once acknowledged, the server's record is shown as it is.
+    store
+        .settle_push(
+            &[(batch[0].seq, doorstep_protocol::Outcome::Applied)],
+            at("2024-12-29T00:00:00Z"),
+        )
+        .unwrap();
+    assert_eq!(store.status().unwrap().pending, 0);
+    store.release(&[]).unwrap();
+    assert!(store.household(id).unwrap().is_none());
+}
+
+#[test]
+fn the_outbox_rebuild_never_hands_out_a_used_sequence_again() {
+    // A version 5 store whose highest sequence was settled and deleted:
+    // after migration 6 rebuilt the outbox, the next change gets a new
+    // number, not the deleted one's.
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("device.db");
+    {
+        let mut connection = crate::sqlite::open(&path, crate::sqlite::Durability::Full).unwrap();
+        crate::sqlite::migrate(&mut connection, &MIGRATIONS[..5]).unwrap();
+        connection
+            .execute_batch(
+                "INSERT INTO outbox (entity, entity_id, created_at) VALUES ('visit', 'a', 'x'), ('visit', 'b', 'x');
+                 DELETE FROM outbox;",
+            )
+            .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    let seq: i64 = store
+        .write(|transaction| {
+            transaction.execute(
+                "INSERT INTO outbox (entity, entity_id, created_at) VALUES ('household_edit', 'c', 'x')",
+                [],
+            )?;
+            Ok(transaction.last_insert_rowid())
+        })
+        .unwrap();
+    assert_eq!(seq, 3);
 }

@@ -122,7 +122,7 @@ impl Store {
         self.read(|connection| visit(connection, id))
     }
 
-    fn require_identity_in(&self, connection: &Connection) -> Result<DeviceIdentity> {
+    pub(super) fn require_identity_in(&self, connection: &Connection) -> Result<DeviceIdentity> {
         super::read_identity(connection)?.ok_or(Error::NotEnrolled)
     }
 

@@ -30,7 +30,7 @@ pub use transport::{Transport, TransportError};
 
 use crate::error::{Error, Result};
 use crate::model::DeviceIdentity;
-use crate::store::{Store, time_text};
+use crate::store::Store;
 
 /// Limits of one sync run.
 #[derive(Debug, Clone, Copy)]
@@ -242,9 +242,7 @@ impl<'a> SyncEngine<'a> {
             let changes = request.changes;
             let verdicts =
                 plan::match_verdicts(&changes, &response.results).map_err(Error::Protocol)?;
-            let tally = self
-                .store
-                .settle_push(&verdicts, &time_text(response.server_time))?;
+            let tally = self.store.settle_push(&verdicts, response.server_time)?;
             report.pushed += tally.applied;
             report.duplicates += tally.duplicate;
             report.rejected += tally.rejected;

@@ -4,7 +4,7 @@
 use chrono::{Duration, Utc};
 use doorstep_core::forms::Form;
 use doorstep_core::sqlite::{time_column, time_text, uuid_column};
-use doorstep_protocol::{AreaRecord, HouseholdRecord, VisitRecord};
+use doorstep_protocol::{AreaRecord, Hlc, HouseholdField, HouseholdRecord, VisitRecord};
 use rand::Rng;
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Serialize;
@@ -96,7 +96,7 @@ impl ServerStore {
         areas: &[AreaRecord],
         households: &[HouseholdRecord],
     ) -> StoreResult<ImportReport> {
-        let now = time_text(Utc::now());
+        let clock = Utc::now();
         self.write(|transaction| {
             let mut report = ImportReport::default();
             let mut sorted: Vec<&AreaRecord> = areas.iter().collect();
@@ -114,7 +114,7 @@ impl ServerStore {
                     as u64;
             }
             for household in households {
-                match upsert_household(transaction, household, &now)? {
+                match upsert_household(transaction, household, clock)? {
                     Upsert::Inserted => report.inserted += 1,
                     Upsert::Updated => report.updated += 1,
                     Upsert::Unchanged => report.unchanged += 1,
@@ -381,8 +381,10 @@ enum Upsert {
 fn upsert_household(
     transaction: &Transaction<'_>,
     household: &HouseholdRecord,
-    now: &str,
+    clock: chrono::DateTime<Utc>,
 ) -> StoreResult<Upsert> {
+    let now_text = time_text(clock);
+    let now = now_text.as_str();
     let key = household.id.to_string();
     let existing: Option<HouseholdRecord> = transaction
         .prepare_cached(&format!("{} WHERE id = ?1", super::sync::SELECT_HOUSEHOLD))?
@@ -430,6 +432,29 @@ fn upsert_household(
             i64::try_from(version).unwrap_or(i64::MAX),
             now,
         ])?;
+    if let Some(current) = &existing {
+        // The operator's import is a write like a cadre's: it moves the
+        // fields' merge clocks, so an edit made before it is concurrent.
+        for field in HouseholdField::ALL {
+            let value = field.get(household);
+            if value != field.get(current) {
+                super::merge::record_write(
+                    transaction,
+                    &super::merge::FieldWrite {
+                        household: &key,
+                        field,
+                        version,
+                        value: &value,
+                        hlc: Hlc::new(clock, 0),
+                        origin: None,
+                        edit: None,
+                        base: current.version,
+                        at: now,
+                    },
+                )?;
+            }
+        }
+    }
     super::sync::log_household_change(transaction, household.id, None, now)?;
     Ok(if existing.is_some() {
         Upsert::Updated

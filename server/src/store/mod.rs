@@ -10,6 +10,7 @@
 //! `spawn_blocking`.
 
 mod admin;
+mod merge;
 mod sync;
 
 use std::collections::HashMap;
@@ -24,6 +25,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 pub use admin::{
     Assignment, AssignmentTarget, CadreSummary, DeviceSummary, EnrollCode, ImportReport,
 };
+pub use merge::FieldHistory;
 pub use sync::DeviceAuth;
 
 pub const MIGRATIONS: &[Migration] = &[
@@ -40,6 +42,11 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 3,
         sql: include_str!("migrations/0003_enrollment_attempt.sql"),
+        after: None,
+    },
+    Migration {
+        version: 4,
+        sql: include_str!("migrations/0004_household_merge.sql"),
         after: None,
     },
 ];

@@ -381,6 +381,7 @@ fn apply_change(
     now: DateTime<Utc>,
 ) -> StoreResult<Outcome> {
     let grace_start = time_text(now - chrono::Duration::days(UNASSIGNED_GRACE_DAYS));
+    let received = now;
     let now_text = time_text(now);
     let now = now_text.as_str();
     let device = auth.device_id.to_string();
@@ -392,8 +393,10 @@ fn apply_change(
             "sequence numbers start at 1",
         ));
     }
-    let Mutation::Visit(visit) = &change.mutation;
-    let key = visit.id.to_string();
+    let (entity, key) = match &change.mutation {
+        Mutation::Visit(visit) => ("visit", visit.id.to_string()),
+        Mutation::Household(edit) => ("household_edit", edit.id.to_string()),
+    };
     let seen: Option<String> = transaction
         .prepare_cached("SELECT entity_id FROM device_changes WHERE device_id = ?1 AND seq = ?2")?
         .query_row(params![device, seq], |row| row.get(0))
@@ -411,6 +414,90 @@ fn apply_change(
         }
         None => {}
     }
+    let applied = Applied {
+        device: &device,
+        seq,
+        entity,
+        key: &key,
+        now,
+    };
+    match &change.mutation {
+        Mutation::Visit(visit) => {
+            apply_visit(store, transaction, auth, visit, &applied, &grace_start)
+        }
+        Mutation::Household(edit) => {
+            let household = edit.household_id.to_string();
+            if let Some(refusal) = check_write_scope(transaction, auth, &household, &grace_start)? {
+                return Ok(refusal);
+            }
+            let outcome = super::merge::apply_edit(transaction, auth, edit, received)?;
+            if matches!(outcome, Outcome::Applied) {
+                applied.record(transaction)?;
+            }
+            Ok(outcome)
+        }
+    }
+}
+
+/// Where an applied change is written in the exactly-once ledger.
+struct Applied<'a> {
+    device: &'a str,
+    seq: i64,
+    entity: &'static str,
+    key: &'a str,
+    now: &'a str,
+}
+
+impl Applied<'_> {
+    fn record(&self, transaction: &Transaction<'_>) -> StoreResult<()> {
+        transaction
+            .prepare_cached(
+                "INSERT INTO device_changes (device_id, seq, entity, entity_id, applied_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![self.device, self.seq, self.entity, self.key, self.now])?;
+        Ok(())
+    }
+}
+
+/// Refuses a write to a household that does not exist or is not the
+/// cadre's (now, or within the grace period).
+fn check_write_scope(
+    transaction: &Transaction<'_>,
+    auth: DeviceAuth,
+    household: &str,
+    grace_start: &str,
+) -> StoreResult<Option<Outcome>> {
+    let known: bool = transaction
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM households WHERE id = ?1)")?
+        .query_row([household], |row| row.get(0))?;
+    if !known {
+        return Ok(Some(rejected(
+            RejectCode::UnknownHousehold,
+            &format!("household {household} does not exist"),
+        )));
+    }
+    let in_scope: bool = transaction.prepare_cached(IN_WRITE_SCOPE)?.query_row(
+        params![auth.cadre_id.to_string(), household, grace_start],
+        |row| row.get(0),
+    )?;
+    if !in_scope {
+        return Ok(Some(rejected(
+            RejectCode::OutOfScope,
+            &format!("household {household} is not assigned to this cadre"),
+        )));
+    }
+    Ok(None)
+}
+
+fn apply_visit(
+    store: &ServerStore,
+    transaction: &Transaction<'_>,
+    auth: DeviceAuth,
+    visit: &VisitRecord,
+    applied: &Applied<'_>,
+    grace_start: &str,
+) -> StoreResult<Outcome> {
+    let (device, key, now) = (applied.device, applied.key, applied.now);
     if visit.device_id != auth.device_id || visit.cadre_id != auth.cadre_id {
         return Ok(rejected(
             RejectCode::Malformed,
@@ -421,28 +508,12 @@ fn apply_change(
         .prepare_cached("SELECT EXISTS (SELECT 1 FROM visits WHERE id = ?1)")?
         .query_row([&key], |row| row.get(0))?;
     if exists {
-        record_applied(transaction, &device, seq, &key, now)?;
+        applied.record(transaction)?;
         return Ok(Outcome::Duplicate);
     }
     let household = visit.household_id.to_string();
-    let known: bool = transaction
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM households WHERE id = ?1)")?
-        .query_row([&household], |row| row.get(0))?;
-    if !known {
-        return Ok(rejected(
-            RejectCode::UnknownHousehold,
-            &format!("household {household} does not exist"),
-        ));
-    }
-    let in_scope: bool = transaction.prepare_cached(IN_WRITE_SCOPE)?.query_row(
-        params![auth.cadre_id.to_string(), household, grace_start],
-        |row| row.get(0),
-    )?;
-    if !in_scope {
-        return Ok(rejected(
-            RejectCode::OutOfScope,
-            &format!("household {household} is not assigned to this cadre"),
-        ));
+    if let Some(refusal) = check_write_scope(transaction, auth, &household, grace_start)? {
+        return Ok(refusal);
     }
     let Some(form) = load_form(store, transaction, &visit.form_id, &visit.form_version)? else {
         return Ok(rejected(
@@ -506,7 +577,7 @@ fn apply_change(
             visit.corrects.map(|id| id.to_string()),
             computed,
         ])?;
-    record_applied(transaction, &device, seq, &key, now)?;
+    applied.record(transaction)?;
     transaction
         .prepare_cached(
             "INSERT INTO changes (entity, entity_id, household_id, origin_device, created_at)
@@ -521,21 +592,6 @@ fn rejected(code: RejectCode, reason: &str) -> Outcome {
         code,
         reason: reason.to_string(),
     }
-}
-
-fn record_applied(
-    transaction: &Transaction<'_>,
-    device: &str,
-    seq: i64,
-    entity_id: &str,
-    now: &str,
-) -> StoreResult<()> {
-    transaction
-        .prepare_cached(
-            "INSERT INTO device_changes (device_id, seq, entity, entity_id, applied_at) VALUES (?1, ?2, 'visit', ?3, ?4)",
-        )?
-        .execute(params![device, seq, entity_id, now])?;
-    Ok(())
 }
 
 /// A published form version, parsed once and cached (versions never change).
@@ -635,6 +691,9 @@ fn load_change(
             .query_row([entity_id], visit_from_row)
             .optional()?
             .map(PulledChange::Visit),
+        "conflict" => {
+            super::merge::load_conflict(connection, entity_id)?.map(PulledChange::Conflict)
+        }
         "form" => connection
             .prepare_cached(&format!("{SELECT_FORM} WHERE id = ?1"))?
             .query_row([entity_id], form_from_row)

@@ -303,8 +303,9 @@ fn visits_of_an_unassigned_household_are_taken_for_a_grace_period_only() {
     ));
     // Never assigned at all: rejected at once.
     let mut elsewhere = change(3);
-    let Mutation::Visit(visit) = &mut elsewhere.mutation;
-    visit.household_id = Uuid::from_u128(3);
+    if let Mutation::Visit(visit) = &mut elsewhere.mutation {
+        visit.household_id = Uuid::from_u128(3);
+    }
     let (never, _) = store.push(auth, &[elsewhere], Utc::now()).unwrap();
     assert!(matches!(
         never[0].outcome,

@@ -1,0 +1,398 @@
+//! Shared household records, merged per field against the version the edit
+//! started from.
+//!
+//! The rule (docs/protocol.md, "Merging household edits"):
+//! - a field the edit does not name is not touched;
+//! - a field whose latest write the editing device had seen (the write's
+//!   version is at most the edit's base version, or the device made that
+//!   write itself) takes the new value: the cadre saw the old one and
+//!   changed it;
+//! - otherwise the two writes are concurrent. If they agree nothing
+//!   happens; if not, the greater (hybrid logical clock, origin id) wins —
+//!   the edit's reading clamped to the server's time first, so a phone
+//!   whose clock is a year ahead cannot win by it — and the losing value is
+//!   written to the conflict log, never dropped silently.
+//!
+//! Every applied edit logs the household in the change log (even when it
+//! lost every field), so the device that sent it pulls the merged record
+//! back in the same sync.
+
+use chrono::{DateTime, Utc};
+use doorstep_core::sqlite::{
+    json_column, optional_uuid_column, time_column, time_text, uuid_column,
+};
+use doorstep_protocol::{
+    ConflictRecord, Hlc, HouseholdEdit, HouseholdField, HouseholdRecord, Outcome, RejectCode,
+};
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::sync::{DeviceAuth, SELECT_HOUSEHOLD, household_from_row, log_household_change};
+use super::{ServerStore, StoreError, StoreResult};
+
+/// The latest write of one field.
+struct FieldClock {
+    version: u64,
+    hlc: Hlc,
+    origin: Option<String>,
+}
+
+/// One value that lost a same-field conflict, and the one that won.
+struct Conflict {
+    field: HouseholdField,
+    kept: Value,
+    lost: Value,
+    kept_by: Option<String>,
+    lost_by: Option<String>,
+    kept_hlc: Hlc,
+    lost_hlc: Hlc,
+    lost_edit: Option<Uuid>,
+}
+
+/// Merges one device edit into the household (already checked to exist and
+/// to be in the device's write scope).
+pub(crate) fn apply_edit(
+    transaction: &Transaction<'_>,
+    auth: DeviceAuth,
+    edit: &HouseholdEdit,
+    now: DateTime<Utc>,
+) -> StoreResult<Outcome> {
+    if edit.fields.is_empty() {
+        return Ok(rejected(
+            RejectCode::Malformed,
+            "a household edit changes at least one field".into(),
+        ));
+    }
+    for (field, value) in &edit.fields {
+        if let Err(problem) = field.check(value) {
+            return Ok(rejected(RejectCode::Invalid, problem));
+        }
+    }
+    let key = edit.household_id.to_string();
+    let mut record = transaction
+        .prepare_cached(&format!("{SELECT_HOUSEHOLD} WHERE id = ?1"))?
+        .query_row([&key], household_from_row)?;
+    if edit.base_version > record.version {
+        return Ok(rejected(
+            RejectCode::Malformed,
+            format!(
+                "the edit starts from version {} but the household is at version {}",
+                edit.base_version, record.version
+            ),
+        ));
+    }
+    let device = auth.device_id.to_string();
+    let hlc = edit.hlc.clamp_to(now);
+    let mut writes = Vec::new();
+    let mut conflicts = Vec::new();
+    for (field, value) in &edit.fields {
+        let current = field.get(&record);
+        if *value == current {
+            continue;
+        }
+        let clock = field_clock(transaction, &key, *field)?;
+        let concurrent = clock.as_ref().is_some_and(|clock| {
+            clock.version > edit.base_version && clock.origin.as_deref() != Some(device.as_str())
+        });
+        let Some(clock) = clock.filter(|_| concurrent) else {
+            writes.push((*field, value));
+            continue;
+        };
+        let theirs = (clock.hlc, clock.origin.clone().unwrap_or_default());
+        if (hlc, device.clone()) > theirs {
+            writes.push((*field, value));
+            conflicts.push(Conflict {
+                field: *field,
+                kept: value.clone(),
+                lost: current,
+                kept_by: Some(device.clone()),
+                lost_by: clock.origin,
+                kept_hlc: hlc,
+                lost_hlc: clock.hlc,
+                lost_edit: None,
+            });
+        } else {
+            conflicts.push(Conflict {
+                field: *field,
+                kept: current,
+                lost: value.clone(),
+                kept_by: clock.origin,
+                lost_by: Some(device.clone()),
+                kept_hlc: clock.hlc,
+                lost_hlc: hlc,
+                lost_edit: Some(edit.id),
+            });
+        }
+    }
+    let now_text = time_text(now);
+    if !writes.is_empty() {
+        let base = edit.base_version;
+        record.version += 1;
+        for (field, value) in &writes {
+            field.set(&mut record, value);
+            record_write(
+                transaction,
+                &FieldWrite {
+                    household: &key,
+                    field: *field,
+                    version: record.version,
+                    value,
+                    hlc,
+                    origin: Some(&device),
+                    edit: Some(edit.id),
+                    base,
+                    at: &now_text,
+                },
+            )?;
+        }
+        store_record(transaction, &record, &now_text)?;
+    }
+    log_household_change(
+        transaction,
+        edit.household_id,
+        Some(auth.device_id),
+        &now_text,
+    )?;
+    for conflict in &conflicts {
+        log_conflict(transaction, &key, record.version, conflict, &now_text)?;
+    }
+    Ok(Outcome::Applied)
+}
+
+/// One write of one field, for the field log.
+pub(crate) struct FieldWrite<'a> {
+    pub household: &'a str,
+    pub field: HouseholdField,
+    pub version: u64,
+    pub value: &'a Value,
+    pub hlc: Hlc,
+    pub origin: Option<&'a str>,
+    pub edit: Option<Uuid>,
+    pub base: u64,
+    pub at: &'a str,
+}
+
+pub(crate) fn record_write(
+    transaction: &Transaction<'_>,
+    write: &FieldWrite<'_>,
+) -> StoreResult<()> {
+    transaction
+        .prepare_cached(
+            "INSERT INTO household_fields (household_id, field, version, value, hlc, origin_device, edit_id,
+                                           base_version, changed_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?
+        .execute(params![
+            write.household,
+            write.field.as_str(),
+            signed(write.version)?,
+            write.value.to_string(),
+            signed(write.hlc.0)?,
+            write.origin,
+            write.edit.map(|id| id.to_string()),
+            signed(write.base)?,
+            write.at,
+        ])?;
+    Ok(())
+}
+
+fn store_record(
+    transaction: &Transaction<'_>,
+    record: &HouseholdRecord,
+    now: &str,
+) -> StoreResult<()> {
+    transaction
+        .prepare_cached(
+            "UPDATE households SET head_name = ?2, group_name = ?3, members = ?4, phone = ?5, address = ?6,
+                                   category = ?7, version = ?8, updated_at = ?9
+             WHERE id = ?1",
+        )?
+        .execute(params![
+            record.id.to_string(),
+            record.head_name,
+            record.group,
+            record.members,
+            record.phone,
+            record.address,
+            record.category,
+            signed(record.version)?,
+            now,
+        ])?;
+    Ok(())
+}
+
+fn field_clock(
+    transaction: &Transaction<'_>,
+    household: &str,
+    field: HouseholdField,
+) -> StoreResult<Option<FieldClock>> {
+    Ok(transaction
+        .prepare_cached(
+            "SELECT version, hlc, origin_device FROM household_fields
+             WHERE household_id = ?1 AND field = ?2 ORDER BY version DESC LIMIT 1",
+        )?
+        .query_row(params![household, field.as_str()], |row| {
+            Ok(FieldClock {
+                version: row.get::<_, i64>(0)?.unsigned_abs(),
+                hlc: Hlc(row.get::<_, i64>(1)?.unsigned_abs()),
+                origin: row.get(2)?,
+            })
+        })
+        .optional()?)
+}
+
+fn log_conflict(
+    transaction: &Transaction<'_>,
+    household: &str,
+    version: u64,
+    conflict: &Conflict,
+    now: &str,
+) -> StoreResult<()> {
+    transaction
+        .prepare_cached(
+            "INSERT INTO conflicts (household_id, field, version, kept, lost, kept_by, lost_by, kept_hlc, lost_hlc,
+                                    lost_edit, decided_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )?
+        .execute(params![
+            household,
+            conflict.field.as_str(),
+            signed(version)?,
+            conflict.kept.to_string(),
+            conflict.lost.to_string(),
+            conflict.kept_by,
+            conflict.lost_by,
+            signed(conflict.kept_hlc.0)?,
+            signed(conflict.lost_hlc.0)?,
+            conflict.lost_edit.map(|id| id.to_string()),
+            now,
+        ])?;
+    let id = transaction.last_insert_rowid();
+    transaction
+        .prepare_cached(
+            "INSERT INTO changes (entity, entity_id, household_id, origin_device, created_at)
+             VALUES ('conflict', ?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![
+            id.to_string(),
+            household,
+            conflict.lost_by.as_ref().or(conflict.kept_by.as_ref()),
+            now
+        ])?;
+    Ok(())
+}
+
+fn rejected(code: RejectCode, reason: String) -> Outcome {
+    Outcome::Rejected { code, reason }
+}
+
+fn signed(value: u64) -> StoreResult<i64> {
+    i64::try_from(value).map_err(|_| StoreError::Invalid(format!("{value} is out of range")))
+}
+
+pub(crate) const SELECT_CONFLICT: &str =
+    "SELECT id, household_id, field, version, kept, lost, kept_by, lost_by,
+        kept_hlc, lost_hlc, decided_at FROM conflicts";
+
+fn field_column(row: &Row<'_>, index: usize) -> rusqlite::Result<HouseholdField> {
+    let field: String = row.get(index)?;
+    HouseholdField::parse(&field).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            index,
+            rusqlite::types::Type::Text,
+            format!("unknown household field {field}").into(),
+        )
+    })
+}
+
+pub(crate) fn conflict_from_row(row: &Row<'_>) -> rusqlite::Result<ConflictRecord> {
+    Ok(ConflictRecord {
+        id: row.get::<_, i64>(0)?.unsigned_abs(),
+        household_id: uuid_column(row, 1)?,
+        field: field_column(row, 2)?,
+        version: row.get::<_, i64>(3)?.unsigned_abs(),
+        kept: json_column(row, 4)?,
+        lost: json_column(row, 5)?,
+        kept_by: optional_uuid_column(row, 6)?,
+        lost_by: optional_uuid_column(row, 7)?,
+        kept_hlc: Hlc(row.get::<_, i64>(8)?.unsigned_abs()),
+        lost_hlc: Hlc(row.get::<_, i64>(9)?.unsigned_abs()),
+        decided_at: time_column(row, 10)?,
+    })
+}
+
+pub(crate) fn load_conflict(
+    connection: &Connection,
+    id: &str,
+) -> StoreResult<Option<ConflictRecord>> {
+    Ok(connection
+        .prepare_cached(&format!("{SELECT_CONFLICT} WHERE id = ?1"))?
+        .query_row([id], conflict_from_row)
+        .optional()?)
+}
+
+/// One write in a household's field log.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FieldHistory {
+    pub household_id: Uuid,
+    pub field: HouseholdField,
+    pub version: u64,
+    pub value: Value,
+    pub hlc: Hlc,
+    /// `None`: the server (an operator's import).
+    pub origin: Option<Uuid>,
+    pub edit: Option<Uuid>,
+    pub base_version: u64,
+    pub changed_at: DateTime<Utc>,
+}
+
+impl ServerStore {
+    /// A household as the server holds it now.
+    pub fn household(&self, id: Uuid) -> StoreResult<Option<HouseholdRecord>> {
+        self.read(|connection| {
+            Ok(connection
+                .prepare_cached(&format!("{SELECT_HOUSEHOLD} WHERE id = ?1"))?
+                .query_row([id.to_string()], household_from_row)
+                .optional()?)
+        })
+    }
+
+    /// Same-field conflicts the merge settled, oldest first; of one
+    /// household, or all.
+    pub fn conflicts(&self, household: Option<Uuid>) -> StoreResult<Vec<ConflictRecord>> {
+        self.read(|connection| {
+            let mut statement = connection.prepare_cached(&format!(
+                "{SELECT_CONFLICT} WHERE ?1 IS NULL OR household_id = ?1 ORDER BY id"
+            ))?;
+            let rows =
+                statement.query_map([household.map(|id| id.to_string())], conflict_from_row)?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    /// Every write of every field of one household, in version order: who
+    /// changed what, from which base.
+    pub fn household_history(&self, household: Uuid) -> StoreResult<Vec<FieldHistory>> {
+        self.read(|connection| {
+            let mut statement = connection.prepare_cached(
+                "SELECT household_id, field, version, value, hlc, origin_device, edit_id, base_version, changed_at
+                 FROM household_fields WHERE household_id = ?1 ORDER BY version, field",
+            )?;
+            let rows = statement.query_map([household.to_string()], |row| {
+                Ok(FieldHistory {
+                    household_id: uuid_column(row, 0)?,
+                    field: field_column(row, 1)?,
+                    version: row.get::<_, i64>(2)?.unsigned_abs(),
+                    value: json_column(row, 3)?,
+                    hlc: Hlc(row.get::<_, i64>(4)?.unsigned_abs()),
+                    origin: optional_uuid_column(row, 5)?,
+                    edit: optional_uuid_column(row, 6)?,
+                    base_version: row.get::<_, i64>(7)?.unsigned_abs(),
+                    changed_at: time_column(row, 8)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+}
