@@ -309,6 +309,9 @@ pub struct SnapshotResponse {
     pub forms: Vec<FormRecord>,
     /// Every visit of those households.
     pub visits: Vec<VisitRecord>,
+    /// The conflicts settled about those households.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conflicts: Vec<ConflictRecord>,
     /// Requested ids that are not (or no longer) in scope.
     pub refused: Vec<Uuid>,
     /// The log position this snapshot is consistent with.

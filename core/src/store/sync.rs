@@ -199,6 +199,9 @@ impl Store {
             for visit in &snapshot.visits {
                 put_pulled_visit(transaction, visit)?;
             }
+            for conflict in &snapshot.conflicts {
+                put_conflict(transaction, conflict)?;
+            }
             Ok(snapshot.households.len() as u64)
         })
     }

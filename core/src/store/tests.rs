@@ -101,6 +101,7 @@ fn enrolled_store() -> (TempDir, Store) {
             ],
             forms: vec![demo_form()],
             visits: vec![],
+            conflicts: vec![],
             refused: vec![],
             position: 1,
             server_time: at("2024-12-28T00:00:00Z"),

@@ -332,6 +332,18 @@ pub(crate) fn load_conflict(
         .optional()?)
 }
 
+/// The conflicts settled about one household, oldest first.
+pub(crate) fn household_conflicts(
+    connection: &Connection,
+    household: Uuid,
+) -> StoreResult<Vec<ConflictRecord>> {
+    let mut statement = connection.prepare_cached(&format!(
+        "{SELECT_CONFLICT} WHERE household_id = ?1 ORDER BY id"
+    ))?;
+    let rows = statement.query_map([household.to_string()], conflict_from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 /// One write in a household's field log.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct FieldHistory {

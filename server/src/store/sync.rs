@@ -273,6 +273,7 @@ impl ServerStore {
                 households: Vec::new(),
                 forms: Vec::new(),
                 visits: Vec::new(),
+                conflicts: Vec::new(),
                 refused: Vec::new(),
                 position,
                 server_time: now,
@@ -304,6 +305,9 @@ impl ServerStore {
                     form_keys.insert((visit.form_id.clone(), visit.form_version.clone()));
                     response.visits.push(visit);
                 }
+                response
+                    .conflicts
+                    .extend(super::merge::household_conflicts(connection, *id)?);
                 response.households.push(household);
             }
             response.areas = areas_with_parents(connection, &area_codes)?;
