@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use doorstep_core::sync::{CancelToken, HttpTransport, SyncEngine, SyncPhase, TransportError};
+use doorstep_core::sync::{
+    CancelToken, HttpTransport, SyncEngine, SyncOptions, SyncPhase, TransportError,
+};
 use doorstep_core::{NewVisit, Store, StoreOptions, Visit, VisitSync};
 use doorstep_protocol::{Answers, ConflictRecord, HouseholdField};
 use uuid::Uuid;
@@ -107,6 +109,10 @@ enum DeviceCommand {
     Sync {
         #[arg(long)]
         json: bool,
+        /// Changes in one push request at most (smaller batches lose less
+        /// on a link that keeps dropping).
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=5000))]
+        batch: u32,
     },
     /// What is pending, what was rejected, when the device last synced.
     Status {
@@ -276,7 +282,7 @@ pub fn run(args: DeviceArgs) -> anyhow::Result<()> {
             let count = open()?.retry_rejected()?;
             eprintln!("{count} rejected changes queued again; they go with the next sync");
         }
-        DeviceCommand::Sync { json } => sync(&open()?, json)?,
+        DeviceCommand::Sync { json, batch } => sync(&open()?, json, batch as usize)?,
         DeviceCommand::Status { json } => {
             let status = open()?.status()?;
             if json {
@@ -319,19 +325,23 @@ pub fn run(args: DeviceArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn sync(store: &Store, json: bool) -> anyhow::Result<()> {
+fn sync(store: &Store, json: bool, batch: usize) -> anyhow::Result<()> {
     let identity = store.require_identity()?;
     let transport = HttpTransport::new(&identity.server_url)?;
-    let engine = SyncEngine::new(store, &transport);
+    let engine = SyncEngine::new(store, &transport).with_options(SyncOptions {
+        max_batch_changes: batch,
+        ..SyncOptions::default()
+    });
     let mut progress = |step: doorstep_core::sync::SyncProgress| {
         let phase = match step.phase {
             SyncPhase::Push => "pushed",
             SyncPhase::Pull => "pulled",
             SyncPhase::Snapshot => "fetched households",
         };
+        let bytes = format_bytes(step.bytes);
         match step.total {
-            Some(total) => eprintln!("sync: {phase} {}/{total}", step.done),
-            None => eprintln!("sync: {phase} {}", step.done),
+            Some(total) => eprintln!("sync: {phase} {}/{total} ({bytes})", step.done),
+            None => eprintln!("sync: {phase} {} ({bytes})", step.done),
         }
     };
     let report = match engine.run(&mut progress, &CancelToken::new()) {
@@ -352,13 +362,15 @@ fn sync(store: &Store, json: bool) -> anyhow::Result<()> {
     };
     let status = store.status()?;
     eprintln!(
-        "sync done: pushed {} (duplicates {}), rejected {}, pulled {}, households +{} -{}; {} pending, {} rejected in all",
+        "sync done: pushed {} (duplicates {}), rejected {}, pulled {}, households +{} -{}; {} sent, {} received; {} pending, {} rejected in all",
         report.pushed,
         report.duplicates,
         report.rejected,
         report.pulled,
         report.households_added,
         report.households_released,
+        format_bytes(report.bytes.sent),
+        format_bytes(report.bytes.received),
         status.pending,
         status.rejected
     );
@@ -371,11 +383,21 @@ fn sync(store: &Store, json: bool) -> anyhow::Result<()> {
             "households_added": report.households_added,
             "households_released": report.households_released,
             "requests": report.requests,
+            "bytes_sent": report.bytes.sent,
+            "bytes_received": report.bytes.received,
             "pending": status.pending,
             "rejected_total": status.rejected,
         }))?;
     }
     Ok(())
+}
+
+fn format_bytes(bytes: u64) -> String {
+    if bytes < 10 * 1024 {
+        format!("{bytes} B")
+    } else {
+        format!("{:.1} KiB", bytes as f64 / 1024.0)
+    }
 }
 
 /// `FIELD=VALUE` from the command line; `members` takes a number.

@@ -157,7 +157,7 @@ impl Device {
     /// the server already had.
     fn sync_to_the_end(&self, shell: &Shell) -> u64 {
         for _ in 0..5 {
-            let output = shell.run(&self.args(&["sync", "--json"]));
+            let output = shell.run(&self.args(&["sync", "--json", "--batch", "5"]));
             if output.status.success() {
                 let report: Value =
                     serde_json::from_slice(&output.stdout).expect("a sync report in JSON");
@@ -337,7 +337,7 @@ fn sigkills_during_sync_lose_nothing_and_duplicate_nothing() {
             rng.random_range(KILL_DELAY_MS..=LATE_KILL_DELAY_MS)
         });
         let mut child = shell
-            .command(&device.args(&["sync"]))
+            .command(&device.args(&["sync", "--batch", "5"]))
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use doorstep_core::sync::{CancelToken, HttpTransport, SyncEngine, SyncReport};
+use doorstep_core::sync::{CancelToken, HttpTransport, SyncEngine, SyncReport, WireBytes};
 use doorstep_e2e::proxy::{Faults, FaultyProxy, Stats};
 use doorstep_e2e::{VILLAGE_A, World, sync};
 use doorstep_protocol::{PullResponse, routes};
@@ -58,6 +58,7 @@ fn a_no_op_sync_is_one_small_request_and_response() {
         report,
         SyncReport {
             requests: 1,
+            bytes: report.bytes,
             ..SyncReport::default()
         },
         "nothing to push, nothing to pull: one request"
@@ -101,12 +102,21 @@ fn a_no_op_sync_is_one_small_request_and_response() {
         report,
         SyncReport {
             requests: 1,
+            bytes: report.bytes,
             ..SyncReport::default()
         }
     );
     assert_eq!(direct.connections(), 1);
     let (request, response) = direct.bytes();
     check_exchange("direct", &request, &response);
+    // The transport's own count of body bytes agrees with the wire.
+    assert_eq!(
+        report.bytes,
+        WireBytes {
+            sent: split(&request).1.len() as u64,
+            received: split(&response).1.len() as u64,
+        }
+    );
 }
 
 /// Checks that `request` is one pull without a body and `response` one

@@ -1,6 +1,9 @@
 //! End to end: real device stores sync with the real server over HTTP.
 
-use doorstep_core::sync::{HttpTransport, Transport, TransportError};
+use doorstep_core::sync::{
+    CancelToken, HttpTransport, SyncEngine, SyncOptions, SyncPhase, SyncProgress, Transport,
+    TransportError,
+};
 use doorstep_core::{Error, VisitSync};
 use doorstep_e2e::{VILLAGE_A, VILLAGE_B, World, answers, record, sync};
 use doorstep_protocol::{
@@ -440,13 +443,77 @@ fn a_large_backlog_goes_in_bounded_batches() {
     for index in 0..1200 {
         record(&device, world.village_a[index % 3]);
     }
-    let report = sync(&device).expect("push the backlog");
+    let transport = HttpTransport::new(&world.url()).expect("transport");
+    let mut steps = Vec::new();
+    let report = SyncEngine::new(&device, &transport)
+        .run(&mut |step| steps.push(step), &CancelToken::new())
+        .expect("push the backlog");
     assert_eq!(report.pushed, 1200);
     assert!(
         report.requests >= 3,
         "1200 changes need at least three pushes of 500: {report:?}"
     );
     assert_eq!(world.server_visit_ids().len(), 1200);
+    // Progress after every exchange: pushes counted against the total,
+    // then the pull; bytes only grow, and end where the report ends.
+    let pushes: Vec<&SyncProgress> = steps
+        .iter()
+        .filter(|step| step.phase == SyncPhase::Push)
+        .collect();
+    assert_eq!(pushes.len(), 3, "{steps:?}");
+    assert_eq!(
+        pushes
+            .iter()
+            .map(|step| (step.done, step.total))
+            .collect::<Vec<_>>(),
+        [(500, Some(1200)), (1000, Some(1200)), (1200, Some(1200))]
+    );
+    assert!(
+        steps.windows(2).all(|pair| pair[0].bytes < pair[1].bytes),
+        "{steps:?}"
+    );
+    assert_eq!(
+        steps.last().map(|step| step.bytes),
+        Some(report.bytes.total())
+    );
+    assert!(report.bytes.sent > 1200 * 20, "{:?}", report.bytes);
+}
+
+#[test]
+fn a_cancelled_sync_resumes_where_it_stopped() {
+    let mut world = World::new();
+    let cadre = world.cadre(VILLAGE_A);
+    let device = world.device(cadre);
+    sync(&device).expect("sync");
+    for index in 0..30 {
+        record(&device, world.village_a[index % 3]);
+    }
+    let transport = HttpTransport::new(&world.url()).expect("transport");
+    let engine = SyncEngine::new(&device, &transport).with_options(SyncOptions {
+        max_batch_changes: 10,
+        ..SyncOptions::default()
+    });
+    // The app cancels as soon as the first batch is through (the user
+    // closed the screen, the OS ends the background task).
+    let cancel = CancelToken::new();
+    let stopped = engine.run(
+        &mut |step| {
+            if step.phase == SyncPhase::Push {
+                cancel.cancel();
+            }
+        },
+        &cancel,
+    );
+    assert!(matches!(stopped, Err(Error::Cancelled)), "{stopped:?}");
+    assert_eq!(device.status().expect("status").pending, 20);
+    assert_eq!(world.server_visit_ids().len(), 10);
+    // The next run starts after what was settled: no change goes twice.
+    let resumed = engine
+        .run(&mut |_| {}, &CancelToken::new())
+        .expect("resumed");
+    assert_eq!((resumed.pushed, resumed.duplicates), (20, 0));
+    assert_eq!(world.server_visit_ids().len(), 30);
+    assert_eq!(device.status().expect("status").pending, 0);
 }
 
 #[test]

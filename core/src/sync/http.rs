@@ -3,6 +3,8 @@
 //! blocking too, and an app runs sync on a background thread.
 
 use std::io::Read;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use doorstep_protocol::{
@@ -17,7 +19,7 @@ use reqwest::header::{
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::transport::{Transport, TransportError};
+use super::transport::{Transport, TransportError, WireBytes};
 
 /// Compression level for request bodies: fast enough for a cheap phone.
 const ZSTD_LEVEL: i32 = 3;
@@ -29,6 +31,8 @@ const MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
 pub struct HttpTransport {
     base_url: String,
     client: Client,
+    sent: Arc<AtomicU64>,
+    received: Arc<AtomicU64>,
 }
 
 /// Time limits of the HTTP transport.
@@ -67,7 +71,12 @@ impl HttpTransport {
             .user_agent(concat!("doorstep/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|error| TransportError::Protocol(error.to_string()))?;
-        Ok(HttpTransport { base_url, client })
+        Ok(HttpTransport {
+            base_url,
+            client,
+            sent: Arc::default(),
+            received: Arc::default(),
+        })
     }
 
     pub fn base_url(&self) -> &str {
@@ -84,6 +93,8 @@ impl HttpTransport {
             .map_err(|error| TransportError::Protocol(error.to_string()))?;
         let compressed = zstd::encode_all(json.as_slice(), ZSTD_LEVEL)
             .map_err(|error| TransportError::Protocol(error.to_string()))?;
+        self.sent
+            .fetch_add(compressed.len() as u64, Ordering::Relaxed);
         let request = self
             .client
             .post(format!("{}{route}", self.base_url))
@@ -108,8 +119,7 @@ impl HttpTransport {
             .headers()
             .get(RETRY_AFTER)
             .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+            .and_then(|value| retry_after(value, chrono::Utc::now()));
         let zstd = response
             .headers()
             .get(CONTENT_ENCODING)
@@ -118,7 +128,11 @@ impl HttpTransport {
                     .as_bytes()
                     .eq_ignore_ascii_case(ENCODING_ZSTD.as_bytes())
             });
-        let body = read_body(response, zstd)?;
+        let counted = Counted {
+            inner: response,
+            count: &self.received,
+        };
+        let body = read_body(counted, zstd)?;
         if status.is_success() {
             return serde_json::from_slice(&body)
                 .map_err(|error| TransportError::Protocol(error.to_string()));
@@ -145,7 +159,36 @@ impl HttpTransport {
     }
 }
 
-fn read_body(response: reqwest::blocking::Response, zstd: bool) -> Result<Vec<u8>, TransportError> {
+/// `Retry-After` as seconds or as an HTTP date (RFC 9110 §10.2.3); a date
+/// in the past means now.
+fn retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    Some(
+        (at.with_timezone(&chrono::Utc) - now)
+            .to_std()
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+/// Counts the bytes read through it, as they came off the wire.
+struct Counted<'a, R> {
+    inner: R,
+    count: &'a AtomicU64,
+}
+
+impl<R: Read> Read for Counted<'_, R> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(buffer)?;
+        self.count.fetch_add(read as u64, Ordering::Relaxed);
+        Ok(read)
+    }
+}
+
+fn read_body(response: impl Read, zstd: bool) -> Result<Vec<u8>, TransportError> {
     let mut body = Vec::new();
     let interrupted = |error: std::io::Error| TransportError::Interrupted(error.to_string());
     if zstd {
@@ -209,5 +252,33 @@ impl Transport for HttpTransport {
         request: &SnapshotRequest,
     ) -> Result<SnapshotResponse, TransportError> {
         self.post(routes::SNAPSHOT, Some(token), request)
+    }
+
+    fn bytes(&self) -> WireBytes {
+        WireBytes {
+            sent: self.sent.load(Ordering::Relaxed),
+            received: self.received.load(Ordering::Relaxed),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_is_read_as_seconds_or_as_a_date() {
+        let now: chrono::DateTime<chrono::Utc> = "2026-01-01T00:00:00Z".parse().expect("time");
+        assert_eq!(retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(
+            retry_after("Thu, 01 Jan 2026 00:01:30 GMT", now),
+            Some(Duration::from_secs(90))
+        );
+        assert_eq!(
+            retry_after("Wed, 31 Dec 2025 00:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(retry_after("soon", now), None);
+        assert_eq!(retry_after("-5", now), None);
     }
 }

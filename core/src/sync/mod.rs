@@ -26,7 +26,7 @@ use serde::Serialize;
 #[cfg(feature = "http")]
 pub use http::{HttpTimeouts, HttpTransport};
 pub use schedule::{Decision, RunOutcome, Scheduler, SyncPolicy};
-pub use transport::{Transport, TransportError};
+pub use transport::{Transport, TransportError, WireBytes};
 
 use crate::error::{Error, Result};
 use crate::model::DeviceIdentity;
@@ -74,6 +74,8 @@ pub struct SyncReport {
     pub households_released: u64,
     /// Requests made.
     pub requests: u64,
+    /// Bytes on the wire, each way (as the transport counts them).
+    pub bytes: WireBytes,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -92,6 +94,8 @@ pub struct SyncProgress {
     pub done: u64,
     /// Items in this phase, when known.
     pub total: Option<u64>,
+    /// Bytes on the wire so far in this run, both ways.
+    pub bytes: u64,
 }
 
 /// Cancels a sync run between two steps. Cheap to clone; any clone cancels.
@@ -208,9 +212,15 @@ impl<'a> SyncEngine<'a> {
         self.store.require_identity()?;
         self.store.note_sync_attempt()?;
         let mut report = SyncReport::default();
+        let start = self.transport.bytes();
+        let mut progress = |mut step: SyncProgress| {
+            step.bytes = self.transport.bytes().since(start).total();
+            progress(step);
+        };
         let outcome = self
-            .push(&mut report, progress, cancel)
-            .and_then(|()| self.pull(&mut report, progress, cancel));
+            .push(&mut report, &mut progress, cancel)
+            .and_then(|()| self.pull(&mut report, &mut progress, cancel));
+        report.bytes = self.transport.bytes().since(start);
         self.store.note_sync_result(outcome.as_ref().err())?;
         outcome.map(|()| report)
     }
@@ -251,6 +261,7 @@ impl<'a> SyncEngine<'a> {
                 phase: SyncPhase::Push,
                 done,
                 total: Some(total.max(done)),
+                bytes: 0,
             });
             if verdicts.len() < changes.len() {
                 // The server settled only part of the batch: the rest is
@@ -294,6 +305,7 @@ impl<'a> SyncEngine<'a> {
                 phase: SyncPhase::Pull,
                 done,
                 total: None,
+                bytes: 0,
             });
             if let Some(scope) = &page.scope {
                 self.change_scope(&token, &assigned, scope, report, progress, cancel)?;
@@ -341,6 +353,7 @@ impl<'a> SyncEngine<'a> {
                 phase: SyncPhase::Snapshot,
                 done,
                 total: Some(total),
+                bytes: 0,
             });
         }
         report.households_released += self.store.release(&plan.release)?;

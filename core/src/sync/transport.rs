@@ -20,6 +20,34 @@ pub trait Transport: Send + Sync {
         token: &str,
         request: &SnapshotRequest,
     ) -> Result<SnapshotResponse, TransportError>;
+
+    /// Bytes this transport has sent and received on the wire so far
+    /// (bodies as transferred, compressed). A transport that cannot tell
+    /// says zero.
+    fn bytes(&self) -> WireBytes {
+        WireBytes::default()
+    }
+}
+
+/// Bytes on the wire, each way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct WireBytes {
+    pub sent: u64,
+    pub received: u64,
+}
+
+impl WireBytes {
+    /// What was transferred since `earlier`.
+    pub fn since(self, earlier: WireBytes) -> WireBytes {
+        WireBytes {
+            sent: self.sent.saturating_sub(earlier.sent),
+            received: self.received.saturating_sub(earlier.received),
+        }
+    }
+
+    pub fn total(self) -> u64 {
+        self.sent.saturating_add(self.received)
+    }
 }
 
 /// Why an exchange failed, in terms the app can act on.
