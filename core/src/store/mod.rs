@@ -129,6 +129,11 @@ impl Store {
         &self.path
     }
 
+    /// The clock this store takes its time from.
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        Arc::clone(&self.clock)
+    }
+
     pub(crate) fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }

@@ -9,6 +9,7 @@
 //! The engine holds no socket and reads no clock: the [`Transport`] and the
 //! store's clock are injected, and the decisions live in [`plan`].
 
+mod auto;
 #[cfg(feature = "http")]
 mod http;
 pub mod plan;
@@ -23,6 +24,7 @@ use doorstep_protocol::{
 };
 use serde::Serialize;
 
+pub use auto::{AutoSync, AutoSyncEvent, AutoSyncListener};
 #[cfg(feature = "http")]
 pub use http::{HttpTimeouts, HttpTransport};
 pub use schedule::{Decision, RunOutcome, Scheduler, SyncPolicy};

@@ -16,7 +16,9 @@
 //!   than the server's `Retry-After`;
 //! - a permanent failure (refused token, bad request): do not retry by
 //!   itself; a person has to act (re-enrol, update the app);
-//! - success: sync again after the idle period (15 min), to pull news.
+//! - success: sync again after the idle period (15 min), to pull news;
+//! - cancelled: not again at once; at the next event or after the idle
+//!   period.
 
 use std::time::Duration;
 
@@ -61,7 +63,8 @@ pub enum RunOutcome {
     },
     /// Will not work until someone changes something.
     Permanent,
-    /// The app cancelled it; resume when it asks again.
+    /// The app cancelled it; it starts again at the next event (network,
+    /// local change, a request) or after the idle period.
     Cancelled,
 }
 
@@ -149,7 +152,12 @@ impl Scheduler {
                 self.next = None;
                 Decision::Stalled
             }
-            RunOutcome::Cancelled => self.decision(now),
+            // Whoever cancelled meant "not now": the next event, or the
+            // idle period, starts it again (never at once: no loop).
+            RunOutcome::Cancelled => {
+                let idle = self.policy.idle;
+                self.schedule(now, idle)
+            }
         }
     }
 
@@ -367,5 +375,19 @@ mod tests {
             scheduler.run_finished(RunOutcome::Transient { retry_after: None }, at(0))
         };
         assert_eq!(run(99), run(99));
+    }
+
+    #[test]
+    fn a_cancelled_run_does_not_start_again_at_once() {
+        let mut scheduler = online(no_jitter());
+        assert_eq!(
+            scheduler.run_finished(RunOutcome::Cancelled, at(1)),
+            Decision::SyncAt { at: at(1 + 900) }
+        );
+        // The next local change brings it back after the debounce.
+        assert_eq!(
+            scheduler.local_change(at(2)),
+            Decision::SyncAt { at: at(2 + 5) }
+        );
     }
 }
