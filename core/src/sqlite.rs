@@ -219,3 +219,41 @@ pub fn json_column<T: serde::de::DeserializeOwned>(
     serde_json::from_str(&text)
         .map_err(|error| FromSqlConversionFailure(index, Type::Text, Box::new(error)))
 }
+
+/// Reads a household field name inside a row mapper.
+pub fn household_field_column(
+    row: &Row<'_>,
+    index: usize,
+) -> rusqlite::Result<doorstep_protocol::HouseholdField> {
+    let name: String = row.get(index)?;
+    doorstep_protocol::HouseholdField::parse(&name).ok_or_else(|| {
+        FromSqlConversionFailure(
+            index,
+            Type::Text,
+            format!("unknown household field {name}").into(),
+        )
+    })
+}
+
+/// The columns of a conflict row, in the order [`conflict_from_row`]
+/// reads them: the device's and the server's `conflicts` tables share this
+/// layout on purpose.
+pub const CONFLICT_COLUMNS: &str = "id, household_id, field, version, kept, lost, kept_by, lost_by, kept_hlc, lost_hlc, decided_at";
+
+/// A conflict row (selected with [`CONFLICT_COLUMNS`]) as the wire type.
+pub fn conflict_from_row(row: &Row<'_>) -> rusqlite::Result<doorstep_protocol::ConflictRecord> {
+    use doorstep_protocol::Hlc;
+    Ok(doorstep_protocol::ConflictRecord {
+        id: count_column(row, 0)?,
+        household_id: uuid_column(row, 1)?,
+        field: household_field_column(row, 2)?,
+        version: count_column(row, 3)?,
+        kept: json_column(row, 4)?,
+        lost: json_column(row, 5)?,
+        kept_by: optional_uuid_column(row, 6)?,
+        lost_by: optional_uuid_column(row, 7)?,
+        kept_hlc: Hlc(count_column(row, 8)?),
+        lost_hlc: Hlc(count_column(row, 9)?),
+        decided_at: time_column(row, 10)?,
+    })
+}

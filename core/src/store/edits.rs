@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
 use doorstep_protocol::{ConflictRecord, Hlc, HouseholdEdit, HouseholdField};
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -22,7 +22,7 @@ use super::households::{household, reindex};
 use crate::error::{Error, Result};
 use crate::model::Household;
 use crate::sqlite::{
-    count_column, json_column, optional_uuid_column, time_column, time_text, uuid_column,
+    CONFLICT_COLUMNS, conflict_from_row, count_column, json_column, time_text, uuid_column,
 };
 
 impl Store {
@@ -88,10 +88,9 @@ impl Store {
     /// households (of one household, or all), oldest first.
     pub fn conflicts(&self, household: Option<Uuid>) -> Result<Vec<ConflictRecord>> {
         self.read(|connection| {
-            let mut statement = connection.prepare_cached(
-                "SELECT id, household_id, field, version, kept, lost, kept_by, lost_by, kept_hlc, lost_hlc, decided_at
-                 FROM conflicts WHERE ?1 IS NULL OR household_id = ?1 ORDER BY id",
-            )?;
+            let mut statement = connection.prepare_cached(&format!(
+                "SELECT {CONFLICT_COLUMNS} FROM conflicts WHERE ?1 IS NULL OR household_id = ?1 ORDER BY id"
+            ))?;
             let rows = statement.query_map([household.map(|id| id.to_string())], conflict_from_row)?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
@@ -230,29 +229,6 @@ pub(crate) fn put_conflict(transaction: &Transaction<'_>, conflict: &ConflictRec
             time_text(conflict.decided_at),
         ])?;
     Ok(())
-}
-
-fn conflict_from_row(row: &Row<'_>) -> rusqlite::Result<ConflictRecord> {
-    let field: String = row.get(2)?;
-    Ok(ConflictRecord {
-        id: count_column(row, 0)?,
-        household_id: uuid_column(row, 1)?,
-        field: HouseholdField::parse(&field).ok_or_else(|| {
-            rusqlite::Error::FromSqlConversionFailure(
-                2,
-                rusqlite::types::Type::Text,
-                format!("unknown household field {field}").into(),
-            )
-        })?,
-        version: count_column(row, 3)?,
-        kept: json_column(row, 4)?,
-        lost: json_column(row, 5)?,
-        kept_by: optional_uuid_column(row, 6)?,
-        lost_by: optional_uuid_column(row, 7)?,
-        kept_hlc: Hlc(count_column(row, 8)?),
-        lost_hlc: Hlc(count_column(row, 9)?),
-        decided_at: time_column(row, 10)?,
-    })
 }
 
 fn signed(value: u64) -> Result<i64> {

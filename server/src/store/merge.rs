@@ -19,12 +19,13 @@
 
 use chrono::{DateTime, Utc};
 use doorstep_core::sqlite::{
-    json_column, optional_uuid_column, time_column, time_text, uuid_column,
+    CONFLICT_COLUMNS, conflict_from_row, household_field_column, json_column, optional_uuid_column,
+    time_column, time_text, uuid_column,
 };
 use doorstep_protocol::{
     ConflictRecord, Hlc, HouseholdEdit, HouseholdField, HouseholdRecord, Outcome, RejectCode,
 };
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -291,43 +292,14 @@ fn signed(value: u64) -> StoreResult<i64> {
     i64::try_from(value).map_err(|_| StoreError::Invalid(format!("{value} is out of range")))
 }
 
-pub(crate) const SELECT_CONFLICT: &str =
-    "SELECT id, household_id, field, version, kept, lost, kept_by, lost_by,
-        kept_hlc, lost_hlc, decided_at FROM conflicts";
-
-fn field_column(row: &Row<'_>, index: usize) -> rusqlite::Result<HouseholdField> {
-    let field: String = row.get(index)?;
-    HouseholdField::parse(&field).ok_or_else(|| {
-        rusqlite::Error::FromSqlConversionFailure(
-            index,
-            rusqlite::types::Type::Text,
-            format!("unknown household field {field}").into(),
-        )
-    })
-}
-
-pub(crate) fn conflict_from_row(row: &Row<'_>) -> rusqlite::Result<ConflictRecord> {
-    Ok(ConflictRecord {
-        id: row.get::<_, i64>(0)?.unsigned_abs(),
-        household_id: uuid_column(row, 1)?,
-        field: field_column(row, 2)?,
-        version: row.get::<_, i64>(3)?.unsigned_abs(),
-        kept: json_column(row, 4)?,
-        lost: json_column(row, 5)?,
-        kept_by: optional_uuid_column(row, 6)?,
-        lost_by: optional_uuid_column(row, 7)?,
-        kept_hlc: Hlc(row.get::<_, i64>(8)?.unsigned_abs()),
-        lost_hlc: Hlc(row.get::<_, i64>(9)?.unsigned_abs()),
-        decided_at: time_column(row, 10)?,
-    })
-}
-
 pub(crate) fn load_conflict(
     connection: &Connection,
     id: &str,
 ) -> StoreResult<Option<ConflictRecord>> {
     Ok(connection
-        .prepare_cached(&format!("{SELECT_CONFLICT} WHERE id = ?1"))?
+        .prepare_cached(&format!(
+            "SELECT {CONFLICT_COLUMNS} FROM conflicts WHERE id = ?1"
+        ))?
         .query_row([id], conflict_from_row)
         .optional()?)
 }
@@ -338,7 +310,7 @@ pub(crate) fn household_conflicts(
     household: Uuid,
 ) -> StoreResult<Vec<ConflictRecord>> {
     let mut statement = connection.prepare_cached(&format!(
-        "{SELECT_CONFLICT} WHERE household_id = ?1 ORDER BY id"
+        "SELECT {CONFLICT_COLUMNS} FROM conflicts WHERE household_id = ?1 ORDER BY id"
     ))?;
     let rows = statement.query_map([household.to_string()], conflict_from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -375,7 +347,7 @@ impl ServerStore {
     pub fn conflicts(&self, household: Option<Uuid>) -> StoreResult<Vec<ConflictRecord>> {
         self.read(|connection| {
             let mut statement = connection.prepare_cached(&format!(
-                "{SELECT_CONFLICT} WHERE ?1 IS NULL OR household_id = ?1 ORDER BY id"
+                "SELECT {CONFLICT_COLUMNS} FROM conflicts WHERE ?1 IS NULL OR household_id = ?1 ORDER BY id"
             ))?;
             let rows =
                 statement.query_map([household.map(|id| id.to_string())], conflict_from_row)?;
@@ -394,7 +366,7 @@ impl ServerStore {
             let rows = statement.query_map([household.to_string()], |row| {
                 Ok(FieldHistory {
                     household_id: uuid_column(row, 0)?,
-                    field: field_column(row, 1)?,
+                    field: household_field_column(row, 1)?,
                     version: row.get::<_, i64>(2)?.unsigned_abs(),
                     value: json_column(row, 3)?,
                     hlc: Hlc(row.get::<_, i64>(4)?.unsigned_abs()),

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use doorstep_core::forms::Form;
+use doorstep_e2e::{DEMO_FORM, answers};
 use doorstep_protocol::{
     Answers, AreaLevel, AreaRecord, Change, HouseholdRecord, Mutation, Outcome, PullQuery,
     PulledChange, VisitRecord, scope_digest,
@@ -34,7 +35,6 @@ use uuid::Uuid;
 /// The readers' village; the writers' cadre has it and `OTHER_VILLAGE`.
 const VILLAGE: &str = "530626104201";
 const OTHER_VILLAGE: &str = "530626104202";
-const DEMO_FORM: &str = include_str!("../../forms/household-check.json");
 
 const WRITERS: usize = 4;
 const BATCHES_PER_WRITER: usize = 40;
@@ -551,41 +551,6 @@ fn demo_form_version() -> String {
         .as_str()
         .expect("the demo form has a version")
         .to_string()
-}
-
-/// Valid answers for the demo form (as `doorstep_e2e::answers`).
-fn answers(members: i64) -> Answers {
-    let roster: Vec<serde_json::Value> = (0..members.max(1))
-        .map(|index| {
-            serde_json::json!({
-                "member_name": format!("成员{}", index + 1),
-                "relation": if index == 0 { "head" } else { "child" },
-                "age": 30 + index,
-                "able_to_work": "full"
-            })
-        })
-        .collect();
-    serde_json::json!({
-        "visit_date": "2024-12-28",
-        "respondent": "head",
-        "members": roster,
-        "income_wages": 38000,
-        "income_business": 6200.5,
-        "income_property": 800,
-        "income_transfer": 3600,
-        "production_costs": 2400,
-        "food_clothing_ok": "yes",
-        "education_ok": "yes",
-        "medical_insurance_ok": "yes",
-        "housing_safe": "yes",
-        "drinking_water_safe": "no",
-        "risk_category": "edge",
-        "relocated": "no",
-        "support_needed": ["jobs"]
-    })
-    .as_object()
-    .expect("an object")
-    .clone()
 }
 
 fn areas() -> Vec<AreaRecord> {
