@@ -12,6 +12,7 @@
 mod auto;
 #[cfg(feature = "http")]
 mod http;
+pub mod merge;
 pub mod plan;
 pub mod schedule;
 mod transport;

@@ -1,27 +1,22 @@
 //! Shared household records, merged per field against the version the edit
-//! started from.
+//! started from: the field log, the conflict log, and the store's side of
+//! the rule, which is decided field by field by the pure
+//! `doorstep_core::sync::merge::merge_field` (table-tested there; stated in
+//! docs/protocol.md, "Merging household edits", and ADR 0007).
 //!
-//! The rule (docs/protocol.md, "Merging household edits"):
-//! - a field the edit does not name is not touched;
-//! - a field whose latest write the editing device had seen (the write's
-//!   version is at most the edit's base version, or the device made that
-//!   write itself) takes the new value: the cadre saw the old one and
-//!   changed it;
-//! - otherwise the two writes are concurrent. If they agree nothing
-//!   happens; if not, the greater (hybrid logical clock, origin id) wins —
-//!   the edit's reading clamped to the server's time first, so a phone
-//!   whose clock is a year ahead cannot win by it — and the losing value is
-//!   written to the conflict log, never dropped silently.
-//!
-//! Every applied edit logs the household in the change log (even when it
-//! lost every field), so the device that sent it pulls the merged record
-//! back in the same sync.
+//! The edit's clock reading is clamped to the server's time first, so a
+//! phone whose clock is a year ahead cannot win by it; a losing value is
+//! written to the conflict log, never dropped silently. Every applied edit
+//! logs the household in the change log (even when it lost every field),
+//! so the device that sent it pulls the merged record back in the same
+//! sync.
 
 use chrono::{DateTime, Utc};
 use doorstep_core::sqlite::{
-    CONFLICT_COLUMNS, conflict_from_row, household_field_column, json_column, optional_uuid_column,
-    time_column, time_text, uuid_column,
+    CONFLICT_COLUMNS, conflict_from_row, count_column, household_field_column, json_column,
+    optional_uuid_column, time_column, time_text, uuid_column,
 };
+use doorstep_core::sync::merge::{FieldClock, FieldMerge, IncomingEdit, merge_field};
 use doorstep_protocol::{
     ConflictRecord, Hlc, HouseholdEdit, HouseholdField, HouseholdRecord, Outcome, RejectCode,
 };
@@ -32,20 +27,13 @@ use uuid::Uuid;
 use super::sync::{DeviceAuth, SELECT_HOUSEHOLD, household_from_row, log_household_change};
 use super::{ServerStore, StoreError, StoreResult};
 
-/// The latest write of one field.
-struct FieldClock {
-    version: u64,
-    hlc: Hlc,
-    origin: Option<String>,
-}
-
 /// One value that lost a same-field conflict, and the one that won.
 struct Conflict {
     field: HouseholdField,
     kept: Value,
     lost: Value,
-    kept_by: Option<String>,
-    lost_by: Option<String>,
+    kept_by: Option<Uuid>,
+    lost_by: Option<Uuid>,
     kept_hlc: Hlc,
     lost_hlc: Hlc,
     lost_edit: Option<Uuid>,
@@ -84,46 +72,46 @@ pub(crate) fn apply_edit(
         ));
     }
     let device = auth.device_id.to_string();
-    let hlc = edit.hlc.clamp_to(now);
+    let incoming = IncomingEdit {
+        base_version: edit.base_version,
+        hlc: edit.hlc.clamp_to(now),
+        origin: auth.device_id,
+    };
+    let hlc = incoming.hlc;
     let mut writes = Vec::new();
     let mut conflicts = Vec::new();
     for (field, value) in &edit.fields {
         let current = field.get(&record);
-        if *value == current {
-            continue;
-        }
         let clock = field_clock(transaction, &key, *field)?;
-        let concurrent = clock.as_ref().is_some_and(|clock| {
-            clock.version > edit.base_version && clock.origin.as_deref() != Some(device.as_str())
-        });
-        let Some(clock) = clock.filter(|_| concurrent) else {
-            writes.push((*field, value));
-            continue;
-        };
-        let theirs = (clock.hlc, clock.origin.clone().unwrap_or_default());
-        if (hlc, device.clone()) > theirs {
-            writes.push((*field, value));
-            conflicts.push(Conflict {
-                field: *field,
-                kept: value.clone(),
-                lost: current,
-                kept_by: Some(device.clone()),
-                lost_by: clock.origin,
-                kept_hlc: hlc,
-                lost_hlc: clock.hlc,
-                lost_edit: None,
-            });
-        } else {
-            conflicts.push(Conflict {
+        let decision = merge_field(&current, clock.as_ref(), value, &incoming);
+        let (theirs_hlc, theirs_by) =
+            clock.map_or((Hlc::default(), None), |clock| (clock.hlc, clock.origin));
+        match decision {
+            FieldMerge::Unchanged => {}
+            FieldMerge::Take => writes.push((*field, value)),
+            FieldMerge::TakeOverConcurrent => {
+                writes.push((*field, value));
+                conflicts.push(Conflict {
+                    field: *field,
+                    kept: value.clone(),
+                    lost: current,
+                    kept_by: Some(auth.device_id),
+                    lost_by: theirs_by,
+                    kept_hlc: hlc,
+                    lost_hlc: theirs_hlc,
+                    lost_edit: None,
+                });
+            }
+            FieldMerge::KeepConcurrent => conflicts.push(Conflict {
                 field: *field,
                 kept: current,
                 lost: value.clone(),
-                kept_by: clock.origin,
-                lost_by: Some(device.clone()),
-                kept_hlc: clock.hlc,
+                kept_by: theirs_by,
+                lost_by: Some(auth.device_id),
+                kept_hlc: theirs_hlc,
                 lost_hlc: hlc,
                 lost_edit: Some(edit.id),
-            });
+            }),
         }
     }
     let now_text = time_text(now);
@@ -235,9 +223,9 @@ fn field_clock(
         )?
         .query_row(params![household, field.as_str()], |row| {
             Ok(FieldClock {
-                version: row.get::<_, i64>(0)?.unsigned_abs(),
-                hlc: Hlc(row.get::<_, i64>(1)?.unsigned_abs()),
-                origin: row.get(2)?,
+                version: count_column(row, 0)?,
+                hlc: Hlc(count_column(row, 1)?),
+                origin: optional_uuid_column(row, 2)?,
             })
         })
         .optional()?)
@@ -262,8 +250,8 @@ fn log_conflict(
             signed(version)?,
             conflict.kept.to_string(),
             conflict.lost.to_string(),
-            conflict.kept_by,
-            conflict.lost_by,
+            conflict.kept_by.map(|id| id.to_string()),
+            conflict.lost_by.map(|id| id.to_string()),
             signed(conflict.kept_hlc.0)?,
             signed(conflict.lost_hlc.0)?,
             conflict.lost_edit.map(|id| id.to_string()),
@@ -278,7 +266,10 @@ fn log_conflict(
         .execute(params![
             id.to_string(),
             household,
-            conflict.lost_by.as_ref().or(conflict.kept_by.as_ref()),
+            conflict
+                .lost_by
+                .or(conflict.kept_by)
+                .map(|id| id.to_string()),
             now
         ])?;
     Ok(())
