@@ -27,6 +27,15 @@ pub struct Household {
     pub assigned: bool,
 }
 
+/// A village the device holds households of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Village {
+    /// The 12-digit administrative code.
+    pub code: String,
+    pub name: String,
+    pub households: u64,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum VisitStatus {

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::Store;
 use crate::error::{Error, Result};
-use crate::model::Household;
+use crate::model::{Household, Village};
 use crate::sqlite::{count_column, uuid_column};
 
 /// Separates fields in the search text so a match never spans two fields.
@@ -34,12 +34,54 @@ impl Store {
     /// (any part of the head's name, ID-card suffix, phone, address or
     /// village), ordered by village, group and name.
     pub fn households(&self, search: Option<&str>) -> Result<Vec<Household>> {
-        self.read(
-            |connection| match search.map(normalise).filter(|query| !query.is_empty()) {
-                None => query_households(connection, "", &[]),
-                Some(query) => search_households(connection, &query),
-            },
-        )
+        self.households_in(None, search)
+    }
+
+    /// Like [`Store::households`], within one village when `village` (its
+    /// code) is given.
+    pub fn households_in(
+        &self,
+        village: Option<&str>,
+        search: Option<&str>,
+    ) -> Result<Vec<Household>> {
+        self.read(|connection| {
+            let mut filters = Vec::new();
+            let mut values = Vec::new();
+            if let Some(village) = village {
+                filters.push("h.village_code = ?".to_string());
+                values.push(village.to_string());
+            }
+            if let Some(query) = search.map(normalise).filter(|query| !query.is_empty()) {
+                let (filter, mut more) = search_filter(&query);
+                filters.push(filter);
+                values.append(&mut more);
+            }
+            let filter = if filters.is_empty() {
+                String::new()
+            } else {
+                format!("WHERE {}", filters.join(" AND "))
+            };
+            query_households(connection, &filter, &values)
+        })
+    }
+
+    /// The villages of the households on this device, with how many each.
+    pub fn villages(&self) -> Result<Vec<Village>> {
+        self.read(|connection| {
+            let mut statement = connection.prepare_cached(
+                "SELECT h.village_code, coalesce(a.name, h.village_code), count(*)
+                 FROM households h LEFT JOIN areas a ON a.code = h.village_code
+                 GROUP BY h.village_code ORDER BY h.village_code",
+            )?;
+            let rows = statement.query_map([], |row| {
+                Ok(Village {
+                    code: row.get(0)?,
+                    name: row.get(1)?,
+                    households: count_column(row, 2)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
     }
 
     pub fn household(&self, id: Uuid) -> Result<Option<Household>> {
@@ -55,19 +97,21 @@ pub(crate) fn household(connection: &Connection, id: Uuid) -> Result<Option<Hous
         .optional()?)
 }
 
-fn search_households(connection: &Connection, query: &str) -> Result<Vec<Household>> {
+/// The condition (and its values) that keeps households matching a
+/// normalised query.
+fn search_filter(query: &str) -> (String, Vec<String>) {
     let mut grams = query_grams(query);
     grams.truncate(MAX_QUERY_GRAMS);
     let placeholders = vec!["?"; grams.len()].join(", ");
     let filter = format!(
-        "WHERE h.id IN (SELECT household_id FROM household_grams WHERE gram IN ({placeholders})
-                        GROUP BY household_id HAVING count(*) = {count})
-           AND instr((SELECT text FROM household_search s WHERE s.household_id = h.id), ?) > 0",
+        "h.id IN (SELECT household_id FROM household_grams WHERE gram IN ({placeholders})
+                  GROUP BY household_id HAVING count(*) = {count})
+         AND instr((SELECT text FROM household_search s WHERE s.household_id = h.id), ?) > 0",
         count = grams.len()
     );
     let mut values = grams;
     values.push(query.to_string());
-    query_households(connection, &filter, &values)
+    (filter, values)
 }
 
 fn query_households(

@@ -13,6 +13,7 @@ mod codec;
 mod edits;
 mod forms;
 mod households;
+mod observe;
 pub(crate) mod sync;
 mod visits;
 
@@ -31,6 +32,7 @@ use crate::forms::Form;
 use crate::model::{DeviceIdentity, Status};
 use crate::sqlite::{self, Durability, Migration};
 pub use codec::{parse_time, parse_uuid, time_text};
+pub use observe::{DataChange, Observer, Subscription};
 
 /// The device schema, one step per numbered file. Never edit a shipped step.
 pub const MIGRATIONS: &[Migration] = &[
@@ -96,6 +98,7 @@ pub struct Store {
     /// Parsed form versions; a published version never changes, so the cache
     /// never goes stale.
     forms: Mutex<HashMap<(String, String), Arc<Form>>>,
+    observers: Arc<observe::Observers>,
 }
 
 impl Store {
@@ -115,6 +118,18 @@ impl Store {
         let mut writer = sqlite::open(&path, options.durability).map_err(open_error)?;
         sqlite::migrate(&mut writer, MIGRATIONS)?;
         let reader = sqlite::open_reader(&path).map_err(open_error)?;
+        let observers = Arc::new(observe::Observers::default());
+        let touched = Arc::clone(&observers.touched);
+        writer
+            .update_hook(Some(
+                move |_: rusqlite::hooks::Action, _: &str, table: &str, _: i64| {
+                    let mut tables = touched.lock().unwrap_or_else(PoisonError::into_inner);
+                    if !tables.contains(table) {
+                        tables.insert(table.to_string());
+                    }
+                },
+            ))
+            .map_err(open_error)?;
         Ok(Store {
             path,
             writer: Mutex::new(writer),
@@ -122,6 +137,7 @@ impl Store {
             clock: options.clock,
             language: options.language,
             forms: Mutex::new(HashMap::new()),
+            observers,
         })
     }
 
@@ -144,12 +160,30 @@ impl Store {
 
     /// Runs `work` in one immediate write transaction, committed if it
     /// returns `Ok`.
+    /// Observers hear what it changed once it committed.
     pub(crate) fn write<T>(&self, work: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
-        let mut connection = lock(&self.writer);
-        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let value = work(&transaction)?;
-        transaction.commit()?;
-        Ok(value)
+        let outcome = {
+            let mut connection = lock(&self.writer);
+            (|| {
+                let transaction =
+                    connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let value = work(&transaction)?;
+                transaction.commit()?;
+                Ok(value)
+            })()
+        };
+        // Rolled back: nothing changed, forget what the hook saw.
+        let change = self.observers.take();
+        if outcome.is_ok() {
+            self.observers.notify(change);
+        }
+        outcome
+    }
+
+    /// Calls `observer` after every committed write with what it changed,
+    /// until the returned subscription is dropped.
+    pub fn subscribe(&self, observer: Observer) -> Subscription {
+        self.observers.subscribe(observer)
     }
 
     /// Runs `work` on the reader connection inside one read transaction, so

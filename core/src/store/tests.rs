@@ -733,3 +733,79 @@ fn the_outbox_rebuild_never_hands_out_a_used_sequence_again() {
         .unwrap();
     assert_eq!(seq, 3);
 }
+
+#[test]
+fn observers_hear_what_each_committed_write_changed_until_unsubscribed() {
+    use std::sync::Mutex;
+    let (_directory, store) = enrolled_store();
+    let heard: Arc<Mutex<Vec<DataChange>>> = Arc::default();
+    let subscription = {
+        let heard = Arc::clone(&heard);
+        store.subscribe(Arc::new(move |change| heard.lock().unwrap().push(change)))
+    };
+    store.record_visit(new_visit(1, false)).unwrap();
+    // A refused write changes nothing and says nothing.
+    assert!(store.record_visit(new_visit(99, false)).is_err());
+    store
+        .edit_household(
+            Uuid::from_u128(2),
+            &[(
+                doorstep_protocol::HouseholdField::Phone,
+                json!("13900000009"),
+            )],
+        )
+        .unwrap();
+    drop(subscription);
+    store.record_visit(new_visit(3, false)).unwrap();
+    let heard = heard.lock().unwrap().clone();
+    assert_eq!(
+        heard,
+        vec![
+            DataChange {
+                visits: true,
+                sync: true,
+                ..DataChange::default()
+            },
+            DataChange {
+                households: true,
+                sync: true,
+                ..DataChange::default()
+            },
+        ]
+    );
+}
+
+#[test]
+fn households_are_listed_by_village() {
+    let (_directory, store) = enrolled_store();
+    let villages = store.villages().unwrap();
+    assert_eq!(villages.len(), 1);
+    assert_eq!(
+        (
+            villages[0].code.as_str(),
+            villages[0].name.as_str(),
+            villages[0].households
+        ),
+        ("530626104201", "中坝村", 3)
+    );
+    assert_eq!(
+        store
+            .households_in(Some("530626104201"), None)
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(
+        store
+            .households_in(Some("530626104201"), Some("兰"))
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        store
+            .households_in(Some("530626104202"), None)
+            .unwrap()
+            .is_empty()
+    );
+}
