@@ -51,7 +51,7 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
                 | Error::Finalised(_)
                 | Error::NotCorrectable(_)
                 | Error::NotEnrolled
-                | Error::InvalidEdit(_)
+                | Error::InvalidEdit { .. }
                 | Error::AlreadyEnrolled { .. } => EXIT_INVALID,
                 _ => EXIT_ERROR,
             };

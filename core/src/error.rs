@@ -31,8 +31,12 @@ pub enum Error {
     AlreadyEnrolled { device_id: Uuid },
     #[error("household {0} is not on this device (not assigned to this cadre, or not synced yet)")]
     UnknownHousehold(Uuid),
-    #[error("household edit refused: {0}")]
-    InvalidEdit(String),
+    #[error("household edit refused: {reason}")]
+    InvalidEdit {
+        /// The field at fault, if one is.
+        field: Option<String>,
+        reason: String,
+    },
     #[error("visit {0} is not on this device")]
     UnknownVisit(Uuid),
     #[error("visit {0} is finalised: it cannot be changed; record a correction instead")]

@@ -213,7 +213,7 @@ fn bad_edits_are_refused_and_change_nothing() {
         let error = a
             .edit_household(household, &[(field, value)])
             .expect_err("refused");
-        assert!(matches!(error, Error::InvalidEdit(_)), "{error}");
+        assert!(matches!(error, Error::InvalidEdit { .. }), "{error}");
     }
     assert!(matches!(
         a.edit_household(
@@ -224,7 +224,7 @@ fn bad_edits_are_refused_and_change_nothing() {
     ));
     assert!(matches!(
         a.edit_household(household, &[]),
-        Err(Error::InvalidEdit(_))
+        Err(Error::InvalidEdit { .. })
     ));
     // Setting a field to the value it has queues nothing.
     a.edit_household(

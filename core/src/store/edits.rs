@@ -36,15 +36,22 @@ impl Store {
         changes: &[(HouseholdField, Value)],
     ) -> Result<Household> {
         if changes.is_empty() {
-            return Err(Error::InvalidEdit(
-                "name at least one field to change".into(),
-            ));
+            return Err(Error::InvalidEdit {
+                field: None,
+                reason: "name at least one field to change".into(),
+            });
         }
         let mut fields = BTreeMap::new();
         for (field, value) in changes {
-            field.check(value).map_err(Error::InvalidEdit)?;
+            field.check(value).map_err(|reason| Error::InvalidEdit {
+                field: Some(field.as_str().to_string()),
+                reason,
+            })?;
             if fields.insert(*field, value.clone()).is_some() {
-                return Err(Error::InvalidEdit(format!("{field} is named twice")));
+                return Err(Error::InvalidEdit {
+                    field: Some(field.as_str().to_string()),
+                    reason: format!("{field} is named twice"),
+                });
             }
         }
         let now = self.now();

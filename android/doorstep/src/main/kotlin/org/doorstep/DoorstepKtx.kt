@@ -1,0 +1,36 @@
+// Kotlin-only conveniences over the generated bindings (org.doorstep's
+// doorstep_ffi.kt, made by `cargo xtask bindings`): flows instead of
+// listeners, lambdas instead of one-method interfaces.
+
+package org.doorstep
+
+import kotlinx.coroutines.channels.awaitClose
+import kotlinx.coroutines.flow.Flow
+import kotlinx.coroutines.flow.callbackFlow
+
+/**
+ * Every committed change of the store's data, as a cold [Flow]: collect it
+ * (e.g. with `repeatOnLifecycle`) to refresh the screens that show it. The
+ * subscription ends when the collection does.
+ */
+fun Doorstep.changes(): Flow<DataChange> = callbackFlow {
+    val subscription = subscribe(object : DataListener {
+        override fun onChange(change: DataChange) {
+            trySend(change)
+        }
+    })
+    awaitClose { subscription.close() }
+}
+
+/** Syncs, calling [onProgress] after every exchange (on the sync's thread). */
+suspend fun Doorstep.sync(onProgress: (SyncProgress) -> Unit): SyncReport =
+    sync(object : SyncListener {
+        override fun onProgress(progress: SyncProgress) = onProgress(progress)
+    })
+
+/** Syncs without progress. */
+suspend fun Doorstep.sync(): SyncReport = sync(null)
+
+/** The issues of a [DoorstepException.Validation], by question path. */
+val DoorstepException.Validation.byQuestion: Map<String, String>
+    get() = issues.associate { it.question to it.message }

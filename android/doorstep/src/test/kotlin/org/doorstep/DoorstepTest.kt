@@ -1,0 +1,331 @@
+package org.doorstep
+
+import java.io.File
+import java.nio.file.Files
+import java.util.Collections
+import java.util.concurrent.CountDownLatch
+import java.util.concurrent.TimeUnit
+import java.util.concurrent.atomic.AtomicBoolean
+import java.util.concurrent.atomic.AtomicInteger
+import kotlin.concurrent.thread
+import kotlin.test.assertEquals
+import kotlin.test.assertFailsWith
+import kotlin.test.assertTrue
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.async
+import kotlinx.coroutines.flow.first
+import kotlinx.coroutines.launch
+import kotlinx.coroutines.runBlocking
+import kotlinx.coroutines.withContext
+import org.junit.AfterClass
+import org.junit.BeforeClass
+import org.junit.Test
+
+/**
+ * The Kotlin API on the JVM, against the Linux build of the core and a
+ * real `doorstep serve` (see [TestServer]). Each test opens its own store
+ * file and enrols it with a new code.
+ */
+class DoorstepTest {
+    companion object {
+        private lateinit var server: TestServer
+
+        @BeforeClass
+        @JvmStatic
+        fun startServer() {
+            server = TestServer()
+        }
+
+        @AfterClass
+        @JvmStatic
+        fun stopServer() {
+            server.close()
+        }
+
+        /** Valid answers to the demo form, with [members] people. */
+        fun answers(members: Int = 4): String {
+            val roster = (0 until members).joinToString(",") { index ->
+                val relation = if (index == 0) "head" else "child"
+                """{"member_name": "成员${index + 1}", "relation": "$relation", "age": ${30 + index}, "able_to_work": "full"}"""
+            }
+            return """
+                {"visit_date": "2024-12-28", "respondent": "head", "members": [$roster],
+                 "income_wages": 38000, "income_business": 6200.5, "income_property": 800,
+                 "income_transfer": 3600, "production_costs": 2400,
+                 "food_clothing_ok": "yes", "education_ok": "yes", "medical_insurance_ok": "yes",
+                 "housing_safe": "yes", "drinking_water_safe": "no", "risk_category": "edge",
+                 "relocated": "no", "support_needed": ["jobs"]}
+            """.trimIndent()
+        }
+    }
+
+    private fun newStore(): Doorstep {
+        val directory = Files.createTempDirectory("doorstep-device").toFile()
+        directory.deleteOnExit()
+        return Doorstep.open(File(directory, "device.db").path, "en")
+    }
+
+    /** A store enrolled with the test server and synced once. */
+    private fun enrolledStore(): Doorstep = runBlocking {
+        val store = newStore()
+        store.enroll(server.url, server.enrollCode(), "JVM test")
+        store.sync()
+        store
+    }
+
+    private fun Doorstep.firstHousehold(): Household = households(null, null).first()
+
+    @Test(timeout = 120_000)
+    fun enrolsSyncsWithProgressRecordsAndDelivers() = runBlocking {
+        val store = newStore()
+        assertEquals(null, store.identity())
+        val identity = store.enroll(server.url, server.enrollCode(), "JVM test")
+        assertEquals(server.cadre, identity.cadreId)
+        assertEquals(identity.deviceId, store.identity()?.deviceId)
+
+        val progress = Collections.synchronizedList(mutableListOf<SyncProgress>())
+        val first = store.sync { progress += it }
+        assertTrue(first.householdsAdded > 0u, "households arrive: $first")
+        assertTrue(progress.any { it.phase == SyncPhase.SNAPSHOT }, "progress: $progress")
+        assertTrue(first.bytesReceived > 0u)
+        val villages = store.villages()
+        assertEquals(listOf(server.village), villages.map { it.code })
+        assertEquals(villages[0].households.toInt(), store.households(server.village, null).size)
+
+        val form = store.forms().single()
+        assertTrue(store.formDefinition(form.formId, form.version).contains("\"members\""))
+
+        val household = store.firstHousehold()
+        val visit = store.recordVisit(household.id, null, answers(), null)
+        assertEquals(VisitSync.Pending, visit.sync)
+        assertEquals(1uL, store.status().pending)
+        val detail = store.household(household.id)
+        assertTrue(visit.id in detail.visits.map { it.id })
+
+        val second = store.sync()
+        assertEquals(1uL, second.pushed)
+        val status = store.status()
+        assertEquals(0uL, status.pending)
+        assertTrue(status.lastSync != null && status.lastContact != null && !status.stalled)
+        assertEquals(VisitSync.Synced, store.visits(household.id).single { it.id == visit.id }.sync)
+        assertTrue(server.visitCount() >= 1)
+    }
+
+    @Test(timeout = 120_000)
+    fun anInvalidVisitIsATypedValidationErrorAndRecordsNothing() {
+        val store = enrolledStore()
+        val household = store.firstHousehold()
+        val tooOld = answers().replace("\"age\": 30", "\"age\": 148")
+        val error = assertFailsWith<DoorstepException.Validation> {
+            store.recordVisit(household.id, null, tooOld, null)
+        }
+        assertTrue("members[1]/age" in error.byQuestion, "issues: ${error.issues}")
+        val missing = assertFailsWith<DoorstepException.Validation> {
+            store.recordVisit(household.id, null, """{"visit_date": "2024-12-28"}""", null)
+        }
+        assertTrue(missing.issues.size > 1, "issues: ${missing.issues}")
+        assertEquals(0uL, store.status().pending)
+        assertTrue(store.visits(household.id).none { it.own }, "nothing of this device's recorded")
+    }
+
+    @Test(timeout = 120_000)
+    fun errorsAreTypedSoAnAppCanActOnThem() = runBlocking {
+        val fresh = newStore()
+        assertFailsWith<DoorstepException.Auth> { fresh.enroll(server.url, "WRONG-CODE1", null) }
+        assertFailsWith<DoorstepException.Network> {
+            fresh.enroll("http://127.0.0.1:9", server.enrollCode(), null)
+        }
+        assertFailsWith<DoorstepException.InvalidInput> { fresh.enroll("ftp://x", "A", null) }
+        assertFailsWith<DoorstepException.Auth> { fresh.sync() }
+
+        val store = enrolledStore()
+        assertFailsWith<DoorstepException.InvalidInput> { store.household("not-an-id") }
+        assertFailsWith<DoorstepException.NotFound> {
+            store.household("0190a000-0000-7000-8000-00000000beef")
+        }
+        assertFailsWith<DoorstepException.InvalidInput> {
+            store.recordVisit(store.firstHousehold().id, null, "[1, 2]", null)
+        }
+        val visit = store.recordVisit(store.firstHousehold().id, null, answers(), null)
+        assertFailsWith<DoorstepException.Conflict> { store.updateDraft(visit.id, answers()) }
+        assertFailsWith<DoorstepException.Conflict> {
+            store.enroll(server.url, server.enrollCode(), null)
+        }
+        Unit
+    }
+
+    @Test(timeout = 120_000)
+    fun dataChangesAreObservedUntilTheSubscriptionIsClosed() = runBlocking {
+        val store = enrolledStore()
+        val household = store.firstHousehold()
+        val heard = Collections.synchronizedList(mutableListOf<DataChange>())
+        val subscription = store.subscribe(object : DataListener {
+            override fun onChange(change: DataChange) {
+                heard += change
+            }
+        })
+        store.recordVisit(household.id, null, answers(), null)
+        assertEquals(1, heard.size)
+        assertTrue(heard[0].visits && heard[0].sync)
+        subscription.close()
+        store.recordVisit(household.id, null, answers(), null)
+        assertEquals(1, heard.size, "nothing after the subscription closed")
+
+        // The same as a Flow.
+        val next = async(Dispatchers.Default) { store.changes().first { it.households } }
+        while (!next.isCompleted) {
+            withContext(Dispatchers.IO) {
+                store.editHousehold(household.id, listOf(FieldChange(HouseholdField.PHONE, "1390000${(1000..9999).random()}")))
+            }
+            kotlinx.coroutines.delay(20)
+        }
+        assertTrue(next.await().households)
+    }
+
+    @Test(timeout = 120_000)
+    fun callsFromManyThreadsAreSafeAndReadsCompleteWhileASyncRuns() {
+        val store = enrolledStore()
+        val households = store.households(null, null)
+        repeat(300) { index -> store.recordVisit(households[index % households.size].id, null, answers(1 + index % 4), null) }
+        val syncing = AtomicBoolean(true)
+        val readsDuringSync = AtomicInteger()
+        val failures = Collections.synchronizedList(mutableListOf<Throwable>())
+        val readers = (1..4).map {
+            thread {
+                try {
+                    while (syncing.get()) {
+                        store.households(null, "1")
+                        store.status()
+                        if (syncing.get()) readsDuringSync.incrementAndGet()
+                    }
+                } catch (error: Throwable) {
+                    failures += error
+                }
+            }
+        }
+        val writers = (1..4).map { worker ->
+            thread {
+                try {
+                    repeat(10) { store.saveDraft(households[worker % households.size].id, null, "{}") }
+                } catch (error: Throwable) {
+                    failures += error
+                }
+            }
+        }
+        val report = runBlocking { store.sync() }
+        syncing.set(false)
+        (readers + writers).forEach { it.join() }
+        assertEquals(emptyList<Throwable>(), failures.toList())
+        assertEquals(300uL, report.pushed)
+        assertTrue(readsDuringSync.get() > 0, "reads completed while the sync ran")
+        assertEquals(40uL, store.status().drafts)
+        assertEquals(0uL, store.status().pending)
+    }
+
+    @Test(timeout = 120_000)
+    fun aCancelledSyncStopsAndTheNextOneResumes() = runBlocking {
+        val store = enrolledStore()
+        val household = store.firstHousehold()
+        repeat(50) { store.recordVisit(household.id, null, answers(), null) }
+        val progressed = CountDownLatch(1)
+        val released = CountDownLatch(1)
+        val job = launch(Dispatchers.Default) {
+            try {
+                // The sync waits in its first progress call until the
+                // coroutine is cancelled, so the cancel lands mid-run.
+                store.sync {
+                    progressed.countDown()
+                    released.await(60, TimeUnit.SECONDS)
+                }
+            } finally {
+                released.countDown()
+            }
+        }
+        assertTrue(progressed.await(60, TimeUnit.SECONDS), "the sync made progress")
+        job.cancel()
+        job.join()
+        assertTrue(job.isCancelled)
+        // The Rust side stops between two steps and says so.
+        var status = store.status()
+        repeat(600) {
+            if (status.lastError?.contains("cancelled") == true) return@repeat
+            Thread.sleep(50)
+            status = store.status()
+        }
+        assertTrue(status.lastError?.contains("cancelled") == true, "status: $status")
+        val resumed = store.sync()
+        assertEquals(0uL, store.status().pending, "resumed: $resumed")
+
+        // Cancelling through the API gives the typed error.
+        repeat(20) { store.recordVisit(household.id, null, answers(), null) }
+        assertFailsWith<DoorstepException.Cancelled> {
+            store.sync { store.cancelSync() }
+        }
+        store.sync()
+        assertEquals(0uL, store.status().pending)
+    }
+
+    @Test(timeout = 120_000)
+    fun householdCorrectionsAreQueuedValidatedAndSynced() = runBlocking {
+        val store = enrolledStore()
+        val household = store.firstHousehold()
+        val corrected = store.editHousehold(
+            household.id,
+            listOf(FieldChange(HouseholdField.PHONE, "13900000001"), FieldChange(HouseholdField.MEMBERS, "6")),
+        )
+        assertEquals("13900000001", corrected.phone)
+        assertEquals(6u, corrected.members)
+        assertEquals(1uL, store.status().pending)
+        val invalid = assertFailsWith<DoorstepException.Validation> {
+            store.editHousehold(household.id, listOf(FieldChange(HouseholdField.MEMBERS, "many")))
+        }
+        assertEquals(listOf("members"), invalid.issues.map { it.question })
+        store.sync()
+        assertEquals(0uL, store.status().pending)
+        val synced = store.household(household.id).household
+        assertEquals("13900000001", synced.phone)
+        assertTrue(synced.version > household.version)
+        assertTrue(store.conflicts().isEmpty())
+    }
+
+    @Test(timeout = 120_000)
+    fun draftsStayEditableUntilFinalised() {
+        val store = enrolledStore()
+        val household = store.firstHousehold()
+        val draft = store.saveDraft(household.id, null, """{"visit_date": "2024-12-28"}""")
+        assertEquals(VisitStatus.DRAFT, draft.status)
+        assertEquals(VisitSync.Local, draft.sync)
+        assertFailsWith<DoorstepException.Validation> { store.finalise(draft.id) }
+        store.updateDraft(draft.id, answers())
+        val final = store.finalise(draft.id)
+        assertEquals(VisitStatus.FINAL, final.status)
+        assertEquals(1uL, store.status().pending)
+        assertEquals(0uL, store.status().drafts)
+    }
+
+    @Test(timeout = 120_000)
+    fun autoSyncWaitsForTheNetworkAndThenDelivers() {
+        val store = enrolledStore()
+        val finished = CountDownLatch(1)
+        val started = AtomicInteger()
+        store.startAutoSync(false, object : AutoSyncListener {
+            override fun onStarted() {
+                started.incrementAndGet()
+            }
+
+            override fun onProgress(progress: SyncProgress) {}
+
+            override fun onFinished(report: SyncReport?, error: String?) {
+                if (report != null && report.pushed > 0u) finished.countDown()
+            }
+        })
+        store.recordVisit(store.firstHousehold().id, null, answers(), null)
+        Thread.sleep(300)
+        assertEquals(0, started.get(), "nothing runs while offline")
+        assertEquals(1uL, store.status().pending)
+        store.networkChanged(true)
+        assertTrue(finished.await(60, TimeUnit.SECONDS), "delivered once online")
+        assertEquals(0uL, store.status().pending)
+        store.stopAutoSync()
+    }
+}

@@ -1,0 +1,440 @@
+//! Doorstep for the Android and iOS apps: a thin uniffi layer over
+//! `doorstep-core` (proc-macros, no UDL). Everything an app does goes
+//! through one [`Doorstep`] object per store file; nothing here decides
+//! anything the core does not (a missing capability goes into core first).
+//!
+//! - Blocking work (opening, reads, writes) is quick and safe from any
+//!   thread: the store has one writer and a separate reader connection, so
+//!   reads go on while a sync writes.
+//! - `enroll` and `sync` are `async` (Kotlin `suspend`, Swift `async`): they
+//!   run on a thread of their own and complete a future, with no async
+//!   runtime. Cancelling the coroutine or task cancels the sync between two
+//!   steps; it resumes where it stopped.
+//! - Listeners are foreign traits: progress of a sync, changes of data (a
+//!   [`Subscription`] that stops when dropped or cancelled), and the
+//!   background sync's events.
+//! - One error type, [`DoorstepError`], converted from core's in one place.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use doorstep_core::sync::{
+    AutoSync, AutoSyncEvent, CancelToken, HttpTransport, SyncEngine, SyncOptions, SyncPolicy,
+    Transport,
+};
+use doorstep_core::{NewVisit, Store, StoreOptions};
+
+mod error;
+mod types;
+
+pub use error::{DoorstepError, ValidationIssue};
+use error::{parse_answers, parse_id};
+pub use types::*;
+
+uniffi::setup_scaffolding!();
+
+type Result<T> = std::result::Result<T, DoorstepError>;
+
+/// Progress of one sync run, on the sync's thread: keep it short.
+#[uniffi::export(with_foreign)]
+pub trait SyncListener: Send + Sync {
+    fn on_progress(&self, progress: SyncProgress);
+}
+
+/// Told after every committed change of the store's data, on the thread
+/// that wrote: refresh the screens that show it.
+#[uniffi::export(with_foreign)]
+pub trait DataListener: Send + Sync {
+    fn on_change(&self, change: DataChange);
+}
+
+/// The background sync's events.
+#[uniffi::export(with_foreign)]
+pub trait AutoSyncListener: Send + Sync {
+    fn on_started(&self);
+    fn on_progress(&self, progress: SyncProgress);
+    /// `report` when it ran to the end, `error` when it stopped.
+    fn on_finished(&self, report: Option<SyncReport>, error: Option<String>);
+}
+
+/// A [`DataListener`]'s registration. Dropping it (`close()` in Kotlin,
+/// releasing it in Swift) or [`Subscription::cancel`] stops the calls.
+#[derive(Debug, uniffi::Object)]
+pub struct Subscription {
+    inner: Mutex<Option<doorstep_core::store::Subscription>>,
+}
+
+#[uniffi::export]
+impl Subscription {
+    pub fn cancel(&self) {
+        lock(&self.inner).take();
+    }
+}
+
+/// One device store: open it once per file and share it.
+#[derive(Debug, uniffi::Object)]
+pub struct Doorstep {
+    store: Arc<Store>,
+    /// The manual sync in progress, if any.
+    running: Mutex<Option<CancelToken>>,
+    auto: Mutex<Option<AutoSync>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Runs blocking work on a thread of its own and completes when it ends.
+async fn off_thread<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("doorstep-call".into())
+        .spawn(move || {
+            // The caller may have gone (cancelled): nobody to tell.
+            let _ = sender.send(work());
+        })
+        .map_err(|error| DoorstepError::Other {
+            reason: format!("could not start a thread: {error}"),
+        })?;
+    receiver.await.map_err(|_| DoorstepError::Other {
+        reason: "the work stopped unexpectedly".into(),
+    })?
+}
+
+/// Cancels a sync when the future awaiting it is dropped (the coroutine or
+/// task was cancelled) before it finished.
+struct CancelOnDrop(Option<CancelToken>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(token) = self.0.take() {
+            token.cancel();
+        }
+    }
+}
+
+#[uniffi::export]
+impl Doorstep {
+    /// Opens (or creates) the store at `path` and brings its schema up to
+    /// date. `language` ("zh-CN", "en") is for validation messages. A file
+    /// that cannot be opened is left untouched.
+    #[uniffi::constructor]
+    pub fn open(path: String, language: Option<String>) -> Result<Arc<Self>> {
+        let store = Store::open_with(
+            path,
+            StoreOptions {
+                language,
+                ..StoreOptions::default()
+            },
+        )?;
+        Ok(Arc::new(Doorstep {
+            store: Arc::new(store),
+            running: Mutex::new(None),
+            auto: Mutex::new(None),
+        }))
+    }
+
+    /// Who this device is, or `None` before enrolment.
+    pub fn identity(&self) -> Result<Option<DeviceIdentity>> {
+        Ok(self.store.identity()?.map(Into::into))
+    }
+
+    /// Enrols this store with a one-time code from the operator. Retrying
+    /// after a lost answer with the same code gets the same device back.
+    pub async fn enroll(
+        &self,
+        server_url: String,
+        code: String,
+        device_label: Option<String>,
+    ) -> Result<DeviceIdentity> {
+        let store = Arc::clone(&self.store);
+        off_thread(move || {
+            let transport = HttpTransport::new(&server_url)?;
+            let identity = doorstep_core::sync::enroll(
+                &store,
+                &transport,
+                transport.base_url(),
+                &code,
+                device_label,
+            )?;
+            Ok(identity.into())
+        })
+        .await
+    }
+
+    /// The villages of the households on this device.
+    pub fn villages(&self) -> Result<Vec<Village>> {
+        Ok(into_all(self.store.villages()?))
+    }
+
+    /// Households, of one village (its code) or all, matching `search` (any
+    /// part of the head's name, ID-card suffix, phone, address or village).
+    pub fn households(
+        &self,
+        village: Option<String>,
+        search: Option<String>,
+    ) -> Result<Vec<Household>> {
+        Ok(into_all(
+            self.store
+                .households_in(village.as_deref(), search.as_deref())?,
+        ))
+    }
+
+    /// One household with its visits and conflicts.
+    pub fn household(&self, id: String) -> Result<HouseholdDetail> {
+        let id = parse_id(&id)?;
+        let household = self
+            .store
+            .household(id)?
+            .ok_or(doorstep_core::Error::UnknownHousehold(id))?;
+        Ok(HouseholdDetail {
+            household: household.into(),
+            visits: into_all(self.store.visits(Some(id))?),
+            conflicts: into_all(self.store.conflicts(Some(id))?),
+        })
+    }
+
+    /// Corrects fields of an assigned household; merged per field by the
+    /// server. Refused values come back as `Validation`.
+    pub fn edit_household(&self, id: String, changes: Vec<FieldChange>) -> Result<Household> {
+        let id = parse_id(&id)?;
+        let changes = changes
+            .into_iter()
+            .map(|change| {
+                let field = doorstep_protocol::HouseholdField::from(change.field);
+                let value = match field {
+                    doorstep_protocol::HouseholdField::Members => change
+                        .value
+                        .trim()
+                        .parse::<u64>()
+                        .map(serde_json::Value::from)
+                        .map_err(|_| DoorstepError::Validation {
+                            issues: vec![ValidationIssue {
+                                question: field.as_str().into(),
+                                message: "members must be a whole number from 0 to 99".into(),
+                            }],
+                        })?,
+                    _ => serde_json::Value::from(change.value),
+                };
+                Ok((field, value))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let household = self.store.edit_household(id, &changes)?;
+        self.local_change();
+        Ok(household.into())
+    }
+
+    /// Same-field conflicts the server settled for this device's households.
+    pub fn conflicts(&self) -> Result<Vec<Conflict>> {
+        Ok(into_all(self.store.conflicts(None)?))
+    }
+
+    pub fn forms(&self) -> Result<Vec<FormSummary>> {
+        Ok(into_all(self.store.forms()?))
+    }
+
+    /// A form version's definition as JSON (docs/forms.md), for the app's
+    /// form renderer.
+    pub fn form_definition(&self, form_id: String, version: String) -> Result<String> {
+        Ok(self
+            .store
+            .form(&form_id, &version)?
+            .to_definition()
+            .to_string())
+    }
+
+    /// Records a finalised visit: validated against its form (issues come
+    /// back as `Validation`), durable and queued for the server when it
+    /// returns. `form_id` `None` takes the device's only or newest form.
+    pub fn record_visit(
+        &self,
+        household_id: String,
+        form_id: Option<String>,
+        answers_json: String,
+        corrects: Option<String>,
+    ) -> Result<Visit> {
+        self.record(household_id, form_id, answers_json, corrects, false)
+    }
+
+    /// Saves an editable draft (checked only for the answers' types).
+    pub fn save_draft(
+        &self,
+        household_id: String,
+        form_id: Option<String>,
+        answers_json: String,
+    ) -> Result<Visit> {
+        self.record(household_id, form_id, answers_json, None, true)
+    }
+
+    /// Replaces a draft's answers.
+    pub fn update_draft(&self, visit_id: String, answers_json: String) -> Result<Visit> {
+        let answers = parse_answers(&answers_json)?;
+        Ok(self
+            .store
+            .update_draft(parse_id(&visit_id)?, &answers)?
+            .into())
+    }
+
+    /// Finalises a draft: validates it and queues it for the server.
+    pub fn finalise(&self, visit_id: String) -> Result<Visit> {
+        let visit = self.store.finalise_draft(parse_id(&visit_id)?)?;
+        self.local_change();
+        Ok(visit.into())
+    }
+
+    /// Visits on this device (own and pulled), of one household or all.
+    pub fn visits(&self, household_id: Option<String>) -> Result<Vec<Visit>> {
+        let household = household_id.as_deref().map(parse_id).transpose()?;
+        Ok(into_all(self.store.visits(household)?))
+    }
+
+    /// Pushes what is pending, then pulls what is new. Cancelling the
+    /// coroutine or task (or [`Doorstep::cancel_sync`]) stops it between
+    /// two steps with `Cancelled`; nothing is lost and the next sync
+    /// resumes.
+    pub async fn sync(&self, listener: Option<Arc<dyn SyncListener>>) -> Result<SyncReport> {
+        let store = Arc::clone(&self.store);
+        let identity = store.require_identity()?;
+        let cancel = CancelToken::new();
+        *lock(&self.running) = Some(cancel.clone());
+        let mut guard = CancelOnDrop(Some(cancel.clone()));
+        let result = off_thread(move || {
+            let transport = HttpTransport::new(&identity.server_url)?;
+            let report = SyncEngine::new(&store, &transport).run(
+                &mut |progress| {
+                    if let Some(listener) = &listener {
+                        listener.on_progress(progress.into());
+                    }
+                },
+                &cancel,
+            )?;
+            Ok(report.into())
+        })
+        .await;
+        guard.0 = None;
+        lock(&self.running).take();
+        result
+    }
+
+    /// Cancels the sync in progress, if any.
+    pub fn cancel_sync(&self) {
+        if let Some(token) = lock(&self.running).as_ref() {
+            token.cancel();
+        }
+    }
+
+    /// Queues again the changes the server rejected (after the cause was
+    /// fixed); returns how many.
+    pub fn retry_rejected(&self) -> Result<u64> {
+        let count = self.store.retry_rejected()?;
+        self.local_change();
+        Ok(count)
+    }
+
+    /// Pending, rejected, last sync, last server contact, last error,
+    /// stalled.
+    pub fn status(&self) -> Result<Status> {
+        Ok(self.store.status()?.into())
+    }
+
+    /// Calls `listener` after every committed change until the subscription
+    /// is dropped or cancelled.
+    pub fn subscribe(&self, listener: Arc<dyn DataListener>) -> Arc<Subscription> {
+        let subscription = self
+            .store
+            .subscribe(Arc::new(move |change| listener.on_change(change.into())));
+        Arc::new(Subscription {
+            inner: Mutex::new(Some(subscription)),
+        })
+    }
+
+    /// Starts syncing by itself: at once when online, shortly after each
+    /// visit or correction, with backoff when the server is away, never
+    /// while offline (docs/protocol.md, "Connectivity"). Report the network
+    /// with [`Doorstep::network_changed`].
+    pub fn start_auto_sync(&self, online: bool, listener: Arc<dyn AutoSyncListener>) -> Result<()> {
+        let identity = self.store.require_identity()?;
+        let transport: Arc<dyn Transport> = Arc::new(HttpTransport::new(&identity.server_url)?);
+        let forward = move |event| match event {
+            AutoSyncEvent::Started => listener.on_started(),
+            AutoSyncEvent::Progress(progress) => listener.on_progress(progress.into()),
+            AutoSyncEvent::Finished { report, error } => {
+                listener.on_finished(report.map(Into::into), error);
+            }
+            AutoSyncEvent::Scheduled(_) => {}
+        };
+        let auto = AutoSync::start(
+            Arc::clone(&self.store),
+            transport,
+            SyncPolicy::default(),
+            SyncOptions::default(),
+            // Spread the retries of a village's phones.
+            identity.device_id.as_u64_pair().1,
+            Arc::new(forward),
+        )
+        .map_err(|error| DoorstepError::Other {
+            reason: format!("could not start the sync thread: {error}"),
+        })?;
+        auto.network_changed(online);
+        if let Some(previous) = lock(&self.auto).replace(auto) {
+            previous.stop();
+        }
+        Ok(())
+    }
+
+    /// The network came (`true`) or went (`false`).
+    pub fn network_changed(&self, online: bool) {
+        if let Some(auto) = lock(&self.auto).as_ref() {
+            auto.network_changed(online);
+        }
+    }
+
+    /// The user asked to sync now (also after fixing a stalled sync).
+    pub fn sync_now(&self) {
+        if let Some(auto) = lock(&self.auto).as_ref() {
+            auto.sync_now();
+        }
+    }
+
+    /// Stops the background sync (cancelling a run in progress).
+    pub fn stop_auto_sync(&self) {
+        if let Some(auto) = lock(&self.auto).take() {
+            auto.stop();
+        }
+    }
+}
+
+impl Doorstep {
+    fn record(
+        &self,
+        household_id: String,
+        form_id: Option<String>,
+        answers_json: String,
+        corrects: Option<String>,
+        draft: bool,
+    ) -> Result<Visit> {
+        let visit = self.store.record_visit(NewVisit {
+            household_id: parse_id(&household_id)?,
+            form_id,
+            answers: parse_answers(&answers_json)?,
+            draft,
+            corrects: corrects.as_deref().map(parse_id).transpose()?,
+        })?;
+        if !draft {
+            self.local_change();
+        }
+        Ok(visit.into())
+    }
+
+    /// Tells the background sync that something waits in the outbox.
+    fn local_change(&self) {
+        if let Some(auto) = lock(&self.auto).as_ref() {
+            auto.local_change();
+        }
+    }
+}
+
+fn into_all<T, U: From<T>>(items: Vec<T>) -> Vec<U> {
+    items.into_iter().map(Into::into).collect()
+}

@@ -1,0 +1,397 @@
+//! The records and enums the apps see, each beside its `From` the core
+//! type. Ids are strings (UUIDs), times are timestamps (`Instant` in
+//! Kotlin, `Date` in Swift), answers are JSON text (the app's form renderer
+//! speaks JSON; the shapes are in docs/forms.md).
+
+use std::time::SystemTime;
+
+use chrono::{DateTime, Utc};
+use doorstep_core::sync::{self, SyncPhase as CoreSyncPhase};
+use doorstep_core::{model, store};
+use doorstep_protocol as protocol;
+
+fn time(value: DateTime<Utc>) -> SystemTime {
+    value.into()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct DeviceIdentity {
+    pub device_id: String,
+    pub cadre_id: String,
+    pub cadre_name: String,
+    pub server_url: String,
+    pub enrolled_at: SystemTime,
+}
+
+impl From<model::DeviceIdentity> for DeviceIdentity {
+    fn from(identity: model::DeviceIdentity) -> Self {
+        DeviceIdentity {
+            device_id: identity.device_id.to_string(),
+            cadre_id: identity.cadre_id.to_string(),
+            cadre_name: identity.cadre_name,
+            server_url: identity.server_url,
+            enrolled_at: time(identity.enrolled_at),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Village {
+    pub code: String,
+    pub name: String,
+    pub households: u64,
+}
+
+impl From<model::Village> for Village {
+    fn from(village: model::Village) -> Self {
+        Village {
+            code: village.code,
+            name: village.name,
+            households: village.households,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct Household {
+    pub id: String,
+    pub village_code: String,
+    pub village_name: Option<String>,
+    pub head_name: String,
+    pub id_card_suffix: String,
+    /// 村民小组, e.g. "3组".
+    pub group: String,
+    pub members: u32,
+    pub phone: String,
+    pub address: String,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    pub category: String,
+    /// The server version this copy is at.
+    pub version: u64,
+    /// Assigned to this cadre (false: kept until this device's changes
+    /// about it reach the server).
+    pub assigned: bool,
+}
+
+impl From<model::Household> for Household {
+    fn from(household: model::Household) -> Self {
+        let record = household.record;
+        Household {
+            id: record.id.to_string(),
+            village_code: record.village_code,
+            village_name: household.village,
+            head_name: record.head_name,
+            id_card_suffix: record.id_card_suffix,
+            group: record.group,
+            members: record.members,
+            phone: record.phone,
+            address: record.address,
+            lat: record.lat,
+            lon: record.lon,
+            category: record.category,
+            version: record.version,
+            assigned: household.assigned,
+        }
+    }
+}
+
+/// The household fields a cadre may correct.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum HouseholdField {
+    HeadName,
+    Group,
+    Members,
+    Phone,
+    Address,
+    Category,
+}
+
+impl From<HouseholdField> for protocol::HouseholdField {
+    fn from(field: HouseholdField) -> Self {
+        match field {
+            HouseholdField::HeadName => protocol::HouseholdField::HeadName,
+            HouseholdField::Group => protocol::HouseholdField::Group,
+            HouseholdField::Members => protocol::HouseholdField::Members,
+            HouseholdField::Phone => protocol::HouseholdField::Phone,
+            HouseholdField::Address => protocol::HouseholdField::Address,
+            HouseholdField::Category => protocol::HouseholdField::Category,
+        }
+    }
+}
+
+impl From<protocol::HouseholdField> for HouseholdField {
+    fn from(field: protocol::HouseholdField) -> Self {
+        match field {
+            protocol::HouseholdField::HeadName => HouseholdField::HeadName,
+            protocol::HouseholdField::Group => HouseholdField::Group,
+            protocol::HouseholdField::Members => HouseholdField::Members,
+            protocol::HouseholdField::Phone => HouseholdField::Phone,
+            protocol::HouseholdField::Address => HouseholdField::Address,
+            protocol::HouseholdField::Category => HouseholdField::Category,
+        }
+    }
+}
+
+/// One correction: the field and its new value as typed (`members` as
+/// digits).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct FieldChange {
+    pub field: HouseholdField,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Conflict {
+    pub id: u64,
+    pub household_id: String,
+    pub field: HouseholdField,
+    /// The value kept and the value that lost, as JSON text.
+    pub kept: String,
+    pub lost: String,
+    pub kept_by_device: Option<String>,
+    pub lost_by_device: Option<String>,
+    pub decided_at: SystemTime,
+}
+
+impl From<protocol::ConflictRecord> for Conflict {
+    fn from(conflict: protocol::ConflictRecord) -> Self {
+        Conflict {
+            id: conflict.id,
+            household_id: conflict.household_id.to_string(),
+            field: conflict.field.into(),
+            kept: conflict.kept.to_string(),
+            lost: conflict.lost.to_string(),
+            kept_by_device: conflict.kept_by.map(|id| id.to_string()),
+            lost_by_device: conflict.lost_by.map(|id| id.to_string()),
+            decided_at: time(conflict.decided_at),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum VisitStatus {
+    Draft,
+    Final,
+}
+
+/// Where a visit stands with the server.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum VisitSync {
+    /// A draft: stays on the device.
+    Local,
+    Pending,
+    /// Refused by the server; kept, with the reason.
+    Rejected {
+        code: String,
+        reason: String,
+    },
+    Synced,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Visit {
+    pub id: String,
+    pub household_id: String,
+    pub cadre_id: String,
+    pub device_id: String,
+    pub form_id: String,
+    pub form_version: String,
+    pub status: VisitStatus,
+    /// Recorded on this device (false: pulled from the server).
+    pub own: bool,
+    /// The answers, as a JSON object.
+    pub answers_json: String,
+    /// What the form's calculations gave, shaped like the answers.
+    pub computed_json: String,
+    pub recorded_at: SystemTime,
+    pub updated_at: SystemTime,
+    pub corrects: Option<String>,
+    pub received_at: Option<SystemTime>,
+    pub sync: VisitSync,
+}
+
+impl From<model::Visit> for Visit {
+    fn from(visit: model::Visit) -> Self {
+        Visit {
+            id: visit.id.to_string(),
+            household_id: visit.household_id.to_string(),
+            cadre_id: visit.cadre_id.to_string(),
+            device_id: visit.device_id.to_string(),
+            form_id: visit.form_id,
+            form_version: visit.form_version,
+            status: match visit.status {
+                model::VisitStatus::Draft => VisitStatus::Draft,
+                model::VisitStatus::Final => VisitStatus::Final,
+            },
+            own: visit.own,
+            answers_json: serde_json::Value::Object(visit.answers).to_string(),
+            computed_json: serde_json::Value::Object(visit.computed).to_string(),
+            recorded_at: time(visit.recorded_at),
+            updated_at: time(visit.updated_at),
+            corrects: visit.corrects.map(|id| id.to_string()),
+            received_at: visit.received_at.map(time),
+            sync: match visit.sync {
+                model::VisitSync::Local => VisitSync::Local,
+                model::VisitSync::Pending => VisitSync::Pending,
+                model::VisitSync::Rejected { code, reason } => VisitSync::Rejected { code, reason },
+                model::VisitSync::Synced => VisitSync::Synced,
+            },
+        }
+    }
+}
+
+/// One household with its visit history (each visit's answers hold the
+/// member roster as recorded) and the conflicts settled about it.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct HouseholdDetail {
+    pub household: Household,
+    pub visits: Vec<Visit>,
+    pub conflicts: Vec<Conflict>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct FormSummary {
+    pub form_id: String,
+    pub version: String,
+    pub title: String,
+    pub published_at: SystemTime,
+}
+
+impl From<model::FormSummary> for FormSummary {
+    fn from(form: model::FormSummary) -> Self {
+        FormSummary {
+            form_id: form.form_id,
+            version: form.version,
+            title: form.title,
+            published_at: time(form.published_at),
+        }
+    }
+}
+
+/// The status view.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Status {
+    pub device_id: Option<String>,
+    pub server_url: Option<String>,
+    /// Changes not yet acknowledged by the server.
+    pub pending: u64,
+    /// Changes the server refused; they stay on the device.
+    pub rejected: u64,
+    pub oldest_pending: Option<SystemTime>,
+    pub drafts: u64,
+    pub households: u64,
+    pub visits: u64,
+    pub forms: u64,
+    pub last_sync: Option<SystemTime>,
+    pub last_attempt: Option<SystemTime>,
+    /// When the server last answered anything, errors included.
+    pub last_contact: Option<SystemTime>,
+    pub last_error: Option<String>,
+    /// The last error needs a person (re-enrol, update the app).
+    pub stalled: bool,
+}
+
+impl From<model::Status> for Status {
+    fn from(status: model::Status) -> Self {
+        Status {
+            device_id: status.device_id.map(|id| id.to_string()),
+            server_url: status.server_url,
+            pending: status.pending,
+            rejected: status.rejected,
+            oldest_pending: status.oldest_pending.map(time),
+            drafts: status.drafts,
+            households: status.households,
+            visits: status.visits,
+            forms: status.forms,
+            last_sync: status.last_sync.map(time),
+            last_attempt: status.last_attempt.map(time),
+            last_contact: status.last_contact.map(time),
+            last_error: status.last_error,
+            stalled: status.stalled,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum SyncPhase {
+    Push,
+    Pull,
+    Snapshot,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+pub struct SyncProgress {
+    pub phase: SyncPhase,
+    pub done: u64,
+    pub total: Option<u64>,
+    /// Bytes on the wire so far in this run, both ways.
+    pub bytes: u64,
+}
+
+impl From<sync::SyncProgress> for SyncProgress {
+    fn from(progress: sync::SyncProgress) -> Self {
+        SyncProgress {
+            phase: match progress.phase {
+                CoreSyncPhase::Push => SyncPhase::Push,
+                CoreSyncPhase::Pull => SyncPhase::Pull,
+                CoreSyncPhase::Snapshot => SyncPhase::Snapshot,
+            },
+            done: progress.done,
+            total: progress.total,
+            bytes: progress.bytes,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+pub struct SyncReport {
+    pub pushed: u64,
+    pub duplicates: u64,
+    pub rejected: u64,
+    pub pulled: u64,
+    pub households_added: u64,
+    pub households_released: u64,
+    pub requests: u64,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+}
+
+impl From<sync::SyncReport> for SyncReport {
+    fn from(report: sync::SyncReport) -> Self {
+        SyncReport {
+            pushed: report.pushed,
+            duplicates: report.duplicates,
+            rejected: report.rejected,
+            pulled: report.pulled,
+            households_added: report.households_added,
+            households_released: report.households_released,
+            requests: report.requests,
+            bytes_sent: report.bytes.sent,
+            bytes_received: report.bytes.received,
+        }
+    }
+}
+
+/// Which kinds of data a committed write changed, for refreshing screens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+pub struct DataChange {
+    pub households: bool,
+    pub visits: bool,
+    pub forms: bool,
+    /// The status view (pending, last sync) may have changed.
+    pub sync: bool,
+    pub conflicts: bool,
+}
+
+impl From<store::DataChange> for DataChange {
+    fn from(change: store::DataChange) -> Self {
+        DataChange {
+            households: change.households,
+            visits: change.visits,
+            forms: change.forms,
+            sync: change.sync,
+            conflicts: change.conflicts,
+        }
+    }
+}
