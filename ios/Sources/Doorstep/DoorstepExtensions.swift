@@ -1,0 +1,42 @@
+// Swift-only conveniences over the generated API (Doorstep.swift, made by
+// build-xcframework.sh from the Rust library): AsyncStream instead of a
+// listener, closures instead of one-method protocols.
+
+import Foundation
+
+private final class ChangeForwarder: DataListener, @unchecked Sendable {
+    let continuation: AsyncStream<DataChange>.Continuation
+    init(_ continuation: AsyncStream<DataChange>.Continuation) { self.continuation = continuation }
+    func onChange(change: DataChange) { continuation.yield(change) }
+}
+
+private final class ProgressForwarder: SyncListener, @unchecked Sendable {
+    let handler: @Sendable (SyncProgress) -> Void
+    init(_ handler: @escaping @Sendable (SyncProgress) -> Void) { self.handler = handler }
+    func onProgress(progress: SyncProgress) { handler(progress) }
+}
+
+public extension Doorstep {
+    /// Every committed change of the store's data; the subscription ends
+    /// when the stream's consumer stops iterating.
+    func changes() -> AsyncStream<DataChange> {
+        AsyncStream { continuation in
+            let subscription = self.subscribe(listener: ChangeForwarder(continuation))
+            continuation.onTermination = { _ in subscription.cancel() }
+        }
+    }
+
+    /// Syncs, calling `onProgress` after every exchange (on the sync's
+    /// thread). Cancelling the task cancels the sync between two steps.
+    func sync(onProgress: @escaping @Sendable (SyncProgress) -> Void) async throws -> SyncReport {
+        try await self.sync(listener: ProgressForwarder(onProgress))
+    }
+}
+
+public extension DoorstepError {
+    /// The issues of a `.Validation`, by question path; empty otherwise.
+    var issuesByQuestion: [String: String] {
+        guard case let .Validation(issues) = self else { return [:] }
+        return Dictionary(issues.map { ($0.question, $0.message) }, uniquingKeysWith: { first, _ in first })
+    }
+}

@@ -1,0 +1,298 @@
+// The Swift API on a Mac (`swift test` in ios/, after build-xcframework.sh),
+// against a real `doorstep serve`: the same cases as the Kotlin tests in
+// android/doorstep/src/test/kotlin/org/doorstep/DoorstepTest.kt.
+// DOORSTEP_BIN names the doorstep binary (cargo build -p doorstep) and
+// DOORSTEP_FORM the demo form (forms/household-check.json).
+
+#if os(macOS)
+import Foundation
+import XCTest
+@testable import Doorstep
+
+final class TestServer {
+    let directory: URL
+    let cadre: String
+    let village: String
+    let url: String
+    private let process: Process
+    private let binary: String
+
+    init() throws {
+        guard let binary = ProcessInfo.processInfo.environment["DOORSTEP_BIN"],
+              let form = ProcessInfo.processInfo.environment["DOORSTEP_FORM"]
+        else { throw XCTSkip("set DOORSTEP_BIN and DOORSTEP_FORM") }
+        self.binary = binary
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let csv = try TestServer.run(binary, ["gen", "households", "--count", "40", "--seed", "7"], in: directory)
+        try csv.write(to: directory.appendingPathComponent("households.csv"), atomically: true, encoding: .utf8)
+        _ = try TestServer.run(binary, ["admin", "import-households", "households.csv"], in: directory)
+        let villages = try TestServer.run(binary, ["admin", "villages", "--json"], in: directory)
+        let list = try JSONSerialization.jsonObject(with: Data(villages.utf8)) as? [[String: Any]] ?? []
+        village = list.first?["code"] as? String ?? ""
+        cadre = try TestServer.run(binary, ["admin", "add-cadre", "--name", "张明"], in: directory)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        _ = try TestServer.run(binary, ["admin", "assign", "--cadre", cadre, "--village", village], in: directory)
+        _ = try TestServer.run(binary, ["admin", "publish-form", form], in: directory)
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["serve", "--listen", "127.0.0.1:0"]
+        process.currentDirectoryURL = directory
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        var line = Data()
+        while let byte = try output.fileHandleForReading.read(upToCount: 1), !byte.isEmpty, byte != Data("\n".utf8) {
+            line.append(byte)
+        }
+        url = String(decoding: line, as: UTF8.self)
+    }
+
+    func enrollCode() throws -> String {
+        try TestServer.run(binary, ["admin", "enroll-code", "--cadre", cadre], in: directory)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    static func run(_ binary: String, _ arguments: [String], in directory: URL) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        process.currentDirectoryURL = directory
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw NSError(domain: "doorstep", code: Int(process.terminationStatus),
+                          userInfo: [NSLocalizedDescriptionKey: "doorstep \(arguments.joined(separator: " ")) failed"])
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    deinit {
+        process.terminate()
+        try? FileManager.default.removeItem(at: directory)
+    }
+}
+
+func answers(members: Int = 4) -> String {
+    let roster = (0..<members).map { index in
+        "{\"member_name\": \"成员\(index + 1)\", \"relation\": \"\(index == 0 ? "head" : "child")\", \"age\": \(30 + index), \"able_to_work\": \"full\"}"
+    }.joined(separator: ",")
+    return """
+    {"visit_date": "2024-12-28", "respondent": "head", "members": [\(roster)],
+     "income_wages": 38000, "income_business": 6200.5, "income_property": 800,
+     "income_transfer": 3600, "production_costs": 2400,
+     "food_clothing_ok": "yes", "education_ok": "yes", "medical_insurance_ok": "yes",
+     "housing_safe": "yes", "drinking_water_safe": "no", "risk_category": "edge",
+     "relocated": "no", "support_needed": ["jobs"]}
+    """
+}
+
+final class Recorder: DataListener, @unchecked Sendable {
+    private let lock = NSLock()
+    private var changes: [DataChange] = []
+    func onChange(change: DataChange) { lock.lock(); changes.append(change); lock.unlock() }
+    var heard: [DataChange] { lock.lock(); defer { lock.unlock() }; return changes }
+}
+
+final class AutoRecorder: AutoSyncListener, @unchecked Sendable {
+    let delivered = XCTestExpectation(description: "delivered once online")
+    private let lock = NSLock()
+    private(set) var started = 0
+    func onStarted() { lock.lock(); started += 1; lock.unlock() }
+    func onProgress(progress: SyncProgress) {}
+    func onFinished(report: SyncReport?, error: String?) {
+        if let report, report.pushed > 0 { delivered.fulfill() }
+    }
+}
+
+final class DoorstepTests: XCTestCase {
+    static var server: TestServer?
+
+    override class func setUp() {
+        server = try? TestServer()
+    }
+
+    override class func tearDown() {
+        server = nil
+    }
+
+    func server() throws -> TestServer {
+        guard let server = DoorstepTests.server else { throw XCTSkip("no test server") }
+        return server
+    }
+
+    func newStore() throws -> Doorstep {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        return try Doorstep.open(path: directory.appendingPathComponent("device.db").path, language: "en")
+    }
+
+    func enrolledStore() async throws -> Doorstep {
+        let server = try server()
+        let store = try newStore()
+        _ = try await store.enroll(serverUrl: server.url, code: try server.enrollCode(), deviceLabel: "XCTest")
+        _ = try await store.sync(listener: nil)
+        return store
+    }
+
+    func testEnrolsSyncsWithProgressRecordsAndDelivers() async throws {
+        let server = try server()
+        let store = try newStore()
+        XCTAssertNil(try store.identity())
+        let identity = try await store.enroll(serverUrl: server.url, code: try server.enrollCode(), deviceLabel: "XCTest")
+        XCTAssertEqual(identity.cadreId, server.cadre)
+        let phases = Phases()
+        let first = try await store.sync { phases.add($0.phase) }
+        XCTAssertGreaterThan(first.householdsAdded, 0)
+        XCTAssertTrue(phases.all.contains(.snapshot))
+        XCTAssertEqual(try store.villages().map(\.code), [server.village])
+        let form = try XCTUnwrap(try store.forms().first)
+        XCTAssertTrue(try store.formDefinition(formId: form.formId, version: form.version).contains("\"members\""))
+        let household = try XCTUnwrap(try store.households(village: nil, search: nil).first)
+        let visit = try store.recordVisit(householdId: household.id, formId: nil, answersJson: answers(), corrects: nil)
+        XCTAssertEqual(visit.sync, .pending)
+        XCTAssertEqual(try store.status().pending, 1)
+        let second = try await store.sync(listener: nil)
+        XCTAssertEqual(second.pushed, 1)
+        XCTAssertEqual(try store.status().pending, 0)
+        XCTAssertEqual(try store.visits(householdId: household.id).first { $0.id == visit.id }?.sync, .synced)
+    }
+
+    func testAnInvalidVisitIsATypedValidationErrorAndRecordsNothing() async throws {
+        let store = try await enrolledStore()
+        let household = try XCTUnwrap(try store.households(village: nil, search: nil).first)
+        let tooOld = answers().replacingOccurrences(of: "\"age\": 30", with: "\"age\": 148")
+        XCTAssertThrowsError(try store.recordVisit(householdId: household.id, formId: nil, answersJson: tooOld, corrects: nil)) { error in
+            XCTAssertNotNil((error as? DoorstepError)?.issuesByQuestion["members[1]/age"])
+        }
+        XCTAssertEqual(try store.status().pending, 0)
+        XCTAssertFalse(try store.visits(householdId: household.id).contains { $0.own })
+    }
+
+    func testErrorsAreTypedSoAnAppCanActOnThem() async throws {
+        let server = try server()
+        let fresh = try newStore()
+        do {
+            _ = try await fresh.enroll(serverUrl: server.url, code: "WRONG-CODE1", deviceLabel: nil)
+            XCTFail("a wrong code enrols nothing")
+        } catch DoorstepError.Auth {}
+        do {
+            _ = try await fresh.enroll(serverUrl: "http://127.0.0.1:9", code: try server.enrollCode(), deviceLabel: nil)
+            XCTFail("nobody listens there")
+        } catch DoorstepError.Network {}
+        let store = try await enrolledStore()
+        XCTAssertThrowsError(try store.household(id: "not-an-id")) { error in
+            guard case .InvalidInput = error as? DoorstepError else { return XCTFail("\(error)") }
+        }
+        XCTAssertThrowsError(try store.household(id: "0190a000-0000-7000-8000-00000000beef")) { error in
+            guard case .NotFound = error as? DoorstepError else { return XCTFail("\(error)") }
+        }
+        let household = try XCTUnwrap(try store.households(village: nil, search: nil).first)
+        let visit = try store.recordVisit(householdId: household.id, formId: nil, answersJson: answers(), corrects: nil)
+        XCTAssertThrowsError(try store.updateDraft(visitId: visit.id, answersJson: answers())) { error in
+            guard case .Conflict = error as? DoorstepError else { return XCTFail("\(error)") }
+        }
+    }
+
+    func testDataChangesAreObservedUntilTheSubscriptionIsCancelled() async throws {
+        let store = try await enrolledStore()
+        let household = try XCTUnwrap(try store.households(village: nil, search: nil).first)
+        let recorder = Recorder()
+        let subscription = store.subscribe(listener: recorder)
+        _ = try store.recordVisit(householdId: household.id, formId: nil, answersJson: answers(), corrects: nil)
+        XCTAssertEqual(recorder.heard.count, 1)
+        XCTAssertTrue(recorder.heard[0].visits && recorder.heard[0].sync)
+        subscription.cancel()
+        _ = try store.recordVisit(householdId: household.id, formId: nil, answersJson: answers(), corrects: nil)
+        XCTAssertEqual(recorder.heard.count, 1)
+    }
+
+    func testCallsFromManyThreadsAreSafeAndReadsCompleteWhileASyncRuns() async throws {
+        let store = try await enrolledStore()
+        let households = try store.households(village: nil, search: nil)
+        for index in 0..<300 {
+            _ = try store.recordVisit(householdId: households[index % households.count].id, formId: nil,
+                                      answersJson: answers(members: 1 + index % 4), corrects: nil)
+        }
+        let counter = ReadCounter()
+        let readers = (0..<4).map { _ in
+            Thread {
+                while counter.syncing {
+                    _ = try? store.households(village: nil, search: "1")
+                    _ = try? store.status()
+                    if counter.syncing { counter.read() }
+                }
+            }
+        }
+        readers.forEach { $0.start() }
+        let report = try await store.sync(listener: nil)
+        counter.stop()
+        XCTAssertEqual(report.pushed, 300)
+        XCTAssertGreaterThan(counter.reads, 0)
+    }
+
+    func testHouseholdCorrectionsAreQueuedValidatedAndSynced() async throws {
+        let store = try await enrolledStore()
+        let household = try XCTUnwrap(try store.households(village: nil, search: nil).first)
+        let corrected = try store.editHousehold(id: household.id, changes: [
+            FieldChange(field: .phone, value: "13900000001"),
+            FieldChange(field: .members, value: "6"),
+        ])
+        XCTAssertEqual(corrected.phone, "13900000001")
+        XCTAssertEqual(corrected.members, 6)
+        XCTAssertThrowsError(try store.editHousehold(id: household.id, changes: [FieldChange(field: .members, value: "many")])) { error in
+            XCTAssertNotNil((error as? DoorstepError)?.issuesByQuestion["members"])
+        }
+        _ = try await store.sync(listener: nil)
+        XCTAssertEqual(try store.status().pending, 0)
+        XCTAssertEqual(try store.household(id: household.id).household.phone, "13900000001")
+    }
+
+    func testDraftsStayEditableUntilFinalised() async throws {
+        let store = try await enrolledStore()
+        let household = try XCTUnwrap(try store.households(village: nil, search: nil).first)
+        let draft = try store.saveDraft(householdId: household.id, formId: nil, answersJson: "{\"visit_date\": \"2024-12-28\"}")
+        XCTAssertEqual(draft.status, .draft)
+        XCTAssertThrowsError(try store.finalise(visitId: draft.id))
+        _ = try store.updateDraft(visitId: draft.id, answersJson: answers())
+        XCTAssertEqual(try store.finalise(visitId: draft.id).status, .final)
+        XCTAssertEqual(try store.status().pending, 1)
+    }
+
+    func testAutoSyncWaitsForTheNetworkAndThenDelivers() async throws {
+        let store = try await enrolledStore()
+        let recorder = AutoRecorder()
+        try store.startAutoSync(online: false, listener: recorder)
+        let household = try XCTUnwrap(try store.households(village: nil, search: nil).first)
+        _ = try store.recordVisit(householdId: household.id, formId: nil, answersJson: answers(), corrects: nil)
+        try await Task.sleep(nanoseconds: 300_000_000)
+        XCTAssertEqual(recorder.started, 0)
+        store.networkChanged(online: true)
+        await fulfillment(of: [recorder.delivered], timeout: 60)
+        XCTAssertEqual(try store.status().pending, 0)
+        store.stopAutoSync()
+    }
+}
+
+final class Phases: @unchecked Sendable {
+    private let lock = NSLock()
+    private var phases: [SyncPhase] = []
+    func add(_ phase: SyncPhase) { lock.lock(); phases.append(phase); lock.unlock() }
+    var all: [SyncPhase] { lock.lock(); defer { lock.unlock() }; return phases }
+}
+
+final class ReadCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var running = true
+    private var count = 0
+    var syncing: Bool { lock.lock(); defer { lock.unlock() }; return running }
+    var reads: Int { lock.lock(); defer { lock.unlock() }; return count }
+    func read() { lock.lock(); count += 1; lock.unlock() }
+    func stop() { lock.lock(); running = false; lock.unlock() }
+}
+#endif
