@@ -13,10 +13,9 @@
 #![cfg(unix)]
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader};
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use doorstep_e2e::proxy::{Faults, FaultyProxy};
@@ -24,7 +23,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_doorstep");
+mod common;
+
+use common::Shell;
 
 /// Rounds of start-sync-then-SIGKILL.
 const KILLS: usize = 200;
@@ -43,82 +44,6 @@ const LATE_KILL_DELAY_MS: u64 = 300;
 const EXIT_UNREACHABLE: i32 = 3;
 /// SIGKILL.
 const SIGKILL: i32 = 9;
-
-struct Shell {
-    directory: tempfile::TempDir,
-}
-
-impl Shell {
-    fn new() -> Shell {
-        Shell {
-            directory: tempfile::tempdir().expect("temporary directory"),
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.directory.path().join(name)
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(BIN);
-        command
-            .args(args)
-            .current_dir(self.directory.path())
-            .env_remove("RUST_LOG")
-            .env_remove("DOORSTEP_LANG");
-        command
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().expect("doorstep runs")
-    }
-
-    /// Runs a command that must succeed; returns its stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let output = self.run(args);
-        assert!(
-            output.status.success(),
-            "doorstep {args:?} failed ({}): {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).expect("utf-8 stdout")
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        serde_json::from_str(&self.ok(args)).expect("JSON on stdout")
-    }
-
-    /// Starts `doorstep serve` on port 0; returns the process and its URL.
-    fn serve(&self) -> Server {
-        let mut child = self
-            .command(&["serve", "--listen", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("server starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("the server prints its address");
-        Server {
-            child,
-            url: line.trim().to_string(),
-        }
-    }
-}
-
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A cadre's desktop device: its database file, households and the visits
 /// it recorded.
@@ -272,7 +197,7 @@ fn sigkills_during_sync_lose_nothing_and_duplicate_nothing() {
 
     // The server, and the faulty proxy in front of it; the devices enroll
     // through the proxy, so every sync goes through it.
-    let server = shell.serve();
+    let server = shell.serve("127.0.0.1:0");
     let upstream = server
         .url
         .trim_start_matches("http://")

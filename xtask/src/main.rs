@@ -144,27 +144,22 @@ fn ensure_debian(file: &str, package: &str) -> Result<()> {
         .output()
         .map(|output| String::from_utf8_lossy(&output.stdout).trim() == "0")
         .unwrap_or(false);
-    let mut install = if root {
-        Command::new("apt-get")
-    } else {
-        let mut sudo = Command::new("sudo");
-        sudo.arg("apt-get");
-        sudo
-    };
-    install
-        .args(["install", "-y", "--no-install-recommends", package])
-        .env("DEBIAN_FRONTEND", "noninteractive");
-    if run(&mut install).is_err() {
-        // A stale package list: refresh it once and try again.
-        let mut update = if root {
+    let apt = || {
+        let mut command = if root {
             Command::new("apt-get")
         } else {
             let mut sudo = Command::new("sudo");
             sudo.arg("apt-get");
             sudo
         };
-        run(update.arg("update"))?;
-        run(&mut install)?;
+        command.env("DEBIAN_FRONTEND", "noninteractive");
+        command
+    };
+    let install = || run(apt().args(["install", "-y", "--no-install-recommends", package]));
+    if install().is_err() {
+        // A stale package list: refresh it once and try again.
+        run(apt().arg("update"))?;
+        install()?;
     }
     if !Path::new(file).exists() {
         bail!("{package} is installed but {file} is not there");

@@ -1,0 +1,120 @@
+//! The real `doorstep` binary, run in a temporary directory: shared by the
+//! CLI's end-to-end tests. Each test binary uses part of it.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_doorstep");
+
+pub struct Shell {
+    directory: tempfile::TempDir,
+}
+
+impl Shell {
+    pub fn new() -> Shell {
+        Shell {
+            directory: tempfile::tempdir().expect("temporary directory"),
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.directory.path().join(name)
+    }
+
+    /// `doorstep ARGS` in the directory, without the caller's log or
+    /// language settings.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(BIN);
+        command
+            .args(args)
+            .current_dir(self.directory.path())
+            .env_remove("RUST_LOG")
+            .env_remove("DOORSTEP_LANG");
+        command
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("doorstep runs")
+    }
+
+    /// Runs a command that must succeed; returns its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let output = self.run(args);
+        assert!(
+            output.status.success(),
+            "doorstep {args:?} failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).expect("utf-8 stdout")
+    }
+
+    pub fn json(&self, args: &[&str]) -> Value {
+        serde_json::from_str(&self.ok(args)).expect("JSON on stdout")
+    }
+
+    /// Runs a command that must fail with `code`; returns its stderr, which
+    /// must be one line.
+    pub fn fails(&self, args: &[&str], code: i32) -> String {
+        let output = self.run(args);
+        let stderr = String::from_utf8(output.stderr).expect("utf-8 stderr");
+        assert_eq!(
+            output.status.code(),
+            Some(code),
+            "doorstep {args:?}: {stderr}"
+        );
+        let lines: Vec<&str> = stderr
+            .lines()
+            .filter(|line| line.starts_with("error:"))
+            .collect();
+        assert_eq!(lines.len(), 1, "one error line: {stderr}");
+        assert_eq!(
+            stderr.trim_end().lines().last(),
+            Some(lines[0]),
+            "the error is the last line: {stderr}"
+        );
+        assert!(output.stdout.is_empty(), "nothing on stdout when failing");
+        lines[0].to_string()
+    }
+
+    /// Starts `doorstep serve` on `listen`; returns the process and its URL.
+    pub fn serve(&self, listen: &str) -> Server {
+        let mut child = self
+            .command(&["serve", "--listen", listen])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("server starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("the server prints its address");
+        Server {
+            child,
+            url: line.trim().to_string(),
+        }
+    }
+}
+
+/// A running `doorstep serve`, stopped when dropped.
+pub struct Server {
+    child: Child,
+    pub url: String,
+}
+
+impl Server {
+    pub fn listen_address(&self) -> String {
+        self.url.trim_start_matches("http://").to_string()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
