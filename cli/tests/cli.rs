@@ -3,41 +3,15 @@
 //! enroll → sync → record offline → serve again → sync → export, and the
 //! clear one-line errors on the way.
 
-use std::path::Path;
-
 use serde_json::Value;
 
 mod common;
 
-use common::Shell;
+use common::{ANSWERS, Shell, demo_form};
 
 fn args(list: &[String]) -> Vec<&str> {
     list.iter().map(String::as_str).collect()
 }
-
-fn demo_form() -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../forms/household-check.xlsx")
-        .display()
-        .to_string()
-}
-
-const ANSWERS: &str = r#"{
-    "visit_date": "2024-12-28", "respondent": "head",
-    "members": [
-        {"member_name": "张明", "relation": "head", "age": 48, "able_to_work": "full"},
-        {"member_name": "李芳", "relation": "spouse", "age": 45, "able_to_work": "full"},
-        {"member_name": "张小兰", "relation": "child", "age": 10, "in_school": "yes"},
-        {"member_name": "张强", "relation": "child", "age": 22, "able_to_work": "full"},
-        {"member_name": "王秀英", "relation": "parent", "age": 71, "able_to_work": "none"}
-    ],
-    "migrants": [{"migrant_name": "张强", "destination": "outside_province", "city": "深圳",
-                  "monthly_income": 6000, "return_date": "2025-01-22"}],
-    "income_wages": 42000, "income_business": 3000, "income_transfer": 1800, "production_costs": 2500,
-    "food_clothing_ok": "yes", "education_ok": "yes", "medical_insurance_ok": "yes",
-    "housing_safe": "yes", "drinking_water_safe": "yes", "risk_category": "none",
-    "relocated": "no", "support_needed": ["training"]
-}"#;
 
 #[test]
 fn the_operators_journey_from_the_shell() {

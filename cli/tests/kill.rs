@@ -14,7 +14,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::os::unix::process::ExitStatusExt;
-use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -25,7 +24,7 @@ use serde_json::Value;
 
 mod common;
 
-use common::Shell;
+use common::{ANSWERS, Shell, demo_form};
 
 /// Rounds of start-sync-then-SIGKILL.
 const KILLS: usize = 200;
@@ -100,28 +99,6 @@ impl Device {
         panic!("{}: sync did not finish in five tries", self.db);
     }
 }
-
-fn demo_form() -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../forms/household-check.xlsx")
-        .display()
-        .to_string()
-}
-
-/// Synthetic answers (the names are made up); never printed.
-const ANSWERS: &str = r#"{
-    "visit_date": "2024-12-28", "respondent": "head",
-    "members": [
-        {"member_name": "张明", "relation": "head", "age": 48, "able_to_work": "full"},
-        {"member_name": "李芳", "relation": "spouse", "age": 45, "able_to_work": "full"},
-        {"member_name": "张小兰", "relation": "child", "age": 10, "in_school": "yes"}
-    ],
-    "migrants": [],
-    "income_wages": 42000, "income_business": 3000, "income_transfer": 1800, "production_costs": 2500,
-    "food_clothing_ok": "yes", "education_ok": "yes", "medical_insurance_ok": "yes",
-    "housing_safe": "yes", "drinking_water_safe": "yes", "risk_category": "none",
-    "relocated": "no", "support_needed": ["training"]
-}"#;
 
 /// The faults of one round: a fixed share of drops, cuts and truncations,
 /// a short delay on every exchange (so that kills land while a request is

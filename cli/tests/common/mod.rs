@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
 use serde_json::Value;
@@ -118,3 +118,30 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// The demo form, as its XLSForm.
+pub fn demo_form() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../forms/household-check.xlsx")
+        .display()
+        .to_string()
+}
+
+/// A valid visit of the demo form: a household of five (the names are
+/// made up; never printed). Per-capita net income 8,860.
+pub const ANSWERS: &str = r#"{
+    "visit_date": "2024-12-28", "respondent": "head",
+    "members": [
+        {"member_name": "张明", "relation": "head", "age": 48, "able_to_work": "full"},
+        {"member_name": "李芳", "relation": "spouse", "age": 45, "able_to_work": "full"},
+        {"member_name": "张小兰", "relation": "child", "age": 10, "in_school": "yes"},
+        {"member_name": "张强", "relation": "child", "age": 22, "able_to_work": "full"},
+        {"member_name": "王秀英", "relation": "parent", "age": 71, "able_to_work": "none"}
+    ],
+    "migrants": [{"migrant_name": "张强", "destination": "outside_province", "city": "深圳",
+                  "monthly_income": 6000, "return_date": "2025-01-22"}],
+    "income_wages": 42000, "income_business": 3000, "income_transfer": 1800, "production_costs": 2500,
+    "food_clothing_ok": "yes", "education_ok": "yes", "medical_insurance_ok": "yes",
+    "housing_safe": "yes", "drinking_water_safe": "yes", "risk_category": "none",
+    "relocated": "no", "support_needed": ["training"]
+}"#;
