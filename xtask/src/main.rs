@@ -203,6 +203,9 @@ fn classpath(parts: &[PathBuf]) -> String {
 }
 
 fn test_kotlin() -> Result<()> {
+    if Command::new("java").arg("-version").output().is_err() {
+        ensure_debian("/usr/bin/java", "openjdk-17-jre-headless")?;
+    }
     ensure_debian(JNA_JAR, "libjna-java")?;
     ensure_debian(JUNIT_JAR, "junit4")?;
     let kotlin = ensure_kotlin()?;
