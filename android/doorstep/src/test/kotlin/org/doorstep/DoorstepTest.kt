@@ -188,15 +188,19 @@ class DoorstepTest {
         val households = store.households(null, null)
         repeat(300) { index -> store.recordVisit(households[index % households.size].id, null, answers(1 + index % 4), null) }
         val syncing = AtomicBoolean(true)
+        val syncStarted = AtomicBoolean(false)
         val readsDuringSync = AtomicInteger()
         val failures = Collections.synchronizedList(mutableListOf<Throwable>())
         val readers = (1..4).map {
             thread {
                 try {
                     while (syncing.get()) {
+                        // Counted only when it began after the sync started
+                        // and ended before the sync returned.
+                        val began = syncStarted.get()
                         store.households(null, "1")
                         store.status()
-                        if (syncing.get()) readsDuringSync.incrementAndGet()
+                        if (began && syncing.get()) readsDuringSync.incrementAndGet()
                     }
                 } catch (error: Throwable) {
                     failures += error
@@ -212,6 +216,7 @@ class DoorstepTest {
                 }
             }
         }
+        syncStarted.set(true)
         val report = runBlocking { store.sync() }
         syncing.set(false)
         (readers + writers).forEach { it.join() }
