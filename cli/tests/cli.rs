@@ -207,20 +207,7 @@ fn the_operators_journey_from_the_shell() {
         shell.json(&args(&device("one.db", &["status", "--json"])))["pending"],
         0
     );
-    shell.ok(&[
-        "admin",
-        "export",
-        "visits",
-        "--format",
-        "jsonl",
-        "--out",
-        "export.jsonl",
-    ]);
-    let export = std::fs::read_to_string(shell.path("export.jsonl")).expect("export");
-    let rows: Vec<Value> = export
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("JSON line"))
-        .collect();
+    let rows: Vec<Value> = shell.exported_visits();
     assert_eq!(rows.len(), 3);
     for id in &visits {
         assert_eq!(

@@ -291,19 +291,9 @@ fn sigkills_during_sync_lose_nothing_and_duplicate_nothing() {
     }
 
     // Every finalised visit is on the server exactly once…
-    shell.ok(&[
-        "admin",
-        "export",
-        "visits",
-        "--format",
-        "jsonl",
-        "--out",
-        "export.jsonl",
-    ]);
-    let export = std::fs::read_to_string(shell.path("export.jsonl")).expect("export");
+    let exported = shell.exported_visits();
     let mut on_server: HashMap<String, usize> = HashMap::new();
-    for line in export.lines() {
-        let row: Value = serde_json::from_str(line).expect("a JSON line");
+    for row in &exported {
         let id = row["id"].as_str().expect("a visit id").to_string();
         *on_server.entry(id).or_default() += 1;
     }
@@ -329,7 +319,7 @@ fn sigkills_during_sync_lose_nothing_and_duplicate_nothing() {
         "visits exported more than once (seed {seed}): {twice:?}"
     );
     assert_eq!(
-        export.lines().count(),
+        exported.len(),
         recorded,
         "the export holds exactly the visits recorded (seed {seed})"
     );

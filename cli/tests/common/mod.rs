@@ -57,6 +57,25 @@ impl Shell {
         serde_json::from_str(&self.ok(args)).expect("JSON on stdout")
     }
 
+    /// Every visit on the server, one JSON object each, as
+    /// `admin export visits --format jsonl` writes them.
+    pub fn exported_visits(&self) -> Vec<Value> {
+        self.ok(&[
+            "admin",
+            "export",
+            "visits",
+            "--format",
+            "jsonl",
+            "--out",
+            "export.jsonl",
+        ]);
+        std::fs::read_to_string(self.path("export.jsonl"))
+            .expect("export")
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("a JSON line"))
+            .collect()
+    }
+
     /// Runs a command that must fail with `code`; returns its stderr, which
     /// must be one line.
     pub fn fails(&self, args: &[&str], code: i32) -> String {
