@@ -1,7 +1,7 @@
 //! The one error the apps see, and the one place core's errors become it.
 
 use doorstep_core::Error;
-use doorstep_core::sync::TransportError;
+use doorstep_core::transport::TransportError;
 
 /// What went wrong, in terms an app can act on. No variant carries an
 /// answer, a name or an ID-card number.
@@ -29,6 +29,20 @@ pub enum DoorstepError {
     /// a device cannot enrol twice.
     #[error("conflict: {reason}")]
     Conflict { reason: String },
+    /// TLS failed: the server's certificate is not trusted
+    /// ("certificate not trusted: …") or the address does not speak HTTPS.
+    /// Permanent: retrying will not help until a person fixes the
+    /// certificate, the CA given at enrolment, or the address.
+    #[error("{reason}")]
+    Tls { reason: String },
+    /// The key does not open the store (wrong, missing, or given for a
+    /// plain store); the file was not touched.
+    #[error("key: {reason}")]
+    Key { reason: String },
+    /// A wipe was refused: this much has not reached the server. Sync
+    /// first, or wipe with `force` to lose it.
+    #[error("{changes} changes and {drafts} drafts have not reached the server")]
+    Unsynced { changes: u64, drafts: u64 },
     /// The local database failed or is damaged; it is never deleted.
     #[error("storage: {reason}")]
     Storage { reason: String },
@@ -80,9 +94,15 @@ impl From<Error> for DoorstepError {
             Error::Finalised(_) | Error::NotCorrectable(_) | Error::AlreadyEnrolled { .. } => {
                 DoorstepError::Conflict { reason }
             }
-            Error::Open { .. } | Error::Migrate(_) | Error::Sqlite(_) | Error::Corrupt(_) => {
-                DoorstepError::Storage { reason }
-            }
+            Error::Key(_) => DoorstepError::Key { reason },
+            Error::Unsynced { changes, drafts } => DoorstepError::Unsynced { changes, drafts },
+            Error::NoStore { .. } => DoorstepError::NotFound { reason },
+            Error::Open { .. }
+            | Error::Migrate(_)
+            | Error::Sqlite(_)
+            | Error::Corrupt(_)
+            | Error::Wiped
+            | Error::Busy(_) => DoorstepError::Storage { reason },
             Error::Cancelled => DoorstepError::Cancelled,
             Error::BadForm { .. } | Error::Protocol(_) => DoorstepError::Other { reason },
         }
@@ -104,7 +124,10 @@ impl From<TransportError> for DoorstepError {
                 reason,
                 retry_after_seconds: None,
             },
-            TransportError::BadAddress(_) => DoorstepError::InvalidInput { reason },
+            TransportError::BadAddress(_) | TransportError::BadCertificate(_) => {
+                DoorstepError::InvalidInput { reason }
+            }
+            TransportError::Tls(_) => DoorstepError::Tls { reason },
             TransportError::Refused { .. } | TransportError::Protocol(_) => {
                 DoorstepError::Other { reason }
             }

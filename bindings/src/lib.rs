@@ -17,10 +17,11 @@
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use doorstep_core::sqlite::DatabaseKey;
 use doorstep_core::sync::{
-    AutoSync, AutoSyncEvent, CancelToken, HttpTransport, SyncEngine, SyncOptions, SyncPolicy,
-    Transport,
+    AutoSync, AutoSyncEvent, CancelToken, SyncEngine, SyncOptions, SyncPolicy,
 };
+use doorstep_core::transport::{Endpoint, HttpTimeouts, HttpTransport, Transport};
 use doorstep_core::{NewVisit, Store, StoreOptions};
 
 mod error;
@@ -117,14 +118,25 @@ impl Drop for CancelOnDrop {
 #[uniffi::export]
 impl Doorstep {
     /// Opens (or creates) the store at `path` and brings its schema up to
-    /// date. `language` ("zh-CN", "en") is for validation messages. A file
-    /// that cannot be opened is left untouched.
-    #[uniffi::constructor]
-    pub fn open(path: String, language: Option<String>) -> Result<Arc<Self>> {
+    /// date. `key`: the store is encrypted with it (created encrypted, and
+    /// opened only with the same key); keep 32 random bytes in the Android
+    /// Keystore or the iOS Keychain (android/README.md, ios/README.md).
+    /// `None`: a plain file. `language` ("zh-CN", "en") is for validation
+    /// messages. A file that cannot be opened (a wrong key included) is
+    /// left untouched.
+    #[uniffi::constructor(default(key = None, language = None))]
+    pub fn open(path: String, key: Option<Vec<u8>>, language: Option<String>) -> Result<Arc<Self>> {
+        let key = key
+            .map(|bytes| DatabaseKey::derive(&bytes))
+            .transpose()
+            .map_err(|error| DoorstepError::Key {
+                reason: error.to_string(),
+            })?;
         let store = Store::open_with(
             path,
             StoreOptions {
                 language,
+                key,
                 ..StoreOptions::default()
             },
         )?;
@@ -142,23 +154,73 @@ impl Doorstep {
 
     /// Enrols this store with a one-time code from the operator. Retrying
     /// after a lost answer with the same code gets the same device back.
+    /// `server_url` is `https://…` (plain `http://` only to this machine,
+    /// unless `allow_insecure_http`, for a test network). `ca_pem`: the
+    /// county's CA certificate when its server's certificate is not from a
+    /// public CA; trusted beside Mozilla's roots from now on.
+    #[uniffi::method(default(device_label = None, ca_pem = None, allow_insecure_http = false))]
     pub async fn enroll(
         &self,
         server_url: String,
         code: String,
         device_label: Option<String>,
+        ca_pem: Option<String>,
+        allow_insecure_http: bool,
     ) -> Result<DeviceIdentity> {
         let store = Arc::clone(&self.store);
         off_thread(move || {
-            let transport = HttpTransport::new(&server_url)?;
-            let identity = doorstep_core::sync::enroll(
-                &store,
-                &transport,
-                transport.base_url(),
-                &code,
-                device_label,
-            )?;
+            let endpoint = Endpoint {
+                url: server_url,
+                ca_pem,
+                allow_insecure_http,
+            };
+            let transport = HttpTransport::connect(&endpoint, HttpTimeouts::default())?;
+            let identity =
+                doorstep_core::sync::enroll(&store, &transport, &endpoint, &code, device_label)?;
             Ok(identity.into())
+        })
+        .await
+    }
+
+    /// Encrypts the store with `new_key`, or changes its key, or (`None`)
+    /// decrypts it. Keep the old key until this returns: a crash before
+    /// leaves the store with the old key, after with the new one.
+    pub fn rekey(&self, new_key: Option<Vec<u8>>) -> Result<()> {
+        let key = new_key
+            .map(|bytes| DatabaseKey::derive(&bytes))
+            .transpose()
+            .map_err(|error| DoorstepError::Key {
+                reason: error.to_string(),
+            })?;
+        self.store.rekey(key.as_ref())?;
+        Ok(())
+    }
+
+    /// Erases the store for handing the phone to another cadre: refuses
+    /// with `Unsynced` while visits or changes have not reached the server
+    /// (unless `force`), asks the server to revoke this device's token
+    /// (best effort: the report says whether it could), then deletes the
+    /// files. Delete the key from the Keystore/Keychain afterwards. This
+    /// object is unusable after it.
+    pub async fn wipe(&self, force: bool) -> Result<WipeReport> {
+        self.stop_auto_sync();
+        let store = Arc::clone(&self.store);
+        off_thread(move || {
+            let transport = match store.identity()? {
+                Some(_) => Some(HttpTransport::connect(
+                    &store.endpoint()?,
+                    HttpTimeouts::default(),
+                )?),
+                None => None,
+            };
+            let report = doorstep_core::sync::wipe(
+                &store,
+                transport
+                    .as_ref()
+                    .map(|transport| transport as &dyn Transport),
+                force,
+            )?;
+            Ok(report.into())
         })
         .await
     }
@@ -295,12 +357,12 @@ impl Doorstep {
     /// resumes.
     pub async fn sync(&self, listener: Option<Arc<dyn SyncListener>>) -> Result<SyncReport> {
         let store = Arc::clone(&self.store);
-        let identity = store.require_identity()?;
+        store.require_identity()?;
         let cancel = CancelToken::new();
         *lock(&self.running) = Some(cancel.clone());
         let mut guard = CancelOnDrop(Some(cancel.clone()));
         let result = off_thread(move || {
-            let transport = HttpTransport::new(&identity.server_url)?;
+            let transport = HttpTransport::connect(&store.endpoint()?, HttpTimeouts::default())?;
             let report = SyncEngine::new(&store, &transport).run(
                 &mut |progress| {
                     if let Some(listener) = &listener {
@@ -355,7 +417,10 @@ impl Doorstep {
     /// with [`Doorstep::network_changed`].
     pub fn start_auto_sync(&self, online: bool, listener: Arc<dyn AutoSyncListener>) -> Result<()> {
         let identity = self.store.require_identity()?;
-        let transport: Arc<dyn Transport> = Arc::new(HttpTransport::new(&identity.server_url)?);
+        let transport: Arc<dyn Transport> = Arc::new(HttpTransport::connect(
+            &self.store.endpoint()?,
+            HttpTimeouts::default(),
+        )?);
         let forward = move |event| match event {
             AutoSyncEvent::Started => listener.on_started(),
             AutoSyncEvent::Progress(progress) => listener.on_progress(progress.into()),

@@ -395,3 +395,28 @@ impl From<store::DataChange> for DataChange {
         }
     }
 }
+
+/// What a wipe did.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct WipeReport {
+    /// The server revoked this device's token.
+    pub server_told: bool,
+    /// Why the server could not be told (then the operator should revoke
+    /// the device).
+    pub server_error: Option<String>,
+    /// Changes and drafts erased without reaching the server (only when
+    /// forced).
+    pub lost_changes: u64,
+    pub lost_drafts: u64,
+}
+
+impl From<sync::WipeReport> for WipeReport {
+    fn from(report: sync::WipeReport) -> Self {
+        WipeReport {
+            server_told: report.server_told,
+            server_error: report.server_error,
+            lost_changes: report.lost.changes,
+            lost_drafts: report.lost.drafts,
+        }
+    }
+}

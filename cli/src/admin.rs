@@ -12,11 +12,11 @@ use clap::{Args, Subcommand, ValueEnum};
 use doorstep_core::forms::Form;
 use doorstep_protocol::{AreaLevel, AreaRecord, HouseholdRecord};
 use doorstep_server::ServerStore;
-use doorstep_server::store::AssignmentTarget;
+use doorstep_server::store::{AssignmentTarget, AuditKind};
 use uuid::Uuid;
 
 use crate::households::{self, HouseholdRow};
-use crate::output::{invalid, print_json};
+use crate::output::{invalid, out, print_json};
 
 #[derive(Debug, Args)]
 pub struct AdminArgs {
@@ -85,6 +85,19 @@ enum AdminCommand {
     RevokeDevice {
         #[arg(long)]
         device: Uuid,
+    },
+    /// The audit log, newest first: enrolments and retries, revocations,
+    /// operators' actions, refused pushes, throttled clients (ids and
+    /// reasons, never names or answers).
+    Audit {
+        /// How many entries at most.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// Only this kind (enrolled, enrol_refused, change_refused, …).
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long)]
+        json: bool,
     },
     /// Export data.
     #[command(subcommand)]
@@ -160,7 +173,7 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
         }
         AdminCommand::AddCadre { name } => {
             let id = store.add_cadre(&name)?;
-            println!("{id}");
+            out!("{id}");
         }
         AdminCommand::Cadres { json } => {
             let cadres = store.cadres()?;
@@ -168,9 +181,12 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
                 print_json(&cadres)?;
             } else {
                 for cadre in cadres {
-                    println!(
+                    out!(
                         "{}\t{}\t{} households\t{} devices",
-                        cadre.id, cadre.name, cadre.households, cadre.devices
+                        cadre.id,
+                        cadre.name,
+                        cadre.households,
+                        cadre.devices
                     );
                 }
             }
@@ -185,7 +201,7 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
                 print_json(&list)?;
             } else {
                 for (area, households) in villages {
-                    println!("{}\t{}\t{households} households", area.code, area.name);
+                    out!("{}\t{}\t{households} households", area.code, area.name);
                 }
             }
         }
@@ -221,7 +237,7 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
                 form.version,
                 form.questions.len()
             );
-            println!("{}@{}", form.form_id, form.version);
+            out!("{}@{}", form.form_id, form.version);
         }
         AdminCommand::EnrollCode { cadre } => {
             let code = store.enroll_code(cadre)?;
@@ -229,7 +245,7 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
                 "one-time code for cadre {cadre}, valid until {}",
                 code.expires_at.format("%Y-%m-%d %H:%M UTC")
             );
-            println!("{}", code.code);
+            out!("{}", code.code);
         }
         AdminCommand::Conflicts { household, json } => {
             let conflicts = store.conflicts(household)?;
@@ -237,7 +253,7 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
                 print_json(&conflicts)?;
             } else {
                 for conflict in &conflicts {
-                    println!("{}", crate::device::conflict_line(conflict));
+                    out!("{}", crate::device::conflict_line(conflict));
                 }
                 eprintln!("{} conflicts", conflicts.len());
             }
@@ -248,7 +264,7 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
                 print_json(&history)?;
             } else {
                 for write in &history {
-                    println!(
+                    out!(
                         "v{}\t{}\t{}\t{}\tfrom v{}\tby {}",
                         write.version,
                         write.changed_at.to_rfc3339(),
@@ -270,7 +286,7 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
                 print_json(&devices)?;
             } else {
                 for device in devices {
-                    println!(
+                    out!(
                         "{}\t{}\t{}\tlast seen {}\t{} visits{}",
                         device.id,
                         device.cadre_id,
@@ -289,6 +305,38 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
         AdminCommand::RevokeDevice { device } => {
             store.revoke_device(device)?;
             eprintln!("device {device} revoked: its token no longer works");
+        }
+        AdminCommand::Audit { limit, kind, json } => {
+            let kind = kind
+                .map(|name| {
+                    AuditKind::parse(&name).ok_or_else(|| {
+                        let kinds: Vec<&str> =
+                            AuditKind::ALL.iter().map(|kind| kind.as_str()).collect();
+                        invalid(format!(
+                            "unknown audit kind {name:?}; kinds: {}",
+                            kinds.join(", ")
+                        ))
+                    })
+                })
+                .transpose()?;
+            let entries = store.audit(limit, kind)?;
+            if json {
+                print_json(&entries)?;
+            } else {
+                let show = |value: Option<String>| value.unwrap_or_else(|| "-".into());
+                for entry in entries {
+                    out!(
+                        "{}	{}	device {}	cadre {}	from {}	{}	{}",
+                        entry.at,
+                        entry.kind,
+                        show(entry.device_id.map(|id| id.to_string())),
+                        show(entry.cadre_id.map(|id| id.to_string())),
+                        show(entry.client),
+                        show(entry.subject),
+                        show(entry.detail)
+                    );
+                }
+            }
         }
         AdminCommand::Export(ExportCommand::Visits {
             format: ExportFormat::Jsonl,

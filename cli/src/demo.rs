@@ -12,8 +12,10 @@ use std::time::Instant;
 use anyhow::{Context, bail, ensure};
 use chrono::NaiveDate;
 use clap::Args;
-use doorstep_core::sync::{CancelToken, HttpTransport, SyncEngine, SyncReport, enroll};
-use doorstep_core::{NewVisit, Store};
+use doorstep_core::sqlite::DatabaseKey;
+use doorstep_core::sync::{CancelToken, SyncEngine, SyncReport, enroll};
+use doorstep_core::transport::{Endpoint, HttpTransport};
+use doorstep_core::{NewVisit, Store, StoreOptions};
 use doorstep_protocol::Answers;
 use doorstep_server::store::AssignmentTarget;
 use doorstep_server::{BackgroundServer, ServerStore};
@@ -113,13 +115,22 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     let mut phones = Vec::with_capacity(devices);
     let mut requests = 0;
     for (index, (cadre, _)) in cadre_villages.iter().enumerate() {
-        let phone = Store::open(directory.path().join(format!("device-{index}.db")))?;
+        // Each phone's store is encrypted, as in the field (the key would
+        // live in the Keystore or Keychain).
+        let key: [u8; 32] = rand::rng().random();
+        let phone = Store::open_with(
+            directory.path().join(format!("device-{index}.db")),
+            StoreOptions {
+                key: Some(DatabaseKey::derive(&key)?),
+                ..StoreOptions::default()
+            },
+        )?;
         let transport = HttpTransport::new(&url)?;
         let code = store.enroll_code(*cadre)?;
         enroll(
             &phone,
             &transport,
-            &url,
+            &Endpoint::new(&url),
             &code.code,
             Some(format!("demo device {}", index + 1)),
         )?;

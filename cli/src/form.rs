@@ -7,7 +7,7 @@ use doorstep_core::forms::{Form, QuestionKind};
 use serde::Serialize;
 
 use crate::admin::read_form;
-use crate::output::{invalid, print_json};
+use crate::output::{invalid, out, print_json};
 
 #[derive(Debug, Subcommand)]
 pub enum FormCommand {
@@ -75,20 +75,26 @@ pub fn run(command: FormCommand) -> anyhow::Result<()> {
             if json {
                 print_json(&summary)?;
             } else {
-                println!(
+                out!(
                     "{} {} — {}",
-                    summary.form_id, summary.version, summary.title
+                    summary.form_id,
+                    summary.version,
+                    summary.title
                 );
-                println!(
+                out!(
                     "{} questions, {} calculations, {} notes, {} choice lists",
-                    summary.questions, summary.calculations, summary.notes, summary.choice_lists
+                    summary.questions,
+                    summary.calculations,
+                    summary.notes,
+                    summary.choice_lists
                 );
-                println!("repeats: {}", list_or_none(&summary.repeats));
-                println!("groups: {}", list_or_none(&summary.groups));
-                println!("languages: {}", list_or_none(&summary.languages));
-                println!(
+                out!("repeats: {}", list_or_none(&summary.repeats));
+                out!("groups: {}", list_or_none(&summary.groups));
+                out!("languages: {}", list_or_none(&summary.languages));
+                out!(
                     "skip logic on {} questions, constraints on {}",
-                    summary.with_relevance, summary.with_constraint
+                    summary.with_relevance,
+                    summary.with_constraint
                 );
             }
             eprintln!("{}: no problems found", file.display());

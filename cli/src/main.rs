@@ -94,6 +94,7 @@ fn main() -> ExitCode {
         .init();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(error) if output::is_closed_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
             let code = output::exit_code(&error);
             eprintln!("error: {}", output::one_line(&error));

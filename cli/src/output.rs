@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use doorstep_core::sync::TransportError;
+use doorstep_core::transport::TransportError;
 use doorstep_server::store::StoreError;
 use serde::Serialize;
 
@@ -52,7 +52,10 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
                 | Error::NotCorrectable(_)
                 | Error::NotEnrolled
                 | Error::InvalidEdit { .. }
-                | Error::AlreadyEnrolled { .. } => EXIT_INVALID,
+                | Error::AlreadyEnrolled { .. }
+                | Error::Key(_)
+                | Error::NoStore { .. }
+                | Error::Unsynced { .. } => EXIT_INVALID,
                 _ => EXIT_ERROR,
             };
         }
@@ -70,8 +73,10 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
 
 fn transport_code(error: &TransportError) -> u8 {
     match error {
-        TransportError::BadAddress(_) => EXIT_INVALID,
-        TransportError::Unauthorized(_) | TransportError::Refused { .. } => EXIT_REFUSED,
+        TransportError::BadAddress(_) | TransportError::BadCertificate(_) => EXIT_INVALID,
+        TransportError::Unauthorized(_)
+        | TransportError::Refused { .. }
+        | TransportError::Tls(_) => EXIT_REFUSED,
         error if error.is_transient() => EXIT_UNREACHABLE,
         _ => EXIT_ERROR,
     }
@@ -92,7 +97,35 @@ pub fn one_line(error: &anyhow::Error) -> String {
 /// Prints one JSON document on stdout.
 pub fn print_json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut stdout, value)?;
+    serde_json::to_writer_pretty(&mut stdout, value).map_err(std::io::Error::from)?;
     writeln!(stdout)?;
     Ok(())
+}
+
+/// Writes one line of data on stdout. Unlike `println!`, a closed pipe
+/// (`doorstep … | head -1`) is an error, which [`is_closed_pipe`] tells
+/// apart so that the command ends quietly instead of panicking.
+pub fn line(arguments: std::fmt::Arguments<'_>) -> std::io::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_fmt(arguments)?;
+    stdout.write_all(b"\n")
+}
+
+/// `out!("…", …)`: [`line`] with `println!`'s syntax, returning early with
+/// the error.
+macro_rules! out {
+    ($($argument:tt)*) => {
+        $crate::output::line(format_args!($($argument)*))?
+    };
+}
+pub(crate) use out;
+
+/// Whether the error is stdout's reader going away: not a failure of the
+/// command, which then ends quietly with success.
+pub fn is_closed_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }

@@ -355,8 +355,22 @@ fn help_is_there_for_every_command() {
         !shell.path("doorstep-device.db").exists(),
         "a failed enrolment leaves no store behind"
     );
-    let not_enrolled = shell.fails(&["device", "--db", "fresh.db", "sync"], 5);
-    assert!(not_enrolled.contains("not enrolled"), "{not_enrolled}");
+    // A command that needs an enrolled store never creates one.
+    let missing = shell.fails(&["device", "--db", "fresh.db", "sync"], 5);
+    assert!(missing.contains("no device store at fresh.db"), "{missing}");
+    assert!(!shell.path("fresh.db").exists());
+    let plain_http = shell.fails(
+        &[
+            "device",
+            "enroll",
+            "--server",
+            "http://10.1.2.3:8686",
+            "--code",
+            "X",
+        ],
+        5,
+    );
+    assert!(plain_http.contains("use https://"), "{plain_http}");
 }
 
 #[test]

@@ -4,8 +4,8 @@
 use uuid::Uuid;
 
 use crate::forms::Violation;
-use crate::sqlite::MigrateError;
-use crate::sync::TransportError;
+use crate::sqlite::{KeyError, MigrateError};
+use crate::transport::TransportError;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -17,6 +17,20 @@ pub enum Error {
         #[source]
         source: rusqlite::Error,
     },
+    /// The key does not fit the store (wrong, missing, or given for a
+    /// plain store). The file was not touched.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error("no device store at {path}: enroll this device first (doorstep device enroll)")]
+    NoStore { path: String },
+    #[error("this store was wiped; open or enroll a new one")]
+    Wiped,
+    #[error(
+        "{changes} change(s) and {drafts} draft(s) on this device have not reached the server; sync first, or force the wipe to lose them"
+    )]
+    Unsynced { changes: u64, drafts: u64 },
+    #[error("{0}")]
+    Busy(String),
     #[error(transparent)]
     Migrate(#[from] MigrateError),
     #[error("storage error: {0}")]
@@ -78,5 +92,16 @@ impl Error {
     /// (the network came back, the server restarted).
     pub fn is_transient(&self) -> bool {
         matches!(self, Error::Transport(error) if error.is_transient())
+    }
+
+    /// Whether the server answered before this error (for "last contact"):
+    /// every failure but a cancelled run or an exchange that never
+    /// completed.
+    pub fn reached_server(&self) -> bool {
+        match self {
+            Error::Transport(error) => error.reached_server(),
+            Error::Cancelled => false,
+            _ => true,
+        }
     }
 }

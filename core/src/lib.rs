@@ -5,7 +5,8 @@
 //! - [`store`]: the local SQLite file: households, forms, visits, the outbox;
 //! - [`forms`]: the form engine, shared with the server, which validates
 //!   every pushed visit again with the same code;
-//! - [`sync`]: the sync engine, driven through an injected [`sync::Transport`].
+//! - [`sync`]: the sync engine, driven through an injected
+//!   [`transport::Transport`] (HTTPS by default: [`transport::HttpTransport`]).
 //!
 //! No FFI, no server, no async runtime here: the bindings and the server
 //! wrap this crate, never the other way round.
@@ -17,6 +18,7 @@ pub mod model;
 pub mod sqlite;
 pub mod store;
 pub mod sync;
+pub mod transport;
 
 pub use error::{Error, Result};
 pub use model::*;

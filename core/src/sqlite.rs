@@ -1,11 +1,17 @@
 //! SQLite plumbing shared by the device store and the server's embedded
-//! store: opening a connection with Doorstep's pragmas and running
-//! forward-only numbered migrations.
+//! store: opening a connection with Doorstep's pragmas (and, for an
+//! encrypted device store, its key) and running forward-only numbered
+//! migrations.
+//!
+//! The SQLite linked in is SQLCipher (ADR 0009). A connection opened
+//! without a key is plain SQLite; with a [`DatabaseKey`], every page of the
+//! file and of its WAL is encrypted (AES-256, HMAC-SHA512 per page).
 //!
 //! Migrations are tracked with `PRAGMA user_version`. Each step runs in its
 //! own transaction together with the version bump, so a crash leaves the
 //! database at one version or the next, never between.
 
+use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
 
@@ -56,31 +62,213 @@ pub enum MigrateError {
     Sqlite(#[from] rusqlite::Error),
 }
 
+/// The key of an encrypted database: 256 bits, derived from whatever bytes
+/// the app holds (a random key from Android's Keystore or iOS's Keychain,
+/// a key file). Given to SQLCipher as a raw key, so opening costs no key
+/// stretching: the bytes must be a secret with enough entropy, not a
+/// password a person remembers. Debug output never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseKey([u8; 32]);
+
+impl DatabaseKey {
+    /// The key for `material`: SHA-256 over a fixed label and the bytes.
+    pub fn derive(material: &[u8]) -> Result<DatabaseKey, KeyError> {
+        use sha2::{Digest, Sha256};
+        if material.is_empty() {
+            return Err(KeyError::Empty);
+        }
+        let mut hasher = Sha256::new();
+        hasher.update(b"doorstep device store key v1\0");
+        hasher.update(material);
+        Ok(DatabaseKey(hasher.finalize().into()))
+    }
+
+    /// SQLCipher's raw-key literal, `x'…'`: used as is, no key derivation.
+    pub(crate) fn literal(&self) -> String {
+        let hex: String = self.0.iter().map(|byte| format!("{byte:02x}")).collect();
+        format!("x'{hex}'")
+    }
+}
+
+impl std::fmt::Debug for DatabaseKey {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("DatabaseKey(…)")
+    }
+}
+
+/// Why a database could not be opened with the key given (or without one).
+/// In each case the file is left exactly as it was.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("the store is encrypted and this key does not open it")]
+    Wrong,
+    #[error("the store is encrypted (or damaged): open it with its key")]
+    Missing,
+    #[error("the store is not encrypted: open it without a key (then rekey it to encrypt it)")]
+    NotEncrypted,
+    #[error("the key is empty")]
+    Empty,
+}
+
+/// Why [`open_keyed`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+/// The first 16 bytes of every plain SQLite file.
+const PLAIN_HEADER: &[u8; 16] = b"SQLite format 3\0";
+
+/// Whether the file at `path` exists and is a plain (unencrypted) SQLite
+/// file; `None` when it is missing or empty (a new database).
+pub fn is_plain(path: &Path) -> std::io::Result<Option<bool>> {
+    let mut file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(error),
+    };
+    let mut header = [0u8; 16];
+    let mut read = 0;
+    while read < header.len() {
+        match file.read(&mut header[read..])? {
+            0 => break,
+            count => read += count,
+        }
+    }
+    Ok(match read {
+        0 => None,
+        _ => Some(read == header.len() && &header == PLAIN_HEADER),
+    })
+}
+
+/// Creates the file, if it is missing, readable and writable by its owner
+/// only (0600); SQLite then makes the WAL and shared-memory files with the
+/// same mode. An existing file is not touched.
+pub fn create_private(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
+/// Takes group and other permissions off an existing file (a store made
+/// before files were created private).
+pub fn restrict_mode(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o700))?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 /// Opens (creating if needed) a read-write connection with WAL, foreign keys
 /// and a busy timeout, so that a second process (an admin command next to a
 /// running server) waits instead of failing.
 pub fn open(path: &Path, durability: Durability) -> rusqlite::Result<Connection> {
-    let connection = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX
-            | OpenFlags::SQLITE_OPEN_URI,
-    )?;
+    let connection = Connection::open_with_flags(path, read_write_flags())?;
     configure(&connection, durability)?;
     Ok(connection)
 }
 
+/// [`open`], with a key for an encrypted database (`None`: plain). The key
+/// is checked before anything else runs, so a wrong key (or a missing one,
+/// or a key for a plain file) fails without writing to the file.
+pub fn open_keyed(
+    path: &Path,
+    durability: Durability,
+    key: Option<&DatabaseKey>,
+) -> Result<Connection, OpenError> {
+    let connection = Connection::open_with_flags(path, read_write_flags())?;
+    unlock(&connection, path, key)?;
+    configure(&connection, durability)?;
+    Ok(connection)
+}
+
+fn read_write_flags() -> OpenFlags {
+    OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI
+}
+
 /// Opens a connection for reading only (it still sees WAL writes).
 pub fn open_reader(path: &Path) -> rusqlite::Result<Connection> {
+    open_reader_keyed(path, None).map_err(|error| match error {
+        OpenError::Sqlite(error) => error,
+        OpenError::Key(error) => rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_NOTADB),
+            Some(error.to_string()),
+        ),
+    })
+}
+
+/// [`open_reader`] for a database encrypted with `key`.
+pub fn open_reader_keyed(path: &Path, key: Option<&DatabaseKey>) -> Result<Connection, OpenError> {
     let connection = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
+    unlock(&connection, path, key)?;
     connection.busy_timeout(Duration::from_secs(10))?;
     connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     connection.pragma_update(None, "foreign_keys", "ON")?;
     Ok(connection)
+}
+
+/// Gives SQLCipher the key (the first statement on the connection), then
+/// reads the schema to prove that the key opens the file.
+fn unlock(
+    connection: &Connection,
+    path: &Path,
+    key: Option<&DatabaseKey>,
+) -> Result<(), OpenError> {
+    let plain = is_plain(path).map_err(|error| {
+        rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+            Some(error.to_string()),
+        )
+    })?;
+    match (key, plain) {
+        (Some(_), Some(true)) => return Err(KeyError::NotEncrypted.into()),
+        (None, Some(false)) => return Err(KeyError::Missing.into()),
+        _ => {}
+    }
+    if let Some(key) = key {
+        // SQLCipher would log a wrong key's failed page checks on stderr
+        // (logcat on Android): the caller gets the error instead.
+        connection.execute_batch(&format!(
+            "PRAGMA cipher_log_level = NONE; PRAGMA key = \"{}\";",
+            key.literal()
+        ))?;
+    }
+    match connection.query_row("SELECT count(*) FROM sqlite_master", [], |row| {
+        row.get::<_, i64>(0)
+    }) {
+        Ok(_) => Ok(()),
+        Err(rusqlite::Error::SqliteFailure(error, _))
+            if error.code == rusqlite::ErrorCode::NotADatabase && key.is_some() =>
+        {
+            Err(KeyError::Wrong.into())
+        }
+        Err(error) => Err(error.into()),
+    }
 }
 
 fn configure(connection: &Connection, durability: Durability) -> rusqlite::Result<()> {

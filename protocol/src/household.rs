@@ -125,6 +125,7 @@ impl HouseholdField {
     /// Checks a new value's type and size; the error is one sentence for
     /// a person, without the value itself.
     pub fn check(self, value: &Value) -> Result<(), String> {
+        use crate::limits::{MAX_SHORT_TEXT_CHARS, check_short_text};
         match self {
             HouseholdField::Members => match value.as_u64() {
                 Some(count) if count <= 99 => Ok(()),
@@ -141,12 +142,21 @@ impl HouseholdField {
                 }
                 _ => Err("phone must be 1 to 20 digits (with + - or spaces)".into()),
             },
-            _ => match value.as_str() {
-                Some(text) if !text.trim().is_empty() && text.chars().count() <= 200 => Ok(()),
+            HouseholdField::Category => match value.as_str() {
+                Some(code) if HOUSEHOLD_CATEGORIES.contains(&code) => Ok(()),
                 _ => Err(format!(
-                    "{} must be text of 1 to 200 characters",
-                    self.as_str()
+                    "category must be one of {}",
+                    HOUSEHOLD_CATEGORIES.join(", ")
                 )),
+            },
+            _ => match value.as_str() {
+                Some(text) => check_short_text(text, MAX_SHORT_TEXT_CHARS).map_err(|problem| {
+                    format!(
+                        "{} {problem} (1 to {MAX_SHORT_TEXT_CHARS} visible characters)",
+                        self.as_str()
+                    )
+                }),
+                None => Err(format!("{} must be text", self.as_str())),
             },
         }
     }
@@ -187,6 +197,13 @@ impl fmt::Display for HouseholdField {
         formatter.write_str(self.as_str())
     }
 }
+
+/// Household categories, as codes: `general` 一般农户, `relieved` 脱贫户,
+/// `unstable` 脱贫不稳定户, `edge` 边缘易致贫户, `sudden_hardship`
+/// 突发严重困难户 (the last three are the three monitored categories,
+/// 三类对象).
+pub const HOUSEHOLD_CATEGORIES: [&str; 5] =
+    ["general", "relieved", "unstable", "edge", "sudden_hardship"];
 
 /// A cadre's correction of a household: only the fields it changes, and
 /// the server version the device showed when the cadre began. `id` names

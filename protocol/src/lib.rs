@@ -17,8 +17,9 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 mod household;
+pub mod limits;
 
-pub use household::{ConflictRecord, Hlc, HouseholdEdit, HouseholdField};
+pub use household::{ConflictRecord, HOUSEHOLD_CATEGORIES, Hlc, HouseholdEdit, HouseholdField};
 
 /// The protocol version this crate describes. Sent by the device in every
 /// request body and by the server in every response.
@@ -35,6 +36,11 @@ pub mod routes {
     pub const PUSH: &str = "/v1/sync/push";
     pub const PULL: &str = "/v1/sync/pull";
     pub const SNAPSHOT: &str = "/v1/sync/snapshot";
+    /// A device that is being wiped asks for its own token to be revoked.
+    pub const RETIRE: &str = "/v1/device/retire";
+
+    /// Every route the server has (the authorisation tests go through each).
+    pub const ALL: [&str; 6] = [HEALTH, ENROLL, PUSH, PULL, SNAPSHOT, RETIRE];
 }
 
 /// Answers of a visit: question name → value.
@@ -72,6 +78,20 @@ pub struct EnrollResponse {
     pub token: String,
     pub cadre_id: Uuid,
     pub cadre_name: String,
+    pub server_time: DateTime<Utc>,
+}
+
+/// `POST /v1/device/retire`: the device is being wiped (handed to another
+/// cadre): its token stops working at once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetireRequest {
+    pub protocol: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetireResponse {
+    pub protocol: u32,
+    pub device_id: Uuid,
     pub server_time: DateTime<Utc>,
 }
 
@@ -156,6 +176,10 @@ pub struct VisitRecord {
     /// When the server stored it; absent in a push.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub received_at: Option<DateTime<Utc>>,
+    /// Set by the server when `recorded_at` was more than a day after it
+    /// received the visit: the phone's clock was wrong.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub clock_ahead: bool,
 }
 
 /// A published form version. `definition` is the form document understood by
@@ -236,6 +260,16 @@ pub enum RejectCode {
     Invalid,
     /// The change claims another device or cadre, or is otherwise malformed.
     Malformed,
+    /// The change breaks a size limit (`limits`): an answer, the visit, an
+    /// edit.
+    TooLarge,
+    /// The id was already used for other content (the same visit id with
+    /// other answers, a sequence number reused): never `duplicate`, which
+    /// would let the device drop it.
+    Conflict,
+    /// A code this build does not know (from a newer server).
+    #[serde(other)]
+    Other,
 }
 
 impl RejectCode {
@@ -246,6 +280,9 @@ impl RejectCode {
             RejectCode::UnknownForm => "unknown_form",
             RejectCode::Invalid => "invalid",
             RejectCode::Malformed => "malformed",
+            RejectCode::TooLarge => "too_large",
+            RejectCode::Conflict => "conflict",
+            RejectCode::Other => "other",
         }
     }
 }
@@ -292,11 +329,24 @@ pub enum PulledChange {
 }
 
 /// `POST /v1/sync/snapshot`: households that entered the device's scope,
-/// fetched whole.
+/// fetched whole, in pages bounded in bytes: the first page carries the
+/// households, their areas and conflicts and their first visits; when it
+/// says `resume`, the device asks again with `after` for the next visits.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SnapshotRequest {
     pub protocol: u32,
     pub households: Vec<Uuid>,
+    /// Where the previous page of this request stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<SnapshotCursor>,
+}
+
+/// A place in a snapshot's visits, which come ordered by household, then
+/// visit id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotCursor {
+    pub household: Uuid,
+    pub visit: Uuid,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -314,6 +364,10 @@ pub struct SnapshotResponse {
     pub conflicts: Vec<ConflictRecord>,
     /// Requested ids that are not (or no longer) in scope.
     pub refused: Vec<Uuid>,
+    /// More visits of these households wait: ask again with `after` set to
+    /// this. The households are the device's only once no page says it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<SnapshotCursor>,
     /// The log position this snapshot is consistent with.
     pub position: u64,
     pub server_time: DateTime<Utc>,
@@ -370,7 +424,31 @@ mod tests {
             recorded_at: at("2024-01-02T03:04:05Z"),
             corrects: None,
             received_at: None,
+            clock_ahead: false,
         }
+    }
+
+    #[test]
+    fn fields_added_for_security_are_optional_and_unknown_codes_are_tolerated() {
+        let value = serde_json::to_value(visit()).expect("serialises");
+        assert!(value.get("clock_ahead").is_none(), "false is left out");
+        let flagged = VisitRecord {
+            clock_ahead: true,
+            ..visit()
+        };
+        assert_eq!(
+            serde_json::to_value(&flagged).expect("serialises")["clock_ahead"],
+            json!(true)
+        );
+        let request: SnapshotRequest =
+            serde_json::from_value(json!({"protocol": 1, "households": []})).expect("parses");
+        assert_eq!(request.after, None);
+        let code: RejectCode = serde_json::from_value(json!("from_the_future")).expect("parses");
+        assert_eq!(code, RejectCode::Other);
+        assert_eq!(
+            serde_json::to_value(RejectCode::TooLarge).expect("serialises"),
+            json!("too_large")
+        );
     }
 
     #[test]

@@ -1,42 +1,70 @@
-//! The HTTP API under `/v1`: routes, the device-token extractor, and
-//! handlers that hand the blocking store work to tokio's blocking pool.
+//! The HTTP API under `/v1`: routes, the device-token extractor, the
+//! limits every caller meets, and handlers that hand the blocking store
+//! work to tokio's blocking pool.
+//!
+//! Every route is reachable by anyone on the network. Unauthenticated
+//! requests (health, enrolment) take only small bodies, and enrolment
+//! attempts and bad tokens are throttled per client address. Authenticated
+//! requests are throttled per device. Refusals are logged and audited at a
+//! bounded rate. The client address comes from the
+//! `axum::extract::ConnectInfo<SocketAddr>` extension that the connection
+//! layer (`crate::net`) puts on every request.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Query, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Query, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
+use doorstep_protocol::limits::{MAX_ENROLL_BYTES, MAX_REQUEST_BYTES};
 use doorstep_protocol::{
-    EnrollRequest, Health, PROTOCOL_VERSION, PullQuery, PushRequest, PushResponse, SnapshotRequest,
-    routes,
+    EnrollRequest, Health, PROTOCOL_VERSION, PullQuery, PushRequest, PushResponse, RetireRequest,
+    RetireResponse, SnapshotRequest, routes,
 };
 
 use crate::error::AppError;
-use crate::store::{DeviceAuth, ServerStore, StoreError};
-use crate::wire::{AcceptZstd, MAX_BODY_BYTES, WireJson, WireResponse};
+use crate::store::{AuditEvent, AuditKind, DeviceAuth, ServerStore, StoreError};
+use crate::throttle::{Buckets, Throttle, client_key};
+use crate::wire::{AcceptZstd, WireJson, WireResponse};
 
-/// What every handler shares. Holds no state of its own beyond the store,
-/// so several servers can stand behind one database.
+/// What every handler shares: the store and the rate limits. Holds no
+/// data of its own, so several servers can stand behind one database (each
+/// then limits on its own).
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub store: Arc<ServerStore>,
+    pub throttle: Arc<Throttle>,
+}
+
+impl AppState {
+    pub fn new(store: Arc<ServerStore>) -> AppState {
+        AppState {
+            store,
+            throttle: Arc::new(Throttle::default()),
+        }
+    }
 }
 
 /// The application, ready to serve.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route(routes::HEALTH, get(health))
-        .route(routes::ENROLL, post(enroll))
+        .route(
+            routes::ENROLL,
+            post(enroll).layer(DefaultBodyLimit::max(MAX_ENROLL_BYTES)),
+        )
         .route(routes::PUSH, post(push))
         .route(routes::PULL, get(pull))
         .route(routes::SNAPSHOT, post(snapshot))
+        .route(routes::RETIRE, post(retire))
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .with_state(state)
 }
 
@@ -73,34 +101,59 @@ async fn health() -> Json<Health> {
 #[tracing::instrument(skip_all)]
 async fn enroll(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     accept: AcceptZstd,
-    WireJson(request): WireJson<EnrollRequest>,
+    WireJson(request): WireJson<EnrollRequest, MAX_ENROLL_BYTES>,
 ) -> Result<WireResponse, AppError> {
+    // Only refused attempts count against an address; once it used them
+    // up, every attempt from it waits (a right code included: guesses
+    // cannot hide among real ones).
+    let key = client.map_or(IpAddr::from([0, 0, 0, 0]), client_key);
+    if let Err(retry_after) = state.throttle.enrol.check(&key, Instant::now()) {
+        report_throttled(&state, client, "refused enrolment attempts").await;
+        return Err(AppError::Throttled { retry_after });
+    }
     check_protocol(request.protocol)?;
-    let response = blocking(move || {
-        state.store.enroll(
+    let store = Arc::clone(&state.store);
+    let result = blocking(move || {
+        store.enroll(
             &request.code,
             request.device_label.as_deref(),
             request.attempt,
+            client,
             Utc::now(),
         )
     })
-    .await?;
-    tracing::info!(device = %response.device_id, cadre = %response.cadre_id, "device enrolled");
-    WireResponse::new(accept, &response)
+    .await;
+    match result {
+        Ok(response) => {
+            tracing::info!(device = %response.device_id, cadre = %response.cadre_id, "device enrolled");
+            WireResponse::new(accept, &response)
+        }
+        Err(error) => {
+            if matches!(error, AppError::Unauthorized(_)) {
+                let _ = state.throttle.enrol.take(&key, Instant::now());
+            }
+            if should_report(&state, client) {
+                tracing::warn!(client = ?client, %error, "enrolment refused (further refusals from this address are not logged for a minute)");
+            }
+            Err(error)
+        }
+    }
 }
 
 #[tracing::instrument(skip_all, fields(device = %auth.device_id, changes = request.changes.len()))]
 async fn push(
     State(state): State<AppState>,
     Device(auth): Device,
+    ClientAddr(client): ClientAddr,
     accept: AcceptZstd,
     WireJson(request): WireJson<PushRequest>,
 ) -> Result<WireResponse, AppError> {
     check_protocol(request.protocol)?;
     let now = Utc::now();
     let (results, position) =
-        blocking(move || state.store.push(auth, &request.changes, now)).await?;
+        blocking(move || state.store.push(auth, &request.changes, client, now)).await?;
     tracing::info!(position, "push applied");
     WireResponse::new(
         accept,
@@ -135,9 +188,35 @@ async fn snapshot(
     WireJson(request): WireJson<SnapshotRequest>,
 ) -> Result<WireResponse, AppError> {
     check_protocol(request.protocol)?;
-    let response =
-        blocking(move || state.store.snapshot(auth, &request.households, Utc::now())).await?;
+    let response = blocking(move || {
+        state
+            .store
+            .snapshot(auth, &request.households, request.after, Utc::now())
+    })
+    .await?;
     WireResponse::new(accept, &response)
+}
+
+#[tracing::instrument(skip_all, fields(device = %auth.device_id))]
+async fn retire(
+    State(state): State<AppState>,
+    Device(auth): Device,
+    ClientAddr(client): ClientAddr,
+    accept: AcceptZstd,
+    WireJson(request): WireJson<RetireRequest>,
+) -> Result<WireResponse, AppError> {
+    check_protocol(request.protocol)?;
+    let now = Utc::now();
+    blocking(move || state.store.retire(auth, client, now)).await?;
+    tracing::info!("device retired its token");
+    WireResponse::new(
+        accept,
+        &RetireResponse {
+            protocol: PROTOCOL_VERSION,
+            device_id: auth.device_id,
+            server_time: now,
+        },
+    )
 }
 
 async fn no_route() -> AppError {
@@ -148,7 +227,66 @@ async fn wrong_method() -> AppError {
     AppError::BadRequest("this route does not take that method".into())
 }
 
-/// The device behind `Authorization: Bearer TOKEN`.
+/// Takes a token from `buckets` for the client's address, or refuses with
+/// 429 and the wait. The first refusal of an address in a minute is logged
+/// and audited.
+async fn limit(
+    state: &AppState,
+    buckets: &Buckets<IpAddr>,
+    client: Option<IpAddr>,
+    what: &str,
+) -> Result<(), AppError> {
+    let key = client.map_or(IpAddr::from([0, 0, 0, 0]), client_key);
+    let Err(retry_after) = buckets.take(&key, Instant::now()) else {
+        return Ok(());
+    };
+    report_throttled(state, client, what).await;
+    Err(AppError::Throttled { retry_after })
+}
+
+/// Logs and audits that a client was throttled, once a minute per address.
+async fn report_throttled(state: &AppState, client: Option<IpAddr>, what: &str) {
+    let key = client.map_or(IpAddr::from([0, 0, 0, 0]), client_key);
+    if state
+        .throttle
+        .throttled_report
+        .take(&key, Instant::now())
+        .is_err()
+    {
+        return;
+    }
+    tracing::warn!(client = %key, what, "client throttled (not logged again for a minute)");
+    let store = Arc::clone(&state.store);
+    let event = AuditEvent::new(AuditKind::ClientThrottled)
+        .client(client)
+        .detail(what.to_string());
+    let _ = blocking(move || store.note(Utc::now(), &event)).await;
+}
+
+/// Whether a refusal for this client is worth a log line now.
+fn should_report(state: &AppState, client: Option<IpAddr>) -> bool {
+    let key = client.map_or(IpAddr::from([0, 0, 0, 0]), client_key);
+    state.throttle.report.take(&key, Instant::now()).is_ok()
+}
+
+/// The client's network address, when the connection layer gave it.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(address)| address.ip()),
+        ))
+    }
+}
+
+/// The device behind `Authorization: Bearer TOKEN`, within its rate.
 #[derive(Debug, Clone, Copy)]
 pub struct Device(pub DeviceAuth);
 
@@ -156,6 +294,9 @@ impl FromRequestParts<AppState> for Device {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let ClientAddr(client) = ClientAddr::from_request_parts(parts, state)
+            .await
+            .unwrap_or(ClientAddr(None));
         let token = parts
             .headers
             .get(AUTHORIZATION)
@@ -163,13 +304,37 @@ impl FromRequestParts<AppState> for Device {
             .and_then(|value| value.split_once(' '))
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, token)| token.trim().to_string())
-            .filter(|token| !token.is_empty())
-            .ok_or_else(|| {
-                AppError::Unauthorized("missing device token (Authorization: Bearer …)".into())
-            })?;
+            .filter(|token| !token.is_empty() && token.len() <= 256);
+        let Some(token) = token else {
+            limit(
+                state,
+                &state.throttle.bad_tokens,
+                client,
+                "requests without a token",
+            )
+            .await?;
+            return Err(AppError::Unauthorized(
+                "missing device token (Authorization: Bearer …)".into(),
+            ));
+        };
         let store = Arc::clone(&state.store);
-        blocking(move || store.authenticate(&token))
-            .await
-            .map(Device)
+        let auth = match blocking(move || store.authenticate(&token, Utc::now())).await {
+            Ok(auth) => auth,
+            Err(error) => {
+                if matches!(error, AppError::Unauthorized(_)) {
+                    limit(state, &state.throttle.bad_tokens, client, "unknown tokens").await?;
+                }
+                return Err(error);
+            }
+        };
+        if let Err(retry_after) = state.throttle.device.take(&auth.device_id, Instant::now()) {
+            if should_report(state, client) {
+                tracing::warn!(device = %auth.device_id, "device throttled (not logged again for a minute)");
+            }
+            return Err(AppError::Throttled {
+                retry_after: retry_after.max(Duration::from_secs(1)),
+            });
+        }
+        Ok(Device(auth))
     }
 }

@@ -20,6 +20,9 @@ pub enum AppError {
     Conflict(String),
     #[error("request body too large: at most {limit} bytes")]
     TooLarge { limit: usize },
+    /// Too many requests from this client or device: wait `retry_after`.
+    #[error("too many requests; try again in {} s", retry_after.as_secs().max(1))]
+    Throttled { retry_after: std::time::Duration },
     #[error("protocol version {found} is not supported (this server speaks {supported})")]
     Protocol { found: u32, supported: u32 },
     #[error("internal error: {0}")]
@@ -34,6 +37,7 @@ impl AppError {
             AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             AppError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            AppError::Throttled { .. } => (StatusCode::TOO_MANY_REQUESTS, "throttled"),
             AppError::Protocol { .. } => (StatusCode::BAD_REQUEST, "protocol"),
             AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -62,17 +66,28 @@ impl IntoResponse for AppError {
                 "the server failed; try again later".to_string()
             }
             other => {
-                tracing::info!(status = status.as_u16(), message = %other, "request refused");
+                // Anyone can provoke a refusal: one line each would let a
+                // flood fill the disk (the handlers log at a bounded rate).
+                tracing::debug!(status = status.as_u16(), message = %other, "request refused");
                 other.to_string()
             }
         };
-        (
+        let mut response = (
             status,
             Json(ErrorBody {
                 error: code.to_string(),
                 message,
             }),
         )
-            .into_response()
+            .into_response();
+        if let AppError::Throttled { retry_after } = &self {
+            let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            if let Ok(value) = axum::http::HeaderValue::from_str(&seconds.max(1).to_string()) {
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, value);
+            }
+        }
+        response
     }
 }

@@ -11,6 +11,7 @@
 pub mod app;
 pub mod error;
 pub mod store;
+pub mod throttle;
 pub mod wire;
 
 use std::future::Future;
@@ -26,9 +27,12 @@ pub async fn serve(
     store: Arc<ServerStore>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(AppState { store }))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        router(AppState::new(store)).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 /// A server running on its own thread and runtime: for the demo, tests and

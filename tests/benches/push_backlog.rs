@@ -12,7 +12,8 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use doorstep_core::sqlite::Durability;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use doorstep_core::sync::{CancelToken, HttpTransport, SyncEngine, Transport, TransportError};
+use doorstep_core::sync::{CancelToken, SyncEngine};
+use doorstep_core::transport::{HttpTransport, Transport, TransportError};
 use doorstep_core::{NewVisit, Store, StoreOptions};
 use doorstep_e2e::{VILLAGE_A, World, answers, sync};
 use doorstep_protocol::{

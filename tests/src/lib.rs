@@ -8,7 +8,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use doorstep_core::sync::{CancelToken, HttpTransport, SyncEngine, SyncReport};
+use doorstep_core::sync::{CancelToken, SyncEngine, SyncReport};
+use doorstep_core::transport::{Endpoint, HttpTimeouts, HttpTransport};
 use doorstep_core::{NewVisit, Store, StoreOptions};
 use doorstep_protocol::{Answers, AreaLevel, AreaRecord, HouseholdRecord};
 use doorstep_server::store::AssignmentTarget;
@@ -129,8 +130,14 @@ impl World {
             Store::open_with(self.device_path(self.devices), options).expect("device store");
         let transport = HttpTransport::new(&self.url()).expect("transport");
         let code = self.store.enroll_code(cadre).expect("code");
-        doorstep_core::sync::enroll(&store, &transport, &self.url(), &code.code, None)
-            .expect("enroll");
+        doorstep_core::sync::enroll(
+            &store,
+            &transport,
+            &Endpoint::new(self.url()),
+            &code.code,
+            None,
+        )
+        .expect("enroll");
         store
     }
 
@@ -142,7 +149,7 @@ impl World {
     /// Enrolls a device by hand, for tests that craft requests: its id and
     /// token.
     pub fn raw_enrollment(&self, cadre: Uuid) -> doorstep_protocol::EnrollResponse {
-        use doorstep_core::sync::Transport;
+        use doorstep_core::transport::Transport;
         let transport = HttpTransport::new(&self.url()).expect("transport");
         let code = self.store.enroll_code(cadre).expect("code");
         transport
@@ -174,10 +181,37 @@ impl Default for World {
     }
 }
 
+/// The demo form's version, as published in every world.
+pub fn demo_form_version() -> String {
+    let definition: serde_json::Value = serde_json::from_str(DEMO_FORM).expect("demo form JSON");
+    definition["version"]
+        .as_str()
+        .expect("a version")
+        .to_string()
+}
+
+/// A raw HTTP client for tests that craft requests, bound to `local` (a
+/// loopback address of its own, so that one caller's refusals never
+/// throttle another's). reqwest is built without a TLS provider of its own:
+/// this one has rustls with ring and no roots (plain HTTP to loopback).
+pub fn raw_client(local: std::net::IpAddr) -> reqwest::blocking::Client {
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("TLS versions")
+    .with_root_certificates(rustls::RootCertStore::empty())
+    .with_no_client_auth();
+    reqwest::blocking::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .local_address(local)
+        .build()
+        .expect("client")
+}
+
 /// One sync run of a device against the server it enrolled with.
 pub fn sync(device: &Store) -> Result<SyncReport, doorstep_core::Error> {
-    let identity = device.require_identity()?;
-    let transport = HttpTransport::new(&identity.server_url)?;
+    let transport = HttpTransport::connect(&device.endpoint()?, HttpTimeouts::default())?;
     SyncEngine::new(device, &transport).run(&mut |_| {}, &CancelToken::new())
 }
 

@@ -36,7 +36,7 @@
 //! an async runtime: the tests drive it with blocking device code and a
 //! handful of connections at a time.
 //!
-//! [`HttpTransport`]: doorstep_core::sync::HttpTransport
+//! [`HttpTransport`]: doorstep_core::transport::HttpTransport
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};

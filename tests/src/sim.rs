@@ -33,7 +33,8 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use chrono::{DateTime, Duration, Utc};
 use doorstep_core::clock::{Clock, ManualClock};
 use doorstep_core::sqlite::Durability;
-use doorstep_core::sync::{CancelToken, SyncEngine, SyncOptions, Transport, TransportError};
+use doorstep_core::sync::{CancelToken, SyncEngine, SyncOptions};
+use doorstep_core::transport::{Endpoint, Transport, TransportError};
 use doorstep_core::{NewVisit, Store, StoreOptions};
 use doorstep_protocol::{
     AreaLevel, AreaRecord, EnrollRequest, EnrollResponse, HouseholdField, HouseholdRecord,
@@ -250,14 +251,14 @@ impl Network<'_> {
     }
 
     fn auth(&self, token: &str) -> Result<doorstep_server::store::DeviceAuth, StoreError> {
-        self.server.authenticate(token)
+        self.server.authenticate(token, self.now)
     }
 }
 
 impl Transport for Network<'_> {
     fn enroll(&self, request: &EnrollRequest) -> Result<EnrollResponse, TransportError> {
         self.server
-            .enroll(&request.code, None, request.attempt, self.now)
+            .enroll(&request.code, None, request.attempt, None, self.now)
             .map_err(server_error)
     }
 
@@ -267,7 +268,8 @@ impl Transport for Network<'_> {
             request,
             |request| {
                 let auth = self.auth(token)?;
-                let (results, position) = self.server.push(auth, &request.changes, self.now)?;
+                let (results, position) =
+                    self.server.push(auth, &request.changes, None, self.now)?;
                 Ok(PushResponse {
                     protocol: PROTOCOL_VERSION,
                     results,
@@ -295,8 +297,12 @@ impl Transport for Network<'_> {
         self.exchange(
             request,
             |request| {
-                self.server
-                    .snapshot(self.auth(token)?, &request.households, self.now)
+                self.server.snapshot(
+                    self.auth(token)?,
+                    &request.households,
+                    request.after,
+                    self.now,
+                )
             },
             None,
         )
@@ -393,7 +399,7 @@ impl Sim {
                 address: "1组1号".into(),
                 lat: None,
                 lon: None,
-                category: "一般户".into(),
+                category: "general".into(),
                 version: 0,
             })
             .collect();
@@ -477,8 +483,14 @@ impl Sim {
         let store = open_device(&path, &clock);
         let code = self.server().enroll_code(cadre).expect("code").code;
         let network = self.network(true, 0.0);
-        doorstep_core::sync::enroll(&store, &network, "sim://server", &code, None)
-            .expect("enrolment");
+        doorstep_core::sync::enroll(
+            &store,
+            &network,
+            &Endpoint::new("sim://server"),
+            &code,
+            None,
+        )
+        .expect("enrolment");
         self.note(format!(
             "device {index}: cadre {cadre}, clock off by {}",
             skew
@@ -654,7 +666,7 @@ impl Sim {
                 ),
                 _ => (
                     HouseholdField::Category,
-                    json!(["一般户", "脱贫不稳定户", "边缘易致贫户"][rng.random_range(0..3)]),
+                    json!(["general", "unstable", "edge"][rng.random_range(0..3)]),
                 ),
             };
             (household, field, value)
@@ -795,9 +807,9 @@ impl Sim {
     }
 
     fn deliver(&mut self, (token, request): &(String, PushRequest)) {
-        if let Ok(auth) = self.server().authenticate(token) {
+        if let Ok(auth) = self.server().authenticate(token, self.now) {
             // Its answer goes nowhere: the device gave up on it long ago.
-            let _ = self.server().push(auth, &request.changes, self.now);
+            let _ = self.server().push(auth, &request.changes, None, self.now);
             self.stats.late_deliveries += 1;
         }
     }
@@ -1035,6 +1047,7 @@ fn open_device(path: &std::path::Path, clock: &Arc<ManualClock>) -> Store {
             durability: Durability::Normal,
             clock: Arc::clone(clock) as Arc<dyn Clock>,
             language: None,
+            key: None,
         },
     )
     .expect("device store opens")

@@ -6,9 +6,8 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, channel};
 use std::time::Duration;
 
-use doorstep_core::sync::{
-    AutoSync, AutoSyncEvent, Decision, HttpTransport, SyncOptions, SyncPolicy, Transport,
-};
+use doorstep_core::sync::{AutoSync, AutoSyncEvent, Decision, SyncOptions, SyncPolicy};
+use doorstep_core::transport::{HttpTransport, Transport};
 use doorstep_e2e::{VILLAGE_A, World, record};
 
 /// Long enough for any sync on a loaded CI machine; the test only waits

@@ -359,7 +359,7 @@ fn write(
             })
             .collect();
         let (results, after) = store
-            .push(auth, &changes, Utc::now())
+            .push(auth, &changes, None, Utc::now())
             .expect("a push succeeds");
         written.pushes += 1;
         assert_eq!(results.len(), changes.len(), "one result per change");
@@ -379,7 +379,7 @@ fn write(
         position = after;
         if batch % 10 == 9 {
             let (replayed, after) = store
-                .push(auth, &changes, Utc::now())
+                .push(auth, &changes, None, Utc::now())
                 .expect("a replayed push succeeds");
             written.pushes += 1;
             written.replays += 1;
@@ -524,9 +524,11 @@ fn read(
 fn enrolled(store: &ServerStore, cadre: Uuid) -> DeviceAuth {
     let code = store.enroll_code(cadre).expect("enrolment code");
     let response = store
-        .enroll(&code.code, Some("test device"), None, Utc::now())
+        .enroll(&code.code, Some("test device"), None, None, Utc::now())
         .expect("enrol");
-    store.authenticate(&response.token).expect("authenticate")
+    store
+        .authenticate(&response.token, Utc::now())
+        .expect("authenticate")
 }
 
 fn visit(auth: DeviceAuth, household: Uuid, number: usize) -> VisitRecord {
@@ -542,6 +544,7 @@ fn visit(auth: DeviceAuth, household: Uuid, number: usize) -> VisitRecord {
         recorded_at: Utc::now(),
         corrects: None,
         received_at: None,
+        clock_ahead: false,
     }
 }
 

@@ -11,9 +11,9 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use doorstep_core::sync::{
-    CancelToken, HttpTimeouts, HttpTransport, RunOutcome, SyncEngine, SyncOptions, SyncReport,
-    Transport, TransportError, run_outcome,
+    CancelToken, RunOutcome, SyncEngine, SyncOptions, SyncReport, run_outcome,
 };
+use doorstep_core::transport::{Endpoint, HttpTimeouts, HttpTransport, Transport, TransportError};
 use doorstep_core::{Error, Store};
 use doorstep_e2e::proxy::{Faults, FaultyProxy, Stats};
 use doorstep_e2e::{VILLAGE_A, World, record, sync};
@@ -534,8 +534,14 @@ fn an_enrolment_whose_answer_is_lost_can_be_retried_with_the_same_code() {
     let directory = tempfile::tempdir().expect("directory");
     let device = Store::open(directory.path().join("device.db")).expect("store");
     let transport = HttpTransport::new(&proxy.url()).expect("transport");
-    let lost = doorstep_core::sync::enroll(&device, &transport, &proxy.url(), &code, None)
-        .expect_err("the answer is cut off");
+    let lost = doorstep_core::sync::enroll(
+        &device,
+        &transport,
+        &Endpoint::new(proxy.url()),
+        &code,
+        None,
+    )
+    .expect_err("the answer is cut off");
     assert!(lost.is_transient(), "{lost}");
     assert!(device.identity().expect("read").is_none());
     assert_eq!(
@@ -546,8 +552,14 @@ fn an_enrolment_whose_answer_is_lost_can_be_retried_with_the_same_code() {
 
     // Back in range: the same code again gets the device enrolled.
     proxy.set_faults(Faults::none());
-    let identity = doorstep_core::sync::enroll(&device, &transport, &proxy.url(), &code, None)
-        .expect("a retry with the same code works");
+    let identity = doorstep_core::sync::enroll(
+        &device,
+        &transport,
+        &Endpoint::new(proxy.url()),
+        &code,
+        None,
+    )
+    .expect("a retry with the same code works");
     let report = run(&device, &transport, 500).expect("the new token works");
     assert!(report.households_added > 0);
     assert_eq!(

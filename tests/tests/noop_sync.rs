@@ -25,7 +25,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use doorstep_core::sync::{CancelToken, HttpTransport, SyncEngine, SyncReport, WireBytes};
+use doorstep_core::sync::{CancelToken, SyncEngine, SyncReport};
+use doorstep_core::transport::{HttpTransport, WireBytes};
 use doorstep_e2e::proxy::{Faults, FaultyProxy, Stats};
 use doorstep_e2e::{VILLAGE_A, World, sync};
 use doorstep_protocol::{PullResponse, routes};

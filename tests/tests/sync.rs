@@ -1,9 +1,7 @@
 //! End to end: real device stores sync with the real server over HTTP.
 
-use doorstep_core::sync::{
-    CancelToken, HttpTransport, SyncEngine, SyncOptions, SyncPhase, SyncProgress, Transport,
-    TransportError,
-};
+use doorstep_core::sync::{CancelToken, SyncEngine, SyncOptions, SyncPhase, SyncProgress};
+use doorstep_core::transport::{HttpTransport, Transport, TransportError};
 use doorstep_core::{Error, VisitSync};
 use doorstep_e2e::{VILLAGE_A, VILLAGE_B, World, answers, record, sync};
 use doorstep_protocol::{
@@ -25,6 +23,7 @@ fn visit_record(enrollment: &doorstep_protocol::EnrollResponse, household: Uuid)
         recorded_at: chrono::Utc::now(),
         corrects: None,
         received_at: None,
+        clock_ahead: false,
     }
 }
 
@@ -147,7 +146,7 @@ fn a_replayed_push_changes_nothing_even_after_a_server_restart() {
         )
         .expect("reused sequence");
     assert!(
-        matches!(&reused.results[0].outcome, Outcome::Rejected { code: RejectCode::Malformed, reason } if reason.contains("already used"))
+        matches!(&reused.results[0].outcome, Outcome::Rejected { code: RejectCode::Conflict, reason } if reason.contains("already used"))
     );
     assert_eq!(world.server_visit_ids().len(), 1);
 }
@@ -227,6 +226,7 @@ fn a_device_writes_and_reads_only_its_cadres_households() {
             &SnapshotRequest {
                 protocol: PROTOCOL_VERSION,
                 households: vec![world.village_b[0], world.village_a[0]],
+                after: None,
             },
         )
         .expect("snapshot");

@@ -4,7 +4,6 @@
 use doorstep_e2e::{VILLAGE_A, World};
 use doorstep_protocol::{ErrorBody, Health, PROTOCOL_VERSION};
 use reqwest::StatusCode;
-use reqwest::blocking::Client;
 use serde_json::json;
 
 fn error_body(response: reqwest::blocking::Response) -> ErrorBody {
@@ -14,7 +13,7 @@ fn error_body(response: reqwest::blocking::Response) -> ErrorBody {
 #[test]
 fn health_answers_with_the_protocol_version() {
     let world = World::new();
-    let body = Client::new()
+    let body = doorstep_e2e::raw_client(std::net::Ipv4Addr::LOCALHOST.into())
         .get(format!("{}/v1/health", world.url()))
         .send()
         .expect("health")
@@ -32,7 +31,7 @@ fn malformed_bodies_and_wrong_versions_are_refused_with_a_reason() {
     let world = World::new();
     let cadre = world.cadre(VILLAGE_A);
     let enrollment = world.raw_enrollment(cadre);
-    let client = Client::new();
+    let client = doorstep_e2e::raw_client(std::net::Ipv4Addr::LOCALHOST.into());
     let push = |body: Vec<u8>, zstd: bool| {
         let mut request = client
             .post(format!("{}/v1/sync/push", world.url()))
@@ -82,7 +81,7 @@ fn malformed_bodies_and_wrong_versions_are_refused_with_a_reason() {
 #[test]
 fn requests_without_a_valid_token_are_refused() {
     let world = World::new();
-    let client = Client::new();
+    let client = doorstep_e2e::raw_client(std::net::Ipv4Addr::LOCALHOST.into());
     let response = client
         .get(format!("{}/v1/sync/pull?cursor=0", world.url()))
         .send()
@@ -106,7 +105,7 @@ fn responses_are_compressed_when_the_client_accepts_zstd() {
     let world = World::new();
     let cadre = world.cadre(VILLAGE_A);
     let enrollment = world.raw_enrollment(cadre);
-    let response = Client::new()
+    let response = doorstep_e2e::raw_client(std::net::Ipv4Addr::LOCALHOST.into())
         .get(format!("{}/v1/sync/pull?cursor=0", world.url()))
         .bearer_auth(&enrollment.token)
         .header("accept-encoding", "zstd")
@@ -136,7 +135,7 @@ fn unknown_routes_and_bad_queries_get_an_error_body() {
     let world = World::new();
     let cadre = world.cadre(VILLAGE_A);
     let enrollment = world.raw_enrollment(cadre);
-    let client = Client::new();
+    let client = doorstep_e2e::raw_client(std::net::Ipv4Addr::LOCALHOST.into());
     let response = client
         .get(format!("{}/v1/sync/pull?cursor=abc", world.url()))
         .bearer_auth(&enrollment.token)

@@ -78,22 +78,19 @@ pub struct HouseholdRow {
     pub category: String,
 }
 
+/// Household categories as codes, shared with the server and the devices
+/// (`doorstep_protocol::HOUSEHOLD_CATEGORIES`).
+pub use doorstep_protocol::HOUSEHOLD_CATEGORIES as CATEGORIES;
 /// 一般农户: an ordinary rural household.
-const GENERAL: &str = "general";
+const GENERAL: &str = CATEGORIES[0];
 /// 脱贫户: a poverty-relieved household, still monitored.
-const RELIEVED: &str = "relieved";
+const RELIEVED: &str = CATEGORIES[1];
 /// 脱贫不稳定户: a poverty-relieved household at risk of falling back.
-const UNSTABLE: &str = "unstable";
+const UNSTABLE: &str = CATEGORIES[2];
 /// 边缘易致贫户: a household on the edge of poverty.
-const EDGE: &str = "edge";
+const EDGE: &str = CATEGORIES[3];
 /// 突发严重困难户: a household hit by a sudden severe hardship.
-const SUDDEN_HARDSHIP: &str = "sudden_hardship";
-
-/// Household categories as codes:
-/// `general` 一般农户, `relieved` 脱贫户, `unstable` 脱贫不稳定户,
-/// `edge` 边缘易致贫户, `sudden_hardship` 突发严重困难户.
-/// The last three are the three monitored categories (三类对象).
-pub const CATEGORIES: [&str; 5] = [GENERAL, RELIEVED, UNSTABLE, EDGE, SUDDEN_HARDSHIP];
+const SUDDEN_HARDSHIP: &str = CATEGORIES[4];
 
 /// The CSV header, in the struct's field order.
 const COLUMNS: [&str; 16] = [

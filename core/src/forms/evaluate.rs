@@ -14,11 +14,12 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDate;
 use doorstep_protocol::Answers;
+use doorstep_protocol::limits::MAX_VISIT_BYTES;
 use serde_json::Value as Json;
 
 use super::expr::Value;
 use super::validate::Messages;
-use super::{Form, Question, QuestionKind, Violation};
+use super::{Form, Question, QuestionKind, Rule, Violation};
 use scope::At;
 
 /// Whether required answers must be there.
@@ -66,6 +67,19 @@ impl Form {
     /// Evaluates `answers`: relevance, calculations, violations. Never
     /// panics, whatever the answers.
     pub fn evaluate(&self, answers: &Answers, options: &Options<'_>) -> Evaluation {
+        if json_size(answers) > MAX_VISIT_BYTES {
+            // Larger than any visit may be: judged without walking it.
+            return Evaluation {
+                violations: vec![Violation {
+                    question: "*".into(),
+                    rule: Rule::TooLong,
+                    message: Messages::new(options.language).visit_too_large(),
+                }],
+                computed: Answers::new(),
+                answers: Answers::new(),
+                not_relevant: Vec::new(),
+            };
+        }
         let mut engine = Engine::new(self, answers, options.today);
         engine.settle();
         let messages = Messages::new(options.language);
@@ -102,6 +116,25 @@ impl Form {
         };
         self.evaluate(answers, &options).violations
     }
+}
+
+/// Bytes of `value` as JSON, counted without building the text.
+fn json_size(value: &Answers) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing to a counter cannot fail, and a map of JSON values always
+    // serialises.
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
 }
 
 /// Where a question sits: the repeats around it, outermost first.

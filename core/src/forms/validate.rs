@@ -13,6 +13,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use doorstep_protocol::limits::{MAX_TEXT_ANSWER_CHARS, MAX_VISIT_BYTES};
+
 use super::{Choice, Form, Question, QuestionKind};
 
 /// How many choice names a message lists before it stops.
@@ -48,6 +50,10 @@ pub enum Rule {
     Choice,
     /// The answer breaks the question's `constraint`.
     Constraint,
+    /// A text is longer than any answer may be
+    /// (`doorstep_protocol::limits::MAX_TEXT_ANSWER_CHARS`), or the answers
+    /// together are larger than a visit may be.
+    TooLong,
 }
 
 impl Rule {
@@ -58,6 +64,7 @@ impl Rule {
             Rule::Type => "type",
             Rule::Choice => "choice",
             Rule::Constraint => "constraint",
+            Rule::TooLong => "too_long",
         }
     }
 }
@@ -78,6 +85,11 @@ pub(super) fn check_value<'form>(
     let Some(value) = value.filter(|value| !value.is_null()) else {
         return Outcome::Unanswered;
     };
+    if let Value::String(text) = value
+        && text.chars().count() > MAX_TEXT_ANSWER_CHARS
+    {
+        return Outcome::TooLong;
+    }
     let is_choice = |list: &str, name: &str| {
         form.choice_list(list)
             .unwrap_or_default()
@@ -165,6 +177,8 @@ pub(super) enum Outcome<'form> {
         list: &'form str,
         choices: &'form [Choice],
     },
+    /// Text longer than [`MAX_TEXT_ANSWER_CHARS`].
+    TooLong,
 }
 
 /// The built-in messages, in Chinese or English.
@@ -180,6 +194,24 @@ impl Messages {
             primary.eq_ignore_ascii_case("zh")
         });
         Messages { chinese }
+    }
+
+    pub(super) fn too_long(self) -> String {
+        if self.chinese {
+            format!("过长：最多 {MAX_TEXT_ANSWER_CHARS} 个字")
+        } else {
+            format!("too long: at most {MAX_TEXT_ANSWER_CHARS} characters")
+        }
+    }
+
+    /// The answers together are larger than a visit may be.
+    pub(super) fn visit_too_large(self) -> String {
+        let kib = MAX_VISIT_BYTES / 1024;
+        if self.chinese {
+            format!("本次走访的答案过大：最多 {kib} KiB")
+        } else {
+            format!("the answers are too large: at most {kib} KiB for one visit")
+        }
     }
 
     pub(super) fn constraint(self) -> String {

@@ -7,18 +7,24 @@
 //! both or neither. With `synchronous=FULL` a committed visit survives a
 //! pulled battery.
 //!
+//! The file can be encrypted ([`StoreOptions::key`], SQLCipher): then every
+//! page of it and of its WAL is unreadable without the key, the token
+//! included. Files are created readable by their owner only.
+//!
 //! No connection leaves this module: callers get domain types.
 
 mod codec;
 mod edits;
 mod forms;
 mod households;
+mod lifecycle;
 mod observe;
 pub(crate) mod sync;
 mod visits;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, Utc};
@@ -30,9 +36,12 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::forms::Form;
 use crate::model::{DeviceIdentity, Status};
-use crate::sqlite::{self, Durability, Migration};
+use crate::sqlite::{self, DatabaseKey, Durability, Migration, OpenError};
+use crate::transport::Endpoint;
 pub use codec::{parse_time, parse_uuid, time_text};
+pub use lifecycle::Unsynced;
 pub use observe::{DataChange, Observer, Subscription};
+pub use sync::SyncFailure;
 
 /// The device schema, one step per numbered file. Never edit a shipped step.
 pub const MIGRATIONS: &[Migration] = &[
@@ -66,6 +75,11 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0006_household_edits.sql"),
         after: None,
     },
+    Migration {
+        version: 7,
+        sql: include_str!("migrations/0007_endpoint_trust.sql"),
+        after: None,
+    },
 ];
 
 /// How to open a store.
@@ -75,6 +89,8 @@ pub struct StoreOptions {
     pub clock: Arc<dyn Clock>,
     /// Language for validation messages ("zh-CN", "en"); `None`: English.
     pub language: Option<String>,
+    /// The key of an encrypted store; `None`: a plain file.
+    pub key: Option<DatabaseKey>,
 }
 
 impl Default for StoreOptions {
@@ -83,6 +99,7 @@ impl Default for StoreOptions {
             durability: Durability::Full,
             clock: Arc::new(SystemClock),
             language: None,
+            key: None,
         }
     }
 }
@@ -91,8 +108,14 @@ impl Default for StoreOptions {
 #[derive(Debug)]
 pub struct Store {
     path: PathBuf,
+    durability: Durability,
     writer: Mutex<Connection>,
     reader: Mutex<Connection>,
+    /// Set by [`Store::wipe`]: the files are gone, every call fails.
+    wiped: AtomicBool,
+    /// The key the file is encrypted with now (SQLCipher holds it too):
+    /// to reopen the file when a rekey fails half-way.
+    key: Mutex<Option<DatabaseKey>>,
     clock: Arc<dyn Clock>,
     language: Option<String>,
     /// Parsed form versions; a published version never changes, so the cache
@@ -111,29 +134,42 @@ impl Store {
 
     pub fn open_with(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
         let path = path.as_ref().to_path_buf();
-        let open_error = |source| Error::Open {
+        sqlite::create_private(&path).map_err(|error| Error::Open {
             path: path.display().to_string(),
-            source,
-        };
-        let mut writer = sqlite::open(&path, options.durability).map_err(open_error)?;
-        sqlite::migrate(&mut writer, MIGRATIONS)?;
-        let reader = sqlite::open_reader(&path).map_err(open_error)?;
+            source: rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+                Some(error.to_string()),
+            ),
+        })?;
+        Store::open_file(path, options)
+    }
+
+    /// Opens a store that must already exist: for every use but enrolment,
+    /// so that a mistyped path is an error rather than a new empty store.
+    pub fn open_existing(path: impl AsRef<Path>, options: StoreOptions) -> Result<Store> {
+        let path = path.as_ref().to_path_buf();
+        if !path.is_file() {
+            return Err(Error::NoStore {
+                path: path.display().to_string(),
+            });
+        }
+        Store::open_file(path, options)
+    }
+
+    fn open_file(path: PathBuf, options: StoreOptions) -> Result<Store> {
+        let (mut writer, reader) =
+            open_connections(&path, options.durability, options.key.as_ref())?;
+        // Only once the key proved right: a wrong key changes nothing.
+        let _ = sqlite::restrict_mode(&path);
         let observers = Arc::new(observe::Observers::default());
-        let touched = Arc::clone(&observers.touched);
-        writer
-            .update_hook(Some(
-                move |_: rusqlite::hooks::Action, _: &str, table: &str, _: i64| {
-                    let mut tables = touched.lock().unwrap_or_else(PoisonError::into_inner);
-                    if !tables.contains(table) {
-                        tables.insert(table.to_string());
-                    }
-                },
-            ))
-            .map_err(open_error)?;
+        watch_writes(&mut writer, &observers).map_err(|source| open_error(&path, source))?;
         Ok(Store {
             path,
+            durability: options.durability,
             writer: Mutex::new(writer),
             reader: Mutex::new(reader),
+            wiped: AtomicBool::new(false),
+            key: Mutex::new(options.key),
             clock: options.clock,
             language: options.language,
             forms: Mutex::new(HashMap::new()),
@@ -162,6 +198,7 @@ impl Store {
     /// returns `Ok`.
     /// Observers hear what it changed once it committed.
     pub(crate) fn write<T>(&self, work: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        self.check_not_wiped()?;
         let outcome = {
             let mut connection = lock(&self.writer);
             (|| {
@@ -189,6 +226,7 @@ impl Store {
     /// Runs `work` on the reader connection inside one read transaction, so
     /// that it sees one consistent snapshot.
     pub(crate) fn read<T>(&self, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        self.check_not_wiped()?;
         let mut connection = lock(&self.reader);
         let transaction = connection.transaction_with_behavior(TransactionBehavior::Deferred)?;
         let value = work(&transaction)?;
@@ -220,7 +258,7 @@ impl Store {
     /// device's id names every change it ever made.
     pub fn save_enrollment(
         &self,
-        server_url: &str,
+        endpoint: &Endpoint,
         response: &EnrollResponse,
     ) -> Result<DeviceIdentity> {
         let now = self.now();
@@ -231,19 +269,43 @@ impl Store {
                 });
             }
             transaction.execute(
-                "INSERT INTO device (singleton, device_id, cadre_id, cadre_name, server_url, token, enrolled_at)
-                 VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO device (singleton, device_id, cadre_id, cadre_name, server_url, token, enrolled_at,
+                                     ca_pem, allow_insecure_http)
+                 VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
                     response.device_id.to_string(),
                     response.cadre_id.to_string(),
                     response.cadre_name,
-                    server_url,
+                    endpoint.url.trim().trim_end_matches('/'),
                     response.token,
                     time_text(now),
+                    endpoint.ca_pem,
+                    endpoint.allow_insecure_http,
                 ],
             )?;
             edits::observe_server_time(transaction, now, response.server_time)?;
             read_identity(transaction)?.ok_or(Error::NotEnrolled)
+        })
+    }
+
+    /// The server this device enrolled with, and how far to trust the way
+    /// there: what a transport for sync is built from.
+    pub fn endpoint(&self) -> Result<Endpoint> {
+        self.read(|connection| {
+            connection
+                .query_row(
+                    "SELECT server_url, ca_pem, allow_insecure_http FROM device",
+                    [],
+                    |row| {
+                        Ok(Endpoint {
+                            url: row.get(0)?,
+                            ca_pem: row.get(1)?,
+                            allow_insecure_http: row.get(2)?,
+                        })
+                    },
+                )
+                .optional()?
+                .ok_or(Error::NotEnrolled)
         })
     }
 
@@ -309,6 +371,44 @@ impl Store {
     }
 }
 
+/// The writer (migrated) and the reader of the file at `path`.
+fn open_connections(
+    path: &Path,
+    durability: Durability,
+    key: Option<&DatabaseKey>,
+) -> Result<(Connection, Connection)> {
+    let opened = |result: std::result::Result<Connection, OpenError>| match result {
+        Ok(connection) => Ok(connection),
+        Err(OpenError::Key(error)) => Err(Error::Key(error)),
+        Err(OpenError::Sqlite(source)) => Err(open_error(path, source)),
+    };
+    let mut writer = opened(sqlite::open_keyed(path, durability, key))?;
+    sqlite::migrate(&mut writer, MIGRATIONS)?;
+    let reader = opened(sqlite::open_reader_keyed(path, key))?;
+    Ok((writer, reader))
+}
+
+fn open_error(path: &Path, source: rusqlite::Error) -> Error {
+    Error::Open {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// SQLite's update hook on the writer collects the tables a transaction
+/// touched, for the observers.
+fn watch_writes(writer: &mut Connection, observers: &observe::Observers) -> rusqlite::Result<()> {
+    let touched = Arc::clone(&observers.touched);
+    writer.update_hook(Some(
+        move |_: rusqlite::hooks::Action, _: &str, table: &str, _: i64| {
+            let mut tables = touched.lock().unwrap_or_else(PoisonError::into_inner);
+            if !tables.contains(table) {
+                tables.insert(table.to_string());
+            }
+        },
+    ))
+}
+
 fn lock(mutex: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
     // A panic while holding the lock rolled its transaction back when the
     // transaction dropped, so the connection is still sound.
@@ -346,3 +446,5 @@ fn read_identity(connection: &Connection) -> Result<Option<DeviceIdentity>> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_lifecycle;

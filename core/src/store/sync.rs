@@ -20,7 +20,17 @@ use crate::error::{Error, Result};
 use crate::sqlite::{
     count_column, json_column, optional_uuid_column, time_column, time_text, uuid_column,
 };
-use crate::sync::TransportError;
+
+/// How a failed sync run ended, for the status view; the sync engine
+/// judges it (`sync::run_outcome`), the store only keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncFailure {
+    pub message: String,
+    /// A person must act before a retry can succeed.
+    pub permanent: bool,
+    /// The server answered (the status view's last contact).
+    pub reached_server: bool,
+}
 
 /// How many outbox entries a push applied, found duplicate, or saw rejected.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -172,9 +182,17 @@ impl Store {
         })
     }
 
-    /// Stores households that entered the device's scope, whole: their
-    /// areas, the forms their visits use, their visits. Marks them assigned.
-    pub(crate) fn apply_snapshot(&self, snapshot: &SnapshotResponse) -> Result<u64> {
+    /// Stores one page of households that entered the device's scope:
+    /// their areas, the forms their visits use, their visits. With the last
+    /// page, `assign` names the households that are now whole and this
+    /// device's; until then a household is only held, and
+    /// [`Store::release`] lets go of it, so a kill between pages makes the
+    /// next sync fetch it whole again. Returns how many became assigned.
+    pub(crate) fn apply_snapshot(
+        &self,
+        snapshot: &SnapshotResponse,
+        assign: Option<&[Uuid]>,
+    ) -> Result<u64> {
         let clock = self.now();
         let now = time_text(clock);
         self.write(|transaction| {
@@ -189,12 +207,6 @@ impl Store {
             }
             for household in &snapshot.households {
                 put_household(transaction, household)?;
-                transaction
-                    .prepare_cached(
-                        "INSERT INTO assignments (household_id, assigned_at) VALUES (?1, ?2)
-                         ON CONFLICT (household_id) DO NOTHING",
-                    )?
-                    .execute(params![household.id.to_string(), now])?;
             }
             for visit in &snapshot.visits {
                 put_pulled_visit(transaction, visit)?;
@@ -202,7 +214,19 @@ impl Store {
             for conflict in &snapshot.conflicts {
                 put_conflict(transaction, conflict)?;
             }
-            Ok(snapshot.households.len() as u64)
+            let Some(ids) = assign else {
+                return Ok(0);
+            };
+            let mut insert = transaction.prepare_cached(
+                "INSERT INTO assignments (household_id, assigned_at)
+                 SELECT id, ?2 FROM households WHERE id = ?1
+                 ON CONFLICT (household_id) DO NOTHING",
+            )?;
+            let mut assigned = 0;
+            for id in ids {
+                assigned += insert.execute(params![id.to_string(), now])? as u64;
+            }
+            Ok(assigned)
         })
     }
 
@@ -259,29 +283,21 @@ impl Store {
         })
     }
 
-    pub(crate) fn note_sync_result(&self, error: Option<&Error>) -> Result<()> {
+    /// Remembers how a run ended, as the sync engine judged it.
+    pub(crate) fn note_sync_result(&self, failure: Option<SyncFailure>) -> Result<()> {
         let now = time_text(self.now());
         self.write(|transaction| {
-            match error {
+            match failure {
                 None => transaction.execute(
                     "UPDATE sync_state SET last_sync_at = ?1, last_contact_at = ?1, last_error = NULL,
                                            last_error_permanent = 0",
                     [now],
                 )?,
-                Some(error) => {
-                    // The server answered, unless the exchange never completed.
-                    let answered = !matches!(
-                        error,
-                        Error::Transport(TransportError::Unreachable(_) | TransportError::Interrupted(_))
-                            | Error::Cancelled
-                    );
-                    let permanent = !error.is_transient() && !matches!(error, Error::Cancelled);
-                    transaction.execute(
-                        "UPDATE sync_state SET last_error = ?1, last_error_permanent = ?2,
-                                               last_contact_at = CASE WHEN ?3 THEN ?4 ELSE last_contact_at END",
-                        params![error.to_string(), permanent, answered, now],
-                    )?
-                }
+                Some(failure) => transaction.execute(
+                    "UPDATE sync_state SET last_error = ?1, last_error_permanent = ?2,
+                                           last_contact_at = CASE WHEN ?3 THEN ?4 ELSE last_contact_at END",
+                    params![failure.message, failure.permanent, failure.reached_server, now],
+                )?,
             };
             Ok(())
         })
@@ -308,6 +324,7 @@ fn load_visit(connection: &Connection, id: &str) -> Result<Option<VisitRecord>> 
                 recorded_at: time_column(row, 7)?,
                 corrects: optional_uuid_column(row, 8)?,
                 received_at: None,
+                clock_ahead: false,
             })
         })
         .optional()?)

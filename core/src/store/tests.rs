@@ -17,11 +17,11 @@ use crate::model::{NewVisit, VisitStatus, VisitSync};
 
 const DEMO_FORM: &str = include_str!("../../../forms/household-check.json");
 
-fn at(text: &str) -> DateTime<Utc> {
+pub(super) fn at(text: &str) -> DateTime<Utc> {
     text.parse().unwrap()
 }
 
-fn household(id: u128, head_name: &str, suffix: &str) -> HouseholdRecord {
+pub(super) fn household(id: u128, head_name: &str, suffix: &str) -> HouseholdRecord {
     HouseholdRecord {
         id: Uuid::from_u128(id),
         village_code: "530626104201".into(),
@@ -38,7 +38,7 @@ fn household(id: u128, head_name: &str, suffix: &str) -> HouseholdRecord {
     }
 }
 
-fn areas() -> Vec<AreaRecord> {
+pub(super) fn areas() -> Vec<AreaRecord> {
     vec![
         AreaRecord {
             code: "530626".into(),
@@ -61,7 +61,7 @@ fn areas() -> Vec<AreaRecord> {
     ]
 }
 
-fn demo_form() -> FormRecord {
+pub(super) fn demo_form() -> FormRecord {
     let definition: serde_json::Value = serde_json::from_str(DEMO_FORM).unwrap();
     FormRecord {
         form_id: definition["form_id"].as_str().unwrap().into(),
@@ -74,12 +74,19 @@ fn demo_form() -> FormRecord {
 
 /// An enrolled store holding households 1 (喻兰), 2 (王建国), 3 (欧阳娜娜)
 /// and the demo form.
-fn enrolled_store() -> (TempDir, Store) {
+pub(super) fn enrolled_store() -> (TempDir, Store) {
     let directory = tempfile::tempdir().unwrap();
     let store = Store::open(directory.path().join("device.db")).unwrap();
+    fill(&store);
+    (directory, store)
+}
+
+/// Enrols `store` (token "secret") and gives it households 1–3 and the
+/// demo form.
+pub(super) fn fill(store: &Store) {
     store
         .save_enrollment(
-            "http://127.0.0.1:1",
+            &crate::transport::Endpoint::new("http://127.0.0.1:1"),
             &EnrollResponse {
                 protocol: PROTOCOL_VERSION,
                 device_id: Uuid::from_u128(0xd1),
@@ -91,28 +98,31 @@ fn enrolled_store() -> (TempDir, Store) {
         )
         .unwrap();
     store
-        .apply_snapshot(&SnapshotResponse {
-            protocol: PROTOCOL_VERSION,
-            areas: areas(),
-            households: vec![
-                household(1, "喻兰", "123X"),
-                household(2, "王建国", "4567"),
-                household(3, "欧阳娜娜", "8901"),
-            ],
-            forms: vec![demo_form()],
-            visits: vec![],
-            conflicts: vec![],
-            refused: vec![],
-            position: 1,
-            server_time: at("2024-12-28T00:00:00Z"),
-        })
+        .apply_snapshot(
+            &SnapshotResponse {
+                protocol: PROTOCOL_VERSION,
+                areas: areas(),
+                households: vec![
+                    household(1, "喻兰", "123X"),
+                    household(2, "王建国", "4567"),
+                    household(3, "欧阳娜娜", "8901"),
+                ],
+                forms: vec![demo_form()],
+                visits: vec![],
+                conflicts: vec![],
+                refused: vec![],
+                resume: None,
+                position: 1,
+                server_time: at("2024-12-28T00:00:00Z"),
+            },
+            Some(&[1, 2, 3].map(Uuid::from_u128)),
+        )
         .unwrap();
-    (directory, store)
 }
 
 /// A valid visit of the demo form: four members, one working in Shanghai,
 /// per-capita net income (38000 + 6200.5 + 800 + 3600 − 2400) ÷ 4.
-fn valid_answers() -> doorstep_protocol::Answers {
+pub(super) fn valid_answers() -> doorstep_protocol::Answers {
     json!({
         "visit_date": "2024-12-28",
         "respondent": "head",
@@ -144,7 +154,7 @@ fn valid_answers() -> doorstep_protocol::Answers {
     .clone()
 }
 
-fn new_visit(household: u128, draft: bool) -> NewVisit {
+pub(super) fn new_visit(household: u128, draft: bool) -> NewVisit {
     NewVisit {
         household_id: Uuid::from_u128(household),
         form_id: None,
@@ -584,19 +594,21 @@ fn a_draft_keeps_its_form_version_when_a_newer_one_arrives() {
 /// A server that settles only the first change of every push.
 struct Stingy;
 
-impl crate::sync::Transport for Stingy {
+impl crate::transport::Transport for Stingy {
     fn enroll(
         &self,
         _: &doorstep_protocol::EnrollRequest,
-    ) -> Result<EnrollResponse, crate::sync::TransportError> {
-        Err(crate::sync::TransportError::Protocol("not used".into()))
+    ) -> Result<EnrollResponse, crate::transport::TransportError> {
+        Err(crate::transport::TransportError::Protocol(
+            "not used".into(),
+        ))
     }
 
     fn push(
         &self,
         _: &str,
         request: &doorstep_protocol::PushRequest,
-    ) -> Result<doorstep_protocol::PushResponse, crate::sync::TransportError> {
+    ) -> Result<doorstep_protocol::PushResponse, crate::transport::TransportError> {
         Ok(doorstep_protocol::PushResponse {
             protocol: PROTOCOL_VERSION,
             results: request
@@ -617,7 +629,7 @@ impl crate::sync::Transport for Stingy {
         &self,
         _: &str,
         query: &doorstep_protocol::PullQuery,
-    ) -> Result<doorstep_protocol::PullResponse, crate::sync::TransportError> {
+    ) -> Result<doorstep_protocol::PullResponse, crate::transport::TransportError> {
         Ok(doorstep_protocol::PullResponse {
             protocol: PROTOCOL_VERSION,
             scope: None,
@@ -632,8 +644,10 @@ impl crate::sync::Transport for Stingy {
         &self,
         _: &str,
         _: &doorstep_protocol::SnapshotRequest,
-    ) -> Result<doorstep_protocol::SnapshotResponse, crate::sync::TransportError> {
-        Err(crate::sync::TransportError::Protocol("not used".into()))
+    ) -> Result<doorstep_protocol::SnapshotResponse, crate::transport::TransportError> {
+        Err(crate::transport::TransportError::Protocol(
+            "not used".into(),
+        ))
     }
 }
 

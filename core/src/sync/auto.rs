@@ -14,10 +14,11 @@ use serde::Serialize;
 
 use super::{
     CancelToken, Decision, Scheduler, SyncEngine, SyncOptions, SyncPolicy, SyncProgress,
-    SyncReport, Transport, run_outcome,
+    SyncReport, run_outcome,
 };
 use crate::clock::Clock;
 use crate::store::Store;
+use crate::transport::Transport;
 
 /// What the background sync reports to the app (for a status line, a
 /// progress bar, a refresh of the lists).

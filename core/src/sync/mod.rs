@@ -10,30 +10,25 @@
 //! store's clock are injected, and the decisions live in [`plan`].
 
 mod auto;
-#[cfg(feature = "http")]
-mod http;
+mod device;
 pub mod merge;
 pub mod plan;
 pub mod schedule;
-mod transport;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use doorstep_protocol::{
-    EnrollRequest, PROTOCOL_VERSION, PullQuery, PushRequest, SnapshotRequest, scope_digest,
-};
+use doorstep_protocol::{PROTOCOL_VERSION, PullQuery, PushRequest, SnapshotRequest, scope_digest};
 use serde::Serialize;
+use uuid::Uuid;
 
 pub use auto::{AutoSync, AutoSyncEvent, AutoSyncListener};
-#[cfg(feature = "http")]
-pub use http::{HttpTimeouts, HttpTransport};
+pub use device::{WipeReport, enroll, wipe};
 pub use schedule::{Decision, RunOutcome, Scheduler, SyncPolicy};
-pub use transport::{Transport, TransportError, WireBytes};
 
 use crate::error::{Error, Result};
-use crate::model::DeviceIdentity;
-use crate::store::Store;
+use crate::store::{Store, SyncFailure};
+use crate::transport::{Transport, TransportError, WireBytes};
 
 /// Limits of one sync run.
 #[derive(Debug, Clone, Copy)]
@@ -127,28 +122,6 @@ impl CancelToken {
     }
 }
 
-/// Enrolls a fresh store with a one-time code.
-pub fn enroll(
-    store: &Store,
-    transport: &dyn Transport,
-    server_url: &str,
-    code: &str,
-    device_label: Option<String>,
-) -> Result<DeviceIdentity> {
-    if let Some(identity) = store.identity()? {
-        return Err(Error::AlreadyEnrolled {
-            device_id: identity.device_id,
-        });
-    }
-    let response = transport.enroll(&EnrollRequest {
-        protocol: PROTOCOL_VERSION,
-        code: code.trim().to_string(),
-        device_label,
-        attempt: Some(store.enrollment_attempt()?),
-    })?;
-    store.save_enrollment(server_url, &response)
-}
-
 /// How a run's result counts for the [`Scheduler`].
 pub fn run_outcome(result: &Result<SyncReport>) -> RunOutcome {
     match result {
@@ -160,6 +133,16 @@ pub fn run_outcome(result: &Result<SyncReport>) -> RunOutcome {
         Err(error) if error.is_transient() => RunOutcome::Transient { retry_after: None },
         Err(_) => RunOutcome::Permanent,
     }
+}
+
+/// What the status view keeps of a failed run, judged by [`run_outcome`].
+fn failure_note(result: &Result<SyncReport>) -> Option<SyncFailure> {
+    let error = result.as_ref().err()?;
+    Some(SyncFailure {
+        message: error.to_string(),
+        permanent: run_outcome(result) == RunOutcome::Permanent,
+        reached_server: error.reached_server(),
+    })
 }
 
 /// Refuses an answer in another protocol version than this build speaks.
@@ -220,12 +203,13 @@ impl<'a> SyncEngine<'a> {
             step.bytes = self.transport.bytes().since(start).total();
             progress(step);
         };
-        let outcome = self
+        let result = self
             .push(&mut report, &mut progress, cancel)
             .and_then(|()| self.pull(&mut report, &mut progress, cancel));
         report.bytes = self.transport.bytes().since(start);
-        self.store.note_sync_result(outcome.as_ref().err())?;
-        outcome.map(|()| report)
+        let result = result.map(|()| report);
+        self.store.note_sync_result(failure_note(&result))?;
+        result
     }
 
     fn push(
@@ -330,8 +314,8 @@ impl<'a> SyncEngine<'a> {
     fn change_scope(
         &self,
         token: &str,
-        assigned: &[uuid::Uuid],
-        scope: &[uuid::Uuid],
+        assigned: &[Uuid],
+        scope: &[Uuid],
         report: &mut SyncReport,
         progress: &mut dyn FnMut(SyncProgress),
         cancel: &CancelToken,
@@ -340,17 +324,42 @@ impl<'a> SyncEngine<'a> {
         let total = plan.fetch.len() as u64;
         let mut done = 0;
         for chunk in plan.fetch.chunks(self.options.snapshot_chunk.max(1)) {
-            cancel.check()?;
-            let snapshot = self.transport.snapshot(
-                token,
-                &SnapshotRequest {
-                    protocol: PROTOCOL_VERSION,
-                    households: chunk.to_vec(),
-                },
-            )?;
-            report.requests += 1;
-            check_protocol(snapshot.protocol)?;
-            report.households_added += self.store.apply_snapshot(&snapshot)?;
+            // A chunk's snapshot comes in pages bounded in bytes; its
+            // households become this device's with the last one.
+            let mut after = None;
+            let mut refused = Vec::new();
+            loop {
+                cancel.check()?;
+                let snapshot = self.transport.snapshot(
+                    token,
+                    &SnapshotRequest {
+                        protocol: PROTOCOL_VERSION,
+                        households: chunk.to_vec(),
+                        after,
+                    },
+                )?;
+                report.requests += 1;
+                check_protocol(snapshot.protocol)?;
+                refused.extend_from_slice(&snapshot.refused);
+                let whole: Option<Vec<Uuid>> = snapshot.resume.is_none().then(|| {
+                    chunk
+                        .iter()
+                        .filter(|id| !refused.contains(id))
+                        .copied()
+                        .collect()
+                });
+                report.households_added +=
+                    self.store.apply_snapshot(&snapshot, whole.as_deref())?;
+                match snapshot.resume {
+                    Some(resume) if Some(resume) == after => {
+                        return Err(Error::Protocol(
+                            "the server's snapshot did not move past where it stopped".into(),
+                        ));
+                    }
+                    Some(resume) => after = Some(resume),
+                    None => break,
+                }
+            }
             done += chunk.len() as u64;
             progress(SyncProgress {
                 phase: SyncPhase::Snapshot,

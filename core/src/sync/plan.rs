@@ -110,6 +110,7 @@ mod tests {
                 recorded_at: chrono::DateTime::UNIX_EPOCH,
                 corrects: None,
                 received_at: None,
+                clock_ahead: false,
             }),
         }
     }

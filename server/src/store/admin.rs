@@ -3,14 +3,16 @@
 
 use chrono::{Duration, Utc};
 use doorstep_core::forms::Form;
-use doorstep_core::sqlite::{time_column, time_text, uuid_column};
+use doorstep_core::sqlite::{time_text, uuid_column};
+use doorstep_protocol::limits::{MAX_CHANGE_BYTES, MAX_SHORT_TEXT_CHARS, check_short_text};
 use doorstep_protocol::{AreaRecord, Hlc, HouseholdField, HouseholdRecord, VisitRecord};
 use rand::Rng;
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use super::audit::{self, AuditEvent, AuditKind};
+use super::secrets::secret_hash;
 use super::{ServerStore, StoreError, StoreResult};
 
 /// How long an enrolment code stays valid.
@@ -72,22 +74,6 @@ pub struct EnrollCode {
     pub expires_at: chrono::DateTime<Utc>,
 }
 
-/// SHA-256, hex: how codes and tokens are kept.
-pub(crate) fn secret_hash(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes())
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
-}
-
-/// Codes are typed by people: case, spaces and dashes do not matter.
-pub(crate) fn normalise_code(code: &str) -> String {
-    code.chars()
-        .filter(|character| character.is_ascii_alphanumeric())
-        .map(|character| character.to_ascii_uppercase())
-        .collect()
-}
-
 impl ServerStore {
     /// Loads areas and households (new ones inserted, changed ones updated
     /// with a new version, identical ones left alone), in one transaction.
@@ -96,6 +82,14 @@ impl ServerStore {
         areas: &[AreaRecord],
         households: &[HouseholdRecord],
     ) -> StoreResult<ImportReport> {
+        for area in areas {
+            check_short_text(&area.name, MAX_SHORT_TEXT_CHARS).map_err(|problem| {
+                StoreError::Invalid(format!("area {}: its name {problem}", area.code))
+            })?;
+        }
+        for household in households {
+            check_household(household)?;
+        }
         let clock = Utc::now();
         self.write(|transaction| {
             let mut report = ImportReport::default();
@@ -120,20 +114,36 @@ impl ServerStore {
                     Upsert::Unchanged => report.unchanged += 1,
                 }
             }
+            audit::record(
+                transaction,
+                clock,
+                &AuditEvent::new(AuditKind::HouseholdsImported).detail(format!(
+                    "{} areas, {} inserted, {} updated, {} unchanged",
+                    report.areas, report.inserted, report.updated, report.unchanged
+                )),
+            )?;
             Ok(report)
         })
     }
 
     pub fn add_cadre(&self, name: &str) -> StoreResult<Uuid> {
         let name = name.trim();
-        if name.is_empty() {
-            return Err(StoreError::Invalid("a cadre needs a name".into()));
-        }
+        check_short_text(name, MAX_SHORT_TEXT_CHARS).map_err(|problem| {
+            StoreError::Invalid(format!(
+                "a cadre's name {problem} (1 to {MAX_SHORT_TEXT_CHARS} visible characters)"
+            ))
+        })?;
         let id = Uuid::now_v7();
+        let now = Utc::now();
         self.write(|transaction| {
             transaction.execute(
                 "INSERT INTO cadres (id, name, created_at) VALUES (?1, ?2, ?3)",
-                params![id.to_string(), name, time_text(Utc::now())],
+                params![id.to_string(), name, time_text(now)],
+            )?;
+            audit::record(
+                transaction,
+                now,
+                &AuditEvent::new(AuditKind::CadreAdded).cadre(id),
             )?;
             Ok(id)
         })
@@ -169,16 +179,21 @@ impl ServerStore {
             require_cadre(transaction, cadre_id)?;
             require_target(transaction, target)?;
             let (village, household) = target_columns(target);
+            let now = Utc::now();
             let added = transaction.execute(
                 "INSERT INTO assignments (cadre_id, village_code, household_id, created_at)
                  VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
-                params![
-                    cadre_id.to_string(),
-                    village,
-                    household,
-                    time_text(Utc::now())
-                ],
+                params![cadre_id.to_string(), village, household, time_text(now)],
             )?;
+            if added > 0 {
+                audit::record(
+                    transaction,
+                    now,
+                    &AuditEvent::new(AuditKind::Assigned)
+                        .cadre(cadre_id)
+                        .subject(target_subject(target)),
+                )?;
+            }
             Ok(added > 0)
         })
     }
@@ -188,12 +203,22 @@ impl ServerStore {
         self.write(|transaction| {
             require_cadre(transaction, cadre_id)?;
             let (village, household) = target_columns(target);
+            let now = Utc::now();
             let moved = transaction.execute(
                 "INSERT INTO assignment_history (cadre_id, village_code, household_id, assigned_at, removed_at)
                  SELECT cadre_id, village_code, household_id, created_at, ?4 FROM assignments
                  WHERE cadre_id = ?1 AND village_code IS ?2 AND household_id IS ?3",
-                params![cadre_id.to_string(), village, household, time_text(Utc::now())],
+                params![cadre_id.to_string(), village, household, time_text(now)],
             )?;
+            if moved > 0 {
+                audit::record(
+                    transaction,
+                    now,
+                    &AuditEvent::new(AuditKind::Unassigned)
+                        .cadre(cadre_id)
+                        .subject(target_subject(target)),
+                )?;
+            }
             transaction.execute(
                 "DELETE FROM assignments WHERE cadre_id = ?1 AND village_code IS ?2 AND household_id IS ?3",
                 params![cadre_id.to_string(), village, household],
@@ -230,7 +255,18 @@ impl ServerStore {
         let definition = form.to_definition();
         let text = serde_json::to_string(&definition)
             .map_err(|error| StoreError::Invalid(error.to_string()))?;
-        let now = time_text(Utc::now());
+        // A form travels in one pull page: it must fit one.
+        if text.len() > MAX_CHANGE_BYTES / 2 {
+            return Err(StoreError::Invalid(format!(
+                "form {} version {} is {} KiB; a form may be at most {} KiB",
+                form.form_id,
+                form.version,
+                text.len() / 1024,
+                MAX_CHANGE_BYTES / 2 / 1024
+            )));
+        }
+        let clock = Utc::now();
+        let now = time_text(clock);
         self.write(|transaction| {
             let existing: Option<String> = transaction
                 .query_row(
@@ -259,6 +295,12 @@ impl ServerStore {
                 "INSERT INTO changes (entity, entity_id, created_at) VALUES ('form', ?1, ?2)",
                 params![id.to_string(), now],
             )?;
+            audit::record(
+                transaction,
+                clock,
+                &AuditEvent::new(AuditKind::FormPublished)
+                    .subject(format!("{}@{}", form.form_id, form.version)),
+            )?;
             Ok(true)
         })
     }
@@ -276,6 +318,12 @@ impl ServerStore {
             transaction.execute(
                 "INSERT INTO enroll_codes (code_hash, cadre_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
                 params![secret_hash(&code), cadre_id.to_string(), time_text(now), time_text(expires_at)],
+            )?;
+            // The code itself is a secret: only who it is for.
+            audit::record(
+                transaction,
+                now,
+                &AuditEvent::new(AuditKind::EnrolCodeIssued).cadre(cadre_id),
             )?;
             Ok(())
         })?;
@@ -313,15 +361,22 @@ impl ServerStore {
     /// Revokes a device's token (a lost or stolen phone): it can no longer
     /// push or pull. What it pushed before stays.
     pub fn revoke_device(&self, device_id: Uuid) -> StoreResult<()> {
-        let now = time_text(Utc::now());
+        let clock = Utc::now();
         self.write(|transaction| {
             let changed = transaction.execute(
-                "UPDATE devices SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1",
-                params![device_id.to_string(), now],
+                "UPDATE devices SET revoked_at = coalesce(revoked_at, ?2),
+                                    revoked_reason = coalesce(revoked_reason, 'revoked')
+                 WHERE id = ?1",
+                params![device_id.to_string(), time_text(clock)],
             )?;
             if changed == 0 {
                 return Err(StoreError::NotFound(format!("no device {device_id}")));
             }
+            audit::record(
+                transaction,
+                clock,
+                &AuditEvent::new(AuditKind::DeviceRevoked).device(device_id),
+            )?;
             Ok(())
         })
     }
@@ -335,13 +390,13 @@ impl ServerStore {
         self.read(|connection| {
             let mut statement = connection.prepare(
                 "SELECT id, household_id, cadre_id, device_id, form_id, form_version, answers, recorded_at,
-                        received_at, corrects, computed
+                        received_at, corrects, computed, clock_ahead
                  FROM visits ORDER BY received_at, id",
             )?;
             let mut rows = statement.query([])?;
             let mut count = 0;
             while let Some(row) = rows.next()? {
-                let visit = super::sync::visit_from_row(row)?;
+                let visit = super::rows::visit_from_row(row)?;
                 each(visit).map_err(|error| StoreError::Invalid(format!("could not write the export: {error}")))?;
                 count += 1;
             }
@@ -387,8 +442,8 @@ fn upsert_household(
     let now = now_text.as_str();
     let key = household.id.to_string();
     let existing: Option<HouseholdRecord> = transaction
-        .prepare_cached(&format!("{} WHERE id = ?1", super::sync::SELECT_HOUSEHOLD))?
-        .query_row([&key], super::sync::household_from_row)
+        .prepare_cached(&format!("{} WHERE id = ?1", super::rows::SELECT_HOUSEHOLD))?
+        .query_row([&key], super::rows::household_from_row)
         .optional()?;
     let version = match &existing {
         None => 1,
@@ -455,12 +510,38 @@ fn upsert_household(
             }
         }
     }
-    super::sync::log_household_change(transaction, household.id, None, now)?;
+    super::rows::log_household_change(transaction, household.id, None, now)?;
     Ok(if existing.is_some() {
         Upsert::Updated
     } else {
         Upsert::Inserted
     })
+}
+
+/// An imported household's fields, checked as a device's edit of them is
+/// (category from the list, no control characters), and the fields only an
+/// import sets.
+fn check_household(household: &HouseholdRecord) -> StoreResult<()> {
+    for field in HouseholdField::ALL {
+        field.check(&field.get(household)).map_err(|reason| {
+            StoreError::Invalid(format!("household {}: {reason}", household.id))
+        })?;
+    }
+    let suffix = &household.id_card_suffix;
+    if suffix.chars().count() > 18 || suffix.chars().any(doorstep_protocol::limits::is_hidden) {
+        return Err(StoreError::Invalid(format!(
+            "household {}: the ID-card suffix is not a short code",
+            household.id
+        )));
+    }
+    Ok(())
+}
+
+fn target_subject(target: &AssignmentTarget) -> String {
+    match target {
+        AssignmentTarget::Village(code) => format!("village {code}"),
+        AssignmentTarget::Household(id) => format!("household {id}"),
+    }
 }
 
 fn same_fields(current: &HouseholdRecord, new: &HouseholdRecord) -> bool {
@@ -509,13 +590,4 @@ fn target_columns(target: &AssignmentTarget) -> (Option<String>, Option<String>)
         AssignmentTarget::Village(code) => (Some(code.clone()), None),
         AssignmentTarget::Household(id) => (None, Some(id.to_string())),
     }
-}
-
-/// Keeps `time_column` in use for readers of enrolment codes.
-pub(crate) fn expired(
-    row: &rusqlite::Row<'_>,
-    index: usize,
-    now: chrono::DateTime<Utc>,
-) -> rusqlite::Result<bool> {
-    Ok(time_column(row, index)? <= now)
 }

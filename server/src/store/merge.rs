@@ -24,7 +24,8 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::sync::{DeviceAuth, SELECT_HOUSEHOLD, household_from_row, log_household_change};
+use super::DeviceAuth;
+use super::rows::{SELECT_HOUSEHOLD, household_from_row, log_household_change};
 use super::{ServerStore, StoreError, StoreResult};
 
 /// One value that lost a same-field conflict, and the one that won.

@@ -10,8 +10,13 @@
 //! `spawn_blocking`.
 
 mod admin;
+mod audit;
+mod enroll;
 mod merge;
-mod sync;
+mod pull;
+mod push;
+mod rows;
+mod secrets;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -21,12 +26,15 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use doorstep_core::forms::Form;
 use doorstep_core::sqlite::{self, Durability, MigrateError, Migration};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
+use uuid::Uuid;
 
 pub use admin::{
     Assignment, AssignmentTarget, CadreSummary, DeviceSummary, EnrollCode, ImportReport,
 };
+pub use audit::{AuditEntry, AuditEvent, AuditKind};
 pub use merge::FieldHistory;
-pub use sync::DeviceAuth;
+pub use pull::{MAX_PULL_LIMIT, MAX_SNAPSHOT_HOUSEHOLDS};
+pub use push::UNASSIGNED_GRACE_DAYS;
 
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -49,7 +57,19 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0004_household_merge.sql"),
         after: None,
     },
+    Migration {
+        version: 5,
+        sql: include_str!("migrations/0005_security.sql"),
+        after: None,
+    },
 ];
+
+/// An authenticated device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceAuth {
+    pub device_id: Uuid,
+    pub cadre_id: Uuid,
+}
 
 /// Readers kept open between requests.
 const IDLE_READERS: usize = 8;

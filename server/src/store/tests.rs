@@ -73,8 +73,10 @@ fn device(store: &ServerStore, village: &str) -> DeviceAuth {
         .assign(cadre, &AssignmentTarget::Village(village.into()))
         .unwrap();
     let code = store.enroll_code(cadre).unwrap();
-    let response = store.enroll(&code.code, None, None, Utc::now()).unwrap();
-    store.authenticate(&response.token).unwrap()
+    let response = store
+        .enroll(&code.code, None, None, None, Utc::now())
+        .unwrap();
+    store.authenticate(&response.token, Utc::now()).unwrap()
 }
 
 #[test]
@@ -85,14 +87,14 @@ fn enrolment_codes_are_single_use_and_expire() {
     assert_eq!(code.code.len(), 11, "XXXXX-XXXXX");
     let later = Utc::now() + Duration::days(8);
     assert!(
-        matches!(store.enroll(&code.code, None, None, later), Err(StoreError::Enroll(message)) if message.contains("expired"))
+        matches!(store.enroll(&code.code, None, None, None, later), Err(StoreError::Enroll(message)) if message.contains("expired"))
     );
     let response = store
-        .enroll(&code.code, Some("phone"), None, Utc::now())
+        .enroll(&code.code, Some("phone"), None, None, Utc::now())
         .unwrap();
     assert_eq!(response.cadre_id, cadre);
     assert!(
-        matches!(store.enroll(&code.code, None, None, Utc::now()), Err(StoreError::Enroll(message)) if message.contains("already used"))
+        matches!(store.enroll(&code.code, None, None, None, Utc::now()), Err(StoreError::Enroll(message)) if message.contains("already used"))
     );
     // Only hashes are kept.
     let kept: String = store
@@ -102,11 +104,14 @@ fn enrolment_codes_are_single_use_and_expire() {
         .unwrap();
     assert_ne!(kept, response.token);
     assert_eq!(
-        store.authenticate(&response.token).unwrap().device_id,
+        store
+            .authenticate(&response.token, Utc::now())
+            .unwrap()
+            .device_id,
         response.device_id
     );
     assert!(matches!(
-        store.authenticate("guess"),
+        store.authenticate("guess", Utc::now()),
         Err(StoreError::Unauthorized)
     ));
 }
@@ -284,15 +289,16 @@ fn visits_of_an_unassigned_household_are_taken_for_a_grace_period_only() {
             recorded_at: Utc::now(),
             corrects: None,
             received_at: None,
+            clock_ahead: false,
         }),
     }
     };
     let (within, _) = store
-        .push(auth, &[change(1)], Utc::now() + Duration::days(29))
+        .push(auth, &[change(1)], None, Utc::now() + Duration::days(29))
         .unwrap();
     assert_eq!(within[0].outcome, Outcome::Applied);
     let (after, _) = store
-        .push(auth, &[change(2)], Utc::now() + Duration::days(31))
+        .push(auth, &[change(2)], None, Utc::now() + Duration::days(31))
         .unwrap();
     assert!(matches!(
         after[0].outcome,
@@ -306,7 +312,7 @@ fn visits_of_an_unassigned_household_are_taken_for_a_grace_period_only() {
     if let Mutation::Visit(visit) = &mut elsewhere.mutation {
         visit.household_id = Uuid::from_u128(3);
     }
-    let (never, _) = store.push(auth, &[elsewhere], Utc::now()).unwrap();
+    let (never, _) = store.push(auth, &[elsewhere], None, Utc::now()).unwrap();
     assert!(matches!(
         never[0].outcome,
         Outcome::Rejected {
@@ -323,33 +329,36 @@ fn a_retried_enrolment_gets_its_device_back_once_and_only_if_unused() {
     let code = store.enroll_code(cadre).unwrap();
     let attempt = Uuid::now_v7();
     let first = store
-        .enroll(&code.code, None, Some(attempt), Utc::now())
+        .enroll(&code.code, None, Some(attempt), None, Utc::now())
         .unwrap();
     // The answer was lost; the device retries with the same attempt.
     let again = store
-        .enroll(&code.code, None, Some(attempt), Utc::now())
+        .enroll(&code.code, None, Some(attempt), None, Utc::now())
         .unwrap();
     assert_eq!(again.device_id, first.device_id);
     assert_ne!(again.token, first.token);
     assert!(
         matches!(
-            store.authenticate(&first.token),
+            store.authenticate(&first.token, Utc::now()),
             Err(StoreError::Unauthorized)
         ),
         "the lost token is dead"
     );
     assert_eq!(
-        store.authenticate(&again.token).unwrap().device_id,
+        store
+            .authenticate(&again.token, Utc::now())
+            .unwrap()
+            .device_id,
         first.device_id
     );
     // Another attempt with the same code is a reused code.
-    let other = store.enroll(&code.code, None, Some(Uuid::now_v7()), Utc::now());
+    let other = store.enroll(&code.code, None, Some(Uuid::now_v7()), None, Utc::now());
     assert!(matches!(other, Err(StoreError::Enroll(message)) if message.contains("already used")));
     // Once the token has been used, a retry no longer takes the device over.
-    let auth = store.authenticate(&again.token).unwrap();
+    let auth = store.authenticate(&again.token, Utc::now()).unwrap();
     store
-        .push(auth, &[], Utc::now() + Duration::seconds(1))
+        .push(auth, &[], None, Utc::now() + Duration::seconds(1))
         .unwrap();
-    let late = store.enroll(&code.code, None, Some(attempt), Utc::now());
+    let late = store.enroll(&code.code, None, Some(attempt), None, Utc::now());
     assert!(matches!(late, Err(StoreError::Enroll(message)) if message.contains("already used")));
 }

@@ -119,6 +119,7 @@ impl<'f> Engine<'f> {
                         }
                     }
                     Outcome::WrongType => report(Rule::Type, messages.wrong_type(&question.kind)),
+                    Outcome::TooLong => report(Rule::TooLong, messages.too_long()),
                     Outcome::NotAChoice { list, choices } => {
                         report(Rule::Choice, messages.not_a_choice(list, choices));
                     }

@@ -333,3 +333,41 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn no_answer_and_no_visit_may_exceed_the_size_limits() {
+    use doorstep_protocol::limits::{MAX_TEXT_ANSWER_CHARS, MAX_VISIT_BYTES};
+    let with_name = |name: String| -> Answers {
+        json!({"members": [{"name": name, "age": 40}]})
+            .as_object()
+            .unwrap()
+            .clone()
+    };
+    let fits = form().evaluate(
+        &with_name("兰".repeat(MAX_TEXT_ANSWER_CHARS)),
+        &options(Stage::Final, Some("en")),
+    );
+    assert!(fits.is_valid(), "{:?}", fits.violations);
+    let long = form().evaluate(
+        &with_name("兰".repeat(MAX_TEXT_ANSWER_CHARS + 1)),
+        &options(Stage::Final, Some("zh-CN")),
+    );
+    assert_eq!(long.violations.len(), 1, "{:?}", long.violations);
+    assert_eq!(long.violations[0].question, "members[1]/name");
+    assert_eq!(long.violations[0].rule, Rule::TooLong);
+    assert!(
+        long.violations[0].message.contains("最多"),
+        "{}",
+        long.violations[0].message
+    );
+    // Many answers that each fit, together larger than a visit may be.
+    let mut big = Answers::new();
+    let members: Vec<Json> = (0..(MAX_VISIT_BYTES / 3_000 + 10))
+        .map(|_| json!({"name": "x".repeat(3_000), "age": 40}))
+        .collect();
+    big.insert("members".into(), Json::Array(members));
+    let huge = form().evaluate(&big, &options(Stage::Final, Some("en")));
+    assert_eq!(huge.violations.len(), 1);
+    assert_eq!(huge.violations[0].rule, Rule::TooLong);
+    assert!(huge.violations[0].message.contains("too large"));
+}

@@ -20,7 +20,7 @@
 //! [`Form::check`](super::Form::check) on its row.
 
 use std::fmt;
-use std::io::Cursor;
+use std::io::{Cursor, Read};
 use std::path::Path;
 
 use calamine::{Data, Range, Reader, Xlsx};
@@ -145,6 +145,7 @@ pub fn read_xlsx_bytes(bytes: &[u8]) -> Result<Form, XlsFormError> {
     let workbook_problem = |message: String| XlsFormError {
         problems: vec![Problem::sheet("", &message)],
     };
+    check_inflated_size(bytes).map_err(workbook_problem)?;
     let mut workbook: Xlsx<_> = Xlsx::new(Cursor::new(bytes))
         .map_err(|error| workbook_problem(format!("not a readable .xlsx workbook: {error}")))?;
     let mut problems = Vec::new();
@@ -177,6 +178,35 @@ pub fn read_xlsx_bytes(bytes: &[u8]) -> Result<Form, XlsFormError> {
         }
     }
     sheets::convert(&settings, &survey, &choices, problems)
+}
+
+/// Bytes an `.xlsx` may hold once unzipped: far more than any real form
+/// (the demo form's workbook is under 100 KB unzipped).
+pub const MAX_XLSX_INFLATED_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Refuses a workbook that unzips to more than [`MAX_XLSX_INFLATED_BYTES`]
+/// (a zip bomb), by inflating every entry once into nothing and counting:
+/// the sizes an archive declares could lie.
+fn check_inflated_size(bytes: &[u8]) -> Result<(), String> {
+    let mut archive = zip::ZipArchive::new(Cursor::new(bytes))
+        .map_err(|error| format!("not a readable .xlsx workbook: {error}"))?;
+    let mut total: u64 = 0;
+    for index in 0..archive.len() {
+        let entry = archive
+            .by_index(index)
+            .map_err(|error| format!("not a readable .xlsx workbook: {error}"))?;
+        let left = MAX_XLSX_INFLATED_BYTES.saturating_sub(total);
+        let inflated = std::io::copy(&mut entry.take(left + 1), &mut std::io::sink())
+            .map_err(|error| format!("not a readable .xlsx workbook: {error}"))?;
+        total += inflated;
+        if total > MAX_XLSX_INFLATED_BYTES {
+            return Err(format!(
+                "the workbook unzips to more than {} MiB: not a form",
+                MAX_XLSX_INFLATED_BYTES / (1024 * 1024)
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Converts rows already read as text; see `docs/forms.md` for the columns.

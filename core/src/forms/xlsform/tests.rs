@@ -388,3 +388,32 @@ fn type_keywords_ignore_case_but_list_names_keep_theirs() {
     );
     assert_eq!(form.questions[1].kind, QuestionKind::Integer);
 }
+
+#[test]
+fn a_workbook_that_unzips_to_too_much_is_refused_before_it_is_read() {
+    use std::io::Write;
+    let mut bomb = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .compression_level(Some(1))
+        .large_file(true);
+    bomb.start_file("xl/worksheets/sheet1.xml", options)
+        .unwrap();
+    let zeros = vec![0u8; 1024 * 1024];
+    for _ in 0..=MAX_XLSX_INFLATED_BYTES / (1024 * 1024) {
+        bomb.write_all(&zeros).unwrap();
+    }
+    let bytes = bomb.finish().unwrap().into_inner();
+    assert!(
+        bytes.len() < 1024 * 1024,
+        "a small file: {} bytes",
+        bytes.len()
+    );
+    let problems = problems(read_xlsx_bytes(&bytes));
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].message.contains("unzips to more than"),
+        "{}",
+        problems[0].message
+    );
+}

@@ -62,7 +62,7 @@ class DoorstepTest {
     private fun newStore(): Doorstep {
         val directory = Files.createTempDirectory("doorstep-device").toFile()
         directory.deleteOnExit()
-        return Doorstep.open(File(directory, "device.db").path, "en")
+        return Doorstep.open(File(directory, "device.db").path, language = "en")
     }
 
     /** A store enrolled with the test server and synced once. */
@@ -136,6 +136,10 @@ class DoorstepTest {
             fresh.enroll("http://127.0.0.1:9", server.enrollCode(), null)
         }
         assertFailsWith<DoorstepException.InvalidInput> { fresh.enroll("ftp://x", "A", null) }
+        // Plain HTTP to another machine would put the token on the network.
+        assertFailsWith<DoorstepException.InvalidInput> {
+            fresh.enroll("http://10.255.255.1:8686", server.enrollCode(), null)
+        }
         assertFailsWith<DoorstepException.Auth> { fresh.sync() }
 
         val store = enrolledStore()
@@ -152,6 +156,32 @@ class DoorstepTest {
             store.enroll(server.url, server.enrollCode(), null)
         }
         Unit
+    }
+
+    @Test(timeout = 120_000)
+    fun anEncryptedStoreOpensOnlyWithItsKeyAndIsWipedOnlyWhenSynced() = runBlocking {
+        val directory = Files.createTempDirectory("doorstep-device").toFile()
+        directory.deleteOnExit()
+        val path = File(directory, "device.db").path
+        val key = ByteArray(32) { (it * 7 + 3).toByte() }
+        val store = Doorstep.open(path, key, "en")
+        store.enroll(server.url, server.enrollCode(), "JVM test")
+        store.sync()
+        store.recordVisit(store.firstHousehold().id, null, answers(), null)
+        val token = File(path).readBytes().toString(Charsets.ISO_8859_1)
+        assertTrue("SQLite format 3" !in token, "the file is encrypted")
+
+        assertFailsWith<DoorstepException.Key> { Doorstep.open(path, ByteArray(32), "en") }
+        assertFailsWith<DoorstepException.Key> { Doorstep.open(path, null, "en") }
+        assertEquals(1uL, store.status().pending, "a refused open changed nothing")
+
+        val refused = assertFailsWith<DoorstepException.Unsynced> { store.wipe(false) }
+        assertEquals(1uL, refused.changes)
+        store.sync()
+        val report = store.wipe(false)
+        assertTrue(report.serverTold, "the server revoked the token: $report")
+        assertTrue(!File(path).exists(), "the store file is gone")
+        assertFailsWith<DoorstepException.Storage> { store.status() }
     }
 
     @Test(timeout = 120_000)

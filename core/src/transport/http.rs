@@ -1,6 +1,12 @@
 //! The HTTP transport: JSON bodies compressed with zstd, a bearer token,
-//! bounded timeouts. Built on reqwest's blocking client; the store is
-//! blocking too, and an app runs sync on a background thread.
+//! bounded timeouts, HTTPS through rustls (see [`super::tls`]). Built on
+//! reqwest's blocking client; the store is blocking too, and an app runs
+//! sync on a background thread.
+//!
+//! Plain `http://` is refused unless the server is on this machine
+//! (loopback: development and tests) or the endpoint explicitly allows it.
+//! Redirects are never followed: the API has none, and following one could
+//! carry the token somewhere else.
 
 use std::io::Read;
 use std::sync::Arc;
@@ -9,24 +15,25 @@ use std::time::Duration;
 
 use doorstep_protocol::{
     ENCODING_ZSTD, EnrollRequest, EnrollResponse, ErrorBody, PullQuery, PullResponse, PushRequest,
-    PushResponse, SnapshotRequest, SnapshotResponse, routes,
+    PushResponse, RetireRequest, RetireResponse, SnapshotRequest, SnapshotResponse, routes,
 };
-use reqwest::StatusCode;
 use reqwest::blocking::{Client, RequestBuilder};
 use reqwest::header::{
     ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER,
 };
+use reqwest::{StatusCode, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::transport::{Transport, TransportError, WireBytes};
+use super::{Endpoint, Transport, TransportError, WireBytes, tls};
 
 /// Compression level for request bodies: fast enough for a cheap phone.
 const ZSTD_LEVEL: i32 = 3;
-/// Largest response body accepted, decompressed.
-const MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
+/// Largest response body accepted, decompressed: well above the most the
+/// server puts in one page (`doorstep_protocol::limits::MAX_PAGE_BYTES`).
+pub const MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
 
-/// Talks to a Doorstep server at `base_url` (e.g. `http://10.0.0.5:8686`).
+/// Talks to a Doorstep server (e.g. `https://county.example:8686`).
 #[derive(Debug, Clone)]
 pub struct HttpTransport {
     base_url: String,
@@ -54,18 +61,23 @@ impl Default for HttpTimeouts {
 }
 
 impl HttpTransport {
+    /// A transport to `base_url` with the default trust (see [`Endpoint::new`]).
     pub fn new(base_url: &str) -> Result<Self, TransportError> {
-        HttpTransport::with_timeouts(base_url, HttpTimeouts::default())
+        HttpTransport::connect(&Endpoint::new(base_url), HttpTimeouts::default())
     }
 
     pub fn with_timeouts(base_url: &str, timeouts: HttpTimeouts) -> Result<Self, TransportError> {
-        let base_url = base_url.trim_end_matches('/').to_string();
-        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-            return Err(TransportError::BadAddress(format!(
-                "{base_url:?} must start with http:// or https://"
-            )));
-        }
+        HttpTransport::connect(&Endpoint::new(base_url), timeouts)
+    }
+
+    /// A transport to `endpoint`, trusting what it says to trust.
+    pub fn connect(endpoint: &Endpoint, timeouts: HttpTimeouts) -> Result<Self, TransportError> {
+        let base_url = endpoint.url.trim().trim_end_matches('/').to_string();
+        check_address(&base_url, endpoint.allow_insecure_http)?;
+        let tls = tls::client_config(endpoint.ca_pem.as_deref())?;
         let client = Client::builder()
+            .tls_backend_preconfigured(tls)
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(timeouts.connect)
             .timeout(timeouts.request)
             .user_agent(concat!("doorstep/", env!("CARGO_PKG_VERSION")))
@@ -91,7 +103,9 @@ impl HttpTransport {
     ) -> Result<R, TransportError> {
         let json = serde_json::to_vec(body)
             .map_err(|error| TransportError::Protocol(error.to_string()))?;
-        let compressed = zstd::encode_all(json.as_slice(), ZSTD_LEVEL)
+        // In one go: the frame then names its size, so the server's decoder
+        // needs no window larger than the body.
+        let compressed = zstd::bulk::compress(&json, ZSTD_LEVEL)
             .map_err(|error| TransportError::Protocol(error.to_string()))?;
         self.sent
             .fetch_add(compressed.len() as u64, Ordering::Relaxed);
@@ -159,6 +173,38 @@ impl HttpTransport {
     }
 }
 
+/// Refuses an address that is not http(s), and plain http to another
+/// machine unless allowed.
+fn check_address(base_url: &str, allow_insecure_http: bool) -> Result<(), TransportError> {
+    let url = Url::parse(base_url).map_err(|error| {
+        TransportError::BadAddress(format!("{base_url:?} is not a server address: {error}"))
+    })?;
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if allow_insecure_http || is_loopback(&url) => Ok(()),
+        "http" => Err(TransportError::BadAddress(format!(
+            "plain http:// to {} would send the token and households' data readable by anyone on the network; \
+             use https:// (or, on a test network only, the insecure-http option)",
+            url.host_str().unwrap_or("the server")
+        ))),
+        _ => Err(TransportError::BadAddress(format!(
+            "{base_url:?} must start with https:// (or http:// to this machine)"
+        ))),
+    }
+}
+
+/// Whether the URL names this machine: `localhost`, 127.0.0.0/8 or ::1.
+fn is_loopback(url: &Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|address| address.is_loopback())
+}
+
 /// `Retry-After` as seconds or as an HTTP date (RFC 9110 §10.2.3); a date
 /// in the past means now.
 fn retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
@@ -191,23 +237,33 @@ impl<R: Read> Read for Counted<'_, R> {
 fn read_body(response: impl Read, zstd: bool) -> Result<Vec<u8>, TransportError> {
     let mut body = Vec::new();
     let interrupted = |error: std::io::Error| TransportError::Interrupted(error.to_string());
+    // One byte more than allowed tells an oversized answer from one that
+    // fits exactly.
     if zstd {
         let decoder = zstd::stream::read::Decoder::new(response).map_err(interrupted)?;
         decoder
-            .take(MAX_RESPONSE_BYTES)
+            .take(MAX_RESPONSE_BYTES + 1)
             .read_to_end(&mut body)
             .map_err(interrupted)?;
     } else {
         response
-            .take(MAX_RESPONSE_BYTES)
+            .take(MAX_RESPONSE_BYTES + 1)
             .read_to_end(&mut body)
             .map_err(interrupted)?;
+    }
+    if body.len() as u64 > MAX_RESPONSE_BYTES {
+        return Err(TransportError::Protocol(format!(
+            "the server's answer is larger than this device accepts ({} MiB); the server must send less at once",
+            MAX_RESPONSE_BYTES / (1024 * 1024)
+        )));
     }
     Ok(body)
 }
 
 fn send_error(error: reqwest::Error) -> TransportError {
-    if error.is_connect() {
+    if let Some(failure) = tls::tls_failure(&error) {
+        TransportError::Tls(failure)
+    } else if error.is_connect() {
         TransportError::Unreachable(root_cause(&error))
     } else if error.is_builder() {
         TransportError::BadAddress(root_cause(&error))
@@ -254,6 +310,14 @@ impl Transport for HttpTransport {
         self.post(routes::SNAPSHOT, Some(token), request)
     }
 
+    fn retire(
+        &self,
+        token: &str,
+        request: &RetireRequest,
+    ) -> Result<RetireResponse, TransportError> {
+        self.post(routes::RETIRE, Some(token), request)
+    }
+
     fn bytes(&self) -> WireBytes {
         WireBytes {
             sent: self.sent.load(Ordering::Relaxed),
@@ -265,6 +329,61 @@ impl Transport for HttpTransport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_http_is_only_for_this_machine_unless_allowed() {
+        for allowed in [
+            "http://127.0.0.1:8686",
+            "http://127.8.9.10",
+            "http://localhost:1",
+            "http://[::1]:8686",
+            "https://county.example",
+            "https://10.0.0.5:8686",
+        ] {
+            assert!(check_address(allowed, false).is_ok(), "{allowed}");
+        }
+        for refused in [
+            "http://10.0.0.5:8686",
+            "http://county.example",
+            "http://[2001:db8::1]",
+        ] {
+            let error = check_address(refused, false).expect_err(refused);
+            assert!(
+                matches!(&error, TransportError::BadAddress(message) if message.contains("https://")),
+                "{refused}: {error}"
+            );
+            assert!(
+                check_address(refused, true).is_ok(),
+                "{refused} when allowed"
+            );
+        }
+        for bad in ["ftp://county.example", "county.example:8686", ""] {
+            assert!(matches!(
+                check_address(bad, true),
+                Err(TransportError::BadAddress(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn an_answer_larger_than_the_limit_is_named_as_such() {
+        let limit = usize::try_from(MAX_RESPONSE_BYTES).expect("fits");
+        let fits = vec![b' '; limit];
+        assert_eq!(
+            read_body(fits.as_slice(), false)
+                .map(|body| body.len())
+                .ok(),
+            Some(limit)
+        );
+        let larger = vec![b' '; limit + 1];
+        let error = read_body(larger.as_slice(), false).expect_err("too large");
+        assert!(
+            error
+                .to_string()
+                .contains("larger than this device accepts"),
+            "{error}"
+        );
+    }
 
     #[test]
     fn retry_after_is_read_as_seconds_or_as_a_date() {

@@ -1,12 +1,24 @@
-//! The transport the sync engine is driven through. The engine never opens
-//! a socket itself: the app (or a test, or the simulator) hands it a
-//! [`Transport`], by default [`super::HttpTransport`].
+//! How the device reaches its server. The sync engine never opens a socket
+//! itself: the app (or a test, or the simulator) hands it a [`Transport`],
+//! by default [`HttpTransport`] (HTTPS through rustls; plain HTTP only to
+//! the device's own machine unless explicitly allowed).
+//!
+//! This module is a leaf: it knows the wire types and nothing of the store,
+//! the sync engine or the core's error type, which wrap it.
+
+#[cfg(feature = "http")]
+mod http;
+#[cfg(feature = "http")]
+mod tls;
 
 use std::time::Duration;
 
+#[cfg(feature = "http")]
+pub use http::{HttpTimeouts, HttpTransport, MAX_RESPONSE_BYTES};
+
 use doorstep_protocol::{
     EnrollRequest, EnrollResponse, PullQuery, PullResponse, PushRequest, PushResponse,
-    SnapshotRequest, SnapshotResponse,
+    RetireRequest, RetireResponse, SnapshotRequest, SnapshotResponse,
 };
 
 /// One request/response exchange per call; implementations do their own
@@ -20,6 +32,20 @@ pub trait Transport: Send + Sync {
         token: &str,
         request: &SnapshotRequest,
     ) -> Result<SnapshotResponse, TransportError>;
+
+    /// Asks the server to revoke this device's own token (the device is
+    /// being wiped). A transport that cannot says so.
+    fn retire(
+        &self,
+        token: &str,
+        request: &RetireRequest,
+    ) -> Result<RetireResponse, TransportError> {
+        let _ = (token, request);
+        Err(TransportError::Refused {
+            status: 404,
+            message: "this transport cannot retire a device".into(),
+        })
+    }
 
     /// Bytes this transport has sent and received on the wire so far
     /// (bodies as transferred, compressed). A transport that cannot tell
@@ -59,9 +85,19 @@ pub enum TransportError {
     /// The connection broke or stayed silent too long.
     #[error("the connection to the server failed ({0})")]
     Interrupted(String),
-    /// The server address cannot be used (not http:// or https://).
+    /// The server address cannot be used: not http:// or https://, or
+    /// plain http:// to another machine without the insecure option.
     #[error("bad server address: {0}")]
     BadAddress(String),
+    /// TLS failed: the server's certificate is not trusted (the message
+    /// says "certificate not trusted: …"), or the server does not speak
+    /// TLS as this device expects. Permanent: retrying will not help until
+    /// a person fixes the certificate or the address.
+    #[error("{0}")]
+    Tls(String),
+    /// A CA certificate given to trust could not be read.
+    #[error("bad CA certificate: {0}")]
+    BadCertificate(String),
     /// The token (or enrolment code) was refused.
     #[error("refused by the server: {0}")]
     Unauthorized(String),
@@ -80,6 +116,19 @@ pub enum TransportError {
 }
 
 impl TransportError {
+    /// Whether the server (not just something at its address) answered:
+    /// the status view's "last contact".
+    pub fn reached_server(&self) -> bool {
+        matches!(
+            self,
+            TransportError::Unauthorized(_)
+                | TransportError::Refused { .. }
+                | TransportError::Busy { .. }
+                | TransportError::Server { .. }
+                | TransportError::Protocol(_)
+        )
+    }
+
     /// Whether the same request may succeed later unchanged.
     pub fn is_transient(&self) -> bool {
         matches!(
@@ -89,5 +138,31 @@ impl TransportError {
                 | TransportError::Busy { .. }
                 | TransportError::Server { .. }
         )
+    }
+}
+
+/// Where a device's server is and how far to trust the way there: saved at
+/// enrolment and used by every sync after it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Endpoint {
+    /// `https://host[:port]`, or `http://` to this machine (loopback).
+    pub url: String,
+    /// A county CA (PEM) trusted beside Mozilla's roots, for a server whose
+    /// certificate a public CA did not issue.
+    pub ca_pem: Option<String>,
+    /// Allow plain `http://` to another machine. Everything, the token
+    /// included, then crosses the network readable: for a test network
+    /// only.
+    pub allow_insecure_http: bool,
+}
+
+impl Endpoint {
+    /// An endpoint with the default trust: Mozilla's roots, no plain HTTP
+    /// beyond loopback.
+    pub fn new(url: impl Into<String>) -> Endpoint {
+        Endpoint {
+            url: url.into(),
+            ..Endpoint::default()
+        }
     }
 }

@@ -1,19 +1,24 @@
 //! `doorstep device …`: a desktop device. It runs the same core as a phone:
-//! its own SQLite file, its outbox, the same sync.
+//! its own SQLite file (encrypted with `--key-file`), its outbox, the same
+//! sync.
+
+mod show;
+mod sync;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use doorstep_core::sync::{
-    CancelToken, HttpTransport, SyncEngine, SyncOptions, SyncPhase, TransportError,
-};
-use doorstep_core::{NewVisit, Store, StoreOptions, Visit, VisitSync};
-use doorstep_protocol::{Answers, ConflictRecord, HouseholdField};
+use doorstep_core::sqlite::DatabaseKey;
+use doorstep_core::transport::{Endpoint, HttpTimeouts, HttpTransport};
+use doorstep_core::{NewVisit, Store, StoreOptions};
+use doorstep_protocol::{Answers, HouseholdField};
 use uuid::Uuid;
 
-use crate::output::{invalid, print_json};
+use crate::output::{invalid, out, print_json};
+pub use show::conflict_line;
+use show::{plain, visit_line};
 
 #[derive(Debug, Args)]
 pub struct DeviceArgs {
@@ -23,6 +28,11 @@ pub struct DeviceArgs {
     /// Language of validation messages: zh-CN or en.
     #[arg(long, global = true, env = "DOORSTEP_LANG")]
     lang: Option<String>,
+    /// A file whose bytes are the store's key (`head -c 32 /dev/urandom >
+    /// FILE`): the store is encrypted with it when created at enrolment,
+    /// and opens only with it. Without it the store is a plain file.
+    #[arg(long, global = true, env = "DOORSTEP_KEY_FILE", value_name = "FILE")]
+    key_file: Option<PathBuf>,
     #[command(subcommand)]
     command: DeviceCommand,
 }
@@ -31,7 +41,8 @@ pub struct DeviceArgs {
 enum DeviceCommand {
     /// Enroll this device with a one-time code from the operator; prints the device id.
     Enroll {
-        /// The server, e.g. http://127.0.0.1:8686
+        /// The server, e.g. https://county.example:8686 (plain http:// only
+        /// to this machine, unless --insecure-http).
         #[arg(long)]
         server: String,
         #[arg(long)]
@@ -39,6 +50,36 @@ enum DeviceCommand {
         /// A label the operator will recognise (no personal data).
         #[arg(long)]
         label: Option<String>,
+        /// The county's CA certificate (PEM), when the server's certificate
+        /// is not from a public CA; trusted beside Mozilla's roots for every
+        /// sync of this device.
+        #[arg(long, value_name = "FILE")]
+        ca_file: Option<PathBuf>,
+        /// Allow plain http:// to another machine. The token and every
+        /// household's data then cross the network readable: a test network
+        /// only.
+        #[arg(long)]
+        insecure_http: bool,
+    },
+    /// Erase this device's store, for handing the phone to another cadre:
+    /// tells the server to revoke this device's token, then deletes the
+    /// files. Refuses while visits or changes have not reached the server.
+    Wipe {
+        /// Wipe even what has not reached the server (it is lost).
+        #[arg(long)]
+        force: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Encrypt the store with a new key, or change its key, or decrypt it.
+    /// The current key comes from --key-file.
+    Rekey {
+        /// The file whose bytes are the new key.
+        #[arg(long, value_name = "FILE", required_unless_present = "decrypt")]
+        new_key_file: Option<PathBuf>,
+        /// Store the data unencrypted from now on.
+        #[arg(long, conflicts_with = "new_key_file")]
+        decrypt: bool,
     },
     /// List the households on this device.
     Households {
@@ -122,33 +163,45 @@ enum DeviceCommand {
 }
 
 pub fn run(args: DeviceArgs) -> anyhow::Result<()> {
-    let open = || -> anyhow::Result<Store> {
-        let options = StoreOptions {
-            language: args.lang.clone(),
-            ..StoreOptions::default()
-        };
-        Ok(Store::open_with(&args.db, options)?)
+    let key = args.key_file.as_deref().map(read_key).transpose()?;
+    let options = StoreOptions {
+        language: args.lang.clone(),
+        key,
+        ..StoreOptions::default()
     };
+    // Every command but enrolment needs the store to exist already: a
+    // mistyped --db is an error, not a new empty store.
+    let open = || -> anyhow::Result<Store> { Ok(Store::open_existing(&args.db, options.clone())?) };
     match args.command {
         DeviceCommand::Enroll {
             server,
             code,
             label,
+            ca_file,
+            insecure_http,
         } => {
-            let transport = HttpTransport::new(&server)?;
-            let store = open()?;
-            let identity = doorstep_core::sync::enroll(
-                &store,
-                &transport,
-                transport.base_url(),
-                &code,
-                label,
-            )?;
+            let ca_pem = ca_file
+                .map(|path| {
+                    std::fs::read_to_string(&path)
+                        .map_err(|error| invalid(format!("{}: {error}", path.display())))
+                })
+                .transpose()?;
+            let endpoint = Endpoint {
+                url: server,
+                ca_pem,
+                allow_insecure_http: insecure_http,
+            };
+            // Checked before the store is created: a bad address or CA
+            // file leaves nothing behind.
+            let transport = HttpTransport::connect(&endpoint, HttpTimeouts::default())?;
+            let store = Store::open_with(&args.db, options.clone())?;
+            let identity =
+                doorstep_core::sync::enroll(&store, &transport, &endpoint, &code, label)?;
             eprintln!(
                 "enrolled as device {} of cadre {}; run `sync` to receive households and forms",
                 identity.device_id, identity.cadre_id
             );
-            println!("{}", identity.device_id);
+            out!("{}", identity.device_id);
         }
         DeviceCommand::Households { search, json } => {
             let households = open()?.households(search.as_deref())?;
@@ -157,7 +210,7 @@ pub fn run(args: DeviceArgs) -> anyhow::Result<()> {
             } else {
                 for household in households {
                     let record = &household.record;
-                    println!(
+                    out!(
                         "{}\t{}\t{}{}\t{} members\t{}",
                         record.id,
                         record.head_name,
@@ -202,15 +255,15 @@ pub fn run(args: DeviceArgs) -> anyhow::Result<()> {
             } else {
                 let record = &household.record;
                 for field in HouseholdField::ALL {
-                    println!("{field}\t{}", plain(&field.get(record)));
+                    out!("{field}\t{}", plain(&field.get(record)));
                 }
-                println!(
+                out!(
                     "village\t{}",
                     household.village.as_deref().unwrap_or(&record.village_code)
                 );
-                println!("version\t{}", record.version);
+                out!("version\t{}", record.version);
                 for conflict in &conflicts {
-                    println!("{}", conflict_line(conflict));
+                    out!("{}", conflict_line(conflict));
                 }
             }
         }
@@ -220,7 +273,7 @@ pub fn run(args: DeviceArgs) -> anyhow::Result<()> {
                 print_json(&conflicts)?;
             } else {
                 for conflict in &conflicts {
-                    println!("{}", conflict_line(conflict));
+                    out!("{}", conflict_line(conflict));
                 }
             }
         }
@@ -230,7 +283,7 @@ pub fn run(args: DeviceArgs) -> anyhow::Result<()> {
                 print_json(&forms)?;
             } else {
                 for form in forms {
-                    println!("{}\t{}\t{}", form.form_id, form.version, form.title);
+                    out!("{}\t{}\t{}", form.form_id, form.version, form.title);
                 }
             }
         }
@@ -256,17 +309,17 @@ pub fn run(args: DeviceArgs) -> anyhow::Result<()> {
                 visit.form_id,
                 visit.form_version
             );
-            println!("{}", visit.id);
+            out!("{}", visit.id);
         }
         DeviceCommand::Edit { visit, answers } => {
             let answers = read_answers(&answers)?;
             let visit = open()?.update_draft(visit, &answers)?;
-            println!("{}", visit.id);
+            out!("{}", visit.id);
         }
         DeviceCommand::Finalise { visit } => {
             let visit = open()?.finalise_draft(visit)?;
             eprintln!("finalised visit {}; queued for the server", visit.id);
-            println!("{}", visit.id);
+            out!("{}", visit.id);
         }
         DeviceCommand::Visits { household, json } => {
             let visits = open()?.visits(household)?;
@@ -274,7 +327,7 @@ pub fn run(args: DeviceArgs) -> anyhow::Result<()> {
                 print_json(&visits)?;
             } else {
                 for visit in &visits {
-                    println!("{}", visit_line(visit));
+                    out!("{}", visit_line(visit));
                 }
             }
         }
@@ -282,122 +335,64 @@ pub fn run(args: DeviceArgs) -> anyhow::Result<()> {
             let count = open()?.retry_rejected()?;
             eprintln!("{count} rejected changes queued again; they go with the next sync");
         }
-        DeviceCommand::Sync { json, batch } => sync(&open()?, json, batch as usize)?,
+        DeviceCommand::Sync { json, batch } => sync::sync(&open()?, json, batch as usize)?,
+        DeviceCommand::Wipe { force, json } => wipe(&open()?, force, json)?,
+        DeviceCommand::Rekey {
+            new_key_file,
+            decrypt: _,
+        } => {
+            let store = open()?;
+            let new_key = new_key_file.as_deref().map(read_key).transpose()?;
+            store.rekey(new_key.as_ref())?;
+            eprintln!(
+                "{}",
+                if new_key.is_some() {
+                    "the store is encrypted with the new key; keep the key file safe: without it the store cannot be opened"
+                } else {
+                    "the store is no longer encrypted"
+                }
+            );
+        }
         DeviceCommand::Status { json } => {
             let status = open()?.status()?;
             if json {
                 print_json(&status)?;
             } else {
-                println!(
+                out!(
                     "device\t{}",
                     status
                         .device_id
                         .map_or("not enrolled".into(), |id| id.to_string())
                 );
-                println!("server\t{}", status.server_url.as_deref().unwrap_or("-"));
-                println!("pending\t{}", status.pending);
-                println!("rejected\t{}", status.rejected);
-                println!("drafts\t{}", status.drafts);
-                println!("households\t{}", status.households);
-                println!("visits\t{}", status.visits);
-                println!("forms\t{}", status.forms);
-                println!(
+                out!("server\t{}", status.server_url.as_deref().unwrap_or("-"));
+                out!("pending\t{}", status.pending);
+                out!("rejected\t{}", status.rejected);
+                out!("drafts\t{}", status.drafts);
+                out!("households\t{}", status.households);
+                out!("visits\t{}", status.visits);
+                out!("forms\t{}", status.forms);
+                out!(
                     "last_sync\t{}",
                     status
                         .last_sync
                         .map_or("never".into(), |time| time.to_rfc3339())
                 );
-                println!(
+                out!(
                     "last_contact\t{}",
                     status
                         .last_contact
                         .map_or("never".into(), |time| time.to_rfc3339())
                 );
                 if let Some(error) = &status.last_error {
-                    println!("last_error\t{error}");
+                    out!("last_error\t{error}");
                 }
                 if status.stalled {
-                    println!("stalled\tyes: syncing again will not help until this is fixed");
+                    out!("stalled\tyes: syncing again will not help until this is fixed");
                 }
             }
         }
     }
     Ok(())
-}
-
-fn sync(store: &Store, json: bool, batch: usize) -> anyhow::Result<()> {
-    let identity = store.require_identity()?;
-    let transport = HttpTransport::new(&identity.server_url)?;
-    let engine = SyncEngine::new(store, &transport).with_options(SyncOptions {
-        max_batch_changes: batch,
-        ..SyncOptions::default()
-    });
-    let mut progress = |step: doorstep_core::sync::SyncProgress| {
-        let phase = match step.phase {
-            SyncPhase::Push => "pushed",
-            SyncPhase::Pull => "pulled",
-            SyncPhase::Snapshot => "fetched households",
-        };
-        let bytes = format_bytes(step.bytes);
-        match step.total {
-            Some(total) => eprintln!("sync: {phase} {}/{total} ({bytes})", step.done),
-            None => eprintln!("sync: {phase} {} ({bytes})", step.done),
-        }
-    };
-    let report = match engine.run(&mut progress, &CancelToken::new()) {
-        Ok(report) => report,
-        Err(error) if error.is_transient() => {
-            let pending = store.status()?.pending;
-            let what = match &error {
-                doorstep_core::Error::Transport(
-                    TransportError::Unreachable(_) | TransportError::Interrupted(_),
-                ) => format!("could not reach {}", identity.server_url),
-                _ => "sync did not finish".to_string(),
-            };
-            return Err(anyhow::Error::new(error).context(format!(
-                "{what}; {pending} changes stay queued on this device and go with the next sync"
-            )));
-        }
-        Err(error) => return Err(error.into()),
-    };
-    let status = store.status()?;
-    eprintln!(
-        "sync done: pushed {} (duplicates {}), rejected {}, pulled {}, households +{} -{}; {} sent, {} received; {} pending, {} rejected in all",
-        report.pushed,
-        report.duplicates,
-        report.rejected,
-        report.pulled,
-        report.households_added,
-        report.households_released,
-        format_bytes(report.bytes.sent),
-        format_bytes(report.bytes.received),
-        status.pending,
-        status.rejected
-    );
-    if json {
-        print_json(&serde_json::json!({
-            "pushed": report.pushed,
-            "duplicates": report.duplicates,
-            "rejected": report.rejected,
-            "pulled": report.pulled,
-            "households_added": report.households_added,
-            "households_released": report.households_released,
-            "requests": report.requests,
-            "bytes_sent": report.bytes.sent,
-            "bytes_received": report.bytes.received,
-            "pending": status.pending,
-            "rejected_total": status.rejected,
-        }))?;
-    }
-    Ok(())
-}
-
-fn format_bytes(bytes: u64) -> String {
-    if bytes < 10 * 1024 {
-        format!("{bytes} B")
-    } else {
-        format!("{:.1} KiB", bytes as f64 / 1024.0)
-    }
 }
 
 /// `FIELD=VALUE` from the command line; `members` takes a number.
@@ -427,47 +422,48 @@ fn parse_assignment(text: &str) -> anyhow::Result<(HouseholdField, serde_json::V
     Ok((field, value))
 }
 
-fn plain(value: &serde_json::Value) -> String {
-    match value {
-        serde_json::Value::String(text) => text.clone(),
-        other => other.to_string(),
-    }
+/// The store's key from a key file: its bytes, whatever they are.
+fn read_key(path: &Path) -> anyhow::Result<DatabaseKey> {
+    let bytes = std::fs::read(path)
+        .map_err(|error| invalid(format!("key file {}: {error}", path.display())))?;
+    DatabaseKey::derive(&bytes)
+        .map_err(|error| invalid(format!("key file {}: {error}", path.display())))
 }
 
-/// One conflict, one line: when, household, field, kept value, lost value.
-pub fn conflict_line(conflict: &ConflictRecord) -> String {
-    format!(
-        "{}\t{}\t{}\tkept {}\tlost {}\tby {}",
-        conflict.decided_at.to_rfc3339(),
-        conflict.household_id,
-        conflict.field,
-        plain(&conflict.kept),
-        plain(&conflict.lost),
-        conflict
-            .lost_by
-            .map_or("the server".to_string(), |device| format!(
-                "device {device}"
-            ))
-    )
-}
-
-fn visit_line(visit: &Visit) -> String {
-    let state = match &visit.sync {
-        VisitSync::Local => "draft".to_string(),
-        VisitSync::Pending => "pending".to_string(),
-        VisitSync::Synced => "synced".to_string(),
-        VisitSync::Rejected { reason, .. } => format!("rejected: {reason}"),
+/// `device wipe`: the core's wipe, told to the server when it can be.
+fn wipe(store: &Store, force: bool, json: bool) -> anyhow::Result<()> {
+    let transport = match store.identity()? {
+        Some(_) => Some(sync::transport(store)?),
+        None => None,
     };
-    format!(
-        "{}\t{}\t{}\t{}@{}\t{}\t{}",
-        visit.id,
-        visit.household_id,
-        visit.recorded_at.to_rfc3339(),
-        visit.form_id,
-        visit.form_version,
-        if visit.own { "own" } else { "pulled" },
-        state
-    )
+    let report = doorstep_core::sync::wipe(
+        store,
+        transport
+            .as_ref()
+            .map(|transport| transport as &dyn doorstep_core::transport::Transport),
+        force,
+    )?;
+    match (&report.server_error, report.server_told) {
+        (_, true) => eprintln!("the server revoked this device's token"),
+        (Some(error), _) => eprintln!(
+            "warning: the server could not be told ({error}); ask the operator to revoke this device"
+        ),
+        (None, false) => {}
+    }
+    if !report.lost.is_empty() {
+        eprintln!(
+            "erased {} change(s) and {} draft(s) that never reached the server",
+            report.lost.changes, report.lost.drafts
+        );
+    }
+    eprintln!(
+        "wiped {}; if it was encrypted, also destroy its key file",
+        store.path().display()
+    );
+    if json {
+        print_json(&report)?;
+    }
+    Ok(())
 }
 
 /// Reads an answers file: one JSON object.

@@ -1,0 +1,207 @@
+//! A store's life beyond its data: changing the key it is encrypted with,
+//! and wiping it when the phone goes to another cadre.
+//!
+//! Both replace the file under the store's feet, so both hold the writer
+//! and the reader lock for their whole duration: no other call runs
+//! meanwhile.
+
+use std::path::{Path, PathBuf};
+use std::sync::PoisonError;
+use std::sync::atomic::Ordering;
+
+use rusqlite::Connection;
+use serde::Serialize;
+
+use super::{Store, lock, open_connections, watch_writes};
+use crate::error::{Error, Result};
+use crate::sqlite::{self, DatabaseKey};
+
+/// What on this device has not reached the server yet.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Unsynced {
+    /// Outbox changes not acknowledged (pending or rejected).
+    pub changes: u64,
+    /// Visits still drafts: never sent.
+    pub drafts: u64,
+}
+
+impl Unsynced {
+    pub fn is_empty(&self) -> bool {
+        self.changes == 0 && self.drafts == 0
+    }
+}
+
+impl Store {
+    pub(super) fn check_not_wiped(&self) -> Result<()> {
+        if self.wiped.load(Ordering::SeqCst) {
+            Err(Error::Wiped)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// What would be lost if this store went now.
+    pub fn unsynced(&self) -> Result<Unsynced> {
+        self.read(|connection| {
+            let count = |sql: &str| -> Result<u64> {
+                Ok(connection.query_row(sql, [], |row| sqlite::count_column(row, 0))?)
+            };
+            Ok(Unsynced {
+                changes: count("SELECT count(*) FROM outbox")?,
+                drafts: count("SELECT count(*) FROM visits WHERE status = 'draft'")?,
+            })
+        })
+    }
+
+    /// Encrypts the store with `key`, or with another key, or (`None`)
+    /// decrypts it. The data is copied into a new file with the new key,
+    /// which then replaces the old one in one rename: a crash leaves the
+    /// old file with the old key, or the new file with the new key, never
+    /// a mix. Keep the old key until this returns.
+    pub fn rekey(&self, key: Option<&DatabaseKey>) -> Result<()> {
+        let mut writer = lock(&self.writer);
+        let mut reader = lock(&self.reader);
+        let mut current = self.key.lock().unwrap_or_else(PoisonError::into_inner);
+        self.check_not_wiped()?;
+        // Everything into the main file first; a reader elsewhere (another
+        // process) would keep the WAL alive, and replacing the file under
+        // it could lose its writes.
+        let (busy, _, _): (i64, i64, i64) =
+            writer.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })?;
+        if busy != 0 {
+            return Err(Error::Busy(
+                "the store is open elsewhere; close it there and rekey again".into(),
+            ));
+        }
+        let copy = sibling(&self.path, "rekey");
+        remove_if_present(&copy)?;
+        sqlite::create_private(&copy).map_err(io_error)?;
+        let replaced = export(&writer, &copy, key).and_then(|()| {
+            std::fs::File::open(&copy)
+                .and_then(|file| file.sync_all())
+                .map_err(io_error)?;
+            // Close both connections, then put the copy in place.
+            *writer = Connection::open_in_memory()?;
+            *reader = Connection::open_in_memory()?;
+            std::fs::rename(&copy, &self.path).map_err(io_error)?;
+            remove_if_present(&sibling(&self.path, "wal"))?;
+            remove_if_present(&sibling(&self.path, "shm"))?;
+            sync_directory(&self.path);
+            Ok(())
+        });
+        let key_now = match &replaced {
+            Ok(()) => key,
+            Err(_) => {
+                let _ = std::fs::remove_file(&copy);
+                current.as_ref()
+            }
+        };
+        // Reopened in every case: after a failure, the old file with the
+        // old key.
+        let (new_writer, new_reader) = self.reopen(key_now)?;
+        *writer = new_writer;
+        *reader = new_reader;
+        replaced?;
+        *current = key.cloned();
+        tracing::info!(encrypted = key.is_some(), "store rekeyed");
+        Ok(())
+    }
+
+    /// Erases this store: the database file, its WAL and shared memory.
+    /// Refuses while anything recorded here has not reached the server
+    /// ([`Error::Unsynced`]) unless `force`. Afterwards every call on this
+    /// store fails with [`Error::Wiped`]. With an encrypted store, also
+    /// delete the key (the Keystore/Keychain entry): without it, any copy
+    /// of the file that flash storage kept is unreadable.
+    pub fn wipe(&self, force: bool) -> Result<Unsynced> {
+        let unsynced = self.unsynced()?;
+        if !force && !unsynced.is_empty() {
+            return Err(Error::Unsynced {
+                changes: unsynced.changes,
+                drafts: unsynced.drafts,
+            });
+        }
+        let mut writer = lock(&self.writer);
+        let mut reader = lock(&self.reader);
+        self.wiped.store(true, Ordering::SeqCst);
+        *writer = Connection::open_in_memory()?;
+        *reader = Connection::open_in_memory()?;
+        for path in [
+            self.path.clone(),
+            sibling(&self.path, "wal"),
+            sibling(&self.path, "shm"),
+            sibling(&self.path, "rekey"),
+        ] {
+            remove_if_present(&path)?;
+        }
+        sync_directory(&self.path);
+        tracing::info!(
+            lost_changes = unsynced.changes,
+            lost_drafts = unsynced.drafts,
+            "store wiped"
+        );
+        Ok(unsynced)
+    }
+
+    /// Fresh connections to the file, with the hook that tells observers.
+    fn reopen(&self, key: Option<&DatabaseKey>) -> Result<(Connection, Connection)> {
+        let (mut writer, reader) = open_connections(&self.path, self.durability, key)?;
+        watch_writes(&mut writer, &self.observers)?;
+        Ok((writer, reader))
+    }
+}
+
+/// Copies everything (schema, rows, sequences, the schema version) into a
+/// new database at `copy` encrypted with `key` (plain for `None`).
+fn export(connection: &Connection, copy: &Path, key: Option<&DatabaseKey>) -> Result<()> {
+    let literal = key.map(DatabaseKey::literal).unwrap_or_default();
+    connection.execute(
+        "ATTACH DATABASE ?1 AS rekeyed KEY ?2",
+        rusqlite::params![copy.to_string_lossy(), literal],
+    )?;
+    let copied = (|| -> Result<()> {
+        connection.query_row("SELECT sqlcipher_export('rekeyed')", [], |_| Ok(()))?;
+        let version = sqlite::schema_version(connection)?;
+        connection.pragma_update(Some("rekeyed"), "user_version", version)?;
+        Ok(())
+    })();
+    connection.execute("DETACH DATABASE rekeyed", [])?;
+    copied
+}
+
+/// `store.db` → `store.db-wal` and the like.
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push("-");
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+fn remove_if_present(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(io_error(error)),
+    }
+}
+
+/// Makes a rename or removal in the store's directory durable. Best effort:
+/// not every platform lets a directory be opened.
+fn sync_directory(path: &Path) {
+    if let Some(directory) = path.parent() {
+        let directory = if directory.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            directory
+        };
+        if let Ok(handle) = std::fs::File::open(directory) {
+            let _ = handle.sync_all();
+        }
+    }
+}
+
+fn io_error(error: std::io::Error) -> Error {
+    Error::Corrupt(format!("file operation failed: {error}"))
+}

@@ -1,0 +1,82 @@
+//! A device's enrolment and its end: trading a one-time code for an
+//! identity, and wiping the store when the phone goes to another cadre.
+
+use doorstep_protocol::{EnrollRequest, PROTOCOL_VERSION, RetireRequest};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::model::DeviceIdentity;
+use crate::store::{Store, Unsynced};
+use crate::transport::{Endpoint, Transport};
+
+/// Enrolls a fresh store with a one-time code. `endpoint` is where
+/// `transport` goes and how far it trusts the way: it is saved for every
+/// sync after this.
+pub fn enroll(
+    store: &Store,
+    transport: &dyn Transport,
+    endpoint: &Endpoint,
+    code: &str,
+    device_label: Option<String>,
+) -> Result<DeviceIdentity> {
+    if let Some(identity) = store.identity()? {
+        return Err(Error::AlreadyEnrolled {
+            device_id: identity.device_id,
+        });
+    }
+    let response = transport.enroll(&EnrollRequest {
+        protocol: PROTOCOL_VERSION,
+        code: code.trim().to_string(),
+        device_label,
+        attempt: Some(store.enrollment_attempt()?),
+    })?;
+    store.save_enrollment(endpoint, &response)
+}
+
+/// What [`wipe`] did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WipeReport {
+    /// The server revoked this device's token: a copy of it (from a backup
+    /// of the phone, say) no longer works.
+    pub server_told: bool,
+    /// Why the server could not be told (no signal, say): then the operator
+    /// should revoke the device (`doorstep admin revoke-device`).
+    pub server_error: Option<String>,
+    /// What was erased without ever reaching the server (only with `force`).
+    pub lost: Unsynced,
+}
+
+/// Erases a device store for handing the phone to another cadre. Refuses
+/// while anything recorded here has not reached the server, unless `force`
+/// ([`Error::Unsynced`]: nothing is erased and nobody is told). Then asks
+/// the server to revoke this device's token, when enrolled and a transport
+/// is given; a server out of reach does not stop the wipe (the report
+/// says so). Then deletes the files.
+pub fn wipe(store: &Store, transport: Option<&dyn Transport>, force: bool) -> Result<WipeReport> {
+    let unsynced = store.unsynced()?;
+    if !force && !unsynced.is_empty() {
+        return Err(Error::Unsynced {
+            changes: unsynced.changes,
+            drafts: unsynced.drafts,
+        });
+    }
+    let mut report = WipeReport {
+        server_told: false,
+        server_error: None,
+        lost: unsynced,
+    };
+    if let (Some(transport), Some(_)) = (transport, store.identity()?) {
+        let token = store.token()?;
+        match transport.retire(
+            &token,
+            &RetireRequest {
+                protocol: PROTOCOL_VERSION,
+            },
+        ) {
+            Ok(_) => report.server_told = true,
+            Err(error) => report.server_error = Some(error.to_string()),
+        }
+    }
+    store.wipe(true)?;
+    Ok(report)
+}

@@ -1,0 +1,203 @@
+//! The audit log: who did what to the server's data and its devices, for
+//! the county's security officer. Enrolments and retries, revocations,
+//! operators' actions, refused pushes, throttled clients. Entries carry
+//! ids, codes and reasons, never answers, names or ID-card numbers.
+//!
+//! Events inside a store transaction are written in it (they commit or
+//! roll back with what they record); events of the HTTP layer (a throttled
+//! client) go through [`ServerStore::note`].
+
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
+use doorstep_core::sqlite::{optional_uuid_column, time_text};
+use rusqlite::{Transaction, params};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::{ServerStore, StoreError, StoreResult};
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditKind {
+    Enrolled,
+    /// An enrolment retried after a lost answer: the same device, a new token.
+    EnrolRetried,
+    EnrolRefused,
+    DeviceRevoked,
+    /// A device revoked its own token because it was wiped.
+    DeviceRetired,
+    /// One change of a push refused (the code and reason in `detail`).
+    ChangeRefused,
+    /// A stored change too large to serve, skipped in a pull.
+    ChangeSkipped,
+    ClientThrottled,
+    HouseholdsImported,
+    CadreAdded,
+    Assigned,
+    Unassigned,
+    FormPublished,
+    EnrolCodeIssued,
+}
+
+impl AuditKind {
+    pub const ALL: [AuditKind; 14] = [
+        AuditKind::Enrolled,
+        AuditKind::EnrolRetried,
+        AuditKind::EnrolRefused,
+        AuditKind::DeviceRevoked,
+        AuditKind::DeviceRetired,
+        AuditKind::ChangeRefused,
+        AuditKind::ChangeSkipped,
+        AuditKind::ClientThrottled,
+        AuditKind::HouseholdsImported,
+        AuditKind::CadreAdded,
+        AuditKind::Assigned,
+        AuditKind::Unassigned,
+        AuditKind::FormPublished,
+        AuditKind::EnrolCodeIssued,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditKind::Enrolled => "enrolled",
+            AuditKind::EnrolRetried => "enrol_retried",
+            AuditKind::EnrolRefused => "enrol_refused",
+            AuditKind::DeviceRevoked => "device_revoked",
+            AuditKind::DeviceRetired => "device_retired",
+            AuditKind::ChangeRefused => "change_refused",
+            AuditKind::ChangeSkipped => "change_skipped",
+            AuditKind::ClientThrottled => "client_throttled",
+            AuditKind::HouseholdsImported => "households_imported",
+            AuditKind::CadreAdded => "cadre_added",
+            AuditKind::Assigned => "assigned",
+            AuditKind::Unassigned => "unassigned",
+            AuditKind::FormPublished => "form_published",
+            AuditKind::EnrolCodeIssued => "enrol_code_issued",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<AuditKind> {
+        AuditKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == text)
+    }
+}
+
+/// One event to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEvent {
+    pub kind: AuditKind,
+    pub device: Option<Uuid>,
+    pub cadre: Option<Uuid>,
+    pub client: Option<IpAddr>,
+    pub subject: Option<String>,
+    pub detail: Option<String>,
+}
+
+impl AuditEvent {
+    pub fn new(kind: AuditKind) -> AuditEvent {
+        AuditEvent {
+            kind,
+            device: None,
+            cadre: None,
+            client: None,
+            subject: None,
+            detail: None,
+        }
+    }
+
+    pub fn device(mut self, device: Uuid) -> Self {
+        self.device = Some(device);
+        self
+    }
+
+    pub fn cadre(mut self, cadre: Uuid) -> Self {
+        self.cadre = Some(cadre);
+        self
+    }
+
+    pub fn client(mut self, client: Option<IpAddr>) -> Self {
+        self.client = client;
+        self
+    }
+
+    pub fn subject(mut self, subject: impl Into<String>) -> Self {
+        self.subject = Some(subject.into());
+        self
+    }
+
+    pub fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+}
+
+/// One recorded entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditEntry {
+    pub id: u64,
+    pub at: String,
+    pub kind: String,
+    pub device_id: Option<Uuid>,
+    pub cadre_id: Option<Uuid>,
+    pub client: Option<String>,
+    pub subject: Option<String>,
+    pub detail: Option<String>,
+}
+
+/// Records `event` in `transaction`.
+pub(crate) fn record(
+    transaction: &Transaction<'_>,
+    at: DateTime<Utc>,
+    event: &AuditEvent,
+) -> StoreResult<()> {
+    transaction
+        .prepare_cached(
+            "INSERT INTO audit (at, kind, device_id, cadre_id, client, subject, detail)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?
+        .execute(params![
+            time_text(at),
+            event.kind.as_str(),
+            event.device.map(|id| id.to_string()),
+            event.cadre.map(|id| id.to_string()),
+            event.client.map(|address| address.to_string()),
+            event.subject,
+            event.detail,
+        ])?;
+    Ok(())
+}
+
+impl ServerStore {
+    /// Records an event of the HTTP layer in a transaction of its own.
+    pub fn note(&self, at: DateTime<Utc>, event: &AuditEvent) -> StoreResult<()> {
+        self.write(|transaction| record(transaction, at, event))
+    }
+
+    /// The newest `limit` entries, newest first; of one kind, or all.
+    pub fn audit(&self, limit: usize, kind: Option<AuditKind>) -> StoreResult<Vec<AuditEntry>> {
+        let limit =
+            i64::try_from(limit).map_err(|_| StoreError::Invalid("limit too large".into()))?;
+        self.read(|connection| {
+            let mut statement = connection.prepare(
+                "SELECT id, at, kind, device_id, cadre_id, client, subject, detail FROM audit
+                 WHERE ?1 IS NULL OR kind = ?1 ORDER BY id DESC LIMIT ?2",
+            )?;
+            let rows = statement.query_map(params![kind.map(AuditKind::as_str), limit], |row| {
+                Ok(AuditEntry {
+                    id: row.get::<_, i64>(0)?.unsigned_abs(),
+                    at: row.get(1)?,
+                    kind: row.get(2)?,
+                    device_id: optional_uuid_column(row, 3)?,
+                    cadre_id: optional_uuid_column(row, 4)?,
+                    client: row.get(5)?,
+                    subject: row.get(6)?,
+                    detail: row.get(7)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+}

@@ -1,0 +1,276 @@
+//! Devices: enrolment with a one-time code (and its retry after a lost
+//! answer), token checks, and a device retiring its own token when it is
+//! wiped.
+//!
+//! The retry rule: the same code with the same attempt id gets the same
+//! device back, with a new token, only until that device's first
+//! authenticated request of any kind. After it the device evidently has its
+//! token, and whoever retries now (someone who saw the code and the attempt
+//! id) would take the device over.
+
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
+use doorstep_core::sqlite::{time_text, uuid_column};
+use doorstep_protocol::limits::check_short_text;
+use doorstep_protocol::{EnrollResponse, PROTOCOL_VERSION};
+use rusqlite::{OptionalExtension, Transaction, params};
+use uuid::Uuid;
+
+use super::audit::{self, AuditEvent, AuditKind};
+use super::secrets::{expired, new_token, normalise_code, secret_hash};
+use super::{DeviceAuth, ServerStore, StoreError, StoreResult};
+
+/// Characters of a device label ("Android 13, Redmi").
+const MAX_LABEL_CHARS: usize = 100;
+
+/// How often an authenticated device's `last_seen_at` is written at most:
+/// contact is shown to operators by the minute, not per request.
+const CONTACT_PRECISION_SECONDS: i64 = 60;
+
+/// An enrolment code as stored.
+struct CodeRow {
+    cadre_id: String,
+    used: bool,
+    expired: bool,
+    /// The attempt that used it.
+    attempt: Option<String>,
+    /// The device it enrolled.
+    device: Option<String>,
+}
+
+/// What an enrolment came to, decided inside the transaction so that a
+/// refusal is audited too.
+enum Enrolment {
+    Done(EnrollResponse, AuditKind),
+    Refused(String),
+}
+
+impl ServerStore {
+    /// Trades a one-time code for a device identity and token. `client` is
+    /// the requester's address, for the audit log.
+    pub fn enroll(
+        &self,
+        code: &str,
+        label: Option<&str>,
+        attempt: Option<Uuid>,
+        client: Option<IpAddr>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<EnrollResponse> {
+        if let Some(label) = label {
+            check_short_text(label, MAX_LABEL_CHARS).map_err(|problem| {
+                StoreError::Invalid(format!(
+                    "device label {problem} (1 to {MAX_LABEL_CHARS} visible characters)"
+                ))
+            })?;
+        }
+        let code_hash = secret_hash(&normalise_code(code));
+        let token = new_token();
+        let outcome = self.write(|transaction| {
+            let outcome = enroll_in(transaction, &code_hash, label, attempt, &token, now)?;
+            let event = match &outcome {
+                Enrolment::Done(response, kind) => AuditEvent::new(*kind)
+                    .device(response.device_id)
+                    .cadre(response.cadre_id),
+                Enrolment::Refused(why) => {
+                    AuditEvent::new(AuditKind::EnrolRefused).detail(why.clone())
+                }
+            };
+            audit::record(transaction, now, &event.client(client))?;
+            Ok(outcome)
+        })?;
+        match outcome {
+            Enrolment::Done(response, _) => Ok(response),
+            Enrolment::Refused(why) => Err(StoreError::Enroll(why)),
+        }
+    }
+
+    /// The device a bearer token belongs to. Every authenticated request is
+    /// contact: the first ends the enrolment-retry window, and operators see
+    /// the last (to the minute).
+    pub fn authenticate(&self, token: &str, now: DateTime<Utc>) -> StoreResult<DeviceAuth> {
+        let hash = secret_hash(token);
+        let found = self.read(|connection| {
+            Ok(connection
+                .prepare_cached(
+                    "SELECT id, cadre_id, first_seen_at IS NULL, last_seen_at < ?2
+                     FROM devices WHERE token_hash = ?1 AND revoked_at IS NULL",
+                )?
+                .query_row(
+                    params![
+                        hash,
+                        time_text(now - chrono::Duration::seconds(CONTACT_PRECISION_SECONDS))
+                    ],
+                    |row| {
+                        Ok((
+                            DeviceAuth {
+                                device_id: uuid_column(row, 0)?,
+                                cadre_id: uuid_column(row, 1)?,
+                            },
+                            row.get::<_, bool>(2)?,
+                            row.get::<_, Option<bool>>(3)?.unwrap_or(true),
+                        ))
+                    },
+                )
+                .optional()?)
+        })?;
+        let (auth, first, stale) = found.ok_or(StoreError::Unauthorized)?;
+        if first || stale {
+            self.write(|transaction| {
+                transaction
+                    .prepare_cached(
+                        "UPDATE devices SET last_seen_at = ?2, first_seen_at = coalesce(first_seen_at, ?2)
+                         WHERE id = ?1",
+                    )?
+                    .execute(params![auth.device_id.to_string(), time_text(now)])?;
+                Ok(())
+            })?;
+        }
+        Ok(auth)
+    }
+
+    /// A device being wiped revokes its own token: a copy of it (in a
+    /// backup of the phone) no longer works.
+    pub fn retire(
+        &self,
+        auth: DeviceAuth,
+        client: Option<IpAddr>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.write(|transaction| {
+            transaction.execute(
+                "UPDATE devices SET revoked_at = coalesce(revoked_at, ?2),
+                                    revoked_reason = coalesce(revoked_reason, 'retired')
+                 WHERE id = ?1",
+                params![auth.device_id.to_string(), time_text(now)],
+            )?;
+            audit::record(
+                transaction,
+                now,
+                &AuditEvent::new(AuditKind::DeviceRetired)
+                    .device(auth.device_id)
+                    .cadre(auth.cadre_id)
+                    .client(client),
+            )
+        })
+    }
+}
+
+fn enroll_in(
+    transaction: &Transaction<'_>,
+    code_hash: &str,
+    label: Option<&str>,
+    attempt: Option<Uuid>,
+    token: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<Enrolment> {
+    let found: Option<CodeRow> = transaction
+        .query_row(
+            "SELECT cadre_id, used_at IS NOT NULL, expires_at, attempt, device_id
+             FROM enroll_codes WHERE code_hash = ?1",
+            [code_hash],
+            |row| {
+                Ok(CodeRow {
+                    cadre_id: row.get(0)?,
+                    used: row.get(1)?,
+                    expired: expired(row, 2, now)?,
+                    attempt: row.get(3)?,
+                    device: row.get(4)?,
+                })
+            },
+        )
+        .optional()?;
+    let attempt_text = attempt.map(|attempt| attempt.to_string());
+    let refuse = |why: &str| Ok(Enrolment::Refused(format!("enrolment code {why}")));
+    let Some(code) = found else {
+        return refuse("not recognised; check it, or ask the operator for a new one");
+    };
+    if code.used {
+        // The same attempt again: its answer was lost on the way.
+        return match (&code.attempt, &code.device) {
+            (Some(used_by), Some(device)) if attempt_text.as_deref() == Some(used_by.as_str()) => {
+                retry(transaction, &code.cadre_id, device, token, now)
+            }
+            _ => refuse("already used; ask the operator for a new one"),
+        };
+    }
+    if code.expired {
+        return refuse("expired; ask the operator for a new one");
+    }
+    let device_id = Uuid::now_v7();
+    let now_text = time_text(now);
+    transaction.execute(
+        "INSERT INTO devices (id, cadre_id, token_hash, label, enrolled_at, last_seen_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+        params![
+            device_id.to_string(),
+            code.cadre_id,
+            secret_hash(token),
+            label,
+            now_text
+        ],
+    )?;
+    transaction.execute(
+        "UPDATE enroll_codes SET used_at = ?2, device_id = ?3, attempt = ?4 WHERE code_hash = ?1",
+        params![code_hash, now_text, device_id.to_string(), attempt_text],
+    )?;
+    let response = response(
+        transaction,
+        &device_id.to_string(),
+        &code.cadre_id,
+        token,
+        now,
+    )?;
+    Ok(Enrolment::Done(response, AuditKind::Enrolled))
+}
+
+/// A retried enrolment whose first answer was lost: the same device with a
+/// new token, provided its token was never used and it is not revoked.
+/// The old token stops working.
+fn retry(
+    transaction: &Transaction<'_>,
+    cadre_id: &str,
+    device: &str,
+    token: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<Enrolment> {
+    let unused: bool = transaction.query_row(
+        "SELECT first_seen_at IS NULL AND revoked_at IS NULL FROM devices WHERE id = ?1",
+        [device],
+        |row| row.get(0),
+    )?;
+    if !unused {
+        return Ok(Enrolment::Refused(
+            "enrolment code already used; ask the operator for a new one".into(),
+        ));
+    }
+    transaction.execute(
+        "UPDATE devices SET token_hash = ?2 WHERE id = ?1",
+        params![device, secret_hash(token)],
+    )?;
+    let response = response(transaction, device, cadre_id, token, now)?;
+    Ok(Enrolment::Done(response, AuditKind::EnrolRetried))
+}
+
+fn response(
+    transaction: &Transaction<'_>,
+    device: &str,
+    cadre_id: &str,
+    token: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<EnrollResponse> {
+    let cadre_name: String =
+        transaction.query_row("SELECT name FROM cadres WHERE id = ?1", [cadre_id], |row| {
+            row.get(0)
+        })?;
+    let parse =
+        |text: &str| Uuid::parse_str(text).map_err(|error| StoreError::Invalid(error.to_string()));
+    Ok(EnrollResponse {
+        protocol: PROTOCOL_VERSION,
+        device_id: parse(device)?,
+        token: token.to_string(),
+        cadre_id: parse(cadre_id)?,
+        cadre_name,
+        server_time: now,
+    })
+}
