@@ -20,6 +20,9 @@ pub enum AppError {
     Conflict(String),
     #[error("request body too large: at most {limit} bytes")]
     TooLarge { limit: usize },
+    /// The request body came too slowly (`net::body`).
+    #[error("the request body came too slowly: {0}")]
+    Timeout(String),
     #[error("protocol version {found} is not supported (this server speaks {supported})")]
     Protocol { found: u32, supported: u32 },
     #[error("internal error: {0}")]
@@ -34,6 +37,7 @@ impl AppError {
             AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             AppError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            AppError::Timeout(_) => (StatusCode::REQUEST_TIMEOUT, "timeout"),
             AppError::Protocol { .. } => (StatusCode::BAD_REQUEST, "protocol"),
             AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }

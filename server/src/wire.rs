@@ -16,6 +16,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::AppError;
+use crate::net::body::BodyTimeout;
 
 /// Largest request body accepted after decompression.
 pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
@@ -39,6 +40,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for WireJson<T> {
                     AppError::TooLarge {
                         limit: MAX_BODY_BYTES,
                     }
+                } else if let Some(timeout) = BodyTimeout::find(&rejection) {
+                    AppError::Timeout(timeout.to_string())
                 } else {
                     AppError::BadRequest(format!("could not read the request body: {rejection}"))
                 }
