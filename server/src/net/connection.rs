@@ -18,6 +18,7 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use super::body::TimedBody;
+use super::io::CannedErrors;
 use super::limits::ConnectionPermit;
 use super::{ConnectionLimits, MAX_HEADER_BYTES, ServeOptions};
 
@@ -89,7 +90,7 @@ async fn serve_http<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let io = TokioIo::new(stream);
+    let io = TokioIo::new(CannedErrors::new(stream, MAX_HEADER_BYTES));
     let limits = context.limits;
     let service = context
         .router

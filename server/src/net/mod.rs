@@ -13,7 +13,8 @@
 //! timeout ([`tls`]); hyper's HTTP/1.1 connection reads the request head
 //! within the header timeout, which in hyper 1.12 also runs while a
 //! keep-alive connection waits for its next request (so it is the idle
-//! timeout too); and the body must keep arriving ([`body`]).
+//! timeout too); the body must keep arriving ([`body`]); and hyper's own
+//! answers to requests it cannot parse get our JSON error body ([`io`]).
 //!
 //! **The client's address.** Every request carries
 //! `axum::extract::ConnectInfo<std::net::SocketAddr>` in its extensions:
@@ -27,6 +28,7 @@
 
 pub mod body;
 mod connection;
+pub(crate) mod io;
 pub mod limits;
 pub mod tls;
 
