@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use common::test_ca::TestCa;
 use common::{
-    HEALTH, PATIENCE, connect, connect_from, eventually, exchange, is_closed, limits,
-    read_response, start, wait_until_closed,
+    HEALTH, PATIENCE, client_trusting, connect, connect_from, eventually, exchange, is_closed,
+    limits, read_response, start, wait_until_closed,
 };
 use doorstep_protocol::Health;
 use doorstep_server::net::{MAX_HEADER_BYTES, tls};
@@ -252,7 +252,7 @@ fn https_answers_a_client_that_trusts_the_ca_and_fails_a_stranger() {
     assert_eq!(running.server.url(), format!("https://{address}"));
 
     for name in ["127.0.0.1", "localhost"] {
-        let mut stream = tls_client(ca.client_config(), name, address);
+        let mut stream = tls_client(client_trusting(ca.ca_der()), name, address);
         let response = exchange(&mut stream, HEALTH);
         assert_eq!(response.status, 200, "as {name}");
         let health: Health = serde_json::from_slice(&response.body).expect("health");
@@ -263,7 +263,7 @@ fn https_answers_a_client_that_trusts_the_ca_and_fails_a_stranger() {
         assert_eq!(response.error_body().error, "bad_request");
     }
 
-    let mut stranger = tls_client(ca.stranger_config(), "localhost", address);
+    let mut stranger = tls_client(client_trusting(ca.other_ca_der()), "localhost", address);
     let error = stranger
         .write_all(HEALTH)
         .and_then(|()| stranger.flush())
@@ -287,7 +287,7 @@ fn https_answers_a_client_that_trusts_the_ca_and_fails_a_stranger() {
     let mut silent = connect(address);
     assert!(wait_until_closed(&mut silent).is_empty());
 
-    let mut again = tls_client(ca.client_config(), "localhost", address);
+    let mut again = tls_client(client_trusting(ca.ca_der()), "localhost", address);
     assert_eq!(exchange(&mut again, HEALTH).status, 200, "still serving");
 }
 

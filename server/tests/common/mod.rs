@@ -3,6 +3,9 @@
 //! layer is tested with the bytes a client really sends.
 #![allow(dead_code)]
 
+/// doorstep-e2e's `TestCa`, compiled into this test crate: the server
+/// cannot depend on the end-to-end harness, which depends on it.
+#[path = "../../../tests/src/tls.rs"]
 pub mod test_ca;
 
 use std::io::{ErrorKind, Read, Write};
@@ -17,6 +20,23 @@ use tempfile::TempDir;
 /// The longest any test waits for something that must happen: a generous
 /// bound on "it still completes", never a measurement.
 pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// A TLS client config that trusts the CA `ca_der` only (ring provider).
+pub fn client_trusting(ca_der: &[u8]) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from(ca_der.to_vec()))
+        .expect("a root");
+    Arc::new(
+        rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth(),
+    )
+}
 
 /// A running server and the directory of its database.
 pub struct Running {
