@@ -359,6 +359,81 @@ async fn open_connections(
     (streams, failed)
 }
 
+/// A health request on a fresh connection, `None` when it gets no answer.
+fn health_status(address: &str) -> Option<u16> {
+    let mut stream = TcpStream::connect(address).ok()?;
+    stream.set_read_timeout(Some(SYNC_BOUND)).ok()?;
+    stream
+        .write_all(b"GET /v1/health HTTP/1.1\r\nhost: doorstep\r\nconnection: close\r\n\r\n")
+        .ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    answer.split(' ').nth(1)?.parse().ok()
+}
+
+#[test]
+fn out_of_descriptors_the_accept_loop_pauses_logs_a_little_and_recovers() {
+    // The caps off, and few descriptors: the server runs out of them, as
+    // it would without caps. 300 connections against 128 descriptors.
+    let shell = Shell::new();
+    let log = shell.path("server.log");
+    let mut command = shell.command_with_open_files(
+        128,
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--max-connections",
+            "100000",
+            "--max-connections-per-address",
+            "0",
+        ],
+    );
+    command.stderr(std::fs::File::create(&log).expect("a log"));
+    let mut server = Server::start(command);
+    let address = server.listen_address();
+    let flood: Vec<TcpStream> = (0..300)
+        .filter_map(|_| TcpStream::connect(&address).ok())
+        .collect();
+    let held = flood.len();
+    // Wait until the server has met the limit, or the test would pass
+    // without reaching it.
+    let started = Instant::now();
+    while !std::fs::read_to_string(&log)
+        .expect("the log")
+        .contains("could not accept connections")
+    {
+        assert!(
+            started.elapsed() < SYNC_BOUND,
+            "the server never ran out of descriptors"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // A second of failed accepts, 100 ms apart.
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(server.is_running(), "the server survives");
+    drop(flood);
+    let started = Instant::now();
+    while health_status(&address) != Some(200) {
+        assert!(
+            started.elapsed() < SYNC_BOUND,
+            "the server answers again once the connections are gone"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(server);
+    let text = std::fs::read_to_string(&log).expect("the log");
+    let lines = text
+        .lines()
+        .filter(|line| line.contains("could not accept connections"))
+        .count();
+    eprintln!("out of descriptors: {held} connections held, {lines} accept-failure lines");
+    assert!(
+        lines <= 5,
+        "accept failures are logged at a bounded rate: {lines} lines\n{text}"
+    );
+}
+
 #[test]
 fn serve_takes_a_certificate_for_https_and_warns_about_plain_http_off_loopback() {
     let shell = Shell::new();
