@@ -14,13 +14,16 @@
 //! within the header timeout, which in hyper 1.12 also runs while a
 //! keep-alive connection waits for its next request (so it is the idle
 //! timeout too); the body must keep arriving ([`body`]); and hyper's own
-//! answers to requests it cannot parse get our JSON error body ([`io`]).
+//! answers to requests it cannot parse get our JSON error body (`io.rs`).
 //!
 //! **The client's address.** Every request carries
 //! `axum::extract::ConnectInfo<std::net::SocketAddr>` in its extensions:
 //! the TCP peer of its connection. Handlers and extractors may read it with
 //! the `ConnectInfo` extractor or from `Parts::extensions`. Behind a
 //! reverse proxy it is the proxy's address; `X-Forwarded-For` is not read.
+//! A request that did not come through this layer (a test calling
+//! `router()` directly) has none, and the extractor refuses it: such tests
+//! add `axum::extract::connect_info::MockConnectInfo`.
 //!
 //! On shutdown the loop stops accepting, asks every open connection to
 //! finish the request in hand and close, waits up to
