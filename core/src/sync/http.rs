@@ -66,7 +66,6 @@ impl HttpTransport {
             )));
         }
         let client = Client::builder()
-            .tls_backend_preconfigured(tls_config()?)
             .connect_timeout(timeouts.connect)
             .timeout(timeouts.request)
             .user_agent(concat!("doorstep/", env!("CARGO_PKG_VERSION")))
@@ -158,22 +157,6 @@ impl HttpTransport {
             },
         })
     }
-}
-
-/// HTTPS with rustls and the ring provider, trusting Mozilla's roots
-/// (webpki-roots). reqwest is built without a provider of its own, so a
-/// client cannot be built without this.
-fn tls_config() -> Result<rustls::ClientConfig, TransportError> {
-    let roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    Ok(rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|error| TransportError::Protocol(error.to_string()))?
-    .with_root_certificates(roots)
-    .with_no_client_auth())
 }
 
 /// `Retry-After` as seconds or as an HTTP date (RFC 9110 §10.2.3); a date
