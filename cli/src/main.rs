@@ -13,15 +13,12 @@ mod device;
 mod form;
 mod households;
 mod output;
+mod serve;
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use doorstep_server::ServerStore;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -45,15 +42,8 @@ enum Command {
     /// Generate synthetic households for demos, tests and benchmarks.
     #[command(subcommand)]
     Gen(GenCommand),
-    /// Run the sync server.
-    Serve {
-        /// The server's database file (created if missing).
-        #[arg(long, default_value = "doorstep-server.db")]
-        db: PathBuf,
-        /// Address to listen on; port 0 picks a free port.
-        #[arg(long, default_value = "127.0.0.1:8686")]
-        listen: SocketAddr,
-    },
+    /// Run the sync server (HTTPS with --tls-cert and --tls-key).
+    Serve(serve::ServeArgs),
     /// Operators' commands, on the server's database (a running server sees them at once).
     Admin(admin::AdminArgs),
     /// A desktop device: enroll, record visits, sync — what a cadre's phone does.
@@ -80,7 +70,7 @@ enum GenCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let default_level = if matches!(cli.command, Command::Serve { .. }) {
+    let default_level = if matches!(cli.command, Command::Serve(_)) {
         "info"
     } else {
         "warn"
@@ -111,33 +101,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .context("could not write the CSV")?;
             Ok(())
         }
-        Command::Serve { db, listen } => serve(db, listen),
+        Command::Serve(args) => serve::run(args),
         Command::Admin(args) => admin::run(args),
         Command::Device(args) => device::run(args),
         Command::Form(command) => form::run(command),
         Command::Demo(args) => demo::run(args),
     }
-}
-
-fn serve(db: PathBuf, listen: SocketAddr) -> anyhow::Result<()> {
-    let store = Arc::new(ServerStore::open(&db)?);
-    let runtime = tokio::runtime::Runtime::new().context("could not start the async runtime")?;
-    runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .with_context(|| format!("could not listen on {listen}"))?;
-        let address = listener.local_addr()?;
-        // The address is data (a script started us on port 0): stdout.
-        println!("http://{address}");
-        eprintln!(
-            "doorstep server listening on http://{address} (database {}); Ctrl-C stops it",
-            db.display()
-        );
-        doorstep_server::serve(listener, store, async {
-            let _ = tokio::signal::ctrl_c().await;
-            eprintln!("stopping: finishing requests in flight");
-        })
-        .await
-        .context("the server failed")
-    })
 }

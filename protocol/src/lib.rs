@@ -377,7 +377,7 @@ pub struct SnapshotResponse {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ErrorBody {
     /// Machine-readable: `unauthorized`, `bad_request`, `not_found`,
-    /// `conflict`, `too_large`, `protocol`, `internal`.
+    /// `conflict`, `too_large`, `timeout`, `protocol`, `internal`.
     pub error: String,
     /// One sentence for a person.
     pub message: String,

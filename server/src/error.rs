@@ -23,6 +23,9 @@ pub enum AppError {
     /// Too many requests from this client or device: wait `retry_after`.
     #[error("too many requests; try again in {} s", retry_after.as_secs().max(1))]
     Throttled { retry_after: std::time::Duration },
+    /// The request body came too slowly (`net::body`).
+    #[error("the request body came too slowly: {0}")]
+    Timeout(String),
     #[error("protocol version {found} is not supported (this server speaks {supported})")]
     Protocol { found: u32, supported: u32 },
     #[error("internal error: {0}")]
@@ -38,6 +41,7 @@ impl AppError {
             AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             AppError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             AppError::Throttled { .. } => (StatusCode::TOO_MANY_REQUESTS, "throttled"),
+            AppError::Timeout(_) => (StatusCode::REQUEST_TIMEOUT, "timeout"),
             AppError::Protocol { .. } => (StatusCode::BAD_REQUEST, "protocol"),
             AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }

@@ -3,13 +3,17 @@
 //! - [`app`]: the `/v1` HTTP API (enroll, push, pull, snapshot, health);
 //! - [`store`]: the database, for the API and for operators' commands;
 //! - [`wire`]: zstd-compressed JSON bodies;
-//! - [`error`]: the one error type every handler returns.
+//! - [`error`]: the one error type every handler returns;
+//! - [`net`]: the connection layer: the accept loop, HTTPS, caps on
+//!   connections and the timeouts that free them.
 //!
-//! [`serve`] runs the app on a bound listener until the shutdown future
-//! resolves; the CLI's `doorstep serve` and the tests both use it.
+//! [`serve`] and [`serve_with`] run the app on a bound listener until the
+//! shutdown future resolves; the CLI's `doorstep serve` and the tests use
+//! them.
 
 pub mod app;
 pub mod error;
+pub mod net;
 pub mod store;
 pub mod throttle;
 pub mod wire;
@@ -18,21 +22,29 @@ use std::future::Future;
 use std::sync::Arc;
 
 pub use app::{AppState, router};
+pub use net::{ConnectionLimits, ServeOptions};
 pub use store::ServerStore;
 
-/// Serves the API on `listener` until `shutdown` resolves, then finishes the
-/// requests in flight.
+/// Serves the API over plain HTTP with the default limits on `listener`
+/// until `shutdown` resolves, then finishes the requests in flight.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     store: Arc<ServerStore>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router(AppState::new(store)).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    serve_with(listener, store, ServeOptions::default(), shutdown).await
+}
+
+/// Serves the API on `listener`, over HTTPS when `options.tls` is set and
+/// with `options.limits`, until `shutdown` resolves; then stops accepting
+/// and gives open connections up to [`net::SHUTDOWN_GRACE`] to finish.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    store: Arc<ServerStore>,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    net::serve_router(listener, router(AppState::new(store)), options, shutdown).await
 }
 
 /// A server running on its own thread and runtime: for the demo, tests and
@@ -40,17 +52,29 @@ pub async fn serve(
 #[derive(Debug)]
 pub struct BackgroundServer {
     address: std::net::SocketAddr,
+    https: bool,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
 }
 
 impl BackgroundServer {
-    /// Binds `address` (port 0 picks a free port) and serves `store` until
-    /// [`BackgroundServer::stop`] or drop.
+    /// Binds `address` (port 0 picks a free port) and serves `store` over
+    /// plain HTTP with the default limits until [`BackgroundServer::stop`]
+    /// or drop.
     pub fn start(
         store: Arc<ServerStore>,
         address: std::net::SocketAddr,
     ) -> std::io::Result<BackgroundServer> {
+        BackgroundServer::start_with(store, address, ServeOptions::default())
+    }
+
+    /// [`BackgroundServer::start`] with HTTPS and limits of its own.
+    pub fn start_with(
+        store: Arc<ServerStore>,
+        address: std::net::SocketAddr,
+        options: ServeOptions,
+    ) -> std::io::Result<BackgroundServer> {
+        let https = options.tls.is_some();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -61,12 +85,13 @@ impl BackgroundServer {
         let thread = std::thread::Builder::new()
             .name(format!("doorstep-server-{}", address.port()))
             .spawn(move || {
-                runtime.block_on(serve(listener, store, async {
+                runtime.block_on(serve_with(listener, store, options, async {
                     let _ = signal.await;
                 }))
             })?;
         Ok(BackgroundServer {
             address,
+            https,
             shutdown: Some(shutdown),
             thread: Some(thread),
         })
@@ -76,9 +101,11 @@ impl BackgroundServer {
         self.address
     }
 
-    /// `http://ADDRESS`, for a device's transport.
+    /// `http://ADDRESS`, or `https://ADDRESS` over TLS, for a device's
+    /// transport.
     pub fn url(&self) -> String {
-        format!("http://{}", self.address)
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}", self.address)
     }
 
     /// Stops accepting, finishes requests in flight, and waits for the end.

@@ -17,6 +17,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::AppError;
+use crate::net::body::BodyTimeout;
 
 /// Responses smaller than this are not worth compressing.
 const COMPRESS_FROM: usize = 256;
@@ -40,6 +41,8 @@ impl<T: DeserializeOwned + Send + 'static, S: Send + Sync, const LIMIT: usize> F
             .map_err(|rejection| {
                 if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                     AppError::TooLarge { limit: LIMIT }
+                } else if let Some(timeout) = BodyTimeout::find(&rejection) {
+                    AppError::Timeout(timeout.to_string())
                 } else {
                     AppError::BadRequest(format!("could not read the request body: {rejection}"))
                 }

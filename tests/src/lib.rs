@@ -293,3 +293,4 @@ fn household(id: Uuid, village: &str, name: &str) -> HouseholdRecord {
 }
 pub mod proxy;
 pub mod sim;
+pub mod tls;

@@ -100,12 +100,41 @@ impl Shell {
         lines[0].to_string()
     }
 
+    /// `doorstep ARGS` with the soft limit on open files set to `limit`
+    /// (through `sh -c "ulimit -S -n …"`, which then execs doorstep: the
+    /// process id stays the same).
+    pub fn command_with_open_files(&self, limit: u64, args: &[&str]) -> Command {
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(format!("ulimit -S -n {limit} && exec \"$0\" \"$@\""))
+            .arg(BIN)
+            .args(args)
+            .current_dir(self.directory.path())
+            .env_remove("RUST_LOG")
+            .env_remove("DOORSTEP_LANG");
+        command
+    }
+
     /// Starts `doorstep serve` on `listen`; returns the process and its URL.
     pub fn serve(&self, listen: &str) -> Server {
-        let mut child = self
-            .command(&["serve", "--listen", listen])
+        let mut command = self.command(&["serve", "--listen", listen]);
+        command.stderr(Stdio::null());
+        Server::start(command)
+    }
+}
+
+/// A running `doorstep serve`, stopped when dropped.
+pub struct Server {
+    child: Child,
+    pub url: String,
+}
+
+impl Server {
+    /// Starts a `doorstep serve` command and reads the URL it prints.
+    pub fn start(mut command: Command) -> Server {
+        let mut child = command
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
             .spawn()
             .expect("server starts");
         let mut line = String::new();
@@ -117,17 +146,22 @@ impl Shell {
             url: line.trim().to_string(),
         }
     }
-}
 
-/// A running `doorstep serve`, stopped when dropped.
-pub struct Server {
-    child: Child,
-    pub url: String,
-}
-
-impl Server {
     pub fn listen_address(&self) -> String {
-        self.url.trim_start_matches("http://").to_string()
+        self.url
+            .trim_start_matches("http://")
+            .trim_start_matches("https://")
+            .to_string()
+    }
+
+    /// The server's process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 }
 

@@ -1,0 +1,93 @@
+//! `doorstep serve`: the sync server in this process, over plain HTTP or
+//! HTTPS, with the connection caps an operator can tune (behind a reverse
+//! proxy, the per-address cap must go: every connection comes from the
+//! proxy).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+use doorstep_server::{ConnectionLimits, ServeOptions, ServerStore};
+
+use crate::output;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The server's database file (created if missing).
+    #[arg(long, default_value = "doorstep-server.db")]
+    db: PathBuf,
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:8686")]
+    listen: SocketAddr,
+    /// Serve HTTPS with this certificate chain (PEM: the server's
+    /// certificate first, then the intermediates). Needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1). Needs
+    /// --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Connections held at once, from everybody; more are closed at once.
+    /// [default: three quarters of the open-files limit, at most 10000]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: Option<u32>,
+    /// Connections held at once from one address (an IPv6 /64); more are
+    /// closed at once. 0 turns the cap off: behind a reverse proxy every
+    /// connection comes from the proxy.
+    #[arg(long, value_name = "N", default_value_t = 128)]
+    max_connections_per_address: u32,
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(
+            doorstep_server::net::tls::server_config(cert, key)
+                .map_err(|error| output::invalid(error.to_string()))?,
+        ),
+        _ => None,
+    };
+    let mut limits = ConnectionLimits {
+        max_per_address: args.max_connections_per_address as usize,
+        ..ConnectionLimits::default()
+    };
+    if let Some(max) = args.max_connections {
+        limits.max_connections = max as usize;
+    }
+    let https = tls.is_some();
+    let options = ServeOptions { tls, limits };
+    let store = Arc::new(ServerStore::open(&args.db)?);
+    let runtime = tokio::runtime::Runtime::new().context("could not start the async runtime")?;
+    runtime.block_on(async move {
+        let listen = args.listen;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("could not listen on {listen}"))?;
+        let address = listener.local_addr()?;
+        let url = format!("{}://{address}", if https { "https" } else { "http" });
+        // The address is data (a script started us on port 0): stdout.
+        println!("{url}");
+        eprintln!(
+            "doorstep server listening on {url} (database {}); at most {} connections, {} per address; Ctrl-C stops it",
+            args.db.display(),
+            limits.max_connections,
+            if limits.max_per_address == 0 {
+                "no cap".to_string()
+            } else {
+                limits.max_per_address.to_string()
+            },
+        );
+        if !https && !address.ip().is_loopback() {
+            eprintln!(
+                "warning: serving plain http:// on {address}: devices refuse plain http:// except on loopback; use --tls-cert/--tls-key or a reverse proxy"
+            );
+        }
+        doorstep_server::serve_with(listener, store, options, async {
+            let _ = tokio::signal::ctrl_c().await;
+            eprintln!("stopping: finishing requests in flight");
+        })
+        .await
+        .context("the server failed")
+    })
+}
