@@ -20,7 +20,7 @@ use doorstep_e2e::tls::TestCa;
 
 mod common;
 
-use common::{ANSWERS, Server, Shell, demo_form};
+use common::{ANSWERS, Server, Shell};
 
 /// Selects the helper in a child and tells it what to do:
 /// `SOURCE,TARGET,COUNT`.
@@ -128,21 +128,7 @@ fn a_flood_beyond_the_servers_file_descriptors_leaves_it_serving_a_device() {
 
     // The operator's data, a cadre and the form.
     let shell = Shell::new();
-    let csv = shell.ok(&["gen", "households", "--count", "60", "--seed", "3"]);
-    std::fs::write(shell.path("households.csv"), &csv).expect("write CSV");
-    shell.ok(&["admin", "import-households", "households.csv"]);
-    let villages = shell.json(&["admin", "villages", "--json"]);
-    let village = villages[0]["code"].as_str().expect("a village code");
-    let cadre = shell
-        .ok(&["admin", "add-cadre", "--name", "cadre"])
-        .trim()
-        .to_string();
-    shell.ok(&["admin", "assign", "--cadre", &cadre, "--village", village]);
-    shell.ok(&["admin", "publish-form", &demo_form()]);
-    let code = shell
-        .ok(&["admin", "enroll-code", "--cadre", &cadre])
-        .trim()
-        .to_string();
+    let code = shell.county();
 
     // The server, in its own process with its own limit; its log kept.
     let log = std::fs::File::create(shell.path("server.log")).expect("a log file");

@@ -37,6 +37,14 @@ pub const MAX_CHANGE_BYTES: usize = 2 * 1024 * 1024;
 /// largest page, [`MAX_PAGE_BYTES`] + [`MAX_CHANGE_BYTES`].
 pub const MIN_CLIENT_ACCEPTS: usize = 16 * 1024 * 1024;
 
+// How the limits fit one another, checked when this crate compiles: a
+// page with its one oversized change fits what every client accepts; a
+// visit with its computed values fits one change; a text answer (up to 4
+// bytes a character) fits a visit.
+const _: () = assert!(MAX_PAGE_BYTES + MAX_CHANGE_BYTES <= MIN_CLIENT_ACCEPTS);
+const _: () = assert!(MAX_VISIT_BYTES * 2 < MAX_CHANGE_BYTES);
+const _: () = assert!(MAX_TEXT_ANSWER_CHARS * 4 < MAX_VISIT_BYTES);
+
 /// Characters of a name, group, address or label: short texts shown in
 /// lists.
 pub const MAX_SHORT_TEXT_CHARS: usize = 200;
@@ -119,12 +127,5 @@ mod tests {
                 "{hidden:?}"
             );
         }
-    }
-
-    #[test]
-    fn a_page_fits_what_every_client_accepts() {
-        assert!(MAX_PAGE_BYTES + MAX_CHANGE_BYTES <= MIN_CLIENT_ACCEPTS);
-        assert!(MAX_VISIT_BYTES * 2 < MAX_CHANGE_BYTES);
-        assert!(MAX_TEXT_ANSWER_CHARS * 4 < MAX_VISIT_BYTES);
     }
 }

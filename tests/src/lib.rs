@@ -13,7 +13,7 @@ use doorstep_core::transport::{Endpoint, HttpTimeouts, HttpTransport};
 use doorstep_core::{NewVisit, Store, StoreOptions};
 use doorstep_protocol::{Answers, AreaLevel, AreaRecord, HouseholdRecord};
 use doorstep_server::store::AssignmentTarget;
-use doorstep_server::{BackgroundServer, ServerStore};
+use doorstep_server::{BackgroundServer, ServeOptions, ServerStore};
 use tempfile::TempDir;
 use uuid::Uuid;
 
@@ -24,6 +24,10 @@ pub const DEMO_FORM: &str = include_str!("../../forms/household-check.json");
 #[derive(Debug)]
 pub struct World {
     directory: TempDir,
+    /// How the server serves (plain HTTP on loopback, or HTTPS).
+    options: ServeOptions,
+    /// The CA devices pin when the server speaks HTTPS.
+    ca_pem: Option<String>,
     pub store: Arc<ServerStore>,
     server: Option<BackgroundServer>,
     address: SocketAddr,
@@ -36,6 +40,23 @@ pub struct World {
 impl World {
     /// A server with two villages and the demo form, listening on port 0.
     pub fn new() -> World {
+        World::serving(ServeOptions::default())
+    }
+
+    /// The same world served over HTTPS with a certificate from `ca`
+    /// (for 127.0.0.1 and localhost).
+    pub fn https(ca: &tls::TestCa) -> World {
+        let config = doorstep_server::net::tls::server_config(&ca.cert_path(), &ca.key_path())
+            .expect("the test CA's certificate loads");
+        let mut world = World::serving(ServeOptions {
+            tls: Some(config),
+            ..ServeOptions::default()
+        });
+        world.ca_pem = Some(std::fs::read_to_string(ca.ca_path()).expect("the CA's PEM"));
+        world
+    }
+
+    fn serving(options: ServeOptions) -> World {
         let directory = tempfile::tempdir().expect("temporary directory");
         let store =
             Arc::new(ServerStore::open(directory.path().join("server.db")).expect("server store"));
@@ -65,11 +86,16 @@ impl World {
             serde_json::from_str(DEMO_FORM).expect("demo form JSON");
         let form = doorstep_core::forms::Form::from_definition(&definition).expect("demo form");
         store.publish_form(&form).expect("publish");
-        let server =
-            BackgroundServer::start(Arc::clone(&store), SocketAddr::from(([127, 0, 0, 1], 0)))
-                .expect("server");
+        let server = BackgroundServer::start_with(
+            Arc::clone(&store),
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            options.clone(),
+        )
+        .expect("server");
         World {
             address: server.address(),
+            options,
+            ca_pem: None,
             directory,
             store,
             server: Some(server),
@@ -80,7 +106,21 @@ impl World {
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.address)
+        let scheme = if self.options.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.address)
+    }
+
+    /// Where devices enrol, trusting the world's CA when it has one.
+    pub fn endpoint(&self) -> Endpoint {
+        Endpoint {
+            url: self.url(),
+            ca_pem: self.ca_pem.clone(),
+            allow_insecure_http: false,
+        }
     }
 
     pub fn directory(&self) -> &std::path::Path {
@@ -104,8 +144,12 @@ impl World {
         self.stop_server();
         self.store = Arc::new(ServerStore::open(self.server_path()).expect("server store reopens"));
         self.server = Some(
-            BackgroundServer::start(Arc::clone(&self.store), self.address)
-                .expect("server restarts"),
+            BackgroundServer::start_with(
+                Arc::clone(&self.store),
+                self.address,
+                self.options.clone(),
+            )
+            .expect("server restarts"),
         );
     }
 
@@ -128,16 +172,12 @@ impl World {
         self.devices += 1;
         let store =
             Store::open_with(self.device_path(self.devices), options).expect("device store");
-        let transport = HttpTransport::new(&self.url()).expect("transport");
+        let endpoint = self.endpoint();
+        let transport =
+            HttpTransport::connect(&endpoint, HttpTimeouts::default()).expect("transport");
         let code = self.store.enroll_code(cadre).expect("code");
-        doorstep_core::sync::enroll(
-            &store,
-            &transport,
-            &Endpoint::new(self.url()),
-            &code.code,
-            None,
-        )
-        .expect("enroll");
+        doorstep_core::sync::enroll(&store, &transport, &endpoint, &code.code, None)
+            .expect("enroll");
         store
     }
 

@@ -116,6 +116,26 @@ impl Shell {
         command
     }
 
+    /// The operator's data in the server's database: 60 generated
+    /// households, one cadre paired with the first village, the demo form.
+    /// Returns a one-time enrolment code for that cadre.
+    pub fn county(&self) -> String {
+        let csv = self.ok(&["gen", "households", "--count", "60", "--seed", "3"]);
+        std::fs::write(self.path("households.csv"), &csv).expect("write CSV");
+        self.ok(&["admin", "import-households", "households.csv"]);
+        let villages = self.json(&["admin", "villages", "--json"]);
+        let village = villages[0]["code"].as_str().expect("a village code");
+        let cadre = self
+            .ok(&["admin", "add-cadre", "--name", "cadre"])
+            .trim()
+            .to_string();
+        self.ok(&["admin", "assign", "--cadre", &cadre, "--village", village]);
+        self.ok(&["admin", "publish-form", &demo_form()]);
+        self.ok(&["admin", "enroll-code", "--cadre", &cadre])
+            .trim()
+            .to_string()
+    }
+
     /// Starts `doorstep serve` on `listen`; returns the process and its URL.
     pub fn serve(&self, listen: &str) -> Server {
         let mut command = self.command(&["serve", "--listen", listen]);

@@ -80,6 +80,9 @@ impl HttpTransport {
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(timeouts.connect)
             .timeout(timeouts.request)
+            // The server closes a connection idle for 10 s; reusing one it
+            // is closing would fail the exchange for nothing.
+            .pool_idle_timeout(Duration::from_secs(5))
             .user_agent(concat!("doorstep/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|error| TransportError::Protocol(error.to_string()))?;
@@ -161,6 +164,9 @@ impl HttpTransport {
             StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
                 TransportError::Busy { retry_after }
             }
+            // The body came too slowly for the server: a weak link, worth
+            // another try.
+            StatusCode::REQUEST_TIMEOUT => TransportError::Interrupted(message),
             status if status.is_server_error() => TransportError::Server {
                 status: status.as_u16(),
                 message,

@@ -50,17 +50,22 @@ pub(super) fn parse_ca(pem: &str) -> Result<Vec<CertificateDer<'static>>, Transp
 pub(super) fn tls_failure(error: &(dyn std::error::Error + 'static)) -> Option<String> {
     let mut current = Some(error);
     while let Some(node) = current {
-        let found = node.downcast_ref::<rustls::Error>().or_else(|| {
-            node.downcast_ref::<std::io::Error>()
-                .and_then(|io| io.get_ref())
-                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        });
-        if let Some(tls) = found {
+        if let Some(tls) = find(node) {
             return Some(describe(tls));
         }
         current = node.source();
     }
     None
+}
+
+/// The rustls error in `node`, or in the payload of an `io::Error` (which
+/// may wrap another `io::Error`: hyper's connector does).
+fn find<'a>(node: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    if let Some(tls) = node.downcast_ref::<rustls::Error>() {
+        return Some(tls);
+    }
+    let payload = node.downcast_ref::<std::io::Error>()?.get_ref()?;
+    find(payload)
 }
 
 fn describe(error: &rustls::Error) -> String {
@@ -110,10 +115,11 @@ mod tests {
 
     #[test]
     fn certificate_failures_are_named_as_such() {
-        let wrapped = std::io::Error::new(
+        // As hyper's connector hands it over: an io::Error in an io::Error.
+        let wrapped = std::io::Error::other(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer),
-        );
+        ));
         let message = tls_failure(&wrapped).expect("a TLS failure");
         assert!(
             message.starts_with("certificate not trusted: "),

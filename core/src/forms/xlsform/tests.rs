@@ -398,12 +398,12 @@ fn a_workbook_that_unzips_to_too_much_is_refused_before_it_is_read() {
         .compression_level(Some(1))
         .large_file(true);
     bomb.start_file("xl/worksheets/sheet1.xml", options)
-        .unwrap();
+        .expect("an entry");
     let zeros = vec![0u8; 1024 * 1024];
     for _ in 0..=MAX_XLSX_INFLATED_BYTES / (1024 * 1024) {
-        bomb.write_all(&zeros).unwrap();
+        bomb.write_all(&zeros).expect("written");
     }
-    let bytes = bomb.finish().unwrap().into_inner();
+    let bytes = bomb.finish().expect("a zip").into_inner();
     assert!(
         bytes.len() < 1024 * 1024,
         "a small file: {} bytes",
