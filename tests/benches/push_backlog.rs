@@ -1,7 +1,8 @@
 //! A device back in range after days offline pushes a backlog of 10,000
-//! finalised visits to a real server over HTTP on loopback (zstd bodies,
-//! batches of 500, `synchronous=FULL` on the server). Each sample starts from
-//! copies of the same device and server files, so every push is a first push.
+//! finalised visits to a real server on loopback, over plain HTTP and over
+//! HTTPS (a certificate from a CA made here; zstd bodies, batches of 500,
+//! `synchronous=FULL` on the server). Each sample starts from copies of the
+//! same device and server files, so every push is a first push.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -13,14 +14,15 @@ use doorstep_core::sqlite::Durability;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use doorstep_core::sync::{CancelToken, SyncEngine};
-use doorstep_core::transport::{HttpTransport, Transport, TransportError};
+use doorstep_core::transport::{Endpoint, HttpTimeouts, HttpTransport, Transport, TransportError};
 use doorstep_core::{NewVisit, Store, StoreOptions};
+use doorstep_e2e::tls::TestCa;
 use doorstep_e2e::{VILLAGE_A, World, answers, sync};
 use doorstep_protocol::{
     EnrollRequest, EnrollResponse, PullQuery, PullResponse, PushRequest, PushResponse,
     SnapshotRequest, SnapshotResponse,
 };
-use doorstep_server::{BackgroundServer, ServerStore};
+use doorstep_server::{BackgroundServer, ServeOptions, ServerStore};
 use serde_json::json;
 
 const BACKLOG: u64 = 10_000;
@@ -107,44 +109,67 @@ fn push_backlog(criterion: &mut Criterion) {
 
     report_bytes(&device_template, &server_template, scratch.path());
 
+    let ca = TestCa::new();
+    let ca_pem = std::fs::read_to_string(ca.ca_path()).expect("the CA's PEM");
+    let tls = doorstep_server::net::tls::server_config(&ca.cert_path(), &ca.key_path())
+        .expect("the certificate loads");
     let mut group = criterion.benchmark_group("push_backlog");
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(60));
     group.throughput(Throughput::Elements(BACKLOG));
-    group.bench_function("10000_visits", |bencher| {
-        bencher.iter_custom(|iterations| {
-            let mut total = Duration::ZERO;
-            for iteration in 0..iterations {
-                let device_path = scratch.path().join(format!("device-{iteration}.db"));
-                let server_path = scratch.path().join(format!("server-{iteration}.db"));
-                copy_database(&device_template, &device_path);
-                copy_database(&server_template, &server_path);
-                let server_store = Arc::new(ServerStore::open(&server_path).expect("server store"));
-                let server = BackgroundServer::start(
-                    Arc::clone(&server_store),
-                    SocketAddr::from(([127, 0, 0, 1], 0)),
-                )
-                .expect("server");
-                let device = Store::open(&device_path).expect("device");
-                let transport = HttpTransport::new(&server.url()).expect("transport");
-                let started = Instant::now();
-                let report = SyncEngine::new(&device, &transport)
-                    .run(&mut |_| {}, &CancelToken::new())
-                    .expect("push");
-                total += started.elapsed();
-                assert_eq!(report.pushed, BACKLOG);
-                server.stop().expect("stop");
-                drop(device);
-                drop(server_store);
-                for path in [&device_path, &server_path] {
-                    for suffix in ["", "-wal", "-shm"] {
-                        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    for https in [false, true] {
+        let name = if https {
+            "10000_visits_https"
+        } else {
+            "10000_visits"
+        };
+        let options = ServeOptions {
+            tls: https.then(|| Arc::clone(&tls)),
+            ..ServeOptions::default()
+        };
+        let ca_pem = https.then(|| ca_pem.clone());
+        group.bench_function(name, |bencher| {
+            bencher.iter_custom(|iterations| {
+                let mut total = Duration::ZERO;
+                for iteration in 0..iterations {
+                    let device_path = scratch.path().join(format!("device-{iteration}.db"));
+                    let server_path = scratch.path().join(format!("server-{iteration}.db"));
+                    copy_database(&device_template, &device_path);
+                    copy_database(&server_template, &server_path);
+                    let server_store =
+                        Arc::new(ServerStore::open(&server_path).expect("server store"));
+                    let server = BackgroundServer::start_with(
+                        Arc::clone(&server_store),
+                        SocketAddr::from(([127, 0, 0, 1], 0)),
+                        options.clone(),
+                    )
+                    .expect("server");
+                    let device = Store::open(&device_path).expect("device");
+                    let endpoint = Endpoint {
+                        ca_pem: ca_pem.clone(),
+                        ..Endpoint::new(server.url())
+                    };
+                    let transport = HttpTransport::connect(&endpoint, HttpTimeouts::default())
+                        .expect("transport");
+                    let started = Instant::now();
+                    let report = SyncEngine::new(&device, &transport)
+                        .run(&mut |_| {}, &CancelToken::new())
+                        .expect("push");
+                    total += started.elapsed();
+                    assert_eq!(report.pushed, BACKLOG);
+                    server.stop().expect("stop");
+                    drop(device);
+                    drop(server_store);
+                    for path in [&device_path, &server_path] {
+                        for suffix in ["", "-wal", "-shm"] {
+                            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                        }
                     }
                 }
-            }
-            total
+                total
+            });
         });
-    });
+    }
     group.finish();
 }
 

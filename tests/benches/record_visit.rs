@@ -1,10 +1,12 @@
 //! How long `record_visit` takes on a real device store file: the visit and
 //! its outbox entry in one transaction, validated against the demo form,
 //! durable when it returns (`synchronous=FULL`, one fsync of the WAL), and
-//! the same without the fsync to show what durability costs.
+//! the same without the fsync to show what durability costs, and in an
+//! encrypted store (SQLCipher with libtomcrypt) to show what encryption
+//! costs.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use doorstep_core::sqlite::Durability;
+use doorstep_core::sqlite::{DatabaseKey, Durability};
 use doorstep_core::{NewVisit, StoreOptions};
 use doorstep_e2e::{VILLAGE_A, World, answers, sync};
 
@@ -12,15 +14,19 @@ fn record_visit(criterion: &mut Criterion) {
     let mut world = World::new();
     let cadre = world.cadre(VILLAGE_A);
     let mut group = criterion.benchmark_group("record_visit");
-    for (name, durability, draft) in [
-        ("final_synchronous_full", Durability::Full, false),
-        ("final_synchronous_normal", Durability::Normal, false),
-        ("draft_synchronous_full", Durability::Full, true),
+    for (name, durability, draft, encrypted) in [
+        ("final_synchronous_full", Durability::Full, false, false),
+        ("final_synchronous_normal", Durability::Normal, false, false),
+        ("draft_synchronous_full", Durability::Full, true, false),
+        ("final_synchronous_full_encrypted", Durability::Full, false, true),
+        ("final_synchronous_normal_encrypted", Durability::Normal, false, true),
     ] {
+        let key = encrypted.then(|| DatabaseKey::derive(&[42u8; 32]).expect("a key"));
         let device = world.device_with(
             cadre,
             StoreOptions {
                 durability,
+                key,
                 ..StoreOptions::default()
             },
         );

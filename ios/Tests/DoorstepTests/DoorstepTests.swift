@@ -174,6 +174,32 @@ final class DoorstepTests: XCTestCase {
         XCTAssertFalse(try store.visits(householdId: household.id).contains { $0.own })
     }
 
+    func testAnEncryptedStoreOpensOnlyWithItsKeyAndIsWipedOnlyWhenSynced() async throws {
+        let server = try server()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let path = directory.appendingPathComponent("device.db").path
+        let key = Data((0..<32).map { UInt8(($0 * 7 + 3) % 256) })
+        let store = try Doorstep.open(path: path, key: key, language: "en")
+        _ = try await store.enroll(serverUrl: server.url, code: try server.enrollCode(), deviceLabel: "XCTest")
+        _ = try await store.sync(listener: nil)
+        let household = try XCTUnwrap(try store.households(village: nil, search: nil).first)
+        _ = try store.recordVisit(householdId: household.id, formId: nil, answersJson: answers(), corrects: nil)
+        XCTAssertThrowsError(try Doorstep.open(path: path, key: Data(count: 32), language: "en")) { error in
+            guard case .Key = error as? DoorstepError else { return XCTFail("\(error)") }
+        }
+        do {
+            _ = try await store.wipe(force: false)
+            XCTFail("a visit has not reached the server")
+        } catch DoorstepError.Unsynced(let changes, _) {
+            XCTAssertEqual(changes, 1)
+        }
+        _ = try await store.sync(listener: nil)
+        let report = try await store.wipe(force: false)
+        XCTAssertTrue(report.serverTold)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path))
+    }
+
     func testErrorsAreTypedSoAnAppCanActOnThem() async throws {
         let server = try server()
         let fresh = try newStore()

@@ -182,6 +182,7 @@ class DoorstepTest {
         assertTrue(report.serverTold, "the server revoked the token: $report")
         assertTrue(!File(path).exists(), "the store file is gone")
         assertFailsWith<DoorstepException.Storage> { store.status() }
+        Unit
     }
 
     @Test(timeout = 120_000)
