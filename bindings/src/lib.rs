@@ -182,9 +182,31 @@ impl Doorstep {
         .await
     }
 
+    /// Moves this device to another address of its server (a county moving
+    /// to HTTPS), or changes the CA it trusts, keeping its identity, token
+    /// and unsynced visits. The address is checked before it is saved.
+    #[uniffi::method(default(ca_pem = None, allow_insecure_http = false))]
+    pub fn change_server(
+        &self,
+        server_url: String,
+        ca_pem: Option<String>,
+        allow_insecure_http: bool,
+    ) -> Result<DeviceIdentity> {
+        let endpoint = Endpoint {
+            url: server_url,
+            ca_pem,
+            allow_insecure_http,
+        };
+        HttpTransport::connect(&endpoint, HttpTimeouts::default())?;
+        Ok(self.store.set_endpoint(&endpoint)?.into())
+    }
+
     /// Encrypts the store with `new_key`, or changes its key, or (`None`)
-    /// decrypts it. Keep the old key until this returns: a crash before
-    /// leaves the store with the old key, after with the new one.
+    /// decrypts it. Save the new key (as pending, beside the old one)
+    /// before calling this, and drop the old one only when it returns: if
+    /// the app is killed during it, the store opens with one of the two
+    /// (try the old, then the new: a wrong one is `DoorstepError.Key` and
+    /// changes nothing).
     pub fn rekey(&self, new_key: Option<Vec<u8>>) -> Result<()> {
         let key = new_key
             .map(|bytes| DatabaseKey::derive(&bytes))

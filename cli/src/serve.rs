@@ -38,6 +38,12 @@ pub struct ServeArgs {
     /// connection comes from the proxy.
     #[arg(long, value_name = "N", default_value_t = 128)]
     max_connections_per_address: u32,
+    /// The address of a reverse proxy in front of this server (repeat for
+    /// several): its requests are limited by the client address it puts in
+    /// X-Forwarded-For, not by its own (without this, one client's bad
+    /// enrolment attempts would throttle everyone behind the proxy).
+    #[arg(long, value_name = "ADDRESS")]
+    trusted_proxy: Vec<std::net::IpAddr>,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -56,7 +62,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         limits.max_connections = max as usize;
     }
     let https = tls.is_some();
-    let options = ServeOptions { tls, limits };
+    let options = ServeOptions {
+        tls,
+        limits,
+        trusted_proxies: args.trusted_proxy.clone(),
+    };
     let store = Arc::new(ServerStore::open(&args.db)?);
     let runtime = tokio::runtime::Runtime::new().context("could not start the async runtime")?;
     runtime.block_on(async move {

@@ -47,8 +47,11 @@ fn a_device_over_https_with_an_encrypted_store_from_the_shell() {
     command.stderr(Stdio::null());
     let server = Server::start(command);
     assert!(server.url.starts_with("https://"), "{}", server.url);
-    std::fs::write(shell.path("device.key"), [7u8; 32]).expect("key file");
-    std::fs::write(shell.path("other.key"), [9u8; 32]).expect("key file");
+    for (name, byte) in [("device.key", 7u8), ("other.key", 9u8)] {
+        std::fs::write(shell.path(name), [byte; 32]).expect("key file");
+        let private = <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o600);
+        std::fs::set_permissions(shell.path(name), private).expect("chmod");
+    }
     let ca_file = ca.ca_path().display().to_string();
 
     // Without the county's CA, the certificate is not trusted: said so.
@@ -301,7 +304,8 @@ fn wrong_enrolment_codes_are_throttled_and_barely_logged() {
             .iter()
             .filter(|kind| **kind == "enrol_refused")
             .count(),
-        10
+        1,
+        "guesses are audited once a minute per address"
     );
     assert_eq!(
         kinds

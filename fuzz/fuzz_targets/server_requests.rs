@@ -44,7 +44,6 @@ fn setup() -> &'static Setup {
         // Limits out of the way: the target is decoding, not throttling.
         let open = || Buckets::new(Rate::new(1e12, 1e12), 1_000_000);
         let state = AppState {
-            store,
             throttle: Arc::new(Throttle {
                 enrol: open(),
                 bad_tokens: open(),
@@ -52,6 +51,7 @@ fn setup() -> &'static Setup {
                 report: open(),
                 throttled_report: open(),
             }),
+            ..AppState::new(store)
         };
         Setup {
             runtime: tokio::runtime::Builder::new_current_thread()

@@ -282,11 +282,20 @@ mod tests {
         assert!(HouseholdField::Phone.check(&json!("138 0000 0000")).is_ok());
         assert!(HouseholdField::Phone.check(&json!("call me")).is_err());
         assert!(HouseholdField::Address.check(&json!("  ")).is_err());
+        assert!(HouseholdField::Category.check(&json!("unstable")).is_ok());
+        // Categories are codes from the list, not labels or anything else.
         assert!(
             HouseholdField::Category
                 .check(&json!("脱贫不稳定户"))
-                .is_ok()
+                .is_err()
         );
+        assert!(HouseholdField::HeadName.check(&json!("王\u{0}国")).is_err());
+        assert!(
+            HouseholdField::Address
+                .check(&json!("3组\u{202E}12号"))
+                .is_err()
+        );
+        assert!(HouseholdField::HeadName.check(&json!("欧阳娜娜")).is_ok());
         assert_eq!(HouseholdField::parse("group"), Some(HouseholdField::Group));
         assert_eq!(HouseholdField::parse("village_code"), None);
     }

@@ -16,8 +16,12 @@ pub const MAX_VISIT_BYTES: usize = 256 * 1024;
 /// Changes in one push.
 pub const MAX_PUSH_CHANGES: usize = 1000;
 
-/// Bytes of a push, snapshot or retire request body after decompression.
-pub const MAX_REQUEST_BYTES: usize = 8 * 1024 * 1024;
+/// Bytes of a push request body, as received and after decompression: the
+/// device sends at most 512 KiB of changes at once (or one larger visit).
+pub const MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
+
+/// Bytes of a snapshot request body (1,000 household ids and a cursor).
+pub const MAX_SNAPSHOT_REQUEST_BYTES: usize = 64 * 1024;
 
 /// Bytes of an enrolment request after decompression: an unauthenticated
 /// request carries a code and a label, nothing more.

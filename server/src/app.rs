@@ -21,7 +21,7 @@ use axum::http::request::Parts;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
-use doorstep_protocol::limits::{MAX_ENROLL_BYTES, MAX_REQUEST_BYTES};
+use doorstep_protocol::limits::{MAX_ENROLL_BYTES, MAX_REQUEST_BYTES, MAX_SNAPSHOT_REQUEST_BYTES};
 use doorstep_protocol::{
     EnrollRequest, Health, PROTOCOL_VERSION, PullQuery, PushRequest, PushResponse, RetireRequest,
     RetireResponse, SnapshotRequest, routes,
@@ -31,6 +31,7 @@ use crate::error::AppError;
 use crate::store::{AuditEvent, AuditKind, DeviceAuth, ServerStore, StoreError};
 use crate::throttle::{Buckets, Throttle, client_key};
 use crate::wire::{AcceptZstd, WireJson, WireResponse};
+use tower::limit::ConcurrencyLimitLayer;
 
 /// What every handler shares: the store and the rate limits. Holds no
 /// data of its own, so several servers can stand behind one database (each
@@ -39,6 +40,8 @@ use crate::wire::{AcceptZstd, WireJson, WireResponse};
 pub struct AppState {
     pub store: Arc<ServerStore>,
     pub throttle: Arc<Throttle>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Arc<Vec<IpAddr>>,
 }
 
 impl AppState {
@@ -46,9 +49,16 @@ impl AppState {
         AppState {
             store,
             throttle: Arc::new(Throttle::default()),
+            trusted_proxies: Arc::new(Vec::new()),
         }
     }
 }
+
+/// Pushes handled at once, body reading and decoding included.
+const PUSHES_AT_ONCE: usize = 2;
+
+/// A retire request is `{"protocol": 1}`.
+const RETIRE_BYTES: usize = 1024;
 
 /// The application, ready to serve.
 pub fn router(state: AppState) -> Router {
@@ -58,10 +68,21 @@ pub fn router(state: AppState) -> Router {
             routes::ENROLL,
             post(enroll).layer(DefaultBodyLimit::max(MAX_ENROLL_BYTES)),
         )
-        .route(routes::PUSH, post(push))
+        // Pushes write one at a time anyway (one SQLite writer); more than a
+        // couple decoding at once would only hold memory.
+        .route(
+            routes::PUSH,
+            post(push).layer(ConcurrencyLimitLayer::new(PUSHES_AT_ONCE)),
+        )
         .route(routes::PULL, get(pull))
-        .route(routes::SNAPSHOT, post(snapshot))
-        .route(routes::RETIRE, post(retire))
+        .route(
+            routes::SNAPSHOT,
+            post(snapshot).layer(DefaultBodyLimit::max(MAX_SNAPSHOT_REQUEST_BYTES)),
+        )
+        .route(
+            routes::RETIRE,
+            post(retire).layer(DefaultBodyLimit::max(RETIRE_BYTES)),
+        )
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
@@ -105,11 +126,12 @@ async fn enroll(
     accept: AcceptZstd,
     WireJson(request): WireJson<EnrollRequest, MAX_ENROLL_BYTES>,
 ) -> Result<WireResponse, AppError> {
-    // Only refused attempts count against an address; once it used them
-    // up, every attempt from it waits (a right code included: guesses
-    // cannot hide among real ones).
+    // Every attempt takes a token; a successful one gives it back, so only
+    // refused attempts count against an address. Once they are used up,
+    // every attempt from it waits (a right code included: guesses cannot
+    // hide among real ones).
     let key = client.map_or(IpAddr::from([0, 0, 0, 0]), client_key);
-    if let Err(retry_after) = state.throttle.enrol.check(&key, Instant::now()) {
+    if let Err(retry_after) = state.throttle.enrol.take(&key, Instant::now()) {
         report_throttled(&state, client, "refused enrolment attempts").await;
         return Err(AppError::Throttled { retry_after });
     }
@@ -127,15 +149,23 @@ async fn enroll(
     .await;
     match result {
         Ok(response) => {
+            state.throttle.enrol.give_back(&key);
             tracing::info!(device = %response.device_id, cadre = %response.cadre_id, "device enrolled");
             WireResponse::new(accept, &response)
         }
         Err(error) => {
-            if matches!(error, AppError::Unauthorized(_)) {
-                let _ = state.throttle.enrol.take(&key, Instant::now());
-            }
-            if should_report(&state, client) {
+            if !matches!(error, AppError::Unauthorized(_)) {
+                state.throttle.enrol.give_back(&key);
+            } else if should_report(&state, client) {
+                // A code nobody issued is not written to the database per
+                // attempt (the store only reads): one line and one audit
+                // entry a minute per address.
                 tracing::warn!(client = ?client, %error, "enrolment refused (further refusals from this address are not logged for a minute)");
+                let store = Arc::clone(&state.store);
+                let event = AuditEvent::new(AuditKind::EnrolRefused)
+                    .client(client)
+                    .detail(error.to_string());
+                let _ = blocking(move || store.note(Utc::now(), &event)).await;
             }
             Err(error)
         }
@@ -185,7 +215,7 @@ async fn snapshot(
     State(state): State<AppState>,
     Device(auth): Device,
     accept: AcceptZstd,
-    WireJson(request): WireJson<SnapshotRequest>,
+    WireJson(request): WireJson<SnapshotRequest, MAX_SNAPSHOT_REQUEST_BYTES>,
 ) -> Result<WireResponse, AppError> {
     check_protocol(request.protocol)?;
     let response = blocking(move || {
@@ -203,7 +233,7 @@ async fn retire(
     Device(auth): Device,
     ClientAddr(client): ClientAddr,
     accept: AcceptZstd,
-    WireJson(request): WireJson<RetireRequest>,
+    WireJson(request): WireJson<RetireRequest, RETIRE_BYTES>,
 ) -> Result<WireResponse, AppError> {
     check_protocol(request.protocol)?;
     let now = Utc::now();
@@ -269,21 +299,48 @@ fn should_report(state: &AppState, client: Option<IpAddr>) -> bool {
     state.throttle.report.take(&key, Instant::now()).is_ok()
 }
 
-/// The client's network address, when the connection layer gave it.
+/// The client's network address, when the connection layer gave it: the
+/// peer, or behind a trusted reverse proxy the address it names.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub Option<IpAddr>);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+impl FromRequestParts<AppState> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientAddr(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(address)| address.ip()),
-        ))
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(address)| address.ip());
+        let forwarded = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .collect::<Vec<_>>()
+            .join(",");
+        Ok(ClientAddr(peer.map(|peer| {
+            client_behind(peer, &forwarded, &state.trusted_proxies)
+        })))
     }
+}
+
+/// The client of a request from `peer`: the peer itself, unless it is a
+/// trusted proxy; then the right-most address of `X-Forwarded-For` that is
+/// not a trusted proxy (anything left of it the client could have written).
+pub fn client_behind(peer: IpAddr, forwarded_for: &str, trusted: &[IpAddr]) -> IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    forwarded_for
+        .rsplit(',')
+        .map(str::trim)
+        .map_while(|hop| hop.parse::<IpAddr>().ok())
+        .find(|hop| !trusted.contains(hop))
+        .unwrap_or(peer)
 }
 
 /// The device behind `Authorization: Bearer TOKEN`, within its rate.
@@ -294,9 +351,7 @@ impl FromRequestParts<AppState> for Device {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        let ClientAddr(client) = ClientAddr::from_request_parts(parts, state)
-            .await
-            .unwrap_or(ClientAddr(None));
+        let Ok(ClientAddr(client)) = ClientAddr::from_request_parts(parts, state).await;
         let token = parts
             .headers
             .get(AUTHORIZATION)
@@ -336,5 +391,34 @@ impl FromRequestParts<AppState> for Device {
             });
         }
         Ok(Device(auth))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn behind_a_trusted_proxy_the_client_is_the_address_it_names() {
+        let proxy: IpAddr = "127.0.0.1".parse().expect("address");
+        let client: IpAddr = "203.0.113.7".parse().expect("address");
+        let trusted = [proxy];
+        // Not behind a proxy: the header is the client's to write, ignored.
+        assert_eq!(client_behind(client, "198.51.100.1", &trusted), client);
+        // Behind it: the right-most untrusted hop, whatever the client
+        // prepended.
+        assert_eq!(
+            client_behind(proxy, "198.51.100.1, 203.0.113.7", &trusted),
+            client
+        );
+        assert_eq!(
+            client_behind(proxy, "203.0.113.7, 127.0.0.1", &trusted),
+            client
+        );
+        // Nothing usable: the proxy itself.
+        assert_eq!(client_behind(proxy, "", &trusted), proxy);
+        assert_eq!(client_behind(proxy, "not-an-address", &trusted), proxy);
+        // No proxy trusted: the peer, always.
+        assert_eq!(client_behind(proxy, "203.0.113.7", &[]), proxy);
     }
 }

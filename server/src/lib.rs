@@ -44,7 +44,11 @@ pub async fn serve_with(
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    net::serve_router(listener, router(AppState::new(store)), options, shutdown).await
+    let state = AppState {
+        trusted_proxies: Arc::new(options.trusted_proxies.clone()),
+        ..AppState::new(store)
+    };
+    net::serve_router(listener, router(state), options, shutdown).await
 }
 
 /// A server running on its own thread and runtime: for the demo, tests and

@@ -42,12 +42,37 @@ impl Bucket {
 }
 
 /// Token buckets by key, at most `max_keys` of them (full buckets are
-/// forgotten first; they hold no information).
+/// forgotten first, at most once a second; they hold no information).
 #[derive(Debug)]
 pub struct Buckets<K> {
     rate: Rate,
     max_keys: usize,
-    buckets: Mutex<HashMap<K, Bucket>>,
+    buckets: Mutex<Map<K>>,
+}
+
+#[derive(Debug)]
+struct Map<K> {
+    buckets: HashMap<K, Bucket>,
+    purged_at: Option<Instant>,
+}
+
+impl<K: Hash + Eq> Map<K> {
+    /// Makes room for a new key if it can: forgets full buckets, at most
+    /// once a second (a scan of a full map is not free).
+    fn room(&mut self, rate: Rate, max_keys: usize, now: Instant) -> bool {
+        if self.buckets.len() < max_keys {
+            return true;
+        }
+        let recently = self
+            .purged_at
+            .is_some_and(|at| now.saturating_duration_since(at) < Duration::from_secs(1));
+        if !recently {
+            self.purged_at = Some(now);
+            self.buckets
+                .retain(|_, bucket| bucket.level(rate, now) < rate.burst);
+        }
+        self.buckets.len() < max_keys
+    }
 }
 
 impl<K: Hash + Eq + Clone> Buckets<K> {
@@ -55,24 +80,40 @@ impl<K: Hash + Eq + Clone> Buckets<K> {
         Buckets {
             rate,
             max_keys,
-            buckets: Mutex::new(HashMap::new()),
+            buckets: Mutex::new(Map {
+                buckets: HashMap::new(),
+                purged_at: None,
+            }),
         }
     }
 
     /// Whether `key` has a token at `now` (without taking it); when not,
     /// how long until it has.
     pub fn check(&self, key: &K, now: Instant) -> Result<(), Duration> {
-        let buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
-        match buckets.get(key) {
-            Some(bucket) => {
-                let level = bucket.level(self.rate, now);
-                if level >= 1.0 {
-                    Ok(())
-                } else {
-                    Err(self.wait(level))
-                }
-            }
-            None => Ok(()),
+        let mut map = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(bucket) = map.buckets.get(key) {
+            let level = bucket.level(self.rate, now);
+            return if level >= 1.0 {
+                Ok(())
+            } else {
+                Err(self.wait(level))
+            };
+        }
+        // A newcomer when every bucket is busy waits: the limit never fails
+        // open.
+        if map.room(self.rate, self.max_keys, now) {
+            Ok(())
+        } else {
+            Err(Duration::from_secs(1))
+        }
+    }
+
+    /// Gives back a token taken for `key` (the attempt it paid for turned
+    /// out not to count).
+    pub fn give_back(&self, key: &K) {
+        let mut map = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(bucket) = map.buckets.get_mut(key) {
+            bucket.tokens = (bucket.tokens + 1.0).min(self.rate.burst);
         }
     }
 
@@ -84,16 +125,12 @@ impl<K: Hash + Eq + Clone> Buckets<K> {
     /// Takes one token for `key` at `now`; when none is left, how long until
     /// one is.
     pub fn take(&self, key: &K, now: Instant) -> Result<(), Duration> {
-        let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
-        if buckets.len() >= self.max_keys && !buckets.contains_key(key) {
-            let rate = self.rate;
-            buckets.retain(|_, bucket| bucket.level(rate, now) < rate.burst);
-            if buckets.len() >= self.max_keys {
-                // Everyone is busy: refuse newcomers rather than grow.
-                return Err(Duration::from_secs(1));
-            }
+        let mut map = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
+        if !map.buckets.contains_key(key) && !map.room(self.rate, self.max_keys, now) {
+            // Everyone is busy: refuse newcomers rather than grow.
+            return Err(Duration::from_secs(1));
         }
-        let bucket = buckets.entry(key.clone()).or_insert(Bucket {
+        let bucket = map.buckets.entry(key.clone()).or_insert(Bucket {
             tokens: self.rate.burst,
             at: now,
         });
@@ -119,8 +156,10 @@ impl<K: Hash + Eq + Clone> Buckets<K> {
 pub struct Throttle {
     /// Refused enrolment attempts per client address: 10 at once, then one
     /// every 6 s. A person mistyping a code needs a few; guessing one needs
-    /// millions. Successful enrolments take nothing: a training day of a
-    /// hundred cadres behind one office address enrols freely.
+    /// millions. Every attempt takes a token first (so attempts in flight
+    /// at once cannot all pass), and a successful one gives it back: a
+    /// training day of a hundred cadres behind one office address enrols
+    /// freely.
     pub enrol: Buckets<IpAddr>,
     /// Requests with a missing or unknown token, per client address.
     pub bad_tokens: Buckets<IpAddr>,
@@ -202,8 +241,16 @@ mod tests {
         assert_eq!(buckets.take(&2, start), Ok(()));
         // Both buckets are empty: a third key cannot get in yet.
         assert!(buckets.take(&3, start).is_err());
+        assert!(
+            buckets.check(&3, start).is_err(),
+            "the limit never fails open"
+        );
         // A second later both are full again and forgotten.
         let later = start + Duration::from_secs(1);
+        assert_eq!(buckets.take(&3, later), Ok(()));
+        // A token given back is there again, up to the burst.
+        assert!(buckets.take(&3, later).is_err());
+        buckets.give_back(&3);
         assert_eq!(buckets.take(&3, later), Ok(()));
     }
 

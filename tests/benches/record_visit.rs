@@ -18,8 +18,18 @@ fn record_visit(criterion: &mut Criterion) {
         ("final_synchronous_full", Durability::Full, false, false),
         ("final_synchronous_normal", Durability::Normal, false, false),
         ("draft_synchronous_full", Durability::Full, true, false),
-        ("final_synchronous_full_encrypted", Durability::Full, false, true),
-        ("final_synchronous_normal_encrypted", Durability::Normal, false, true),
+        (
+            "final_synchronous_full_encrypted",
+            Durability::Full,
+            false,
+            true,
+        ),
+        (
+            "final_synchronous_normal_encrypted",
+            Durability::Normal,
+            false,
+            true,
+        ),
     ] {
         let key = encrypted.then(|| DatabaseKey::derive(&[42u8; 32]).expect("a key"));
         let device = world.device_with(

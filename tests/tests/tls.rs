@@ -68,7 +68,7 @@ fn a_certificate_the_device_does_not_trust_is_named_and_permanent() {
             message.starts_with("certificate not trusted: "),
             "{message}"
         );
-        assert_eq!(run_outcome(&Err(error)), RunOutcome::Permanent);
+        assert_eq!(run_outcome(&Err(error)), RunOutcome::Untrusted);
         assert!(
             store.identity().expect("reads").is_none(),
             "nothing enrolled"

@@ -71,8 +71,22 @@ enum DeviceCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Move this device to another address of its server (a county moving
+    /// to HTTPS), keeping its identity, token and unsynced visits.
+    SetServer {
+        /// The server, e.g. https://county.example:8686
+        #[arg(long)]
+        server: String,
+        /// The county's CA certificate (PEM), as at enrolment.
+        #[arg(long, value_name = "FILE")]
+        ca_file: Option<PathBuf>,
+        /// Allow plain http:// to another machine (a test network only).
+        #[arg(long)]
+        insecure_http: bool,
+    },
     /// Encrypt the store with a new key, or change its key, or decrypt it.
-    /// The current key comes from --key-file.
+    /// The current key comes from --key-file. Keep both key files until
+    /// this returns: if it is killed, the store opens with one of the two.
     Rekey {
         /// The file whose bytes are the new key.
         #[arg(long, value_name = "FILE", required_unless_present = "decrypt")]
@@ -180,17 +194,7 @@ pub fn run(args: DeviceArgs) -> anyhow::Result<()> {
             ca_file,
             insecure_http,
         } => {
-            let ca_pem = ca_file
-                .map(|path| {
-                    std::fs::read_to_string(&path)
-                        .map_err(|error| invalid(format!("{}: {error}", path.display())))
-                })
-                .transpose()?;
-            let endpoint = Endpoint {
-                url: server,
-                ca_pem,
-                allow_insecure_http: insecure_http,
-            };
+            let endpoint = endpoint(server, ca_file.as_deref(), insecure_http)?;
             // Checked before the store is created: a bad address or CA
             // file leaves nothing behind.
             let transport = HttpTransport::connect(&endpoint, HttpTimeouts::default())?;
@@ -337,6 +341,22 @@ pub fn run(args: DeviceArgs) -> anyhow::Result<()> {
         }
         DeviceCommand::Sync { json, batch } => sync::sync(&open()?, json, batch as usize)?,
         DeviceCommand::Wipe { force, json } => wipe(&open()?, force, json)?,
+        DeviceCommand::SetServer {
+            server,
+            ca_file,
+            insecure_http,
+        } => {
+            let store = open()?;
+            let endpoint = endpoint(server, ca_file.as_deref(), insecure_http)?;
+            // Checked before it is saved: a bad address or CA file changes
+            // nothing.
+            HttpTransport::connect(&endpoint, HttpTimeouts::default())?;
+            let identity = store.set_endpoint(&endpoint)?;
+            eprintln!(
+                "device {} now syncs with {}",
+                identity.device_id, identity.server_url
+            );
+        }
         DeviceCommand::Rekey {
             new_key_file,
             decrypt: _,
@@ -422,12 +442,46 @@ fn parse_assignment(text: &str) -> anyhow::Result<(HouseholdField, serde_json::V
     Ok((field, value))
 }
 
-/// The store's key from a key file: its bytes, whatever they are.
+/// The store's key from a key file: its bytes, at least 32 of them (a key,
+/// not a password: `head -c 32 /dev/urandom > FILE`).
 fn read_key(path: &Path) -> anyhow::Result<DatabaseKey> {
     let bytes = std::fs::read(path)
         .map_err(|error| invalid(format!("key file {}: {error}", path.display())))?;
+    if bytes.len() < 32 {
+        return Err(invalid(format!(
+            "key file {}: {} bytes; a key is at least 32 random bytes (head -c 32 /dev/urandom > FILE)",
+            path.display(),
+            bytes.len()
+        )));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if std::fs::metadata(path).is_ok_and(|metadata| metadata.permissions().mode() & 0o077 != 0)
+        {
+            eprintln!(
+                "warning: key file {} can be read by other users (chmod 600 it)",
+                path.display()
+            );
+        }
+    }
     DatabaseKey::derive(&bytes)
         .map_err(|error| invalid(format!("key file {}: {error}", path.display())))
+}
+
+/// A server address with the trust given on the command line.
+fn endpoint(url: String, ca_file: Option<&Path>, insecure_http: bool) -> anyhow::Result<Endpoint> {
+    let ca_pem = ca_file
+        .map(|path| {
+            std::fs::read_to_string(path)
+                .map_err(|error| invalid(format!("{}: {error}", path.display())))
+        })
+        .transpose()?;
+    Ok(Endpoint {
+        url,
+        ca_pem,
+        allow_insecure_http: insecure_http,
+    })
 }
 
 /// `device wipe`: the core's wipe, told to the server when it can be.

@@ -42,15 +42,7 @@ impl Store {
 
     /// What would be lost if this store went now.
     pub fn unsynced(&self) -> Result<Unsynced> {
-        self.read(|connection| {
-            let count = |sql: &str| -> Result<u64> {
-                Ok(connection.query_row(sql, [], |row| sqlite::count_column(row, 0))?)
-            };
-            Ok(Unsynced {
-                changes: count("SELECT count(*) FROM outbox")?,
-                drafts: count("SELECT count(*) FROM visits WHERE status = 'draft'")?,
-            })
-        })
+        self.read(count_unsynced)
     }
 
     /// Encrypts the store with `key`, or with another key, or (`None`)
@@ -75,10 +67,32 @@ impl Store {
                 "the store is open elsewhere; close it there and rekey again".into(),
             ));
         }
-        let copy = sibling(&self.path, "rekey");
+        // An absolute path in UTF-8: ATTACH takes a file name as text, and
+        // a relative one could be read as a URI (`file:…`).
+        let copy = std::path::absolute(sibling(&self.path, "rekey")).map_err(io_error)?;
+        if copy.to_str().is_none() {
+            return Err(Error::Corrupt(
+                "the store's path is not UTF-8: it cannot be rekeyed in place".into(),
+            ));
+        }
         remove_if_present(&copy)?;
         sqlite::create_private(&copy).map_err(io_error)?;
+        let expected = (sqlite::schema_version(&writer)?, outbox_rows(&writer)?);
         let replaced = export(&writer, &copy, key).and_then(|()| {
+            // The copy must open with the new key and hold what the store
+            // holds before it may replace it.
+            let check = sqlite::open_reader_keyed(&copy, key).map_err(|error| match error {
+                sqlite::OpenError::Key(error) => Error::Key(error),
+                sqlite::OpenError::Sqlite(error) => Error::Sqlite(error),
+            })?;
+            let found = (sqlite::schema_version(&check)?, outbox_rows(&check)?);
+            drop(check);
+            if found != expected {
+                return Err(Error::Corrupt(format!(
+                    "the rekeyed copy does not match the store (schema {}, {} outbox rows; expected {}, {}); the store is unchanged",
+                    found.0, found.1, expected.0, expected.1
+                )));
+            }
             std::fs::File::open(&copy)
                 .and_then(|file| file.sync_all())
                 .map_err(io_error)?;
@@ -116,16 +130,35 @@ impl Store {
     /// delete the key (the Keystore/Keychain entry): without it, any copy
     /// of the file that flash storage kept is unreadable.
     pub fn wipe(&self, force: bool) -> Result<Unsynced> {
-        let unsynced = self.unsynced()?;
+        let lost = self.close_for_wipe(force)?;
+        self.erase()?;
+        Ok(lost)
+    }
+
+    /// The first half of a wipe: under the writer's lock, checks what has
+    /// not reached the server (refusing unless `force`) and closes the store
+    /// to every later call, so that nothing can be recorded between the
+    /// check and the erasure (a visit finalised then would fail with
+    /// [`Error::Wiped`] instead of vanishing). Returns what will be lost.
+    pub(crate) fn close_for_wipe(&self, force: bool) -> Result<Unsynced> {
+        let writer = lock(&self.writer);
+        self.check_not_wiped()?;
+        let unsynced = count_unsynced(&writer)?;
         if !force && !unsynced.is_empty() {
             return Err(Error::Unsynced {
                 changes: unsynced.changes,
                 drafts: unsynced.drafts,
             });
         }
+        self.wiped.store(true, Ordering::SeqCst);
+        Ok(unsynced)
+    }
+
+    /// The second half of a wipe: deletes the files of a store closed by
+    /// [`Store::close_for_wipe`].
+    pub(crate) fn erase(&self) -> Result<()> {
         let mut writer = lock(&self.writer);
         let mut reader = lock(&self.reader);
-        self.wiped.store(true, Ordering::SeqCst);
         *writer = Connection::open_in_memory()?;
         *reader = Connection::open_in_memory()?;
         for path in [
@@ -137,12 +170,8 @@ impl Store {
             remove_if_present(&path)?;
         }
         sync_directory(&self.path);
-        tracing::info!(
-            lost_changes = unsynced.changes,
-            lost_drafts = unsynced.drafts,
-            "store wiped"
-        );
-        Ok(unsynced)
+        tracing::info!("store wiped");
+        Ok(())
     }
 
     /// Fresh connections to the file, with the hook that tells observers.
@@ -153,13 +182,34 @@ impl Store {
     }
 }
 
+fn outbox_rows(connection: &Connection) -> Result<u64> {
+    Ok(
+        connection.query_row("SELECT count(*) FROM outbox", [], |row| {
+            sqlite::count_column(row, 0)
+        })?,
+    )
+}
+
+fn count_unsynced(connection: &Connection) -> Result<Unsynced> {
+    let count = |sql: &str| -> Result<u64> {
+        Ok(connection.query_row(sql, [], |row| sqlite::count_column(row, 0))?)
+    };
+    Ok(Unsynced {
+        changes: count("SELECT count(*) FROM outbox")?,
+        drafts: count("SELECT count(*) FROM visits WHERE status = 'draft'")?,
+    })
+}
+
 /// Copies everything (schema, rows, sequences, the schema version) into a
 /// new database at `copy` encrypted with `key` (plain for `None`).
 fn export(connection: &Connection, copy: &Path, key: Option<&DatabaseKey>) -> Result<()> {
     let literal = key.map(DatabaseKey::literal).unwrap_or_default();
+    let name = copy
+        .to_str()
+        .ok_or_else(|| Error::Corrupt("the store's path is not UTF-8".into()))?;
     connection.execute(
         "ATTACH DATABASE ?1 AS rekeyed KEY ?2",
-        rusqlite::params![copy.to_string_lossy(), literal],
+        rusqlite::params![name, literal],
     )?;
     let copied = (|| -> Result<()> {
         connection.query_row("SELECT sqlcipher_export('rekeyed')", [], |_| Ok(()))?;
@@ -172,7 +222,7 @@ fn export(connection: &Connection, copy: &Path, key: Option<&DatabaseKey>) -> Re
 }
 
 /// `store.db` → `store.db-wal` and the like.
-fn sibling(path: &Path, suffix: &str) -> PathBuf {
+pub(super) fn sibling(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push("-");
     name.push(suffix);

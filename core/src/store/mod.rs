@@ -160,7 +160,15 @@ impl Store {
         let (mut writer, reader) =
             open_connections(&path, options.durability, options.key.as_ref())?;
         // Only once the key proved right: a wrong key changes nothing.
-        let _ = sqlite::restrict_mode(&path);
+        for file in [
+            path.clone(),
+            lifecycle::sibling(&path, "wal"),
+            lifecycle::sibling(&path, "shm"),
+        ] {
+            if file.exists() {
+                let _ = sqlite::restrict_mode(&file);
+            }
+        }
         let observers = Arc::new(observe::Observers::default());
         watch_writes(&mut writer, &observers).map_err(|source| open_error(&path, source))?;
         Ok(Store {
@@ -306,6 +314,26 @@ impl Store {
                 )
                 .optional()?
                 .ok_or(Error::NotEnrolled)
+        })
+    }
+
+    /// Moves this device to another address of its server, or changes how
+    /// far it trusts the way there (a county CA, plain HTTP), keeping its
+    /// identity and token: for a county that moves its server to HTTPS.
+    pub fn set_endpoint(&self, endpoint: &Endpoint) -> Result<DeviceIdentity> {
+        self.write(|transaction| {
+            let changed = transaction.execute(
+                "UPDATE device SET server_url = ?1, ca_pem = ?2, allow_insecure_http = ?3",
+                params![
+                    endpoint.url.trim().trim_end_matches('/'),
+                    endpoint.ca_pem,
+                    endpoint.allow_insecure_http
+                ],
+            )?;
+            if changed == 0 {
+                return Err(Error::NotEnrolled);
+            }
+            read_identity(transaction)?.ok_or(Error::NotEnrolled)
         })
     }
 

@@ -208,10 +208,21 @@ impl Store {
             for household in &snapshot.households {
                 put_household(transaction, household)?;
             }
-            for visit in &snapshot.visits {
+            // Only visits and conflicts of households held (a household
+            // back in scope between two pages comes whole next time).
+            let held: HashSet<Uuid> = held(transaction)?;
+            for visit in snapshot
+                .visits
+                .iter()
+                .filter(|visit| held.contains(&visit.household_id))
+            {
                 put_pulled_visit(transaction, visit)?;
             }
-            for conflict in &snapshot.conflicts {
+            for conflict in snapshot
+                .conflicts
+                .iter()
+                .filter(|conflict| held.contains(&conflict.household_id))
+            {
                 put_conflict(transaction, conflict)?;
             }
             let Some(ids) = assign else {

@@ -53,20 +53,19 @@ pub struct WipeReport {
 /// is given; a server out of reach does not stop the wipe (the report
 /// says so). Then deletes the files.
 pub fn wipe(store: &Store, transport: Option<&dyn Transport>, force: bool) -> Result<WipeReport> {
-    let unsynced = store.unsynced()?;
-    if !force && !unsynced.is_empty() {
-        return Err(Error::Unsynced {
-            changes: unsynced.changes,
-            drafts: unsynced.drafts,
-        });
-    }
+    let token = match store.identity()? {
+        Some(_) => Some(store.token()?),
+        None => None,
+    };
+    // From here on nothing can be recorded: the check cannot go stale
+    // while the server is being told.
+    let lost = store.close_for_wipe(force)?;
     let mut report = WipeReport {
         server_told: false,
         server_error: None,
-        lost: unsynced,
+        lost,
     };
-    if let (Some(transport), Some(_)) = (transport, store.identity()?) {
-        let token = store.token()?;
+    if let (Some(transport), Some(token)) = (transport, token) {
         match transport.retire(
             &token,
             &RetireRequest {
@@ -77,6 +76,6 @@ pub fn wipe(store: &Store, transport: Option<&dyn Transport>, force: bool) -> Re
             Err(error) => report.server_error = Some(error.to_string()),
         }
     }
-    store.wipe(true)?;
+    store.erase()?;
     Ok(report)
 }

@@ -130,6 +130,7 @@ pub fn run_outcome(result: &Result<SyncReport>) -> RunOutcome {
         Err(Error::Transport(TransportError::Busy { retry_after })) => RunOutcome::Transient {
             retry_after: *retry_after,
         },
+        Err(Error::Transport(TransportError::Tls(_))) => RunOutcome::Untrusted,
         Err(error) if error.is_transient() => RunOutcome::Transient { retry_after: None },
         Err(_) => RunOutcome::Permanent,
     }
@@ -140,7 +141,10 @@ fn failure_note(result: &Result<SyncReport>) -> Option<SyncFailure> {
     let error = result.as_ref().err()?;
     Some(SyncFailure {
         message: error.to_string(),
-        permanent: run_outcome(result) == RunOutcome::Permanent,
+        permanent: matches!(
+            run_outcome(result),
+            RunOutcome::Permanent | RunOutcome::Untrusted
+        ),
         reached_server: error.reached_server(),
     })
 }

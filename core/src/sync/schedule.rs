@@ -63,6 +63,10 @@ pub enum RunOutcome {
     },
     /// Will not work until someone changes something.
     Permanent,
+    /// The way to the server is not trusted (its certificate): nothing to
+    /// do on this network until a person acts, but another network (out of
+    /// a hotel's captive Wi-Fi) may well work.
+    Untrusted,
     /// The app cancelled it; it starts again at the next event (network,
     /// local change, a request) or after the idle period.
     Cancelled,
@@ -90,6 +94,8 @@ pub struct Scheduler {
     /// Consecutive transient failures.
     failures: u32,
     stalled: bool,
+    /// The stall ends when the network changes (an `Untrusted` run).
+    stalled_until_network: bool,
     next: Option<DateTime<Utc>>,
     /// State of the jitter's pseudo-random sequence (xorshift64*).
     random: u64,
@@ -104,6 +110,7 @@ impl Scheduler {
             online: false,
             failures: 0,
             stalled: false,
+            stalled_until_network: false,
             next: None,
             random: seed | 1,
         }
@@ -113,8 +120,13 @@ impl Scheduler {
     pub fn network_changed(&mut self, online: bool, now: DateTime<Utc>) -> Decision {
         self.online = online;
         if online {
-            // A new network is a new chance: forget the backoff.
+            // A new network is a new chance: forget the backoff, and a
+            // certificate refused on the last one.
             self.failures = 0;
+            if self.stalled_until_network {
+                self.stalled = false;
+                self.stalled_until_network = false;
+            }
             self.schedule(now, Duration::ZERO)
         } else {
             self.decision(now)
@@ -149,6 +161,13 @@ impl Scheduler {
             }
             RunOutcome::Permanent => {
                 self.stalled = true;
+                self.stalled_until_network = false;
+                self.next = None;
+                Decision::Stalled
+            }
+            RunOutcome::Untrusted => {
+                self.stalled = true;
+                self.stalled_until_network = true;
                 self.next = None;
                 Decision::Stalled
             }
@@ -165,6 +184,7 @@ impl Scheduler {
     /// try again.
     pub fn resume(&mut self, now: DateTime<Utc>) -> Decision {
         self.stalled = false;
+        self.stalled_until_network = false;
         self.failures = 0;
         self.schedule(now, Duration::ZERO)
     }
@@ -334,6 +354,18 @@ mod tests {
         assert_eq!(scheduler.local_change(at(10)), Decision::Stalled);
         assert_eq!(scheduler.network_changed(true, at(20)), Decision::Stalled);
         assert_eq!(scheduler.resume(at(30)), Decision::SyncNow);
+    }
+
+    #[test]
+    fn a_certificate_refused_stalls_until_another_network() {
+        let mut scheduler = online(no_jitter());
+        assert_eq!(
+            scheduler.run_finished(RunOutcome::Untrusted, at(0)),
+            Decision::Stalled
+        );
+        assert_eq!(scheduler.local_change(at(10)), Decision::Stalled);
+        assert_eq!(scheduler.network_changed(false, at(20)), Decision::Stalled);
+        assert_eq!(scheduler.network_changed(true, at(30)), Decision::SyncNow);
     }
 
     #[test]

@@ -32,6 +32,9 @@ const ZSTD_LEVEL: i32 = 3;
 /// Largest response body accepted, decompressed: well above the most the
 /// server puts in one page (`doorstep_protocol::limits::MAX_PAGE_BYTES`).
 pub const MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
+/// The largest zstd window an answer may ask the device to allocate (16
+/// MiB): a server answer needs no more, a hostile one gets no more.
+const RESPONSE_WINDOW_LOG: u32 = 24;
 
 /// Talks to a Doorstep server (e.g. `https://county.example:8686`).
 #[derive(Debug, Clone)]
@@ -78,6 +81,9 @@ impl HttpTransport {
         let client = Client::builder()
             .tls_backend_preconfigured(tls)
             .redirect(reqwest::redirect::Policy::none())
+            // A proxy from the environment would see plain HTTP to this
+            // machine (the token included), and has no place on a phone.
+            .no_proxy()
             .connect_timeout(timeouts.connect)
             .timeout(timeouts.request)
             // The server closes a connection idle for 10 s; reusing one it
@@ -246,7 +252,11 @@ fn read_body(response: impl Read, zstd: bool) -> Result<Vec<u8>, TransportError>
     // One byte more than allowed tells an oversized answer from one that
     // fits exactly.
     if zstd {
-        let decoder = zstd::stream::read::Decoder::new(response).map_err(interrupted)?;
+        let mut decoder = zstd::stream::read::Decoder::new(response).map_err(interrupted)?;
+        // No answer needs a larger window than what the device accepts.
+        decoder
+            .window_log_max(RESPONSE_WINDOW_LOG)
+            .map_err(interrupted)?;
         decoder
             .take(MAX_RESPONSE_BYTES + 1)
             .read_to_end(&mut body)

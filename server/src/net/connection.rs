@@ -20,6 +20,7 @@ use tower::ServiceExt;
 use super::body::TimedBody;
 use super::io::CannedErrors;
 use super::limits::ConnectionPermit;
+use super::stall::{WRITE_STALL, WriteStall};
 use super::{ConnectionLimits, MAX_HEADER_BYTES, ServeOptions};
 
 /// What every connection shares.
@@ -90,7 +91,10 @@ async fn serve_http<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let io = TokioIo::new(CannedErrors::new(stream, MAX_HEADER_BYTES));
+    let io = TokioIo::new(CannedErrors::new(
+        WriteStall::new(stream, WRITE_STALL),
+        MAX_HEADER_BYTES,
+    ));
     let limits = context.limits;
     let service = context
         .router

@@ -33,6 +33,7 @@ pub mod body;
 mod connection;
 pub(crate) mod io;
 pub mod limits;
+mod stall;
 pub mod tls;
 
 use std::future::Future;
@@ -65,6 +66,11 @@ pub struct ServeOptions {
     /// `None`.
     pub tls: Option<Arc<rustls::ServerConfig>>,
     pub limits: ConnectionLimits,
+    /// Reverse proxies in front of the server: a request from one of them
+    /// is limited and audited by the client address it names in
+    /// `X-Forwarded-For` (the right-most one that is not a trusted proxy),
+    /// never by the proxy's own.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// Caps on connections and the timeouts that free them.

@@ -28,6 +28,9 @@ const MAX_LABEL_CHARS: usize = 100;
 /// contact is shown to operators by the minute, not per request.
 const CONTACT_PRECISION_SECONDS: i64 = 60;
 
+const UNKNOWN_CODE: &str =
+    "enrolment code not recognised; check it, or ask the operator for a new one";
+
 /// An enrolment code as stored.
 struct CodeRow {
     cadre_id: String,
@@ -65,6 +68,17 @@ impl ServerStore {
             })?;
         }
         let code_hash = secret_hash(&normalise_code(code));
+        // A code nobody issued (a guess) is refused from a read: guesses
+        // never take the writer, and the HTTP layer audits them at a
+        // bounded rate.
+        let issued = self.read(|connection| {
+            Ok(connection
+                .prepare_cached("SELECT EXISTS (SELECT 1 FROM enroll_codes WHERE code_hash = ?1)")?
+                .query_row([&code_hash], |row| row.get::<_, bool>(0))?)
+        })?;
+        if !issued {
+            return Err(StoreError::Enroll(UNKNOWN_CODE.into()));
+        }
         let token = new_token();
         let outcome = self.write(|transaction| {
             let outcome = enroll_in(transaction, &code_hash, label, attempt, &token, now)?;
@@ -183,7 +197,7 @@ fn enroll_in(
     let attempt_text = attempt.map(|attempt| attempt.to_string());
     let refuse = |why: &str| Ok(Enrolment::Refused(format!("enrolment code {why}")));
     let Some(code) = found else {
-        return refuse("not recognised; check it, or ask the operator for a new one");
+        return Ok(Enrolment::Refused(UNKNOWN_CODE.into()));
     };
     if code.used {
         // The same attempt again: its answer was lost on the way.

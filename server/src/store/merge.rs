@@ -297,14 +297,27 @@ pub(crate) fn load_conflict(
 }
 
 /// The conflicts settled about one household, oldest first.
+/// Conflicts a snapshot carries for one household at most: the latest.
+/// A device with a token could make a household's conflict log long on
+/// purpose; a snapshot must stay small enough for every phone. The whole
+/// log stays on the server (`doorstep admin conflicts`).
+pub(crate) const SNAPSHOT_CONFLICTS: i64 = 20;
+
+/// The latest conflicts of a household (at most [`SNAPSHOT_CONFLICTS`]),
+/// oldest first.
 pub(crate) fn household_conflicts(
     connection: &Connection,
     household: Uuid,
 ) -> StoreResult<Vec<ConflictRecord>> {
     let mut statement = connection.prepare_cached(&format!(
-        "SELECT {CONFLICT_COLUMNS} FROM conflicts WHERE household_id = ?1 ORDER BY id"
+        "SELECT {CONFLICT_COLUMNS} FROM (
+             SELECT * FROM conflicts WHERE household_id = ?1 ORDER BY id DESC LIMIT ?2
+         ) ORDER BY id"
     ))?;
-    let rows = statement.query_map([household.to_string()], conflict_from_row)?;
+    let rows = statement.query_map(
+        params![household.to_string(), SNAPSHOT_CONFLICTS],
+        conflict_from_row,
+    )?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 

@@ -21,7 +21,7 @@ mod secrets;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 use doorstep_core::forms::Form;
 use doorstep_core::sqlite::{self, Durability, MigrateError, Migration};
@@ -73,6 +73,9 @@ pub struct DeviceAuth {
 
 /// Readers kept open between requests.
 const IDLE_READERS: usize = 8;
+/// Readers open at once, at most: more requests wait for one (each is a
+/// file descriptor, and a few suffice for a disk).
+const MAX_READERS: usize = 32;
 
 /// Errors of the server store, each with the words a client or operator
 /// should see. None carries personal data.
@@ -106,7 +109,9 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub struct ServerStore {
     path: PathBuf,
     writer: Mutex<Connection>,
-    readers: Mutex<Vec<Connection>>,
+    readers: Mutex<Readers>,
+    /// Signalled when a reader is returned.
+    reader_returned: Condvar,
     /// Parsed form versions (a published version never changes).
     forms: Mutex<HashMap<(String, String), Arc<Form>>>,
 }
@@ -127,7 +132,8 @@ impl ServerStore {
         Ok(ServerStore {
             path,
             writer: Mutex::new(writer),
-            readers: Mutex::new(Vec::new()),
+            readers: Mutex::new(Readers::default()),
+            reader_returned: Condvar::new(),
             forms: Mutex::new(HashMap::new()),
         })
     }
@@ -147,14 +153,31 @@ impl ServerStore {
 
     /// Runs `work` in one read transaction (one consistent snapshot).
     fn read<T>(&self, work: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
-        let pooled = self
-            .readers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop();
+        let pooled = {
+            let mut readers = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
+            loop {
+                if let Some(connection) = readers.idle.pop() {
+                    break Some(connection);
+                }
+                if readers.open < MAX_READERS {
+                    readers.open += 1;
+                    break None;
+                }
+                readers = self
+                    .reader_returned
+                    .wait(readers)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+        };
         let mut connection = match pooled {
             Some(connection) => connection,
-            None => sqlite::open_reader(&self.path)?,
+            None => match sqlite::open_reader(&self.path) {
+                Ok(connection) => connection,
+                Err(error) => {
+                    self.forget_reader();
+                    return Err(error.into());
+                }
+            },
         };
         let result = (|| {
             let transaction =
@@ -164,11 +187,31 @@ impl ServerStore {
             Ok(value)
         })();
         let mut readers = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
-        if readers.len() < IDLE_READERS {
-            readers.push(connection);
+        if readers.idle.len() < IDLE_READERS {
+            readers.idle.push(connection);
+        } else {
+            readers.open -= 1;
         }
+        drop(readers);
+        self.reader_returned.notify_one();
         result
     }
+
+    /// A reader that could not be opened no longer counts.
+    fn forget_reader(&self) {
+        self.readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .open -= 1;
+        self.reader_returned.notify_one();
+    }
+}
+
+/// The reader connections: those idle, and how many exist in all.
+#[derive(Debug, Default)]
+struct Readers {
+    idle: Vec<Connection>,
+    open: usize,
 }
 
 fn lock(mutex: &Mutex<Connection>) -> MutexGuard<'_, Connection> {

@@ -21,7 +21,7 @@ use std::sync::{Arc, PoisonError};
 use chrono::{DateTime, Utc};
 use doorstep_core::forms::{Form, Options, Rule, Stage};
 use doorstep_core::sqlite::time_text;
-use doorstep_protocol::limits::{MAX_PUSH_CHANGES, MAX_VISIT_BYTES};
+use doorstep_protocol::limits::{MAX_CHANGE_BYTES, MAX_PUSH_CHANGES, MAX_VISIT_BYTES};
 use doorstep_protocol::{Change, ChangeResult, Mutation, Outcome, RejectCode, VisitRecord};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use sha2::{Digest, Sha256};
@@ -353,6 +353,14 @@ fn apply_visit(
             .map(ToString::to_string)
             .collect();
         return Ok(rejected(code, &list.join("; ")));
+    }
+    // What is stored (the answers that apply and the computed values) must
+    // fit one pulled change, or no device could ever receive it.
+    if json_size(&evaluation.answers) + json_size(&evaluation.computed) > MAX_CHANGE_BYTES / 2 {
+        return Ok(rejected(
+            RejectCode::TooLarge,
+            "the answers with what the form computes from them are larger than a visit may be",
+        ));
     }
     let household = visit.household_id.to_string();
     if let Some(corrected) = visit.corrects {

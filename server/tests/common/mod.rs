@@ -51,7 +51,11 @@ pub fn start(limits: ConnectionLimits, tls: Option<Arc<rustls::ServerConfig>>) -
     let server = BackgroundServer::start_with(
         store,
         SocketAddr::from(([127, 0, 0, 1], 0)),
-        ServeOptions { tls, limits },
+        ServeOptions {
+            tls,
+            limits,
+            ..ServeOptions::default()
+        },
     )
     .expect("the server starts");
     Running {

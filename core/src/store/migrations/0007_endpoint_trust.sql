@@ -11,3 +11,8 @@ ALTER TABLE device ADD COLUMN ca_pem TEXT;
 -- always allowed.
 ALTER TABLE device ADD COLUMN allow_insecure_http INTEGER NOT NULL DEFAULT 0
     CHECK (allow_insecure_http IN (0, 1));
+
+-- A device enrolled over plain http:// before this version keeps syncing
+-- as it did (its unsynced visits must reach the server); the county moves
+-- it to https:// with `doorstep device set-server` / `changeServer`.
+UPDATE device SET allow_insecure_http = 1 WHERE server_url LIKE 'http://%';
