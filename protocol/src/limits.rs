@@ -53,6 +53,26 @@ const _: () = assert!(MAX_TEXT_ANSWER_CHARS * 4 < MAX_VISIT_BYTES);
 /// lists.
 pub const MAX_SHORT_TEXT_CHARS: usize = 200;
 
+/// Bytes of `value` as JSON, counted without building the text: how both
+/// sides measure a visit and a page against these limits.
+pub fn json_size<T: serde::Serialize + ?Sized>(value: &T) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing to a counter cannot fail; a value that does not serialise
+    // counts as what it wrote before it failed.
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
+}
+
 /// Why a short text (a name, an address, a label) cannot be stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TextProblem {

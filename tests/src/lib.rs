@@ -230,6 +230,29 @@ pub fn demo_form_version() -> String {
         .to_string()
 }
 
+/// A visit of the demo form as a device with `enrollment` would push it,
+/// for tests that craft pushes by hand.
+pub fn visit_record(
+    enrollment: &doorstep_protocol::EnrollResponse,
+    household: Uuid,
+    answers: Answers,
+) -> doorstep_protocol::VisitRecord {
+    doorstep_protocol::VisitRecord {
+        id: Uuid::now_v7(),
+        household_id: household,
+        cadre_id: enrollment.cadre_id,
+        device_id: enrollment.device_id,
+        form_id: "household_check".into(),
+        form_version: demo_form_version(),
+        answers,
+        computed: Default::default(),
+        recorded_at: chrono::Utc::now(),
+        corrects: None,
+        received_at: None,
+        clock_ahead: false,
+    }
+}
+
 /// A raw HTTP client for tests that craft requests, bound to `local` (a
 /// loopback address of its own, so that one caller's refusals never
 /// throttle another's). reqwest is built without a TLS provider of its own:

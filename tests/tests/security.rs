@@ -25,20 +25,7 @@ fn visit(
     household: Uuid,
     answers: doorstep_protocol::Answers,
 ) -> VisitRecord {
-    VisitRecord {
-        id: Uuid::now_v7(),
-        household_id: household,
-        cadre_id: enrollment.cadre_id,
-        device_id: enrollment.device_id,
-        form_id: "household_check".into(),
-        form_version: doorstep_e2e::demo_form_version(),
-        answers,
-        computed: Default::default(),
-        recorded_at: Utc::now(),
-        corrects: None,
-        received_at: None,
-        clock_ahead: false,
-    }
+    doorstep_e2e::visit_record(enrollment, household, answers)
 }
 
 /// Pushes `mutations` under sequence numbers from `first`; the outcomes.

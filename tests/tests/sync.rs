@@ -11,20 +11,7 @@ use doorstep_protocol::{
 use uuid::Uuid;
 
 fn visit_record(enrollment: &doorstep_protocol::EnrollResponse, household: Uuid) -> VisitRecord {
-    VisitRecord {
-        id: Uuid::now_v7(),
-        household_id: household,
-        cadre_id: enrollment.cadre_id,
-        device_id: enrollment.device_id,
-        form_id: "household_check".into(),
-        form_version: "2024122802".into(),
-        answers: answers(3),
-        computed: Default::default(),
-        recorded_at: chrono::Utc::now(),
-        corrects: None,
-        received_at: None,
-        clock_ahead: false,
-    }
+    doorstep_e2e::visit_record(enrollment, household, answers(3))
 }
 
 fn push(seq: u64, visit: VisitRecord) -> PushRequest {

@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDate;
 use doorstep_protocol::Answers;
-use doorstep_protocol::limits::MAX_VISIT_BYTES;
+use doorstep_protocol::limits::{MAX_VISIT_BYTES, json_size};
 use serde_json::Value as Json;
 
 use super::expr::Value;
@@ -116,25 +116,6 @@ impl Form {
         };
         self.evaluate(answers, &options).violations
     }
-}
-
-/// Bytes of `value` as JSON, counted without building the text.
-fn json_size(value: &Answers) -> usize {
-    struct Count(usize);
-    impl std::io::Write for Count {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0 += bytes.len();
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut count = Count(0);
-    // Writing to a counter cannot fail, and a map of JSON values always
-    // serialises.
-    let _ = serde_json::to_writer(&mut count, value);
-    count.0
 }
 
 /// Where a question sits: the repeats around it, outermost first.

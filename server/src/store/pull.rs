@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use doorstep_core::sqlite::count_column;
-use doorstep_protocol::limits::{MAX_CHANGE_BYTES, MAX_PAGE_BYTES};
+use doorstep_protocol::limits::{MAX_CHANGE_BYTES, MAX_PAGE_BYTES, json_size};
 use doorstep_protocol::{
     PROTOCOL_VERSION, PullQuery, PullResponse, PulledChange, SnapshotCursor, SnapshotResponse,
     scope_digest,
@@ -19,7 +19,6 @@ use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 
 use super::audit::{AuditEvent, AuditKind};
-use super::push::json_size;
 use super::rows::{
     SCOPE_CTE, SELECT_FORM, SELECT_HOUSEHOLD, SELECT_VISIT, areas_with_parents, form_from_row,
     household_from_row, log_position, scope_ids, visit_from_row,

@@ -21,7 +21,7 @@ use std::sync::{Arc, PoisonError};
 use chrono::{DateTime, Utc};
 use doorstep_core::forms::{Form, Options, Rule, Stage};
 use doorstep_core::sqlite::time_text;
-use doorstep_protocol::limits::{MAX_CHANGE_BYTES, MAX_PUSH_CHANGES, MAX_VISIT_BYTES};
+use doorstep_protocol::limits::{MAX_CHANGE_BYTES, MAX_PUSH_CHANGES, MAX_VISIT_BYTES, json_size};
 use doorstep_protocol::{Change, ChangeResult, Mutation, Outcome, RejectCode, VisitRecord};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use sha2::{Digest, Sha256};
@@ -414,23 +414,6 @@ pub(crate) fn rejected(code: RejectCode, reason: &str) -> Outcome {
         code,
         reason: reason.to_string(),
     }
-}
-
-/// Bytes of a value as JSON, counted without building the text.
-pub(crate) fn json_size<T: serde::Serialize + ?Sized>(value: &T) -> usize {
-    struct Count(usize);
-    impl std::io::Write for Count {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0 += bytes.len();
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut count = Count(0);
-    let _ = serde_json::to_writer(&mut count, value);
-    count.0
 }
 
 /// A published form version, parsed once and cached (versions never change).
