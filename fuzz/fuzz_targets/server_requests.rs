@@ -42,7 +42,9 @@ fn setup() -> &'static Setup {
             .expect("enrolled")
             .token;
         // Limits out of the way: the target is decoding, not throttling.
-        let open = || Buckets::new(Rate::new(1e12, 1e12), 1_000_000);
+        fn open<K: std::hash::Hash + Eq + Clone>() -> Buckets<K> {
+            Buckets::new(Rate::new(1e12, 1e12), 1_000_000)
+        }
         let state = AppState {
             throttle: Arc::new(Throttle {
                 enrol: open(),
