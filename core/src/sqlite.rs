@@ -445,3 +445,29 @@ pub fn conflict_from_row(row: &Row<'_>) -> rusqlite::Result<doorstep_protocol::C
         decided_at: time_column(row, 10)?,
     })
 }
+
+/// The first twelve columns of a household row, in the order
+/// [`household_record_from_row`] reads them: the device's and the server's
+/// `households` tables share this layout (the device's queries prefix each
+/// column with its table alias and append columns of their own after these).
+pub const HOUSEHOLD_COLUMNS: &str = "id, village_code, head_name, id_card_suffix, group_name, members, phone, address, lat, lon, category, version";
+
+/// A household row (its first columns as [`HOUSEHOLD_COLUMNS`]) as the wire type.
+pub fn household_record_from_row(
+    row: &Row<'_>,
+) -> rusqlite::Result<doorstep_protocol::HouseholdRecord> {
+    Ok(doorstep_protocol::HouseholdRecord {
+        id: uuid_column(row, 0)?,
+        village_code: row.get(1)?,
+        head_name: row.get(2)?,
+        id_card_suffix: row.get(3)?,
+        group: row.get(4)?,
+        members: count_column(row, 5)?,
+        phone: row.get(6)?,
+        address: row.get(7)?,
+        lat: row.get(8)?,
+        lon: row.get(9)?,
+        category: row.get(10)?,
+        version: count_column(row, 11)?,
+    })
+}

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::Store;
 use crate::error::{Error, Result};
 use crate::model::{Household, Village};
-use crate::sqlite::{count_column, uuid_column};
+use crate::sqlite::{count_column, household_record_from_row};
 
 /// Separates fields in the search text so a match never spans two fields.
 const FIELD_SEPARATOR: char = '\u{1f}';
@@ -129,20 +129,7 @@ fn query_households(
 
 fn household_from_row(row: &Row<'_>) -> rusqlite::Result<Household> {
     Ok(Household {
-        record: HouseholdRecord {
-            id: uuid_column(row, 0)?,
-            village_code: row.get(1)?,
-            head_name: row.get(2)?,
-            id_card_suffix: row.get(3)?,
-            group: row.get(4)?,
-            members: count_column(row, 5)?,
-            phone: row.get(6)?,
-            address: row.get(7)?,
-            lat: row.get(8)?,
-            lon: row.get(9)?,
-            category: row.get(10)?,
-            version: count_column(row, 11)?,
-        },
+        record: household_record_from_row(row)?,
         village: row.get(12)?,
         assigned: row.get(13)?,
     })

@@ -3,7 +3,7 @@
 
 use chrono::{Duration, Utc};
 use doorstep_core::forms::Form;
-use doorstep_core::sqlite::{time_text, uuid_column};
+use doorstep_core::sqlite::{household_record_from_row, time_text, uuid_column};
 use doorstep_protocol::limits::{MAX_CHANGE_BYTES, MAX_SHORT_TEXT_CHARS, check_short_text};
 use doorstep_protocol::{AreaRecord, Hlc, HouseholdField, HouseholdRecord, VisitRecord};
 use rand::Rng;
@@ -443,7 +443,7 @@ fn upsert_household(
     let key = household.id.to_string();
     let existing: Option<HouseholdRecord> = transaction
         .prepare_cached(&format!("{} WHERE id = ?1", super::rows::SELECT_HOUSEHOLD))?
-        .query_row([&key], super::rows::household_from_row)
+        .query_row([&key], household_record_from_row)
         .optional()?;
     let version = match &existing {
         None => 1,

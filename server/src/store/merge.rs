@@ -13,8 +13,9 @@
 
 use chrono::{DateTime, Utc};
 use doorstep_core::sqlite::{
-    CONFLICT_COLUMNS, conflict_from_row, count_column, household_field_column, json_column,
-    optional_uuid_column, time_column, time_text, uuid_column,
+    CONFLICT_COLUMNS, conflict_from_row, count_column, household_field_column,
+    household_record_from_row, json_column, optional_uuid_column, time_column, time_text,
+    uuid_column,
 };
 use doorstep_core::sync::merge::{FieldClock, FieldMerge, IncomingEdit, merge_field};
 use doorstep_protocol::{
@@ -25,7 +26,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::DeviceAuth;
-use super::rows::{SELECT_HOUSEHOLD, household_from_row, log_household_change};
+use super::rows::{SELECT_HOUSEHOLD, log_household_change};
 use super::{ServerStore, StoreError, StoreResult};
 
 /// One value that lost a same-field conflict, and the one that won.
@@ -62,7 +63,7 @@ pub(crate) fn apply_edit(
     let key = edit.household_id.to_string();
     let mut record = transaction
         .prepare_cached(&format!("{SELECT_HOUSEHOLD} WHERE id = ?1"))?
-        .query_row([&key], household_from_row)?;
+        .query_row([&key], household_record_from_row)?;
     if edit.base_version > record.version {
         return Ok(rejected(
             RejectCode::Malformed,
@@ -342,7 +343,7 @@ impl ServerStore {
         self.read(|connection| {
             Ok(connection
                 .prepare_cached(&format!("{SELECT_HOUSEHOLD} WHERE id = ?1"))?
-                .query_row([id.to_string()], household_from_row)
+                .query_row([id.to_string()], household_record_from_row)
                 .optional()?)
         })
     }

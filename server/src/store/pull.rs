@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
-use doorstep_core::sqlite::count_column;
+use doorstep_core::sqlite::{count_column, household_record_from_row};
 use doorstep_protocol::limits::{MAX_CHANGE_BYTES, MAX_PAGE_BYTES, json_size};
 use doorstep_protocol::{
     PROTOCOL_VERSION, PullQuery, PullResponse, PulledChange, SnapshotCursor, SnapshotResponse,
@@ -21,7 +21,7 @@ use uuid::Uuid;
 use super::audit::{AuditEvent, AuditKind};
 use super::rows::{
     SCOPE_CTE, SELECT_FORM, SELECT_HOUSEHOLD, SELECT_VISIT, areas_with_parents, form_from_row,
-    household_from_row, log_position, scope_ids, visit_from_row,
+    log_position, scope_ids, visit_from_row,
 };
 use super::{DeviceAuth, ServerStore, StoreError, StoreResult};
 
@@ -147,7 +147,7 @@ impl ServerStore {
                     connection.prepare_cached(&format!("{SELECT_HOUSEHOLD} WHERE id = ?1"))?;
                 for id in &held {
                     if let Some(household) = statement
-                        .query_row([id.to_string()], household_from_row)
+                        .query_row([id.to_string()], household_record_from_row)
                         .optional()?
                     {
                         area_codes.insert(household.village_code.clone());
@@ -230,7 +230,7 @@ fn load_change(
     Ok(match entity {
         "household" => connection
             .prepare_cached(&format!("{SELECT_HOUSEHOLD} WHERE id = ?1"))?
-            .query_row([entity_id], household_from_row)
+            .query_row([entity_id], household_record_from_row)
             .optional()?
             .map(PulledChange::Household),
         "visit" => connection

@@ -4,15 +4,15 @@
 
 use std::collections::BTreeSet;
 
-use doorstep_core::sqlite::{
-    count_column, json_column, optional_uuid_column, time_column, uuid_column,
-};
-use doorstep_protocol::{AreaLevel, AreaRecord, FormRecord, HouseholdRecord, VisitRecord};
+use doorstep_core::sqlite::{json_column, optional_uuid_column, time_column, uuid_column};
+use doorstep_protocol::{AreaLevel, AreaRecord, FormRecord, VisitRecord};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use uuid::Uuid;
 
 use super::StoreResult;
 
+/// Selects [`doorstep_core::sqlite::HOUSEHOLD_COLUMNS`], for
+/// [`doorstep_core::sqlite::household_record_from_row`].
 pub(crate) const SELECT_HOUSEHOLD: &str =
     "SELECT id, village_code, head_name, id_card_suffix, group_name, members,
         phone, address, lat, lon, category, version FROM households";
@@ -97,23 +97,6 @@ pub(crate) fn areas_with_parents(
     }
     areas.sort_by(|a, b| (a.code.len(), &a.code).cmp(&(b.code.len(), &b.code)));
     Ok(areas)
-}
-
-pub(crate) fn household_from_row(row: &Row<'_>) -> rusqlite::Result<HouseholdRecord> {
-    Ok(HouseholdRecord {
-        id: uuid_column(row, 0)?,
-        village_code: row.get(1)?,
-        head_name: row.get(2)?,
-        id_card_suffix: row.get(3)?,
-        group: row.get(4)?,
-        members: count_column(row, 5)?,
-        phone: row.get(6)?,
-        address: row.get(7)?,
-        lat: row.get(8)?,
-        lon: row.get(9)?,
-        category: row.get(10)?,
-        version: count_column(row, 11)?,
-    })
 }
 
 pub(crate) const SELECT_VISIT: &str =
