@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
-use doorstep_core::forms::Form;
+use doorstep_forms::Form;
 use doorstep_protocol::{AreaLevel, AreaRecord, HouseholdRecord};
 use doorstep_server::ServerStore;
 use doorstep_server::store::{AssignmentTarget, AuditKind};
@@ -374,7 +374,7 @@ pub fn read_form(file: &Path) -> anyhow::Result<Form> {
         .unwrap_or("")
         .to_ascii_lowercase();
     match extension.as_str() {
-        "xlsx" => doorstep_core::forms::xlsform::read_xlsx(file)
+        "xlsx" => doorstep_forms::xlsform::read_xlsx(file)
             .map_err(|error| invalid(format!("{}: {error}", file.display()))),
         "json" => {
             let text = std::fs::read_to_string(file)

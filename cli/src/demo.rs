@@ -80,7 +80,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     let rows = households::generate(devices * 120, args.seed);
     let (areas, households) = records(&rows);
     store.import_households(&areas, &households)?;
-    let form = doorstep_core::forms::xlsform::read_xlsx_bytes(DEMO_FORM)
+    let form = doorstep_forms::xlsform::read_xlsx_bytes(DEMO_FORM)
         .context("the demo form does not load")?;
     store.publish_form(&form)?;
     let villages: Vec<String> = {

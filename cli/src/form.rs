@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Subcommand;
-use doorstep_core::forms::{Form, QuestionKind};
+use doorstep_forms::{Form, QuestionKind};
 use serde::Serialize;
 
 use crate::admin::read_form;
@@ -55,7 +55,7 @@ pub fn run(command: FormCommand) -> anyhow::Result<()> {
                 .is_some_and(|extension| extension.eq_ignore_ascii_case("xlsx"));
             let form = if is_xlsx {
                 // Every problem on its own line, then the one-line error.
-                doorstep_core::forms::xlsform::read_xlsx(&file).map_err(|error| {
+                doorstep_forms::xlsform::read_xlsx(&file).map_err(|error| {
                     for problem in &error.problems {
                         eprintln!("{}: {problem}", file.display());
                     }

@@ -3,8 +3,8 @@
 //! [`Store`] and drives everything through it:
 //!
 //! - [`store`]: the local SQLite file: households, forms, visits, the outbox;
-//! - [`forms`]: the form engine, shared with the server, which validates
-//!   every pushed visit again with the same code;
+//! - [`forms`]: the form engine (the `doorstep-forms` crate), shared with
+//!   the server, which validates every pushed visit again with the same code;
 //! - [`sync`]: the sync engine, driven through an injected
 //!   [`transport::Transport`] (HTTPS by default: [`transport::HttpTransport`]).
 //!
@@ -13,12 +13,15 @@
 
 pub mod clock;
 mod error;
-pub mod forms;
 pub mod model;
 pub mod sqlite;
 pub mod store;
 pub mod sync;
 pub mod transport;
+
+/// The form engine, its own crate (`doorstep-forms`), re-exported: the
+/// store records visits against its forms.
+pub use doorstep_forms as forms;
 
 pub use error::{Error, Result};
 pub use model::*;

@@ -3,7 +3,7 @@
 #![no_main]
 
 use chrono::NaiveDate;
-use doorstep_core::forms::{Form, Options, Stage};
+use doorstep_forms::{Form, Options, Stage};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|text: &str| {

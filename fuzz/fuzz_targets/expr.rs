@@ -3,7 +3,7 @@
 #![no_main]
 
 use chrono::NaiveDate;
-use doorstep_core::forms::expr::{Expr, Scope, Value};
+use doorstep_forms::expr::{Expr, Scope, Value};
 use libfuzzer_sys::fuzz_target;
 
 struct FixedScope;

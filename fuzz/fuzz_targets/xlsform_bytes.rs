@@ -2,7 +2,7 @@
 //! never a panic (a spreadsheet comes from anyone's laptop).
 #![no_main]
 
-use doorstep_core::forms::xlsform::read_xlsx_bytes;
+use doorstep_forms::xlsform::read_xlsx_bytes;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|bytes: &[u8]| {

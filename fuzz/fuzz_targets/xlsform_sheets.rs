@@ -2,7 +2,7 @@
 //! importer: every input is a form or a list of problems, never a panic.
 #![no_main]
 
-use doorstep_core::forms::xlsform::from_sheets;
+use doorstep_forms::xlsform::from_sheets;
 use libfuzzer_sys::fuzz_target;
 
 /// Cells drawn mostly from XLSForm's own vocabulary, so the fuzzer reaches
@@ -32,6 +32,6 @@ fuzz_target!(|input: (Vec<(u8, u8, u8, String)>, Vec<(u8, u8, u8, String)>, Vec<
     let (settings, survey, choices) = input;
     if let Ok(form) = from_sheets(&sheet(&settings), &sheet(&survey), &sheet(&choices)) {
         let definition = form.to_definition();
-        doorstep_core::forms::Form::from_definition(&definition).expect("an imported form's definition reads back");
+        doorstep_forms::Form::from_definition(&definition).expect("an imported form's definition reads back");
     }
 });

@@ -66,10 +66,10 @@ fn record_visit(criterion: &mut Criterion) {
 fn evaluate(criterion: &mut Criterion) {
     let definition: serde_json::Value =
         serde_json::from_str(doorstep_e2e::DEMO_FORM).expect("demo form JSON");
-    let form = doorstep_core::forms::Form::from_definition(&definition).expect("demo form");
+    let form = doorstep_forms::Form::from_definition(&definition).expect("demo form");
     let answers = answers(5);
-    let options = doorstep_core::forms::Options {
-        stage: doorstep_core::forms::Stage::Final,
+    let options = doorstep_forms::Options {
+        stage: doorstep_forms::Stage::Final,
         language: Some("zh-CN"),
         today: chrono::NaiveDate::from_ymd_opt(2024, 12, 28).expect("a date"),
     };

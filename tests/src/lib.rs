@@ -84,7 +84,7 @@ impl World {
             .expect("import");
         let definition: serde_json::Value =
             serde_json::from_str(DEMO_FORM).expect("demo form JSON");
-        let form = doorstep_core::forms::Form::from_definition(&definition).expect("demo form");
+        let form = doorstep_forms::Form::from_definition(&definition).expect("demo form");
         store.publish_form(&form).expect("publish");
         let server = BackgroundServer::start_with(
             Arc::clone(&store),

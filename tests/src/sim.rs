@@ -355,11 +355,11 @@ struct Sim {
     log: Vec<String>,
 }
 
-fn demo_form() -> &'static doorstep_core::forms::Form {
-    static FORM: OnceLock<doorstep_core::forms::Form> = OnceLock::new();
+fn demo_form() -> &'static doorstep_forms::Form {
+    static FORM: OnceLock<doorstep_forms::Form> = OnceLock::new();
     FORM.get_or_init(|| {
         let definition: Value = serde_json::from_str(DEMO_FORM).expect("demo form JSON");
-        doorstep_core::forms::Form::from_definition(&definition).expect("demo form")
+        doorstep_forms::Form::from_definition(&definition).expect("demo form")
     })
 }
 

@@ -22,7 +22,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use doorstep_core::forms::Form;
+use doorstep_forms::Form;
 use doorstep_e2e::{DEMO_FORM, answers};
 use doorstep_protocol::{
     Answers, AreaLevel, AreaRecord, Change, HouseholdRecord, Mutation, Outcome, PullQuery,

@@ -1,14 +1,14 @@
-"""Writes the XLSForm fixtures of core/tests/xlsforms/: realistic forms of the
+"""Writes the XLSForm fixtures of forms/tests/xlsforms/: realistic forms of the
 kinds ODK and KoboToolbox users write, and two broken ones.
 
 Each form is one function below, readable as the spreadsheet it writes. The
-integration test core/tests/xlsforms.rs imports every file, evaluates answers
+integration test forms/tests/xlsforms.rs imports every file, evaluates answers
 against it, and (for the broken ones) asserts the problems found. After
 changing a form here, run the script and then the test:
 
     pip install openpyxl
     python3 tools/xlsforms/make_fixtures.py
-    cargo test -p doorstep-core --features xlsform --test xlsforms
+    cargo test -p doorstep-forms --features xlsform --test xlsforms
 """
 
 import pathlib
@@ -16,7 +16,7 @@ import pathlib
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
-OUT = pathlib.Path(__file__).resolve().parents[2] / "core" / "tests" / "xlsforms"
+OUT = pathlib.Path(__file__).resolve().parents[2] / "forms" / "tests" / "xlsforms"
 
 # Header as the spreadsheet spells it ← key used in the rows below. A column
 # is written only when some row uses it.

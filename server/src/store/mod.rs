@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
-use doorstep_core::forms::Form;
+use doorstep_forms::Form;
 use doorstep_core::sqlite::{self, Durability, MigrateError, Migration};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use uuid::Uuid;

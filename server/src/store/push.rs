@@ -19,7 +19,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, PoisonError};
 
 use chrono::{DateTime, Utc};
-use doorstep_core::forms::{Form, Options, Rule, Stage};
+use doorstep_forms::{Form, Options, Rule, Stage};
 use doorstep_core::sqlite::time_text;
 use doorstep_protocol::limits::{MAX_CHANGE_BYTES, MAX_PUSH_CHANGES, MAX_VISIT_BYTES, json_size};
 use doorstep_protocol::{Change, ChangeResult, Mutation, Outcome, RejectCode, VisitRecord};

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 use chrono::{Duration, Utc};
-use doorstep_core::forms::Form;
+use doorstep_forms::Form;
 use doorstep_protocol::{
     AreaLevel, AreaRecord, HouseholdRecord, PullQuery, PulledChange, scope_digest,
 };

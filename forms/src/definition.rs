@@ -372,7 +372,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::forms::Labels;
+    use crate::Labels;
 
     fn yes_no() -> Vec<Choice> {
         vec![
@@ -429,7 +429,7 @@ mod tests {
 
     #[test]
     fn shipped_demo_definition_is_valid() {
-        let text = include_str!("../../../forms/household-check.json");
+        let text = include_str!("../household-check.json");
         let value: Value = serde_json::from_str(text).expect("demo is JSON");
         let demo = Form::from_definition(&value).expect("demo definition is valid");
         assert_eq!(demo.form_id, "household_check");

@@ -7,8 +7,8 @@
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
-use doorstep_core::forms::xlsform::{Problem, read_xlsx};
-use doorstep_core::forms::{Evaluation, Form, Options, QuestionKind, Stage};
+use doorstep_forms::xlsform::{Problem, read_xlsx};
+use doorstep_forms::{Evaluation, Form, Options, QuestionKind, Stage};
 use doorstep_protocol::Answers;
 use serde_json::{Value, json};
 

@@ -313,7 +313,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::forms::{Options, Stage};
+    use crate::{Options, Stage};
     use doorstep_protocol::Answers;
 
     fn today() -> chrono::NaiveDate {
@@ -521,7 +521,7 @@ mod tests {
 
     #[test]
     fn the_demo_form_accepts_a_realistic_visit() {
-        let text = include_str!("../../../forms/household-check.json");
+        let text = include_str!("../household-check.json");
         let definition: Value = serde_json::from_str(text).expect("demo is JSON");
         let demo = Form::from_definition(&definition).expect("demo is valid");
         // Per-capita net income (38000 + 6200.5 + 800 + 3600 − 2400) ÷ 4 ≈ 11,550 yuan.

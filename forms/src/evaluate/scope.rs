@@ -7,8 +7,8 @@ use doorstep_protocol::Answers;
 use serde_json::Value as Json;
 
 use super::{Engine, Site};
-use crate::forms::expr::{Scope, Value};
-use crate::forms::{Question, QuestionKind};
+use crate::expr::{Scope, Value};
+use crate::{Question, QuestionKind};
 
 impl<'f> Engine<'f> {
     /// `${name}` seen from `frame`.

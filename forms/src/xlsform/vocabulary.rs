@@ -2,7 +2,7 @@
 //! which of them this version does not read yet.
 
 use super::sheets::{CHOICES, SETTINGS, SURVEY};
-use crate::forms::{Labels, QuestionKind};
+use crate::{Labels, QuestionKind};
 
 const SUPPORTED_TYPES: &str = "text, integer, decimal, select_one LIST, select_multiple LIST, \
      date, geopoint, note, calculate, image, begin_group/end_group, begin_repeat/end_repeat";

@@ -6,9 +6,9 @@ use serde_json::Value as Json;
 
 use super::scope::answer_value;
 use super::{Engine, Frame, Options, Stage, level_names, path};
-use crate::forms::expr::Value;
-use crate::forms::validate::{Messages, Outcome, check_value};
-use crate::forms::{Question, QuestionKind, Requirement, Rule, Violation};
+use crate::expr::Value;
+use crate::validate::{Messages, Outcome, check_value};
+use crate::{Question, QuestionKind, Requirement, Rule, Violation};
 
 impl<'f> Engine<'f> {
     /// The violations at one level of the answers (the top, or one repeat

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use super::Problem;
 use super::sheets::{CHOICES, Lists, SETTINGS, SURVEY};
 use super::survey::Survey;
-use crate::forms::{Form, FormError, Requirement};
+use crate::{Form, FormError, Requirement};
 
 /// Every select whose list is not in sheet `choices`.
 pub(super) fn lists(survey: &Survey, lists: &Lists, problems: &mut Vec<Problem>) {

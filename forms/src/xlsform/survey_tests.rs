@@ -4,7 +4,7 @@
 use super::checks::{self, Places};
 use super::sheets::Lists;
 use super::*;
-use crate::forms::{FormError, Labels, QuestionKind, Requirement};
+use crate::{FormError, Labels, QuestionKind, Requirement};
 
 fn rows(cells: &[&[&str]]) -> Vec<Vec<String>> {
     cells
@@ -50,7 +50,7 @@ fn places(problems: &[Problem]) -> Vec<(u32, &str)> {
         .collect()
 }
 
-fn names(questions: &[crate::forms::Question]) -> Vec<&str> {
+fn names(questions: &[crate::Question]) -> Vec<&str> {
     questions.iter().map(|q| q.name.as_str()).collect()
 }
 

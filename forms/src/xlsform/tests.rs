@@ -1,7 +1,7 @@
 use serde_json::Value;
 
 use super::*;
-use crate::forms::{Labels, QuestionKind, Requirement};
+use crate::{Labels, QuestionKind, Requirement};
 
 /// Rows from string slices, `rows[0]` being spreadsheet row 1.
 fn rows(cells: &[&[&str]]) -> Vec<Vec<String>> {
@@ -363,9 +363,9 @@ fn a_file_that_is_not_a_workbook_is_one_problem() {
 /// form; regenerate the JSON from the spreadsheet when it changes.
 #[test]
 fn shipped_demo_spreadsheet_matches_its_definition() {
-    let spreadsheet = include_bytes!("../../../../forms/household-check.xlsx");
+    let spreadsheet = include_bytes!("../../household-check.xlsx");
     let form = read_xlsx_bytes(spreadsheet).unwrap_or_else(|error| panic!("{error}"));
-    let text = include_str!("../../../../forms/household-check.json");
+    let text = include_str!("../../household-check.json");
     let definition: Value = serde_json::from_str(text).expect("demo is JSON");
     assert_eq!(form.to_definition(), definition);
     assert_eq!(form.version, "2024122802");

@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use super::Problem;
 use super::sheets::{SURVEY, Sheet};
 use super::vocabulary::{self, Formula, Meaning, RowType, Text, row_type};
-use crate::forms::definition::question_name_problem;
-use crate::forms::{Expr, Question, QuestionKind, Requirement};
+use crate::definition::question_name_problem;
+use crate::{Expr, Question, QuestionKind, Requirement};
 
 /// The questions of a survey sheet, with their rows.
 #[derive(Debug, Default)]

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use super::{REQUIRED, evaluate, evaluate_in, fixture, summary, today, valid, violations};
-use doorstep_core::forms::{Options, QuestionKind, Requirement, Stage};
+use doorstep_forms::{Options, QuestionKind, Requirement, Stage};
 
 #[test]
 fn income_check_computes_per_capita_net_income() {

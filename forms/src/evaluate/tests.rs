@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use doorstep_protocol::Answers;
 use serde_json::{Value as Json, json};
 
-use crate::forms::{Form, Options, Rule, Stage};
+use crate::{Form, Options, Rule, Stage};
 
 fn form() -> Form {
     Form::from_definition(&json!({

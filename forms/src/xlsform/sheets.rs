@@ -12,8 +12,8 @@ use super::checks::{self, Places};
 use super::survey;
 use super::vocabulary::{Meaning, Text, column_letter, language_key, meaning};
 use super::{Problem, XlsFormError};
-use crate::forms::definition::choice_name_problem;
-use crate::forms::{Choice, Form, Labels};
+use crate::definition::choice_name_problem;
+use crate::{Choice, Form, Labels};
 
 pub(super) const SETTINGS: &str = "settings";
 pub(super) const SURVEY: &str = "survey";
