@@ -3,6 +3,8 @@
 use doorstep_core::Error;
 use doorstep_core::transport::TransportError;
 
+use crate::types::{count, long};
+
 /// What went wrong, in terms an app can act on. No variant carries an
 /// answer, a name or an ID-card number.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
@@ -12,7 +14,7 @@ pub enum DoorstepError {
     #[error("network: {reason}")]
     Network {
         reason: String,
-        retry_after_seconds: Option<u64>,
+        retry_after_seconds: Option<i64>,
     },
     /// The server refused this device (revoked, unknown token) or the
     /// enrolment code: a person must act (re-enrol, a new code).
@@ -42,7 +44,7 @@ pub enum DoorstepError {
     /// A wipe was refused: this much has not reached the server. Sync
     /// first, or wipe with `force` to lose it.
     #[error("{changes} changes and {drafts} drafts have not reached the server")]
-    Unsynced { changes: u64, drafts: u64 },
+    Unsynced { changes: i32, drafts: i32 },
     /// The local database failed or is damaged; it is never deleted.
     #[error("storage: {reason}")]
     Storage { reason: String },
@@ -95,7 +97,10 @@ impl From<Error> for DoorstepError {
                 DoorstepError::Conflict { reason }
             }
             Error::Key(_) => DoorstepError::Key { reason },
-            Error::Unsynced { changes, drafts } => DoorstepError::Unsynced { changes, drafts },
+            Error::Unsynced { changes, drafts } => DoorstepError::Unsynced {
+                changes: count(changes),
+                drafts: count(drafts),
+            },
             Error::NoStore { .. } => DoorstepError::NotFound { reason },
             Error::Open { .. }
             | Error::Migrate(_)
@@ -116,7 +121,7 @@ impl From<TransportError> for DoorstepError {
             TransportError::Unauthorized(_) => DoorstepError::Auth { reason },
             TransportError::Busy { retry_after } => DoorstepError::Network {
                 reason,
-                retry_after_seconds: retry_after.map(|wait| wait.as_secs()),
+                retry_after_seconds: retry_after.map(|wait| long(wait.as_secs())),
             },
             TransportError::Unreachable(_)
             | TransportError::Interrupted(_)

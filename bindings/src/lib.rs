@@ -410,10 +410,10 @@ impl Doorstep {
 
     /// Queues again the changes the server rejected (after the cause was
     /// fixed); returns how many.
-    pub fn retry_rejected(&self) -> Result<u64> {
-        let count = self.store.retry_rejected()?;
+    pub fn retry_rejected(&self) -> Result<i32> {
+        let queued = self.store.retry_rejected()?;
         self.local_change();
-        Ok(count)
+        Ok(types::count(queued))
     }
 
     /// Pending, rejected, last sync, last server contact, last error,

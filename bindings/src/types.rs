@@ -2,6 +2,12 @@
 //! type. Ids are strings (UUIDs), times are timestamps (`Instant` in
 //! Kotlin, `Date` in Swift), answers are JSON text (the app's form renderer
 //! speaks JSON; the shapes are in docs/forms.md).
+//!
+//! Counts are `i32` (Kotlin `Int`, Swift `Int32`) and byte sizes, versions
+//! and ids `i64` (`Long`, `Int64`): uniffi would turn unsigned types into
+//! `UInt`/`ULong`, which Kotlin code cannot mix with `Int` and `List.size`.
+//! Core's unsigned values are converted here, saturating (a count above
+//! `i32::MAX` reads as `i32::MAX`), never panicking.
 
 use std::time::SystemTime;
 
@@ -12,6 +18,16 @@ use doorstep_protocol as protocol;
 
 fn time(value: DateTime<Utc>) -> SystemTime {
     value.into()
+}
+
+/// A count for the apps: `i32`, saturating.
+pub(crate) fn count(value: impl TryInto<i32>) -> i32 {
+    value.try_into().unwrap_or(i32::MAX)
+}
+
+/// A size, version or id for the apps: `i64`, saturating.
+pub(crate) fn long(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
@@ -39,7 +55,7 @@ impl From<model::DeviceIdentity> for DeviceIdentity {
 pub struct Village {
     pub code: String,
     pub name: String,
-    pub households: u64,
+    pub households: i32,
 }
 
 impl From<model::Village> for Village {
@@ -47,7 +63,7 @@ impl From<model::Village> for Village {
         Village {
             code: village.code,
             name: village.name,
-            households: village.households,
+            households: count(village.households),
         }
     }
 }
@@ -61,14 +77,14 @@ pub struct Household {
     pub id_card_suffix: String,
     /// 村民小组, e.g. "3组".
     pub group: String,
-    pub members: u32,
+    pub members: i32,
     pub phone: String,
     pub address: String,
     pub lat: Option<f64>,
     pub lon: Option<f64>,
     pub category: String,
     /// The server version this copy is at.
-    pub version: u64,
+    pub version: i64,
     /// Assigned to this cadre (false: kept until this device's changes
     /// about it reach the server).
     pub assigned: bool,
@@ -84,13 +100,13 @@ impl From<model::Household> for Household {
             head_name: record.head_name,
             id_card_suffix: record.id_card_suffix,
             group: record.group,
-            members: record.members,
+            members: count(record.members),
             phone: record.phone,
             address: record.address,
             lat: record.lat,
             lon: record.lon,
             category: record.category,
-            version: record.version,
+            version: long(record.version),
             assigned: household.assigned,
         }
     }
@@ -143,7 +159,7 @@ pub struct FieldChange {
 
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct Conflict {
-    pub id: u64,
+    pub id: i64,
     pub household_id: String,
     pub field: HouseholdField,
     /// The value kept and the value that lost, as JSON text.
@@ -157,7 +173,7 @@ pub struct Conflict {
 impl From<protocol::ConflictRecord> for Conflict {
     fn from(conflict: protocol::ConflictRecord) -> Self {
         Conflict {
-            id: conflict.id,
+            id: long(conflict.id),
             household_id: conflict.household_id.to_string(),
             field: conflict.field.into(),
             kept: conflict.kept.to_string(),
@@ -275,14 +291,14 @@ pub struct Status {
     pub device_id: Option<String>,
     pub server_url: Option<String>,
     /// Changes not yet acknowledged by the server.
-    pub pending: u64,
+    pub pending: i32,
     /// Changes the server refused; they stay on the device.
-    pub rejected: u64,
+    pub rejected: i32,
     pub oldest_pending: Option<SystemTime>,
-    pub drafts: u64,
-    pub households: u64,
-    pub visits: u64,
-    pub forms: u64,
+    pub drafts: i32,
+    pub households: i32,
+    pub visits: i32,
+    pub forms: i32,
     pub last_sync: Option<SystemTime>,
     pub last_attempt: Option<SystemTime>,
     /// When the server last answered anything, errors included.
@@ -297,13 +313,13 @@ impl From<model::Status> for Status {
         Status {
             device_id: status.device_id.map(|id| id.to_string()),
             server_url: status.server_url,
-            pending: status.pending,
-            rejected: status.rejected,
+            pending: count(status.pending),
+            rejected: count(status.rejected),
             oldest_pending: status.oldest_pending.map(time),
-            drafts: status.drafts,
-            households: status.households,
-            visits: status.visits,
-            forms: status.forms,
+            drafts: count(status.drafts),
+            households: count(status.households),
+            visits: count(status.visits),
+            forms: count(status.forms),
             last_sync: status.last_sync.map(time),
             last_attempt: status.last_attempt.map(time),
             last_contact: status.last_contact.map(time),
@@ -323,10 +339,10 @@ pub enum SyncPhase {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
 pub struct SyncProgress {
     pub phase: SyncPhase,
-    pub done: u64,
-    pub total: Option<u64>,
+    pub done: i32,
+    pub total: Option<i32>,
     /// Bytes on the wire so far in this run, both ways.
-    pub bytes: u64,
+    pub bytes: i64,
 }
 
 impl From<sync::SyncProgress> for SyncProgress {
@@ -337,38 +353,38 @@ impl From<sync::SyncProgress> for SyncProgress {
                 CoreSyncPhase::Pull => SyncPhase::Pull,
                 CoreSyncPhase::Snapshot => SyncPhase::Snapshot,
             },
-            done: progress.done,
-            total: progress.total,
-            bytes: progress.bytes,
+            done: count(progress.done),
+            total: progress.total.map(count),
+            bytes: long(progress.bytes),
         }
     }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
 pub struct SyncReport {
-    pub pushed: u64,
-    pub duplicates: u64,
-    pub rejected: u64,
-    pub pulled: u64,
-    pub households_added: u64,
-    pub households_released: u64,
-    pub requests: u64,
-    pub bytes_sent: u64,
-    pub bytes_received: u64,
+    pub pushed: i32,
+    pub duplicates: i32,
+    pub rejected: i32,
+    pub pulled: i32,
+    pub households_added: i32,
+    pub households_released: i32,
+    pub requests: i32,
+    pub bytes_sent: i64,
+    pub bytes_received: i64,
 }
 
 impl From<sync::SyncReport> for SyncReport {
     fn from(report: sync::SyncReport) -> Self {
         SyncReport {
-            pushed: report.pushed,
-            duplicates: report.duplicates,
-            rejected: report.rejected,
-            pulled: report.pulled,
-            households_added: report.households_added,
-            households_released: report.households_released,
-            requests: report.requests,
-            bytes_sent: report.bytes.sent,
-            bytes_received: report.bytes.received,
+            pushed: count(report.pushed),
+            duplicates: count(report.duplicates),
+            rejected: count(report.rejected),
+            pulled: count(report.pulled),
+            households_added: count(report.households_added),
+            households_released: count(report.households_released),
+            requests: count(report.requests),
+            bytes_sent: long(report.bytes.sent),
+            bytes_received: long(report.bytes.received),
         }
     }
 }
@@ -406,8 +422,8 @@ pub struct WipeReport {
     pub server_error: Option<String>,
     /// Changes and drafts erased without reaching the server (only when
     /// forced).
-    pub lost_changes: u64,
-    pub lost_drafts: u64,
+    pub lost_changes: i32,
+    pub lost_drafts: i32,
 }
 
 impl From<sync::WipeReport> for WipeReport {
@@ -415,8 +431,29 @@ impl From<sync::WipeReport> for WipeReport {
         WipeReport {
             server_told: report.server_told,
             server_error: report.server_error,
-            lost_changes: report.lost.changes,
-            lost_drafts: report.lost.drafts,
+            lost_changes: count(report.lost.changes),
+            lost_drafts: count(report.lost.drafts),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_and_sizes_saturate_instead_of_wrapping() {
+        assert_eq!(count(7_u64), 7);
+        assert_eq!(count(u64::from(u32::MAX)), i32::MAX);
+        assert_eq!(count(u64::MAX), i32::MAX);
+        assert_eq!(count(u32::MAX), i32::MAX);
+        assert_eq!(long(1 << 40), 1 << 40);
+        assert_eq!(long(u64::MAX), i64::MAX);
+        let report = SyncReport::from(sync::SyncReport {
+            pushed: u64::MAX,
+            ..sync::SyncReport::default()
+        });
+        assert_eq!(report.pushed, i32::MAX);
+        assert_eq!(report.pulled, 0);
     }
 }

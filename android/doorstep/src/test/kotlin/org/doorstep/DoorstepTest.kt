@@ -85,12 +85,12 @@ class DoorstepTest {
 
         val progress = Collections.synchronizedList(mutableListOf<SyncProgress>())
         val first = store.sync { progress += it }
-        assertTrue(first.householdsAdded > 0u, "households arrive: $first")
+        assertTrue(first.householdsAdded > 0, "households arrive: $first")
         assertTrue(progress.any { it.phase == SyncPhase.SNAPSHOT }, "progress: $progress")
-        assertTrue(first.bytesReceived > 0u)
+        assertTrue(first.bytesReceived > 0)
         val villages = store.villages()
         assertEquals(listOf(server.village), villages.map { it.code })
-        assertEquals(villages[0].households.toInt(), store.households(server.village, null).size)
+        assertEquals(villages[0].households, store.households(server.village, null).size)
 
         val form = store.forms().single()
         assertTrue(store.formDefinition(form.formId, form.version).contains("\"members\""))
@@ -98,14 +98,14 @@ class DoorstepTest {
         val household = store.firstHousehold()
         val visit = store.recordVisit(household.id, null, answers(), null)
         assertEquals(VisitSync.Pending, visit.sync)
-        assertEquals(1uL, store.status().pending)
+        assertEquals(1, store.status().pending)
         val detail = store.household(household.id)
         assertTrue(visit.id in detail.visits.map { it.id })
 
         val second = store.sync()
-        assertEquals(1uL, second.pushed)
+        assertEquals(1, second.pushed)
         val status = store.status()
-        assertEquals(0uL, status.pending)
+        assertEquals(0, status.pending)
         assertTrue(status.lastSync != null && status.lastContact != null && !status.stalled)
         assertEquals(VisitSync.Synced, store.visits(household.id).single { it.id == visit.id }.sync)
         assertTrue(server.visitCount() >= 1)
@@ -124,7 +124,7 @@ class DoorstepTest {
             store.recordVisit(household.id, null, """{"visit_date": "2024-12-28"}""", null)
         }
         assertTrue(missing.issues.size > 1, "issues: ${missing.issues}")
-        assertEquals(0uL, store.status().pending)
+        assertEquals(0, store.status().pending)
         assertTrue(store.visits(household.id).none { it.own }, "nothing of this device's recorded")
     }
 
@@ -173,10 +173,10 @@ class DoorstepTest {
 
         assertFailsWith<DoorstepException.Key> { Doorstep.open(path, ByteArray(32), "en") }
         assertFailsWith<DoorstepException.Key> { Doorstep.open(path, null, "en") }
-        assertEquals(1uL, store.status().pending, "a refused open changed nothing")
+        assertEquals(1, store.status().pending, "a refused open changed nothing")
 
         val refused = assertFailsWith<DoorstepException.Unsynced> { store.wipe(false) }
-        assertEquals(1uL, refused.changes)
+        assertEquals(1, refused.changes)
         store.sync()
         val report = store.wipe(false)
         assertTrue(report.serverTold, "the server revoked the token: $report")
@@ -252,10 +252,10 @@ class DoorstepTest {
         syncing.set(false)
         (readers + writers).forEach { it.join() }
         assertEquals(emptyList<Throwable>(), failures.toList())
-        assertEquals(300uL, report.pushed)
+        assertEquals(300, report.pushed)
         assertTrue(readsDuringSync.get() > 0, "reads completed while the sync ran")
-        assertEquals(40uL, store.status().drafts)
-        assertEquals(0uL, store.status().pending)
+        assertEquals(40, store.status().drafts)
+        assertEquals(0, store.status().pending)
     }
 
     @Test(timeout = 120_000)
@@ -290,7 +290,7 @@ class DoorstepTest {
         }
         assertTrue(status.lastError?.contains("cancelled") == true, "status: $status")
         val resumed = store.sync()
-        assertEquals(0uL, store.status().pending, "resumed: $resumed")
+        assertEquals(0, store.status().pending, "resumed: $resumed")
 
         // Cancelling through the API gives the typed error.
         repeat(20) { store.recordVisit(household.id, null, answers(), null) }
@@ -298,7 +298,7 @@ class DoorstepTest {
             store.sync { store.cancelSync() }
         }
         store.sync()
-        assertEquals(0uL, store.status().pending)
+        assertEquals(0, store.status().pending)
     }
 
     @Test(timeout = 120_000)
@@ -310,14 +310,14 @@ class DoorstepTest {
             listOf(FieldChange(HouseholdField.PHONE, "13900000001"), FieldChange(HouseholdField.MEMBERS, "6")),
         )
         assertEquals("13900000001", corrected.phone)
-        assertEquals(6u, corrected.members)
-        assertEquals(1uL, store.status().pending)
+        assertEquals(6, corrected.members)
+        assertEquals(1, store.status().pending)
         val invalid = assertFailsWith<DoorstepException.Validation> {
             store.editHousehold(household.id, listOf(FieldChange(HouseholdField.MEMBERS, "many")))
         }
         assertEquals(listOf("members"), invalid.issues.map { it.question })
         store.sync()
-        assertEquals(0uL, store.status().pending)
+        assertEquals(0, store.status().pending)
         val synced = store.household(household.id).household
         assertEquals("13900000001", synced.phone)
         assertTrue(synced.version > household.version)
@@ -335,8 +335,8 @@ class DoorstepTest {
         store.updateDraft(draft.id, answers())
         val final = store.finalise(draft.id)
         assertEquals(VisitStatus.FINAL, final.status)
-        assertEquals(1uL, store.status().pending)
-        assertEquals(0uL, store.status().drafts)
+        assertEquals(1, store.status().pending)
+        assertEquals(0, store.status().drafts)
     }
 
     @Test(timeout = 120_000)
@@ -352,16 +352,16 @@ class DoorstepTest {
             override fun onProgress(progress: SyncProgress) {}
 
             override fun onFinished(report: SyncReport?, error: String?) {
-                if (report != null && report.pushed > 0u) finished.countDown()
+                if (report != null && report.pushed > 0) finished.countDown()
             }
         })
         store.recordVisit(store.firstHousehold().id, null, answers(), null)
         Thread.sleep(300)
         assertEquals(0, started.get(), "nothing runs while offline")
-        assertEquals(1uL, store.status().pending)
+        assertEquals(1, store.status().pending)
         store.networkChanged(true)
         assertTrue(finished.await(60, TimeUnit.SECONDS), "delivered once online")
-        assertEquals(0uL, store.status().pending)
+        assertEquals(0, store.status().pending)
         store.stopAutoSync()
     }
 }
