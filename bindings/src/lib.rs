@@ -447,7 +447,7 @@ impl Doorstep {
             AutoSyncEvent::Started => listener.on_started(),
             AutoSyncEvent::Progress(progress) => listener.on_progress(progress.into()),
             AutoSyncEvent::Finished { report, error } => {
-                listener.on_finished(report.map(Into::into), error);
+                listener.on_finished(report.map(Into::into), error.map(|error| error.to_string()));
             }
             AutoSyncEvent::Scheduled(_) => {}
         };

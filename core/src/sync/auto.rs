@@ -10,12 +10,13 @@
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
 use super::{
     CancelToken, Decision, Scheduler, SyncEngine, SyncOptions, SyncPolicy, SyncProgress,
     SyncReport, run_outcome,
 };
+use crate::Error;
 use crate::clock::Clock;
 use crate::store::Store;
 use crate::transport::Transport;
@@ -30,13 +31,44 @@ pub enum AutoSyncEvent {
     /// A run made progress.
     Progress(SyncProgress),
     /// A run ended: its report, or why it stopped (the status view has the
-    /// same).
+    /// same, as text).
     Finished {
         report: Option<SyncReport>,
-        error: Option<String>,
+        error: Option<RunError>,
     },
     /// What the scheduler decided after the run.
     Scheduled(Decision),
+}
+
+/// Why a run stopped: core's [`Error`] itself, shared, so that a listener
+/// can tell a network failure from a revoked device without reading text
+/// (the bindings turn it into their typed error). Serialized as its
+/// message; two are equal when they read the same.
+#[derive(Debug, Clone)]
+pub struct RunError(Arc<Error>);
+
+impl RunError {
+    pub fn error(&self) -> &Error {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(formatter)
+    }
+}
+
+impl PartialEq for RunError {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.to_string() == other.to_string()
+    }
+}
+
+impl Serialize for RunError {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
 }
 
 /// Receives [`AutoSyncEvent`]s, on the sync thread: keep it short.
@@ -152,12 +184,23 @@ impl AutoSync {
         self.shared.lock().scheduler.due(now)
     }
 
-    /// Stops the thread and waits for it.
+    /// Stops the thread and waits for it (for a run in progress, until it
+    /// reaches its next step).
     pub fn stop(mut self) {
         self.shutdown();
     }
 
-    fn shutdown(&mut self) {
+    /// Stops the thread without waiting for it, for a caller that must not
+    /// block (an app's main thread): no run begins after this returns; one
+    /// in progress (or beginning) is cancelled and winds down on its own,
+    /// and may still report its `Finished`.
+    pub fn stop_without_waiting(mut self) {
+        self.signal_stop();
+        // Dropping the handle detaches the thread; it ends by itself.
+        self.worker = None;
+    }
+
+    fn signal_stop(&self) {
         {
             let mut state = self.shared.lock();
             state.stop = true;
@@ -166,6 +209,10 @@ impl AutoSync {
             }
         }
         self.shared.wake.notify_all();
+    }
+
+    fn shutdown(&mut self) {
+        self.signal_stop();
         if let Some(worker) = self.worker.take() {
             // A panic in the thread has already been reported by it.
             let _ = worker.join();
@@ -202,10 +249,11 @@ fn work(
                     .with_options(options)
                     .run(&mut |step| listener(AutoSyncEvent::Progress(step)), &cancel);
                 let outcome = run_outcome(&result);
-                listener(AutoSyncEvent::Finished {
-                    error: result.as_ref().err().map(ToString::to_string),
-                    report: result.ok(),
-                });
+                let (report, error) = match result {
+                    Ok(report) => (Some(report), None),
+                    Err(error) => (None, Some(RunError(Arc::new(error)))),
+                };
+                listener(AutoSyncEvent::Finished { report, error });
                 state = shared.lock();
                 state.current = None;
                 let decision = state.scheduler.run_finished(outcome, shared.clock.now());

@@ -22,7 +22,7 @@ use doorstep_protocol::{PROTOCOL_VERSION, PullQuery, PushRequest, SnapshotReques
 use serde::Serialize;
 use uuid::Uuid;
 
-pub use auto::{AutoSync, AutoSyncEvent, AutoSyncListener};
+pub use auto::{AutoSync, AutoSyncEvent, AutoSyncListener, RunError};
 pub use device::{WipeReport, enroll, wipe};
 pub use schedule::{Decision, RunOutcome, Scheduler, SyncPolicy};
 
