@@ -5,8 +5,10 @@
 #  - the FFI module the Package.swift binary target names is the one
 #    generated, and its C header parses;
 #  - every method the hand-written Swift (extensions and XCTests) calls on
-#    the store exists in the generated Swift, with the same first label;
-#  - every DoorstepError case and enum case it names exists.
+#    the store exists in the generated Swift (or, for the XCTests, in the
+#    extensions), with the same first label;
+#  - every DoorstepError case and enum case it names exists;
+#  - every listener callback it implements is declared so, types included.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
@@ -23,17 +25,22 @@ echo '#include "DoorstepFFI.h"' | cc -fsyntax-only -x c -D_Nonnull= -D_Nullable=
 python3 - "$GEN/Doorstep.swift" ios/Sources/Doorstep/DoorstepExtensions.swift ios/Tests/DoorstepTests/DoorstepTests.swift <<'PY'
 import re, sys
 generated = open(sys.argv[1], encoding="utf-8").read()
+# The extensions' own functions (statusUpdates(), sync(onProgress:) …) are
+# API too: declarations only, so that their bodies are still checked.
+extensions = open(sys.argv[2], encoding="utf-8").read()
+api = generated + "\n" + "\n".join(re.findall(r'func `?\w+`?\([^)]*\)', extensions))
 problems, checked = [], 0
 for path in sys.argv[2:]:
     text = open(path, encoding="utf-8").read()
+    known = generated if path == sys.argv[2] else api
     # store.method(label: …) / self.method(label: …)
     for name, label in set(re.findall(r'\b(?:store|fresh|self)\.([a-z]\w*)\((\w+):', text)):
         checked += 1
-        if not re.search(r'func `?%s`?\(%s:' % (name, label), generated):
+        if not re.search(r'func `?%s`?\(%s:' % (name, label), known):
             problems.append(f"{path}: {name}({label}:) is not in the generated Swift")
     for name in set(re.findall(r'\b(?:store|fresh|self)\.([a-z]\w*)\(\)', text)):
         checked += 1
-        if not re.search(r'func `?%s`?\(\)' % name, generated):
+        if not re.search(r'func `?%s`?\(\)' % name, known):
             problems.append(f"{path}: {name}() is not in the generated Swift")
     # DoorstepError.Case, case .Case, .Validation(…)
     for case in set(re.findall(r'DoorstepError\.([A-Z]\w*)', text) + re.findall(r'case \.([A-Z]\w*)', text) + re.findall(r'case let \.([A-Z]\w*)', text)):
@@ -45,6 +52,13 @@ for path in sys.argv[2:]:
         checked += 1
         if not re.search(r'\n\s*case %s\b' % case, generated):
             problems.append(f"{path}: .{case} is not a case in the generated Swift")
+    # A listener's callbacks as the protocol declares them, types included:
+    # func onFinished(report: SyncReport?, error: DoorstepError?)
+    for name, params in set(re.findall(r'func (on[A-Z]\w*)\(([^)]*)\)', text)):
+        checked += 1
+        declared = "func %s(%s)" % (name, " ".join(params.split()))
+        if declared not in " ".join(generated.split()):
+            problems.append(f"{path}: {declared} is not a listener callback in the generated Swift")
     for protocol in set(re.findall(r':\s*(\w+Listener)\b', text)):
         checked += 1
         if f"public protocol {protocol}" not in generated:

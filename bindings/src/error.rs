@@ -70,22 +70,29 @@ pub struct ValidationIssue {
 
 impl From<Error> for DoorstepError {
     fn from(error: Error) -> Self {
+        DoorstepError::from(&error)
+    }
+}
+
+/// By reference, for an error shared by events (a background run's).
+impl From<&Error> for DoorstepError {
+    fn from(error: &Error) -> Self {
         let reason = error.to_string();
         match error {
             Error::Transport(transport) => transport.into(),
             Error::Invalid(violations) => DoorstepError::Validation {
                 issues: violations
-                    .into_iter()
+                    .iter()
                     .map(|violation| ValidationIssue {
-                        question: violation.question,
-                        message: violation.message,
+                        question: violation.question.clone(),
+                        message: violation.message.clone(),
                     })
                     .collect(),
             },
             Error::InvalidEdit { field, reason } => DoorstepError::Validation {
                 issues: vec![ValidationIssue {
-                    question: field.unwrap_or_default(),
-                    message: reason,
+                    question: field.clone().unwrap_or_default(),
+                    message: reason.clone(),
                 }],
             },
             Error::NotEnrolled => DoorstepError::Auth { reason },
@@ -98,8 +105,8 @@ impl From<Error> for DoorstepError {
             }
             Error::Key(_) => DoorstepError::Key { reason },
             Error::Unsynced { changes, drafts } => DoorstepError::Unsynced {
-                changes: count(changes),
-                drafts: count(drafts),
+                changes: count(*changes),
+                drafts: count(*drafts),
             },
             Error::NoStore { .. } => DoorstepError::NotFound { reason },
             Error::Open { .. }
@@ -116,6 +123,12 @@ impl From<Error> for DoorstepError {
 
 impl From<TransportError> for DoorstepError {
     fn from(error: TransportError) -> Self {
+        DoorstepError::from(&error)
+    }
+}
+
+impl From<&TransportError> for DoorstepError {
+    fn from(error: &TransportError) -> Self {
         let reason = error.to_string();
         match error {
             TransportError::Unauthorized(_) => DoorstepError::Auth { reason },

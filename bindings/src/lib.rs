@@ -48,13 +48,22 @@ pub trait DataListener: Send + Sync {
     fn on_change(&self, change: DataChange);
 }
 
-/// The background sync's events.
+/// Told the status view each time it changes, on the thread that changed
+/// it: keep it short, and do not write to the store from it.
+#[uniffi::export(with_foreign)]
+pub trait StatusListener: Send + Sync {
+    fn on_status(&self, status: Status);
+}
+
+/// The background sync's events, on its thread: keep them short.
 #[uniffi::export(with_foreign)]
 pub trait AutoSyncListener: Send + Sync {
     fn on_started(&self);
     fn on_progress(&self, progress: SyncProgress);
-    /// `report` when it ran to the end, `error` when it stopped.
-    fn on_finished(&self, report: Option<SyncReport>, error: Option<String>);
+    /// `report` when the run went to the end; `error` when it stopped,
+    /// typed as the calls' errors are (`Network`: it retries by itself;
+    /// `Auth`, `Tls`: a person must act; `Cancelled`: it was stopped).
+    fn on_finished(&self, report: Option<SyncReport>, error: Option<DoorstepError>);
 }
 
 /// A [`DataListener`]'s registration. Dropping it (`close()` in Kotlin,
@@ -225,9 +234,13 @@ impl Doorstep {
     /// files. Delete the key from the Keystore/Keychain afterwards. This
     /// object is unusable after it.
     pub async fn wipe(&self, force: bool) -> Result<WipeReport> {
-        self.stop_auto_sync();
+        let auto = lock(&self.auto).take();
         let store = Arc::clone(&self.store);
         off_thread(move || {
+            // The background sync ends before the files go.
+            if let Some(auto) = auto {
+                auto.stop();
+            }
             let transport = match store.identity()? {
                 Some(_) => Some(HttpTransport::connect(
                     &store.endpoint()?,
@@ -433,6 +446,33 @@ impl Doorstep {
         })
     }
 
+    /// Calls `listener` with the status at once, then each time it changes
+    /// (a visit recorded or a draft saved, a sync's step, its end or its
+    /// failure), never twice in a row with the same status, until the
+    /// subscription is dropped or cancelled. Each call reads the status
+    /// anew (a small read); a read that fails is skipped, as the next
+    /// change reads again. Kotlin's `statusUpdates()` and Swift's
+    /// `statusUpdates()` wrap it as a `Flow` and an `AsyncThrowingStream`.
+    pub fn subscribe_status(&self, listener: Arc<dyn StatusListener>) -> Result<Arc<Subscription>> {
+        let feed = Arc::new(StatusFeed {
+            store: Arc::downgrade(&self.store),
+            listener,
+            last: Mutex::new(None),
+        });
+        let subscription = {
+            let feed = Arc::clone(&feed);
+            self.store.subscribe(Arc::new(move |change| {
+                if change.households || change.visits || change.forms || change.sync {
+                    let _ = feed.publish();
+                }
+            }))
+        };
+        feed.publish()?;
+        Ok(Arc::new(Subscription {
+            inner: Mutex::new(Some(subscription)),
+        }))
+    }
+
     /// Starts syncing by itself: at once when online, shortly after each
     /// visit or correction, with backoff when the server is away, never
     /// while offline (docs/protocol.md, "Connectivity"). Report the network
@@ -446,9 +486,10 @@ impl Doorstep {
         let forward = move |event| match event {
             AutoSyncEvent::Started => listener.on_started(),
             AutoSyncEvent::Progress(progress) => listener.on_progress(progress.into()),
-            AutoSyncEvent::Finished { report, error } => {
-                listener.on_finished(report.map(Into::into), error.map(|error| error.to_string()));
-            }
+            AutoSyncEvent::Finished { report, error } => listener.on_finished(
+                report.map(Into::into),
+                error.map(|error| DoorstepError::from(error.error())),
+            ),
             AutoSyncEvent::Scheduled(_) => {}
         };
         let auto = AutoSync::start(
@@ -465,7 +506,7 @@ impl Doorstep {
         })?;
         auto.network_changed(online);
         if let Some(previous) = lock(&self.auto).replace(auto) {
-            previous.stop();
+            previous.stop_without_waiting();
         }
         Ok(())
     }
@@ -484,11 +525,52 @@ impl Doorstep {
         }
     }
 
-    /// Stops the background sync (cancelling a run in progress).
+    /// Stops the background sync and returns at once, from any thread (the
+    /// main one included): no run begins after it; one in progress is
+    /// cancelled and ends by itself at its next step, and may still call
+    /// `on_finished` (with `Cancelled`) after this returned.
     pub fn stop_auto_sync(&self) {
         if let Some(auto) = lock(&self.auto).take() {
-            auto.stop();
+            auto.stop_without_waiting();
         }
+    }
+}
+
+impl Drop for Doorstep {
+    /// Released on whichever thread let it go last (Swift's main thread,
+    /// Kotlin's cleaner): the background sync is told to stop, not waited
+    /// for.
+    fn drop(&mut self) {
+        let auto = self.auto.get_mut().unwrap_or_else(PoisonError::into_inner);
+        if let Some(auto) = auto.take() {
+            auto.stop_without_waiting();
+        }
+    }
+}
+
+/// A [`StatusListener`] and the last status it heard.
+struct StatusFeed {
+    /// Weak: the store holds this feed among its observers.
+    store: std::sync::Weak<Store>,
+    listener: Arc<dyn StatusListener>,
+    last: Mutex<Option<Status>>,
+}
+
+impl StatusFeed {
+    /// Reads the status and tells the listener if it changed. Read and
+    /// told under one lock, so that concurrent writers cannot deliver an
+    /// older status after a newer one.
+    fn publish(&self) -> Result<()> {
+        let Some(store) = self.store.upgrade() else {
+            return Ok(());
+        };
+        let mut last = lock(&self.last);
+        let status = Status::from(store.status()?);
+        if last.as_ref() != Some(&status) {
+            self.listener.on_status(status.clone());
+            *last = Some(status);
+        }
+        Ok(())
     }
 }
 

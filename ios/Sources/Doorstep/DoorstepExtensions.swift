@@ -10,6 +10,12 @@ private final class ChangeForwarder: DataListener, @unchecked Sendable {
     func onChange(change: DataChange) { continuation.yield(change) }
 }
 
+private final class StatusForwarder: StatusListener, @unchecked Sendable {
+    let continuation: AsyncThrowingStream<Status, Error>.Continuation
+    init(_ continuation: AsyncThrowingStream<Status, Error>.Continuation) { self.continuation = continuation }
+    func onStatus(status: Status) { continuation.yield(status) }
+}
+
 private final class ProgressForwarder: SyncListener, @unchecked Sendable {
     let handler: @Sendable (SyncProgress) -> Void
     init(_ handler: @escaping @Sendable (SyncProgress) -> Void) { self.handler = handler }
@@ -23,6 +29,22 @@ public extension Doorstep {
         AsyncStream { continuation in
             let subscription = self.subscribe(listener: ChangeForwarder(continuation))
             continuation.onTermination = { _ in subscription.cancel() }
+        }
+    }
+
+    /// The status view as a stream, beside `status()`: the current status at
+    /// once, then each new one (a visit recorded, a sync's steps, its end or
+    /// failure), never the same twice in a row; a slow consumer gets the
+    /// latest. The subscription ends when the consumer stops iterating; a
+    /// store that cannot be read ends the stream with its `DoorstepError`.
+    func statusUpdates() -> AsyncThrowingStream<Status, Error> {
+        AsyncThrowingStream(bufferingPolicy: .bufferingNewest(1)) { continuation in
+            do {
+                let subscription = try self.subscribeStatus(listener: StatusForwarder(continuation))
+                continuation.onTermination = { _ in subscription.cancel() }
+            } catch {
+                continuation.finish(throwing: error)
+            }
         }
     }
 

@@ -105,9 +105,23 @@ final class AutoRecorder: AutoSyncListener, @unchecked Sendable {
     private(set) var started = 0
     func onStarted() { lock.lock(); started += 1; lock.unlock() }
     func onProgress(progress: SyncProgress) {}
-    func onFinished(report: SyncReport?, error: String?) {
+    func onFinished(report: SyncReport?, error: DoorstepError?) {
         if let report, report.pushed > 0 { delivered.fulfill() }
     }
+}
+
+final class FailureRecorder: AutoSyncListener, @unchecked Sendable {
+    let failed = XCTestExpectation(description: "a run failed")
+    private let lock = NSLock()
+    private var errors: [DoorstepError] = []
+    func onStarted() {}
+    func onProgress(progress: SyncProgress) {}
+    func onFinished(report: SyncReport?, error: DoorstepError?) {
+        guard let error else { return }
+        lock.lock(); errors.append(error); lock.unlock()
+        failed.fulfill()
+    }
+    var first: DoorstepError? { lock.lock(); defer { lock.unlock() }; return errors.first }
 }
 
 final class DoorstepTests: XCTestCase {
@@ -301,6 +315,37 @@ final class DoorstepTests: XCTestCase {
         store.networkChanged(online: true)
         await fulfillment(of: [recorder.delivered], timeout: 60)
         XCTAssertEqual(try store.status().pending, 0)
+        store.stopAutoSync()
+    }
+
+    func testTheStatusStreamStartsWithTheStatusAndFollowsRecordingAndSyncing() async throws {
+        let store = try await enrolledStore()
+        var statuses = store.statusUpdates().makeAsyncIterator()
+        guard let first = try await statuses.next() else { return XCTFail("the stream ended") }
+        XCTAssertEqual(first, try store.status())
+        XCTAssertEqual(first.pending, 0)
+        let household = try XCTUnwrap(try store.households(village: nil, search: nil).first)
+        _ = try store.recordVisit(householdId: household.id, formId: nil, answersJson: answers(), corrects: nil)
+        var next = first
+        while next.pending != 1 {
+            guard let status = try await statuses.next() else { return XCTFail("the stream ended") }
+            next = status
+        }
+        _ = try await store.sync(listener: nil)
+        while next.pending != 0 {
+            guard let status = try await statuses.next() else { return XCTFail("the stream ended") }
+            next = status
+        }
+        XCTAssertNotNil(next.lastSync)
+    }
+
+    func testTheBackgroundSyncReportsItsFailureAsATypedError() async throws {
+        let store = try await enrolledStore()
+        _ = try store.changeServer(serverUrl: "http://127.0.0.1:9")
+        let recorder = FailureRecorder()
+        try store.startAutoSync(online: true, listener: recorder)
+        await fulfillment(of: [recorder.failed], timeout: 60)
+        guard case .Network = recorder.first else { return XCTFail("\(String(describing: recorder.first))") }
         store.stopAutoSync()
     }
 }

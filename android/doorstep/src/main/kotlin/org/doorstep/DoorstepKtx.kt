@@ -7,6 +7,7 @@ package org.doorstep
 import kotlinx.coroutines.channels.awaitClose
 import kotlinx.coroutines.flow.Flow
 import kotlinx.coroutines.flow.callbackFlow
+import kotlinx.coroutines.flow.conflate
 
 /**
  * Every committed change of the store's data, as a cold [Flow]: collect it
@@ -21,6 +22,23 @@ fun Doorstep.changes(): Flow<DataChange> = callbackFlow {
     })
     awaitClose { subscription.close() }
 }
+
+/**
+ * The status view as a cold [Flow], beside [Doorstep.status]: the current
+ * status at once, then each new one (a visit recorded, a sync's steps, its
+ * end or failure), never the same twice in a row. Conflated: a slow
+ * collector gets the latest. The subscription ends when the collection
+ * does; a store that cannot be read fails the flow with its
+ * [DoorstepException].
+ */
+fun Doorstep.statusUpdates(): Flow<Status> = callbackFlow {
+    val subscription = subscribeStatus(object : StatusListener {
+        override fun onStatus(status: Status) {
+            trySend(status)
+        }
+    })
+    awaitClose { subscription.close() }
+}.conflate()
 
 /** Syncs, calling [onProgress] after every exchange (on the sync's thread). */
 suspend fun Doorstep.sync(onProgress: (SyncProgress) -> Unit): SyncReport =

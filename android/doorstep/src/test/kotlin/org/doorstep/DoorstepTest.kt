@@ -10,9 +10,13 @@ import java.util.concurrent.atomic.AtomicInteger
 import kotlin.concurrent.thread
 import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
+import kotlin.test.assertIs
 import kotlin.test.assertTrue
+import kotlinx.coroutines.CompletableDeferred
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.async
+import kotlinx.coroutines.cancelAndJoin
+import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.runBlocking
@@ -351,7 +355,7 @@ class DoorstepTest {
 
             override fun onProgress(progress: SyncProgress) {}
 
-            override fun onFinished(report: SyncReport?, error: String?) {
+            override fun onFinished(report: SyncReport?, error: DoorstepException?) {
                 if (report != null && report.pushed > 0) finished.countDown()
             }
         })
@@ -363,5 +367,104 @@ class DoorstepTest {
         assertTrue(finished.await(60, TimeUnit.SECONDS), "delivered once online")
         assertEquals(0, store.status().pending)
         store.stopAutoSync()
+    }
+
+    @Test(timeout = 120_000)
+    fun theStatusFlowStartsWithTheStatusAndFollowsRecordingAndSyncing() = runBlocking {
+        val store = enrolledStore()
+        val heard = Channel<Status>(Channel.UNLIMITED)
+        val all = Collections.synchronizedList(mutableListOf<Status>())
+        val collector = launch(Dispatchers.Default) {
+            store.statusUpdates().collect {
+                all += it
+                heard.send(it)
+            }
+        }
+        val first = heard.receive()
+        assertEquals(store.status(), first, "the current status at once")
+        assertEquals(0, first.pending)
+
+        withContext(Dispatchers.IO) { store.recordVisit(store.firstHousehold().id, null, answers(), null) }
+        var next = heard.receive()
+        while (next.pending != 1) next = heard.receive()
+        assertEquals(store.identity()?.deviceId, next.deviceId)
+
+        withContext(Dispatchers.IO) { store.sync() }
+        while (next.pending != 0) next = heard.receive()
+        assertTrue(next.lastSync != null && !next.stalled)
+        collector.cancelAndJoin()
+        val statuses = all.toList()
+        assertTrue(statuses.zipWithNext().all { (a, b) -> a != b }, "never the same twice in a row: $statuses")
+    }
+
+    @Test(timeout = 120_000)
+    fun theBackgroundSyncReportsItsFailureAsATypedError() = runBlocking {
+        val store = enrolledStore()
+        // Nobody listens there: every run fails to reach the server.
+        store.changeServer("http://127.0.0.1:9")
+        val failure = CompletableDeferred<DoorstepException?>()
+        store.startAutoSync(true, object : AutoSyncListener {
+            override fun onStarted() {}
+
+            override fun onProgress(progress: SyncProgress) {}
+
+            override fun onFinished(report: SyncReport?, error: DoorstepException?) {
+                failure.complete(error)
+            }
+        })
+        store.recordVisit(store.firstHousehold().id, null, answers(), null)
+        val error = failure.await()
+        val network = assertIs<DoorstepException.Network>(error, "a typed network error")
+        assertEquals(null, network.retryAfterSeconds)
+        store.stopAutoSync()
+        assertEquals(1, store.status().pending, "nothing lost")
+    }
+
+    @Test(timeout = 120_000)
+    fun stopAutoSyncReturnsWhileARunIsStuckAndTheRunEndsAfter() {
+        val store = enrolledStore()
+        val household = store.firstHousehold()
+        repeat(20) { store.recordVisit(household.id, null, answers(), null) }
+        val progressed = CountDownLatch(1)
+        val released = CountDownLatch(1)
+        val finished = CompletableDeferred<Pair<SyncReport?, DoorstepException?>>()
+        val started = AtomicInteger()
+        store.startAutoSync(false, object : AutoSyncListener {
+            override fun onStarted() {
+                started.incrementAndGet()
+            }
+
+            // The run waits in its first progress call until released.
+            override fun onProgress(progress: SyncProgress) {
+                progressed.countDown()
+                released.await()
+            }
+
+            override fun onFinished(report: SyncReport?, error: DoorstepException?) {
+                finished.complete(report to error)
+            }
+        })
+        store.networkChanged(true)
+        assertTrue(progressed.await(60, TimeUnit.SECONDS), "the run made progress")
+
+        // Were stopAutoSync to wait for the run, only this watchdog could
+        // let it return, and it would say so.
+        val stopped = CountDownLatch(1)
+        val releasedByWatchdog = AtomicBoolean(false)
+        val watchdog = thread {
+            if (!stopped.await(60, TimeUnit.SECONDS)) {
+                releasedByWatchdog.set(true)
+                released.countDown()
+            }
+        }
+        store.stopAutoSync()
+        stopped.countDown()
+        watchdog.join()
+        assertTrue(!releasedByWatchdog.get(), "stopAutoSync waited for the run")
+
+        released.countDown()
+        val (report, error) = runBlocking { finished.await() }
+        assertTrue(report != null || error is DoorstepException.Cancelled, "ended: $report $error")
+        assertEquals(1, started.get())
     }
 }
