@@ -33,14 +33,25 @@ problems, checked = [], 0
 for path in sys.argv[2:]:
     text = open(path, encoding="utf-8").read()
     known = generated if path == sys.argv[2] else api
+    def declares(name, label):
+        # func name(a: A = nil, label: L …): callable as name(label: …)
+        # when the parameters before it have defaults; label None: name().
+        for params in re.findall(r'func `?%s`?\(([^)]*)\)' % name, known):
+            params = [p.strip() for p in params.split(",") if p.strip()]
+            labels = [p.split(":")[0].strip("` ") for p in params]
+            if label is None and all("=" in p for p in params):
+                return True
+            if label in labels and all("=" in p for p in params[:labels.index(label)]):
+                return True
+        return False
     # store.method(label: …) / self.method(label: …)
     for name, label in set(re.findall(r'\b(?:store|fresh|self)\.([a-z]\w*)\((\w+):', text)):
         checked += 1
-        if not re.search(r'func `?%s`?\(%s:' % (name, label), known):
+        if not declares(name, label):
             problems.append(f"{path}: {name}({label}:) is not in the generated Swift")
     for name in set(re.findall(r'\b(?:store|fresh|self)\.([a-z]\w*)\(\)', text)):
         checked += 1
-        if not re.search(r'func `?%s`?\(\)' % name, known):
+        if not declares(name, None):
             problems.append(f"{path}: {name}() is not in the generated Swift")
     # DoorstepError.Case, case .Case, .Validation(…)
     for case in set(re.findall(r'DoorstepError\.([A-Z]\w*)', text) + re.findall(r'case \.([A-Z]\w*)', text) + re.findall(r'case let \.([A-Z]\w*)', text)):

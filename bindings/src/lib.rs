@@ -3,13 +3,13 @@
 //! through one [`Doorstep`] object per store file; nothing here decides
 //! anything the core does not (a missing capability goes into core first).
 //!
-//! - Blocking work (opening, reads, writes) is quick and safe from any
-//!   thread: the store has one writer and a separate reader connection, so
-//!   reads go on while a sync writes.
-//! - `enroll` and `sync` are `async` (Kotlin `suspend`, Swift `async`): they
-//!   run on a thread of their own and complete a future, with no async
-//!   runtime. Cancelling the coroutine or task cancels the sync between two
-//!   steps; it resumes where it stopped.
+//! - What talks to the server or may take long is `async` (Kotlin
+//!   `suspend`, Swift `async`): `enroll`, `sync`, `wipe`, `rekey`. Each runs
+//!   on a thread of its own and completes a future, with no async runtime.
+//!   Cancelling the coroutine or task cancels a sync between two steps; it
+//!   resumes where it stopped.
+//! - The rest blocks its caller briefly and is safe from any thread (the
+//!   [`Doorstep`] docs say which calls wait for what).
 //! - Listeners are foreign traits: progress of a sync, changes of data (a
 //!   [`Subscription`] that stops when dropped or cancelled), and the
 //!   background sync's events.
@@ -80,7 +80,23 @@ impl Subscription {
     }
 }
 
-/// One device store: open it once per file and share it.
+/// One device store: open it once per file and share it; every call is
+/// safe from any thread.
+///
+/// Which calls wait, and for what:
+/// - `enroll`, `sync`, `wipe` (the network) and `rekey` (a copy of the
+///   whole store) are `suspend`/`async`.
+/// - `open` blocks while it opens the file and brings its schema up to
+///   date: call it off the main thread.
+/// - Reads (`status`, `households`, `visits`, …) never wait for the writer
+///   or a sync (a separate reader connection), only for another read.
+/// - Writes (`recordVisit`, `saveDraft`, `updateDraft`, `finalise`,
+///   `editHousehold`, `retryRejected`, `changeServer`) wait for the
+///   store's one writer, which a running sync takes one page of data at a
+///   time and never across a network exchange: brief, but call them from a
+///   background dispatcher or task, not the main thread.
+/// - `startAutoSync`, `networkChanged`, `syncNow`, `cancelSync` and
+///   `stopAutoSync` never wait for a run.
 #[derive(Debug, uniffi::Object)]
 pub struct Doorstep {
     store: Arc<Store>,
@@ -132,7 +148,8 @@ impl Doorstep {
     /// Keystore or the iOS Keychain (android/README.md, ios/README.md).
     /// `None`: a plain file. `language` ("zh-CN", "en") is for validation
     /// messages. A file that cannot be opened (a wrong key included) is
-    /// left untouched.
+    /// left untouched. Blocks while it opens and migrates: call it off the
+    /// main thread.
     #[uniffi::constructor(default(key = None, language = None))]
     pub fn open(path: String, key: Option<Vec<u8>>, language: Option<String>) -> Result<Arc<Self>> {
         let key = key
@@ -193,7 +210,8 @@ impl Doorstep {
 
     /// Moves this device to another address of its server (a county moving
     /// to HTTPS), or changes the CA it trusts, keeping its identity, token
-    /// and unsynced visits. The address is checked before it is saved.
+    /// and unsynced visits. The address is checked (not contacted) before
+    /// it is saved. Waits for the writer.
     #[uniffi::method(default(ca_pem = None, allow_insecure_http = false))]
     pub fn change_server(
         &self,
@@ -216,15 +234,16 @@ impl Doorstep {
     /// the app is killed during it, the store opens with one of the two
     /// (try the old, then the new: a wrong one is `DoorstepError.Key` and
     /// changes nothing).
-    pub fn rekey(&self, new_key: Option<Vec<u8>>) -> Result<()> {
+    /// `async`: it copies the whole store.
+    pub async fn rekey(&self, new_key: Option<Vec<u8>>) -> Result<()> {
         let key = new_key
             .map(|bytes| DatabaseKey::derive(&bytes))
             .transpose()
             .map_err(|error| DoorstepError::Key {
                 reason: error.to_string(),
             })?;
-        self.store.rekey(key.as_ref())?;
-        Ok(())
+        let store = Arc::clone(&self.store);
+        off_thread(move || Ok(store.rekey(key.as_ref())?)).await
     }
 
     /// Erases the store for handing the phone to another cadre: refuses
@@ -233,6 +252,7 @@ impl Doorstep {
     /// (best effort: the report says whether it could), then deletes the
     /// files. Delete the key from the Keystore/Keychain afterwards. This
     /// object is unusable after it.
+    #[uniffi::method(default(force = false))]
     pub async fn wipe(&self, force: bool) -> Result<WipeReport> {
         let auto = lock(&self.auto).take();
         let store = Arc::clone(&self.store);
@@ -267,6 +287,7 @@ impl Doorstep {
 
     /// Households, of one village (its code) or all, matching `search` (any
     /// part of the head's name, ID-card suffix, phone, address or village).
+    #[uniffi::method(default(village = None, search = None))]
     pub fn households(
         &self,
         village: Option<String>,
@@ -293,7 +314,8 @@ impl Doorstep {
     }
 
     /// Corrects fields of an assigned household; merged per field by the
-    /// server. Refused values come back as `Validation`.
+    /// server. Refused values come back as `Validation`. Waits for the
+    /// writer.
     pub fn edit_household(&self, id: String, changes: Vec<FieldChange>) -> Result<Household> {
         let id = parse_id(&id)?;
         let changes = changes
@@ -343,28 +365,33 @@ impl Doorstep {
 
     /// Records a finalised visit: validated against its form (issues come
     /// back as `Validation`), durable and queued for the server when it
-    /// returns. `form_id` `None` takes the device's only or newest form.
+    /// returns. `form_id` `None` takes the device's only or newest form;
+    /// `corrects`: the id of this device's finalised visit it corrects.
+    /// Waits for the writer (see [`Doorstep`]).
+    #[uniffi::method(default(form_id = None, corrects = None))]
     pub fn record_visit(
         &self,
         household_id: String,
-        form_id: Option<String>,
         answers_json: String,
+        form_id: Option<String>,
         corrects: Option<String>,
     ) -> Result<Visit> {
         self.record(household_id, form_id, answers_json, corrects, false)
     }
 
     /// Saves an editable draft (checked only for the answers' types).
+    /// Waits for the writer.
+    #[uniffi::method(default(form_id = None))]
     pub fn save_draft(
         &self,
         household_id: String,
-        form_id: Option<String>,
         answers_json: String,
+        form_id: Option<String>,
     ) -> Result<Visit> {
         self.record(household_id, form_id, answers_json, None, true)
     }
 
-    /// Replaces a draft's answers.
+    /// Replaces a draft's answers. Waits for the writer.
     pub fn update_draft(&self, visit_id: String, answers_json: String) -> Result<Visit> {
         let answers = parse_answers(&answers_json)?;
         Ok(self
@@ -373,7 +400,8 @@ impl Doorstep {
             .into())
     }
 
-    /// Finalises a draft: validates it and queues it for the server.
+    /// Finalises a draft: validates it and queues it for the server. Waits
+    /// for the writer.
     pub fn finalise(&self, visit_id: String) -> Result<Visit> {
         let visit = self.store.finalise_draft(parse_id(&visit_id)?)?;
         self.local_change();
@@ -381,6 +409,7 @@ impl Doorstep {
     }
 
     /// Visits on this device (own and pulled), of one household or all.
+    #[uniffi::method(default(household_id = None))]
     pub fn visits(&self, household_id: Option<String>) -> Result<Vec<Visit>> {
         let household = household_id.as_deref().map(parse_id).transpose()?;
         Ok(into_all(self.store.visits(household)?))
@@ -389,7 +418,8 @@ impl Doorstep {
     /// Pushes what is pending, then pulls what is new. Cancelling the
     /// coroutine or task (or [`Doorstep::cancel_sync`]) stops it between
     /// two steps with `Cancelled`; nothing is lost and the next sync
-    /// resumes.
+    /// resumes. `listener` hears its progress.
+    #[uniffi::method(default(listener = None))]
     pub async fn sync(&self, listener: Option<Arc<dyn SyncListener>>) -> Result<SyncReport> {
         let store = Arc::clone(&self.store);
         store.require_identity()?;
@@ -422,7 +452,7 @@ impl Doorstep {
     }
 
     /// Queues again the changes the server rejected (after the cause was
-    /// fixed); returns how many.
+    /// fixed); returns how many. Waits for the writer.
     pub fn retry_rejected(&self) -> Result<i32> {
         let queued = self.store.retry_rejected()?;
         self.local_change();

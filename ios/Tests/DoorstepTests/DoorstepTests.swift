@@ -150,7 +150,7 @@ final class DoorstepTests: XCTestCase {
         let server = try server()
         let store = try newStore()
         _ = try await store.enroll(serverUrl: server.url, code: try server.enrollCode(), deviceLabel: "XCTest")
-        _ = try await store.sync(listener: nil)
+        _ = try await store.sync()
         return store
     }
 
@@ -167,11 +167,11 @@ final class DoorstepTests: XCTestCase {
         XCTAssertEqual(try store.villages().map(\.code), [server.village])
         let form = try XCTUnwrap(try store.forms().first)
         XCTAssertTrue(try store.formDefinition(formId: form.formId, version: form.version).contains("\"members\""))
-        let household = try XCTUnwrap(try store.households(village: nil, search: nil).first)
-        let visit = try store.recordVisit(householdId: household.id, formId: nil, answersJson: answers(), corrects: nil)
+        let household = try XCTUnwrap(try store.households().first)
+        let visit = try store.recordVisit(householdId: household.id, answersJson: answers())
         XCTAssertEqual(visit.sync, .pending)
         XCTAssertEqual(try store.status().pending, 1)
-        let second = try await store.sync(listener: nil)
+        let second = try await store.sync()
         XCTAssertEqual(second.pushed, 1)
         XCTAssertEqual(try store.status().pending, 0)
         XCTAssertEqual(try store.visits(householdId: household.id).first { $0.id == visit.id }?.sync, .synced)
@@ -179,9 +179,9 @@ final class DoorstepTests: XCTestCase {
 
     func testAnInvalidVisitIsATypedValidationErrorAndRecordsNothing() async throws {
         let store = try await enrolledStore()
-        let household = try XCTUnwrap(try store.households(village: nil, search: nil).first)
+        let household = try XCTUnwrap(try store.households().first)
         let tooOld = answers().replacingOccurrences(of: "\"age\": 30", with: "\"age\": 148")
-        XCTAssertThrowsError(try store.recordVisit(householdId: household.id, formId: nil, answersJson: tooOld, corrects: nil)) { error in
+        XCTAssertThrowsError(try store.recordVisit(householdId: household.id, answersJson: tooOld)) { error in
             XCTAssertNotNil((error as? DoorstepError)?.issuesByQuestion["members[1]/age"])
         }
         XCTAssertEqual(try store.status().pending, 0)
@@ -196,20 +196,24 @@ final class DoorstepTests: XCTestCase {
         let key = Data((0..<32).map { UInt8(($0 * 7 + 3) % 256) })
         let store = try Doorstep.open(path: path, key: key, language: "en")
         _ = try await store.enroll(serverUrl: server.url, code: try server.enrollCode(), deviceLabel: "XCTest")
-        _ = try await store.sync(listener: nil)
-        let household = try XCTUnwrap(try store.households(village: nil, search: nil).first)
-        _ = try store.recordVisit(householdId: household.id, formId: nil, answersJson: answers(), corrects: nil)
+        _ = try await store.sync()
+        let household = try XCTUnwrap(try store.households().first)
+        _ = try store.recordVisit(householdId: household.id, answersJson: answers())
         XCTAssertThrowsError(try Doorstep.open(path: path, key: Data(count: 32), language: "en")) { error in
             guard case .Key = error as? DoorstepError else { return XCTFail("\(error)") }
         }
+        let newKey = Data((0..<32).map { UInt8(($0 * 11 + 5) % 256) })
+        try await store.rekey(newKey: newKey)
+        XCTAssertThrowsError(try Doorstep.open(path: path, key: key, language: "en"))
+        XCTAssertEqual(try Doorstep.open(path: path, key: newKey, language: "en").status().pending, 1)
         do {
-            _ = try await store.wipe(force: false)
+            _ = try await store.wipe()
             XCTFail("a visit has not reached the server")
         } catch DoorstepError.Unsynced(let changes, _) {
             XCTAssertEqual(changes, 1)
         }
-        _ = try await store.sync(listener: nil)
-        let report = try await store.wipe(force: false)
+        _ = try await store.sync()
+        let report = try await store.wipe()
         XCTAssertTrue(report.serverTold)
         XCTAssertFalse(FileManager.default.fileExists(atPath: path))
     }
@@ -232,8 +236,8 @@ final class DoorstepTests: XCTestCase {
         XCTAssertThrowsError(try store.household(id: "0190a000-0000-7000-8000-00000000beef")) { error in
             guard case .NotFound = error as? DoorstepError else { return XCTFail("\(error)") }
         }
-        let household = try XCTUnwrap(try store.households(village: nil, search: nil).first)
-        let visit = try store.recordVisit(householdId: household.id, formId: nil, answersJson: answers(), corrects: nil)
+        let household = try XCTUnwrap(try store.households().first)
+        let visit = try store.recordVisit(householdId: household.id, answersJson: answers())
         XCTAssertThrowsError(try store.updateDraft(visitId: visit.id, answersJson: answers())) { error in
             guard case .Conflict = error as? DoorstepError else { return XCTFail("\(error)") }
         }
@@ -241,36 +245,36 @@ final class DoorstepTests: XCTestCase {
 
     func testDataChangesAreObservedUntilTheSubscriptionIsCancelled() async throws {
         let store = try await enrolledStore()
-        let household = try XCTUnwrap(try store.households(village: nil, search: nil).first)
+        let household = try XCTUnwrap(try store.households().first)
         let recorder = Recorder()
         let subscription = store.subscribe(listener: recorder)
-        _ = try store.recordVisit(householdId: household.id, formId: nil, answersJson: answers(), corrects: nil)
+        _ = try store.recordVisit(householdId: household.id, answersJson: answers())
         XCTAssertEqual(recorder.heard.count, 1)
         XCTAssertTrue(recorder.heard[0].visits && recorder.heard[0].sync)
         subscription.cancel()
-        _ = try store.recordVisit(householdId: household.id, formId: nil, answersJson: answers(), corrects: nil)
+        _ = try store.recordVisit(householdId: household.id, answersJson: answers())
         XCTAssertEqual(recorder.heard.count, 1)
     }
 
     func testCallsFromManyThreadsAreSafeAndReadsCompleteWhileASyncRuns() async throws {
         let store = try await enrolledStore()
-        let households = try store.households(village: nil, search: nil)
+        let households = try store.households()
         for index in 0..<300 {
-            _ = try store.recordVisit(householdId: households[index % households.count].id, formId: nil,
-                                      answersJson: answers(members: 1 + index % 4), corrects: nil)
+            _ = try store.recordVisit(householdId: households[index % households.count].id,
+                                      answersJson: answers(members: 1 + index % 4))
         }
         let counter = ReadCounter()
         let readers = (0..<4).map { _ in
             Thread {
                 while counter.syncing {
-                    _ = try? store.households(village: nil, search: "1")
+                    _ = try? store.households(search: "1")
                     _ = try? store.status()
                     if counter.syncing { counter.read() }
                 }
             }
         }
         readers.forEach { $0.start() }
-        let report = try await store.sync(listener: nil)
+        let report = try await store.sync()
         counter.stop()
         XCTAssertEqual(report.pushed, 300)
         XCTAssertGreaterThan(counter.reads, 0)
@@ -278,7 +282,7 @@ final class DoorstepTests: XCTestCase {
 
     func testHouseholdCorrectionsAreQueuedValidatedAndSynced() async throws {
         let store = try await enrolledStore()
-        let household = try XCTUnwrap(try store.households(village: nil, search: nil).first)
+        let household = try XCTUnwrap(try store.households().first)
         let corrected = try store.editHousehold(id: household.id, changes: [
             FieldChange(field: .phone, value: "13900000001"),
             FieldChange(field: .members, value: "6"),
@@ -288,15 +292,15 @@ final class DoorstepTests: XCTestCase {
         XCTAssertThrowsError(try store.editHousehold(id: household.id, changes: [FieldChange(field: .members, value: "many")])) { error in
             XCTAssertNotNil((error as? DoorstepError)?.issuesByQuestion["members"])
         }
-        _ = try await store.sync(listener: nil)
+        _ = try await store.sync()
         XCTAssertEqual(try store.status().pending, 0)
         XCTAssertEqual(try store.household(id: household.id).household.phone, "13900000001")
     }
 
     func testDraftsStayEditableUntilFinalised() async throws {
         let store = try await enrolledStore()
-        let household = try XCTUnwrap(try store.households(village: nil, search: nil).first)
-        let draft = try store.saveDraft(householdId: household.id, formId: nil, answersJson: "{\"visit_date\": \"2024-12-28\"}")
+        let household = try XCTUnwrap(try store.households().first)
+        let draft = try store.saveDraft(householdId: household.id, answersJson: "{\"visit_date\": \"2024-12-28\"}")
         XCTAssertEqual(draft.status, .draft)
         XCTAssertThrowsError(try store.finalise(visitId: draft.id))
         _ = try store.updateDraft(visitId: draft.id, answersJson: answers())
@@ -308,8 +312,8 @@ final class DoorstepTests: XCTestCase {
         let store = try await enrolledStore()
         let recorder = AutoRecorder()
         try store.startAutoSync(online: false, listener: recorder)
-        let household = try XCTUnwrap(try store.households(village: nil, search: nil).first)
-        _ = try store.recordVisit(householdId: household.id, formId: nil, answersJson: answers(), corrects: nil)
+        let household = try XCTUnwrap(try store.households().first)
+        _ = try store.recordVisit(householdId: household.id, answersJson: answers())
         try await Task.sleep(nanoseconds: 300_000_000)
         XCTAssertEqual(recorder.started, 0)
         store.networkChanged(online: true)
@@ -324,14 +328,14 @@ final class DoorstepTests: XCTestCase {
         guard let first = try await statuses.next() else { return XCTFail("the stream ended") }
         XCTAssertEqual(first, try store.status())
         XCTAssertEqual(first.pending, 0)
-        let household = try XCTUnwrap(try store.households(village: nil, search: nil).first)
-        _ = try store.recordVisit(householdId: household.id, formId: nil, answersJson: answers(), corrects: nil)
+        let household = try XCTUnwrap(try store.households().first)
+        _ = try store.recordVisit(householdId: household.id, answersJson: answers())
         var next = first
         while next.pending != 1 {
             guard let status = try await statuses.next() else { return XCTFail("the stream ended") }
             next = status
         }
-        _ = try await store.sync(listener: nil)
+        _ = try await store.sync()
         while next.pending != 0 {
             guard let status = try await statuses.next() else { return XCTFail("the stream ended") }
             next = status

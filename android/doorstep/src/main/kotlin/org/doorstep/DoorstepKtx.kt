@@ -46,9 +46,6 @@ suspend fun Doorstep.sync(onProgress: (SyncProgress) -> Unit): SyncReport =
         override fun onProgress(progress: SyncProgress) = onProgress(progress)
     })
 
-/** Syncs without progress. */
-suspend fun Doorstep.sync(): SyncReport = sync(null)
-
 /** The issues of a [DoorstepException.Validation], by question path. */
 val DoorstepException.Validation.byQuestion: Map<String, String>
     get() = issues.associate { it.question to it.message }

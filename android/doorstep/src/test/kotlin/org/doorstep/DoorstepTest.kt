@@ -77,7 +77,7 @@ class DoorstepTest {
         store
     }
 
-    private fun Doorstep.firstHousehold(): Household = households(null, null).first()
+    private fun Doorstep.firstHousehold(): Household = households().first()
 
     @Test(timeout = 120_000)
     fun enrolsSyncsWithProgressRecordsAndDelivers() = runBlocking {
@@ -94,13 +94,13 @@ class DoorstepTest {
         assertTrue(first.bytesReceived > 0)
         val villages = store.villages()
         assertEquals(listOf(server.village), villages.map { it.code })
-        assertEquals(villages[0].households, store.households(server.village, null).size)
+        assertEquals(villages[0].households, store.households(server.village).size)
 
         val form = store.forms().single()
         assertTrue(store.formDefinition(form.formId, form.version).contains("\"members\""))
 
         val household = store.firstHousehold()
-        val visit = store.recordVisit(household.id, null, answers(), null)
+        val visit = store.recordVisit(household.id, answers())
         assertEquals(VisitSync.Pending, visit.sync)
         assertEquals(1, store.status().pending)
         val detail = store.household(household.id)
@@ -121,11 +121,11 @@ class DoorstepTest {
         val household = store.firstHousehold()
         val tooOld = answers().replace("\"age\": 30", "\"age\": 148")
         val error = assertFailsWith<DoorstepException.Validation> {
-            store.recordVisit(household.id, null, tooOld, null)
+            store.recordVisit(household.id, tooOld)
         }
         assertTrue("members[1]/age" in error.byQuestion, "issues: ${error.issues}")
         val missing = assertFailsWith<DoorstepException.Validation> {
-            store.recordVisit(household.id, null, """{"visit_date": "2024-12-28"}""", null)
+            store.recordVisit(household.id, """{"visit_date": "2024-12-28"}""")
         }
         assertTrue(missing.issues.size > 1, "issues: ${missing.issues}")
         assertEquals(0, store.status().pending)
@@ -152,9 +152,9 @@ class DoorstepTest {
             store.household("0190a000-0000-7000-8000-00000000beef")
         }
         assertFailsWith<DoorstepException.InvalidInput> {
-            store.recordVisit(store.firstHousehold().id, null, "[1, 2]", null)
+            store.recordVisit(store.firstHousehold().id, "[1, 2]")
         }
-        val visit = store.recordVisit(store.firstHousehold().id, null, answers(), null)
+        val visit = store.recordVisit(store.firstHousehold().id, answers())
         assertFailsWith<DoorstepException.Conflict> { store.updateDraft(visit.id, answers()) }
         assertFailsWith<DoorstepException.Conflict> {
             store.enroll(server.url, server.enrollCode(), null)
@@ -171,7 +171,7 @@ class DoorstepTest {
         val store = Doorstep.open(path, key, "en")
         store.enroll(server.url, server.enrollCode(), "JVM test")
         store.sync()
-        store.recordVisit(store.firstHousehold().id, null, answers(), null)
+        store.recordVisit(store.firstHousehold().id, answers())
         val token = File(path).readBytes().toString(Charsets.ISO_8859_1)
         assertTrue("SQLite format 3" !in token, "the file is encrypted")
 
@@ -179,10 +179,17 @@ class DoorstepTest {
         assertFailsWith<DoorstepException.Key> { Doorstep.open(path, null, "en") }
         assertEquals(1, store.status().pending, "a refused open changed nothing")
 
-        val refused = assertFailsWith<DoorstepException.Unsynced> { store.wipe(false) }
+        // A new key (suspend: the store is copied); the old one no longer opens it.
+        val newKey = ByteArray(32) { (it * 11 + 5).toByte() }
+        store.rekey(newKey)
+        assertFailsWith<DoorstepException.Key> { Doorstep.open(path, key, "en") }
+        Doorstep.open(path, newKey, "en").use { assertEquals(1, it.status().pending) }
+        assertEquals(1, store.status().pending)
+
+        val refused = assertFailsWith<DoorstepException.Unsynced> { store.wipe() }
         assertEquals(1, refused.changes)
         store.sync()
-        val report = store.wipe(false)
+        val report = store.wipe()
         assertTrue(report.serverTold, "the server revoked the token: $report")
         assertTrue(!File(path).exists(), "the store file is gone")
         assertFailsWith<DoorstepException.Storage> { store.status() }
@@ -199,11 +206,11 @@ class DoorstepTest {
                 heard += change
             }
         })
-        store.recordVisit(household.id, null, answers(), null)
+        store.recordVisit(household.id, answers())
         assertEquals(1, heard.size)
         assertTrue(heard[0].visits && heard[0].sync)
         subscription.close()
-        store.recordVisit(household.id, null, answers(), null)
+        store.recordVisit(household.id, answers())
         assertEquals(1, heard.size, "nothing after the subscription closed")
 
         // The same as a Flow.
@@ -220,8 +227,8 @@ class DoorstepTest {
     @Test(timeout = 120_000)
     fun callsFromManyThreadsAreSafeAndReadsCompleteWhileASyncRuns() {
         val store = enrolledStore()
-        val households = store.households(null, null)
-        repeat(300) { index -> store.recordVisit(households[index % households.size].id, null, answers(1 + index % 4), null) }
+        val households = store.households()
+        repeat(300) { index -> store.recordVisit(households[index % households.size].id, answers(1 + index % 4)) }
         val syncing = AtomicBoolean(true)
         val syncStarted = AtomicBoolean(false)
         val readsDuringSync = AtomicInteger()
@@ -233,7 +240,7 @@ class DoorstepTest {
                         // Counted only when it began after the sync started
                         // and ended before the sync returned.
                         val began = syncStarted.get()
-                        store.households(null, "1")
+                        store.households(search = "1")
                         store.status()
                         if (began && syncing.get()) readsDuringSync.incrementAndGet()
                     }
@@ -245,7 +252,7 @@ class DoorstepTest {
         val writers = (1..4).map { worker ->
             thread {
                 try {
-                    repeat(10) { store.saveDraft(households[worker % households.size].id, null, "{}") }
+                    repeat(10) { store.saveDraft(households[worker % households.size].id, "{}") }
                 } catch (error: Throwable) {
                     failures += error
                 }
@@ -266,7 +273,7 @@ class DoorstepTest {
     fun aCancelledSyncStopsAndTheNextOneResumes() = runBlocking {
         val store = enrolledStore()
         val household = store.firstHousehold()
-        repeat(50) { store.recordVisit(household.id, null, answers(), null) }
+        repeat(50) { store.recordVisit(household.id, answers()) }
         val progressed = CountDownLatch(1)
         val released = CountDownLatch(1)
         val job = launch(Dispatchers.Default) {
@@ -297,7 +304,7 @@ class DoorstepTest {
         assertEquals(0, store.status().pending, "resumed: $resumed")
 
         // Cancelling through the API gives the typed error.
-        repeat(20) { store.recordVisit(household.id, null, answers(), null) }
+        repeat(20) { store.recordVisit(household.id, answers()) }
         assertFailsWith<DoorstepException.Cancelled> {
             store.sync { store.cancelSync() }
         }
@@ -332,7 +339,7 @@ class DoorstepTest {
     fun draftsStayEditableUntilFinalised() {
         val store = enrolledStore()
         val household = store.firstHousehold()
-        val draft = store.saveDraft(household.id, null, """{"visit_date": "2024-12-28"}""")
+        val draft = store.saveDraft(household.id, """{"visit_date": "2024-12-28"}""")
         assertEquals(VisitStatus.DRAFT, draft.status)
         assertEquals(VisitSync.Local, draft.sync)
         assertFailsWith<DoorstepException.Validation> { store.finalise(draft.id) }
@@ -359,7 +366,7 @@ class DoorstepTest {
                 if (report != null && report.pushed > 0) finished.countDown()
             }
         })
-        store.recordVisit(store.firstHousehold().id, null, answers(), null)
+        store.recordVisit(store.firstHousehold().id, answers())
         Thread.sleep(300)
         assertEquals(0, started.get(), "nothing runs while offline")
         assertEquals(1, store.status().pending)
@@ -384,7 +391,7 @@ class DoorstepTest {
         assertEquals(store.status(), first, "the current status at once")
         assertEquals(0, first.pending)
 
-        withContext(Dispatchers.IO) { store.recordVisit(store.firstHousehold().id, null, answers(), null) }
+        withContext(Dispatchers.IO) { store.recordVisit(store.firstHousehold().id, answers()) }
         var next = heard.receive()
         while (next.pending != 1) next = heard.receive()
         assertEquals(store.identity()?.deviceId, next.deviceId)
@@ -412,7 +419,7 @@ class DoorstepTest {
                 failure.complete(error)
             }
         })
-        store.recordVisit(store.firstHousehold().id, null, answers(), null)
+        store.recordVisit(store.firstHousehold().id, answers())
         val error = failure.await()
         val network = assertIs<DoorstepException.Network>(error, "a typed network error")
         assertEquals(null, network.retryAfterSeconds)
@@ -424,7 +431,7 @@ class DoorstepTest {
     fun stopAutoSyncReturnsWhileARunIsStuckAndTheRunEndsAfter() {
         val store = enrolledStore()
         val household = store.firstHousehold()
-        repeat(20) { store.recordVisit(household.id, null, answers(), null) }
+        repeat(20) { store.recordVisit(household.id, answers()) }
         val progressed = CountDownLatch(1)
         val released = CountDownLatch(1)
         val finished = CompletableDeferred<Pair<SyncReport?, DoorstepException?>>()
