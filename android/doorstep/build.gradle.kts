@@ -21,12 +21,18 @@ android {
     namespace = "org.doorstep"
     compileSdk = 35
     defaultConfig {
+        // Android 7.0: the cadres' cheapest phones. The generated Kotlin
+        // gives times as java.time.Instant (API 26), so java.time comes
+        // from core library desugaring below; the AAR's metadata then makes
+        // an app that does not enable it fail at build time, not crash on
+        // Android 7 (android/README.md, "Android 7").
         minSdk = 24
         consumerProguardFiles("consumer-rules.pro")
     }
     compileOptions {
         sourceCompatibility = JavaVersion.VERSION_17
         targetCompatibility = JavaVersion.VERSION_17
+        isCoreLibraryDesugaringEnabled = true
     }
     kotlinOptions {
         jvmTarget = "17"
@@ -36,6 +42,8 @@ android {
 }
 
 dependencies {
+    // java.time (Instant, Duration) on API 24 and 25.
+    coreLibraryDesugaring("com.android.tools:desugar_jdk_libs:2.1.3")
     // JNA for Android (its native dispatch library for each ABI).
     implementation("net.java.dev.jna:jna:5.13.0@aar")
     implementation("org.jetbrains.kotlinx:kotlinx-coroutines-android:1.8.0")
