@@ -8,7 +8,8 @@
 #    the store exists in the generated Swift (or, for the XCTests, in the
 #    extensions), with the same first label;
 #  - every DoorstepError case and enum case it names exists;
-#  - every listener callback it implements is declared so, types included.
+#  - every listener callback it implements is declared so, types included;
+#  - the generated names are Swift-style (householdID, not householdId).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
@@ -74,6 +75,15 @@ for path in sys.argv[2:]:
         checked += 1
         if f"public protocol {protocol}" not in generated:
             problems.append(f"{path}: protocol {protocol} is not in the generated Swift")
+# Swift-style names (bindings/uniffi.toml, [bindings.swift.rename]): no
+# field or argument label ends in Id, Url, Json, Pem or Http.
+names = re.findall(r'public let (\w+)', generated)
+for params in re.findall(r'open func \w+\(([^)]*)\)', generated):
+    names += [p.split(":")[0].strip("` ") for p in params.split(",") if ":" in p]
+for name in sorted(set(names)):
+    checked += 1
+    if re.search(r'[a-z](Id|Url|Json|Pem|Http)$', name):
+        problems.append(f"generated Swift: {name} is not Swift-style; rename it in bindings/uniffi.toml")
 for problem in problems:
     print(problem, file=sys.stderr)
 print(f"{checked} uses of the generated Swift API checked, {len(problems)} missing", file=sys.stderr)

@@ -149,7 +149,7 @@ final class DoorstepTests: XCTestCase {
     func enrolledStore() async throws -> Doorstep {
         let server = try server()
         let store = try newStore()
-        _ = try await store.enroll(serverUrl: server.url, code: try server.enrollCode(), deviceLabel: "XCTest")
+        _ = try await store.enroll(serverURL: server.url, code: try server.enrollCode(), deviceLabel: "XCTest")
         _ = try await store.sync()
         return store
     }
@@ -158,34 +158,34 @@ final class DoorstepTests: XCTestCase {
         let server = try server()
         let store = try newStore()
         XCTAssertNil(try store.identity())
-        let identity = try await store.enroll(serverUrl: server.url, code: try server.enrollCode(), deviceLabel: "XCTest")
-        XCTAssertEqual(identity.cadreId, server.cadre)
+        let identity = try await store.enroll(serverURL: server.url, code: try server.enrollCode(), deviceLabel: "XCTest")
+        XCTAssertEqual(identity.cadreID, server.cadre)
         let phases = Phases()
         let first = try await store.sync { phases.add($0.phase) }
         XCTAssertGreaterThan(first.householdsAdded, 0)
         XCTAssertTrue(phases.all.contains(.snapshot))
         XCTAssertEqual(try store.villages().map(\.code), [server.village])
         let form = try XCTUnwrap(try store.forms().first)
-        XCTAssertTrue(try store.formDefinition(formId: form.formId, version: form.version).contains("\"members\""))
+        XCTAssertTrue(try store.formDefinition(formID: form.formID, version: form.version).contains("\"members\""))
         let household = try XCTUnwrap(try store.households().first)
-        let visit = try store.recordVisit(householdId: household.id, answersJson: answers())
+        let visit = try store.recordVisit(householdID: household.id, answersJSON: answers())
         XCTAssertEqual(visit.sync, .pending)
         XCTAssertEqual(try store.status().pending, 1)
         let second = try await store.sync()
         XCTAssertEqual(second.pushed, 1)
         XCTAssertEqual(try store.status().pending, 0)
-        XCTAssertEqual(try store.visits(householdId: household.id).first { $0.id == visit.id }?.sync, .synced)
+        XCTAssertEqual(try store.visits(householdID: household.id).first { $0.id == visit.id }?.sync, .synced)
     }
 
     func testAnInvalidVisitIsATypedValidationErrorAndRecordsNothing() async throws {
         let store = try await enrolledStore()
         let household = try XCTUnwrap(try store.households().first)
         let tooOld = answers().replacingOccurrences(of: "\"age\": 30", with: "\"age\": 148")
-        XCTAssertThrowsError(try store.recordVisit(householdId: household.id, answersJson: tooOld)) { error in
+        XCTAssertThrowsError(try store.recordVisit(householdID: household.id, answersJSON: tooOld)) { error in
             XCTAssertNotNil((error as? DoorstepError)?.issuesByQuestion["members[1]/age"])
         }
         XCTAssertEqual(try store.status().pending, 0)
-        XCTAssertFalse(try store.visits(householdId: household.id).contains { $0.own })
+        XCTAssertFalse(try store.visits(householdID: household.id).contains { $0.isOwn })
     }
 
     func testAnEncryptedStoreOpensOnlyWithItsKeyAndIsWipedOnlyWhenSynced() async throws {
@@ -195,10 +195,10 @@ final class DoorstepTests: XCTestCase {
         let path = directory.appendingPathComponent("device.db").path
         let key = Data((0..<32).map { UInt8(($0 * 7 + 3) % 256) })
         let store = try Doorstep.open(path: path, key: key, language: "en")
-        _ = try await store.enroll(serverUrl: server.url, code: try server.enrollCode(), deviceLabel: "XCTest")
+        _ = try await store.enroll(serverURL: server.url, code: try server.enrollCode(), deviceLabel: "XCTest")
         _ = try await store.sync()
         let household = try XCTUnwrap(try store.households().first)
-        _ = try store.recordVisit(householdId: household.id, answersJson: answers())
+        _ = try store.recordVisit(householdID: household.id, answersJSON: answers())
         XCTAssertThrowsError(try Doorstep.open(path: path, key: Data(count: 32), language: "en")) { error in
             guard case .Key = error as? DoorstepError else { return XCTFail("\(error)") }
         }
@@ -222,11 +222,11 @@ final class DoorstepTests: XCTestCase {
         let server = try server()
         let fresh = try newStore()
         do {
-            _ = try await fresh.enroll(serverUrl: server.url, code: "WRONG-CODE1", deviceLabel: nil)
+            _ = try await fresh.enroll(serverURL: server.url, code: "WRONG-CODE1", deviceLabel: nil)
             XCTFail("a wrong code enrols nothing")
         } catch DoorstepError.Auth {}
         do {
-            _ = try await fresh.enroll(serverUrl: "http://127.0.0.1:9", code: try server.enrollCode(), deviceLabel: nil)
+            _ = try await fresh.enroll(serverURL: "http://127.0.0.1:9", code: try server.enrollCode(), deviceLabel: nil)
             XCTFail("nobody listens there")
         } catch DoorstepError.Network {}
         let store = try await enrolledStore()
@@ -237,8 +237,8 @@ final class DoorstepTests: XCTestCase {
             guard case .NotFound = error as? DoorstepError else { return XCTFail("\(error)") }
         }
         let household = try XCTUnwrap(try store.households().first)
-        let visit = try store.recordVisit(householdId: household.id, answersJson: answers())
-        XCTAssertThrowsError(try store.updateDraft(visitId: visit.id, answersJson: answers())) { error in
+        let visit = try store.recordVisit(householdID: household.id, answersJSON: answers())
+        XCTAssertThrowsError(try store.updateDraft(visitID: visit.id, answersJSON: answers())) { error in
             guard case .Conflict = error as? DoorstepError else { return XCTFail("\(error)") }
         }
     }
@@ -248,11 +248,11 @@ final class DoorstepTests: XCTestCase {
         let household = try XCTUnwrap(try store.households().first)
         let recorder = Recorder()
         let subscription = store.subscribe(listener: recorder)
-        _ = try store.recordVisit(householdId: household.id, answersJson: answers())
+        _ = try store.recordVisit(householdID: household.id, answersJSON: answers())
         XCTAssertEqual(recorder.heard.count, 1)
         XCTAssertTrue(recorder.heard[0].visits && recorder.heard[0].sync)
         subscription.cancel()
-        _ = try store.recordVisit(householdId: household.id, answersJson: answers())
+        _ = try store.recordVisit(householdID: household.id, answersJSON: answers())
         XCTAssertEqual(recorder.heard.count, 1)
     }
 
@@ -260,8 +260,8 @@ final class DoorstepTests: XCTestCase {
         let store = try await enrolledStore()
         let households = try store.households()
         for index in 0..<300 {
-            _ = try store.recordVisit(householdId: households[index % households.count].id,
-                                      answersJson: answers(members: 1 + index % 4))
+            _ = try store.recordVisit(householdID: households[index % households.count].id,
+                                      answersJSON: answers(members: 1 + index % 4))
         }
         let counter = ReadCounter()
         let readers = (0..<4).map { _ in
@@ -300,11 +300,11 @@ final class DoorstepTests: XCTestCase {
     func testDraftsStayEditableUntilFinalised() async throws {
         let store = try await enrolledStore()
         let household = try XCTUnwrap(try store.households().first)
-        let draft = try store.saveDraft(householdId: household.id, answersJson: "{\"visit_date\": \"2024-12-28\"}")
+        let draft = try store.saveDraft(householdID: household.id, answersJSON: "{\"visit_date\": \"2024-12-28\"}")
         XCTAssertEqual(draft.status, .draft)
-        XCTAssertThrowsError(try store.finalise(visitId: draft.id))
-        _ = try store.updateDraft(visitId: draft.id, answersJson: answers())
-        XCTAssertEqual(try store.finalise(visitId: draft.id).status, .final)
+        XCTAssertThrowsError(try store.finalise(visitID: draft.id))
+        _ = try store.updateDraft(visitID: draft.id, answersJSON: answers())
+        XCTAssertEqual(try store.finalise(visitID: draft.id).status, .final)
         XCTAssertEqual(try store.status().pending, 1)
     }
 
@@ -313,7 +313,7 @@ final class DoorstepTests: XCTestCase {
         let recorder = AutoRecorder()
         try store.startAutoSync(online: false, listener: recorder)
         let household = try XCTUnwrap(try store.households().first)
-        _ = try store.recordVisit(householdId: household.id, answersJson: answers())
+        _ = try store.recordVisit(householdID: household.id, answersJSON: answers())
         try await Task.sleep(nanoseconds: 300_000_000)
         XCTAssertEqual(recorder.started, 0)
         store.networkChanged(online: true)
@@ -329,7 +329,7 @@ final class DoorstepTests: XCTestCase {
         XCTAssertEqual(first, try store.status())
         XCTAssertEqual(first.pending, 0)
         let household = try XCTUnwrap(try store.households().first)
-        _ = try store.recordVisit(householdId: household.id, answersJson: answers())
+        _ = try store.recordVisit(householdID: household.id, answersJSON: answers())
         var next = first
         while next.pending != 1 {
             guard let status = try await statuses.next() else { return XCTFail("the stream ended") }
@@ -345,7 +345,7 @@ final class DoorstepTests: XCTestCase {
 
     func testTheBackgroundSyncReportsItsFailureAsATypedError() async throws {
         let store = try await enrolledStore()
-        _ = try store.changeServer(serverUrl: "http://127.0.0.1:9")
+        _ = try store.changeServer(serverURL: "http://127.0.0.1:9")
         let recorder = FailureRecorder()
         try store.startAutoSync(online: true, listener: recorder)
         await fulfillment(of: [recorder.failed], timeout: 60)
