@@ -396,12 +396,13 @@ impl FormSession {
         }
         let language = self.language.as_deref();
         let mut changes = Changes::default();
+        let empty = Answers::new();
         for &id in &affected.shown {
             let question = questions[id];
             for mut frame in engine.frames(&question.name) {
                 let path = frame_path(&frame, &question.name);
-                let answers = level(&self.answers, &frame).cloned().unwrap_or_default();
-                let shown = engine.shown(question, &mut frame, &answers, language);
+                let answers = level(&self.answers, &frame).unwrap_or(&empty);
+                let shown = engine.shown(question, &mut frame, answers, language);
                 if question.kind == QuestionKind::Repeat {
                     // Its items apply when it does.
                     for item in 0..shown.items {
@@ -413,14 +414,14 @@ impl FormSession {
                             let state = before.clone();
                             changes
                                 .changed
-                                .push(self.item_node(question, &frame, id, item, &state));
+                                .push(self.item_node(&questions, &frame, id, item, &state));
                         }
                     }
                 }
                 if self.shown.get(&path) != Some(&shown) {
                     changes
                         .changed
-                        .push(self.placed(question, &frame, id, path.clone(), &shown));
+                        .push(self.placed(&questions, &frame, id, path.clone(), &shown));
                     self.shown.insert(path, shown);
                 }
             }

@@ -92,15 +92,16 @@ impl FormSession {
     }
 
     /// The node of question number `id` at `frame`, placed in the tree.
+    /// `questions` are the form's, numbered as the plan numbers them.
     pub(super) fn placed(
         &self,
-        question: &Question,
+        questions: &[&Question],
         frame: &[(&str, usize)],
         id: usize,
         path: String,
         shown: &Shown,
     ) -> Node {
-        let questions: Vec<&Question> = self.form.all_questions().collect();
+        let question = questions[id];
         let mut depth = frame.len();
         let mut ancestor = self.plan.parent[id];
         while let Some(above) = ancestor {
@@ -122,14 +123,14 @@ impl FormSession {
     /// The node of item `item` (from 0) of repeat number `id` at `frame`.
     pub(super) fn item_node(
         &self,
-        repeat: &Question,
+        questions: &[&Question],
         frame: &[(&str, usize)],
         id: usize,
         item: usize,
         shown: &Shown,
     ) -> Node {
-        let repeat_path = frame_path(frame, &repeat.name);
-        let mut node = self.placed(repeat, frame, id, repeat_path.clone(), shown);
+        let repeat_path = frame_path(frame, &questions[id].name);
+        let mut node = self.placed(questions, frame, id, repeat_path.clone(), shown);
         node.path = format!("{repeat_path}[{}]", item + 1);
         node.parent = Some(repeat_path);
         node.depth += 1;
