@@ -106,7 +106,7 @@ fn change(session: &mut FormSession, turn: usize) {
         _ => session.set_answer(
             "relocated",
             Some(Answer::Choice(
-                if turn % 2 == 0 { "yes" } else { "no" }.into(),
+                if turn.is_multiple_of(2) { "yes" } else { "no" }.into(),
             )),
         ),
     };
