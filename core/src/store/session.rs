@@ -50,6 +50,12 @@ impl VisitSession {
     pub fn corrects(&self) -> Option<Uuid> {
         self.corrects
     }
+
+    /// Forgets the draft it was saved in (after the draft was deleted):
+    /// saved again, it becomes a new draft.
+    pub fn forget_draft(&mut self) {
+        self.draft = None;
+    }
 }
 
 impl Deref for VisitSession {
