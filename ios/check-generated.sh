@@ -23,7 +23,7 @@ grep -q 'binaryTarget(name: "DoorstepFFI"' ios/Package.swift \
 # The header, as a C compiler sees it (clang's nullability words blanked).
 echo '#include "DoorstepFFI.h"' | cc -fsyntax-only -x c -D_Nonnull= -D_Nullable= -I"$GEN" -
 
-python3 - "$GEN/Doorstep.swift" ios/Sources/Doorstep/DoorstepExtensions.swift ios/Tests/DoorstepTests/DoorstepTests.swift <<'PY'
+python3 - "$GEN/Doorstep.swift" ios/Sources/Doorstep/DoorstepExtensions.swift ios/Tests/DoorstepTests/DoorstepTests.swift ios/Tests/DoorstepTests/FormSessionTests.swift <<'PY'
 import re, sys
 generated = open(sys.argv[1], encoding="utf-8").read()
 # The extensions' own functions (statusUpdates(), sync(onProgress:) …) are
@@ -46,11 +46,11 @@ for path in sys.argv[2:]:
                 return True
         return False
     # store.method(label: …) / self.method(label: …)
-    for name, label in set(re.findall(r'\b(?:store|fresh|self)\.([a-z]\w*)\((\w+):', text)):
+    for name, label in set(re.findall(r'\b(?:store|fresh|self|session|reopened)\.([a-z]\w*)\((\w+):', text)):
         checked += 1
         if not declares(name, label):
             problems.append(f"{path}: {name}({label}:) is not in the generated Swift")
-    for name in set(re.findall(r'\b(?:store|fresh|self)\.([a-z]\w*)\(\)', text)):
+    for name in set(re.findall(r'\b(?:store|fresh|self|session|reopened)\.([a-z]\w*)\(\)', text)):
         checked += 1
         if not declares(name, None):
             problems.append(f"{path}: {name}() is not in the generated Swift")
@@ -76,8 +76,8 @@ for path in sys.argv[2:]:
         if f"public protocol {protocol}" not in generated:
             problems.append(f"{path}: protocol {protocol} is not in the generated Swift")
 # Swift-style names (bindings/uniffi.toml, [bindings.swift.rename]): no
-# field or argument label ends in Id, Url, Json, Pem or Http.
-names = re.findall(r'public let (\w+)', generated)
+# field, method or argument label ends in Id, Url, Json, Pem or Http.
+names = re.findall(r'public let (\w+)', generated) + re.findall(r'open func (\w+)\(', generated)
 for params in re.findall(r'open func \w+\(([^)]*)\)', generated):
     names += [p.split(":")[0].strip("` ") for p in params.split(",") if ":" in p]
 for name in sorted(set(names)):

@@ -26,6 +26,7 @@ mod definition;
 mod evaluate;
 pub mod expr;
 mod labels;
+pub mod session;
 mod validate;
 #[cfg(feature = "xlsform")]
 pub mod xlsform;
@@ -34,6 +35,7 @@ pub use definition::{FORMAT, FormError};
 pub use evaluate::{Evaluation, Options, Stage};
 pub use expr::Expr;
 pub use labels::Labels;
+pub use session::{Answer, Changes, FormSession, Node, SessionError};
 pub use validate::{Rule, Violation};
 
 /// One version of a form. Published versions never change: a change is a new
