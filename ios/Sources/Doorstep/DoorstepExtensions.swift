@@ -16,6 +16,21 @@ private final class StatusForwarder: StatusListener, @unchecked Sendable {
     func onStatus(status: Status) { continuation.yield(status) }
 }
 
+private final class AutoSyncForwarder: AutoSyncListener, @unchecked Sendable {
+    let started: @Sendable () -> Void
+    let progressed: @Sendable (SyncProgress) -> Void
+    let finished: @Sendable (SyncReport?, DoorstepError?) -> Void
+    init(_ started: @escaping @Sendable () -> Void, _ progressed: @escaping @Sendable (SyncProgress) -> Void,
+         _ finished: @escaping @Sendable (SyncReport?, DoorstepError?) -> Void) {
+        self.started = started
+        self.progressed = progressed
+        self.finished = finished
+    }
+    func onStarted() { started() }
+    func onProgress(progress: SyncProgress) { progressed(progress) }
+    func onFinished(report: SyncReport?, error: DoorstepError?) { finished(report, error) }
+}
+
 private final class ProgressForwarder: SyncListener, @unchecked Sendable {
     let handler: @Sendable (SyncProgress) -> Void
     init(_ handler: @escaping @Sendable (SyncProgress) -> Void) { self.handler = handler }
@@ -46,6 +61,16 @@ public extension Doorstep {
                 continuation.finish(throwing: error)
             }
         }
+    }
+
+    /// Starts the background sync with closures instead of an
+    /// `AutoSyncListener` (they run on the sync's thread: keep them short).
+    /// `onFinished` gets the run's report, or its typed error.
+    func startAutoSync(online: Bool,
+                       onStarted: @escaping @Sendable () -> Void = {},
+                       onProgress: @escaping @Sendable (SyncProgress) -> Void = { _ in },
+                       onFinished: @escaping @Sendable (SyncReport?, DoorstepError?) -> Void) throws {
+        try self.startAutoSync(online: online, listener: AutoSyncForwarder(onStarted, onProgress, onFinished))
     }
 
     /// Syncs, calling `onProgress` after every exchange (on the sync's

@@ -40,6 +40,24 @@ fun Doorstep.statusUpdates(): Flow<Status> = callbackFlow {
     awaitClose { subscription.close() }
 }.conflate()
 
+/**
+ * Starts the background sync with lambdas instead of an [AutoSyncListener]
+ * (each optional; they run on the sync's thread, so keep them short).
+ * [onFinished] gets the run's report, or its typed error.
+ */
+fun Doorstep.startAutoSync(
+    online: Boolean,
+    onStarted: () -> Unit = {},
+    onProgress: (SyncProgress) -> Unit = {},
+    onFinished: (report: SyncReport?, error: DoorstepException?) -> Unit = { _, _ -> },
+) = startAutoSync(online, object : AutoSyncListener {
+    override fun onStarted() = onStarted()
+
+    override fun onProgress(progress: SyncProgress) = onProgress(progress)
+
+    override fun onFinished(report: SyncReport?, error: DoorstepException?) = onFinished(report, error)
+})
+
 /** Syncs, calling [onProgress] after every exchange (on the sync's thread). */
 suspend fun Doorstep.sync(onProgress: (SyncProgress) -> Unit): SyncReport =
     sync(object : SyncListener {

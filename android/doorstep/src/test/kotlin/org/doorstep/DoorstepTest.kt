@@ -410,15 +410,7 @@ class DoorstepTest {
         // Nobody listens there: every run fails to reach the server.
         store.changeServer("http://127.0.0.1:9")
         val failure = CompletableDeferred<DoorstepException?>()
-        store.startAutoSync(true, object : AutoSyncListener {
-            override fun onStarted() {}
-
-            override fun onProgress(progress: SyncProgress) {}
-
-            override fun onFinished(report: SyncReport?, error: DoorstepException?) {
-                failure.complete(error)
-            }
-        })
+        store.startAutoSync(online = true) { _, error -> failure.complete(error) }
         store.recordVisit(store.firstHousehold().id, answers())
         val error = failure.await()
         val network = assertIs<DoorstepException.Network>(error, "a typed network error")
