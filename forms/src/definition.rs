@@ -11,11 +11,22 @@ use super::{Choice, Expr, Form, Question, QuestionKind, Requirement};
 
 /// The definition format this build writes and reads. A definition of any
 /// other format is refused: a phone must never half-understand a form.
-pub const FORMAT: u64 = 2;
+///
+/// Format 3 added kinds (`time`, `datetime`, `range`, `barcode`, `audio`,
+/// `video`, `file`, `metadata`), question fields (`choice_filter`,
+/// `repeat_count`, `read_only`, `parameters`), choices' `extra` columns and
+/// the form's `data` and `settings`. A form that uses none of them is still
+/// written as format 2, so phones of the previous build keep reading it; one
+/// that does is written as format 3, which those phones refuse by its
+/// number rather than half-understand.
+pub const FORMAT: u64 = 3;
+
+/// The format of a form that uses nothing added since it.
+const PREVIOUS_FORMAT: u64 = 2;
 
 /// Older formats this build still reads. Format 1 (flat questions of four
-/// kinds) is a subset of format 2.
-const READABLE_FORMATS: [u64; 2] = [1, 2];
+/// kinds) is a subset of format 2, which is a subset of format 3.
+const READABLE_FORMATS: [u64; 3] = [1, 2, 3];
 
 /// Why a form definition cannot be used. The texts name questions, lists and
 /// choices, never answers.
@@ -26,7 +37,7 @@ pub enum FormError {
     #[error("the form definition has no `format` number")]
     MissingFormat,
     #[error(
-        "form definition format {found} is not supported; this build reads formats 1 and {FORMAT}"
+        "form definition format {found} is not supported; this build reads formats 1 to {FORMAT}"
     )]
     UnsupportedFormat { found: String },
     #[error("the form definition does not match format {FORMAT} at {at}: {source}")]
@@ -81,11 +92,17 @@ pub enum FormError {
     DuplicateChoice { list: String, name: String },
     #[error("choice `{name}` of list `{list}` has no label")]
     MissingChoiceLabel { list: String, name: String },
+    #[error("the range `{question}` {reason}")]
+    InvalidRange {
+        question: String,
+        reason: &'static str,
+    },
 }
 
 impl Form {
     /// The JSON document stored by the server and sent to devices: the form
-    /// serialised, plus `"format": 2`.
+    /// serialised, plus its `"format"`: 2 when it uses nothing format 3
+    /// added (so older phones read it), else [`FORMAT`].
     pub fn to_definition(&self) -> Value {
         let mut value = match serde_json::to_value(self) {
             Ok(value) => value,
@@ -94,9 +111,29 @@ impl Form {
             Err(error) => unreachable!("a Form always serialises: {error}"),
         };
         if let Value::Object(object) = &mut value {
-            object.insert("format".to_owned(), Value::from(FORMAT));
+            object.insert("format".to_owned(), Value::from(self.format()));
         }
         value
+    }
+
+    /// The oldest definition format that can hold this form.
+    pub fn format(&self) -> u64 {
+        let newer_question = |question: &Question| {
+            !question.kind.in_format_2()
+                || question.choice_filter.is_some()
+                || question.repeat_count.is_some()
+                || question.read_only
+                || !question.parameters.is_empty()
+        };
+        let newer = !self.data.is_empty()
+            || !self.settings.is_empty()
+            || self.all_questions().any(newer_question)
+            || self
+                .choices
+                .values()
+                .flatten()
+                .any(|choice| !choice.extra.is_empty());
+        if newer { FORMAT } else { PREVIOUS_FORMAT }
     }
 
     /// Parses and checks a definition: its `format` must be [`FORMAT`], it
@@ -231,6 +268,27 @@ impl Form {
                 list: list.to_owned(),
             });
         }
+        if question.choice_filter.is_some() && kind.list().is_none() {
+            return Err(misplaced("a choice_filter"));
+        }
+        if question.repeat_count.is_some() && *kind != QuestionKind::Repeat {
+            return Err(misplaced("a repeat_count"));
+        }
+        if let QuestionKind::Range { start, end, step } = kind {
+            let reason = if !(start.is_finite() && end.is_finite() && step.is_finite()) {
+                Some("needs finite `start`, `end` and `step`")
+            } else if *step <= 0.0 {
+                Some("needs a `step` above 0")
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                return Err(FormError::InvalidRange {
+                    question: name.clone(),
+                    reason,
+                });
+            }
+        }
         Ok(())
     }
 
@@ -294,7 +352,24 @@ fn expressions(question: &Question) -> Vec<(&'static str, &Expr)> {
     if let Requirement::When(expression) = &question.required {
         found.push(("required", expression));
     }
+    if let Some(expression) = &question.choice_filter {
+        found.push(("choice_filter", expression));
+    }
+    if let Some(expression) = &question.repeat_count {
+        found.push(("repeat_count", expression));
+    }
     found
+}
+
+/// Reads a `choice_filter`: an expression in which bare names (`state`)
+/// are the choice's columns.
+pub(crate) fn filter_expression<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Expr>, D::Error> {
+    let source = String::deserialize(deserializer)?;
+    Expr::parse_filter(&source)
+        .map(Some)
+        .map_err(|error| serde::de::Error::custom(format!("expression `{source}`: {error}")))
 }
 
 impl Serialize for Expr {
@@ -369,6 +444,8 @@ pub(crate) fn choice_name_problem(name: &str) -> Option<&'static str> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use serde_json::json;
 
     use super::*;
@@ -376,14 +453,8 @@ mod tests {
 
     fn yes_no() -> Vec<Choice> {
         vec![
-            Choice {
-                name: "yes".into(),
-                label: Labels::new().with("zh-CN", "是").with("en", "Yes"),
-            },
-            Choice {
-                name: "no".into(),
-                label: Labels::new().with("zh-CN", "否").with("en", "No"),
-            },
+            Choice::new("yes", Labels::new().with("zh-CN", "是").with("en", "Yes")),
+            Choice::new("no", Labels::new().with("zh-CN", "否").with("en", "No")),
         ]
     }
 
@@ -411,6 +482,8 @@ mod tests {
                 },
             ],
             choices: [("yes_no".to_owned(), yes_no())].into_iter().collect(),
+            data: BTreeMap::new(),
+            settings: BTreeMap::new(),
         }
     }
 
@@ -452,14 +525,14 @@ mod tests {
             d.as_object_mut().map(|o| o.remove("format"));
         });
         assert!(matches!(error, FormError::MissingFormat), "{error}");
-        let error = rejected(|d| d["format"] = json!(3));
+        let error = rejected(|d| d["format"] = json!(4));
         assert!(
             matches!(error, FormError::UnsupportedFormat { .. }),
             "{error}"
         );
         assert_eq!(
             error.to_string(),
-            "form definition format 3 is not supported; this build reads formats 1 and 2"
+            "form definition format 4 is not supported; this build reads formats 1 to 3"
         );
         let error = rejected(|d| d["format"] = json!("1"));
         assert!(
@@ -474,16 +547,16 @@ mod tests {
 
     #[test]
     fn refuses_fields_and_kinds_it_does_not_know() {
-        let error = rejected(|d| d["questions"][0]["repeat_count"] = json!("3"));
+        let error = rejected(|d| d["questions"][0]["repeat_limit"] = json!("3"));
         assert!(matches!(error, FormError::Malformed { .. }), "{error}");
         assert!(
             error.to_string().starts_with(
-                "the form definition does not match format 2 at question 1 (members_present): \
-                 unknown field `repeat_count`"
+                "the form definition does not match format 3 at question 1 (members_present): \
+                 unknown field `repeat_limit`"
             ),
             "{error}"
         );
-        let error = rejected(|d| d["questions"][1]["kind"] = json!({"type": "barcode"}));
+        let error = rejected(|d| d["questions"][1]["kind"] = json!({"type": "geoshape"}));
         assert!(
             matches!(&error, FormError::Malformed { at, .. } if at == "question 2 (housing_safe)"),
             "{error}"

@@ -101,7 +101,19 @@ pub(super) fn check_value<'form>(
         choices: form.choice_list(list).unwrap_or_default(),
     };
     match &question.kind {
-        QuestionKind::Text | QuestionKind::Photo => match value {
+        QuestionKind::Text
+        | QuestionKind::Photo
+        | QuestionKind::Barcode
+        | QuestionKind::Audio
+        | QuestionKind::Video
+        | QuestionKind::File
+        | QuestionKind::Metadata(_) => match value {
+            Value::Object(point)
+                if question.kind == QuestionKind::Metadata(crate::Metadata::StartGeopoint)
+                    && is_geopoint(point) =>
+            {
+                Outcome::Fits
+            }
             Value::String(text) if text.trim().is_empty() => Outcome::Unanswered,
             Value::String(_) => Outcome::Fits,
             _ => Outcome::WrongType,
@@ -147,11 +159,49 @@ pub(super) fn check_value<'form>(
             Value::Object(point) if is_geopoint(point) => Outcome::Fits,
             _ => Outcome::WrongType,
         },
+        QuestionKind::Time => match value {
+            Value::String(text) if text.trim().is_empty() => Outcome::Unanswered,
+            Value::String(text) if is_time(text) => Outcome::Fits,
+            _ => Outcome::WrongType,
+        },
+        QuestionKind::DateTime => match value {
+            Value::String(text) if text.trim().is_empty() => Outcome::Unanswered,
+            Value::String(text) if chrono::DateTime::parse_from_rfc3339(text).is_ok() => {
+                Outcome::Fits
+            }
+            _ => Outcome::WrongType,
+        },
+        QuestionKind::Range { start, end, step } => match value.as_f64() {
+            Some(number) if in_range(number, *start, *end, *step) => Outcome::Fits,
+            _ => Outcome::WrongType,
+        },
         QuestionKind::Note
         | QuestionKind::Calculate
         | QuestionKind::Group
         | QuestionKind::Repeat => Outcome::WrongType,
     }
+}
+
+/// `HH:MM` or `HH:MM:SS`, a real time of day (00:00 to 23:59:59).
+fn is_time(text: &str) -> bool {
+    chrono::NaiveTime::parse_from_str(text, "%H:%M").is_ok()
+        || (text.len() == 8 && chrono::NaiveTime::parse_from_str(text, "%H:%M:%S").is_ok())
+}
+
+/// Whether `number` lies between `start` and `end` (either order) and on
+/// a step of `step` from `start` (within a millionth of a step, so that
+/// 0.1 steps work in binary).
+fn in_range(number: f64, start: f64, end: f64, step: f64) -> bool {
+    let (low, high) = if start <= end {
+        (start, end)
+    } else {
+        (end, start)
+    };
+    if !(number >= low && number <= high) || step <= 0.0 {
+        return false;
+    }
+    let steps = (number - start).abs() / step;
+    (steps - steps.round()).abs() < 1e-6
 }
 
 /// `{"lat": …, "lon": …}` in range, with optional `altitude` and
@@ -267,6 +317,28 @@ impl Messages {
             }
             (QuestionKind::Photo, true) => "应为照片的引用（文本）",
             (QuestionKind::Photo, false) => "expected a reference to a photo (a JSON string)",
+            (QuestionKind::Audio | QuestionKind::Video | QuestionKind::File, true) => {
+                "应为文件的引用（文本）"
+            }
+            (QuestionKind::Audio | QuestionKind::Video | QuestionKind::File, false) => {
+                "expected a reference to a file (a JSON string)"
+            }
+            (QuestionKind::Barcode, true) => "应为条码内容（文本）",
+            (QuestionKind::Barcode, false) => "expected a barcode's text (a JSON string)",
+            (QuestionKind::Time, true) => "应为时间（如 09:30 或 09:30:15）",
+            (QuestionKind::Time, false) => "expected a time as HH:MM or HH:MM:SS",
+            (QuestionKind::DateTime, true) => "应为日期和时间（如 2024-02-10T09:30:00+08:00）",
+            (QuestionKind::DateTime, false) => {
+                "expected a date and time as RFC 3339 (2024-02-10T09:30:00+08:00)"
+            }
+            (QuestionKind::Range { .. }, true) => "应为范围内、符合步长的数字",
+            (QuestionKind::Range { .. }, false) => {
+                "expected a number within the range and on its step"
+            }
+            (QuestionKind::Metadata(_), true) => "应为设备记录的值（文本）",
+            (QuestionKind::Metadata(_), false) => {
+                "expected a value recorded by the device (a JSON string)"
+            }
             (QuestionKind::Repeat, true) => "应为列表，每项为一个对象",
             (QuestionKind::Repeat, false) => "expected a list of items (a JSON array of objects)",
             (QuestionKind::Note | QuestionKind::Calculate | QuestionKind::Group, true) => {

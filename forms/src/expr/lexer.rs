@@ -1,8 +1,8 @@
 //! Splitting an expression's text into tokens, each with the character
 //! offset where it starts.
 //!
-//! Names may hold `-` (`count-selected`), but only when a letter follows, so
-//! `2 div-1` still reads as `2 div -1`. Whether `div`, `mod`, `and` or `or`
+//! Names may hold `-` (`count-selected`) and `:` (`jr:choice-name`), but
+//! only when a letter follows, so `2 div-1` still reads as `2 div -1`. Whether `div`, `mod`, `and` or `or`
 //! is an operator is for the parser to say: here they are plain names.
 
 use super::ParseError;
@@ -14,6 +14,8 @@ pub(crate) enum TokenKind {
     Text(String),
     Reference(String),
     Dot,
+    /// `..`, the parent: only `position(..)` takes it.
+    DotDot,
     Name(String),
     LeftParen,
     RightParen,
@@ -46,6 +48,7 @@ impl TokenKind {
             TokenKind::Text(_) => "a text in quotes".to_owned(),
             TokenKind::Reference(name) => format!("`${{{name}}}`"),
             TokenKind::Dot => "`.`".to_owned(),
+            TokenKind::DotDot => "`..`".to_owned(),
             TokenKind::Name(name) => format!("`{name}`"),
             TokenKind::LeftParen => "`(`".to_owned(),
             TokenKind::RightParen => "`)`".to_owned(),
@@ -130,10 +133,8 @@ pub(crate) fn tokenize(source: &str) -> Result<Vec<Token>, ParseError> {
                 continue;
             }
             '.' if next == Some('.') => {
-                return Err(error(
-                    start,
-                    "`..` (the parent) is not supported; refer to a question as ${name}",
-                ));
+                index += 1;
+                simple(TokenKind::DotDot)
             }
             '.' if !next.is_some_and(|c| c.is_ascii_digit()) => simple(TokenKind::Dot),
             c if c == '.' || c.is_ascii_digit() => {
@@ -178,7 +179,7 @@ fn unexpected(c: char) -> String {
         '&' => "for “and” write `and`",
         '[' | ']' => "predicates `[…]` are not supported",
         '@' => "attributes are not supported",
-        ':' => "namespaced names such as `jr:…` are not supported",
+        ':' => "a `:` belongs inside a name such as `jr:choice-name`",
         '{' | '}' => "a reference is written ${name}",
         '（' | '）' | '，' | '‘' | '’' | '“' | '”' | '＝' | '＋' | '－' | '＜' | '＞' => {
             "a full-width character: use the ASCII one"
@@ -259,13 +260,13 @@ fn number(chars: &[char], start: usize) -> Result<(f64, usize), ParseError> {
 }
 
 /// The index after the name starting at `start`: letters, digits and `_`,
-/// and `-` when a letter or `_` follows it.
+/// and `-` or `:` when a letter or `_` follows it (`jr:choice-name`).
 fn name_end(chars: &[char], start: usize) -> usize {
     let mut end = start + 1;
     loop {
         match chars.get(end) {
             Some(&c) if c.is_alphanumeric() || c == '_' => end += 1,
-            Some('-') if chars.get(end + 1).is_some_and(|&c| starts_name(c)) => end += 1,
+            Some('-' | ':') if chars.get(end + 1).is_some_and(|&c| starts_name(c)) => end += 1,
             _ => return end,
         }
     }
