@@ -253,7 +253,8 @@ impl Form {
             (_, Some(_)) => return Err(misplaced("a calculation")),
         }
         if !kind.takes_answer() {
-            if question.constraint.is_some() {
+            // A calculation's constraint checks the computed value.
+            if question.constraint.is_some() && *kind != QuestionKind::Calculate {
                 return Err(misplaced("a constraint"));
             }
             if !question.required.is_never() {
@@ -293,6 +294,13 @@ impl Form {
     }
 
     fn check_choices(&self) -> Result<(), FormError> {
+        // Lists whose answers hold several names, space-separated in
+        // expressions: their names cannot hold spaces.
+        let several: BTreeSet<&str> = self
+            .all_questions()
+            .filter(|question| question.kind.lists_several())
+            .filter_map(|question| question.kind.list())
+            .collect();
         for (list, choices) in &self.choices {
             if let Some(reason) = choice_name_problem(list) {
                 return Err(FormError::InvalidListName {
@@ -303,28 +311,36 @@ impl Form {
             if choices.is_empty() {
                 return Err(FormError::EmptyList { list: list.clone() });
             }
-            let mut seen = BTreeSet::new();
+            let mut seen: Vec<&Choice> = Vec::new();
             for (index, choice) in choices.iter().enumerate() {
                 let name = &choice.name;
-                if name.is_empty() {
+                if name.trim().is_empty() {
                     return Err(FormError::EmptyChoiceName {
                         list: list.clone(),
                         index,
                     });
                 }
-                if let Some(reason) = choice_name_problem(name) {
+                if several.contains(list.as_str())
+                    && let Some(reason) = choice_name_problem(name)
+                {
                     return Err(FormError::InvalidChoiceName {
                         list: list.clone(),
                         name: name.clone(),
                         reason,
                     });
                 }
-                if !seen.insert(name.as_str()) {
+                // The same name twice is one choice told apart by nothing;
+                // cascading lists repeat names told apart by their columns.
+                if seen
+                    .iter()
+                    .any(|other| other.name == *name && other.extra == choice.extra)
+                {
                     return Err(FormError::DuplicateChoice {
                         list: list.clone(),
                         name: name.clone(),
                     });
                 }
+                seen.push(choice);
                 if choice.label.is_empty() {
                     return Err(FormError::MissingChoiceLabel {
                         list: list.clone(),
@@ -429,9 +445,10 @@ pub(crate) fn question_name_problem(name: &str) -> Option<&'static str> {
     }
 }
 
-/// Why `name` cannot name a choice or a choice list, if it cannot: it must
-/// not be empty nor hold spaces (select_multiple answers will be
-/// space-separated choice names).
+/// Why `name` cannot name a choice list, or a choice of a list that a
+/// select_multiple or rank uses, if it cannot: it must not be empty nor hold
+/// spaces (such answers are space-separated choice names in expressions).
+/// A select_one's choices may hold spaces, as pyxform allows.
 pub(crate) fn choice_name_problem(name: &str) -> Option<&'static str> {
     if name.is_empty() {
         Some("is empty")

@@ -25,6 +25,9 @@ pub enum QuestionKind {
     SelectOne { list: String },
     /// A JSON array of distinct choice names of `list`.
     SelectMultiple { list: String },
+    /// The choices of `list` in the order the respondent ranks them: a JSON
+    /// array of distinct choice names.
+    Rank { list: String },
     /// A date as a JSON string `YYYY-MM-DD`.
     Date,
     /// A time of day as a JSON string `HH:MM` or `HH:MM:SS`.
@@ -42,6 +45,8 @@ pub enum QuestionKind {
     Barcode,
     /// Text shown to the cadre; takes no answer.
     Note,
+    /// A statement the cadre confirms: the answer is the JSON string `"OK"`.
+    Acknowledge,
     /// A value computed from `calculation`; takes no answer.
     Calculate,
     /// A reference to a photo (its file name or SHA-256) as a JSON string.
@@ -146,6 +151,7 @@ impl QuestionKind {
             QuestionKind::Decimal => "decimal",
             QuestionKind::SelectOne { .. } => "select_one",
             QuestionKind::SelectMultiple { .. } => "select_multiple",
+            QuestionKind::Rank { .. } => "rank",
             QuestionKind::Date => "date",
             QuestionKind::Time => "time",
             QuestionKind::DateTime => "datetime",
@@ -153,6 +159,7 @@ impl QuestionKind {
             QuestionKind::Geopoint => "geopoint",
             QuestionKind::Barcode => "barcode",
             QuestionKind::Note => "note",
+            QuestionKind::Acknowledge => "acknowledge",
             QuestionKind::Calculate => "calculate",
             QuestionKind::Photo => "photo",
             QuestionKind::Audio => "audio",
@@ -167,7 +174,9 @@ impl QuestionKind {
     /// The choice list of a select.
     pub fn list(&self) -> Option<&str> {
         match self {
-            QuestionKind::SelectOne { list } | QuestionKind::SelectMultiple { list } => Some(list),
+            QuestionKind::SelectOne { list }
+            | QuestionKind::SelectMultiple { list }
+            | QuestionKind::Rank { list } => Some(list),
             _ => None,
         }
     }
@@ -273,6 +282,7 @@ impl TryFrom<KindFields> for QuestionKind {
             "geopoint" => QuestionKind::Geopoint,
             "barcode" => QuestionKind::Barcode,
             "note" => QuestionKind::Note,
+            "acknowledge" => QuestionKind::Acknowledge,
             "calculate" => QuestionKind::Calculate,
             "photo" => QuestionKind::Photo,
             "audio" => QuestionKind::Audio,
@@ -280,7 +290,7 @@ impl TryFrom<KindFields> for QuestionKind {
             "file" => QuestionKind::File,
             "group" => QuestionKind::Group,
             "repeat" => QuestionKind::Repeat,
-            "select_one" | "select_multiple" => {
+            "select_one" | "select_multiple" | "rank" => {
                 let Some(list) = fields.list.clone() else {
                     return Err(format!("a {} kind needs a `list`", fields.kind));
                 };
@@ -324,10 +334,19 @@ impl TryFrom<KindFields> for QuestionKind {
 
 impl QuestionKind {
     fn from_list(kind: &str, list: String) -> QuestionKind {
-        if kind == "select_one" {
-            QuestionKind::SelectOne { list }
-        } else {
-            QuestionKind::SelectMultiple { list }
+        match kind {
+            "select_one" => QuestionKind::SelectOne { list },
+            "rank" => QuestionKind::Rank { list },
+            _ => QuestionKind::SelectMultiple { list },
         }
+    }
+
+    /// Whether its answer lists several choice names, which therefore
+    /// cannot hold spaces (expressions see them separated by spaces).
+    pub fn lists_several(&self) -> bool {
+        matches!(
+            self,
+            QuestionKind::SelectMultiple { .. } | QuestionKind::Rank { .. }
+        )
     }
 }

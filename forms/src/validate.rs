@@ -132,7 +132,12 @@ pub(super) fn check_value<'form>(
             Value::String(_) => not_a_choice(list),
             _ => Outcome::WrongType,
         },
-        QuestionKind::SelectMultiple { list } => match value {
+        QuestionKind::Acknowledge => match value {
+            Value::String(text) if text.trim().is_empty() => Outcome::Unanswered,
+            Value::String(text) if text == "OK" => Outcome::Fits,
+            _ => Outcome::WrongType,
+        },
+        QuestionKind::SelectMultiple { list } | QuestionKind::Rank { list } => match value {
             Value::Array(names) if names.is_empty() => Outcome::Unanswered,
             Value::Array(names) => {
                 let mut seen = BTreeSet::new();
@@ -305,8 +310,12 @@ impl Messages {
             (QuestionKind::SelectOne { .. }, false) => {
                 "expected the name of one choice (a JSON string)"
             }
-            (QuestionKind::SelectMultiple { .. }, true) => "应为若干不重复选项名称的列表",
-            (QuestionKind::SelectMultiple { .. }, false) => {
+            (QuestionKind::Acknowledge, true) => "应为确认（\"OK\"）",
+            (QuestionKind::Acknowledge, false) => "expected the text \"OK\" (acknowledged)",
+            (QuestionKind::SelectMultiple { .. } | QuestionKind::Rank { .. }, true) => {
+                "应为若干不重复选项名称的列表"
+            }
+            (QuestionKind::SelectMultiple { .. } | QuestionKind::Rank { .. }, false) => {
                 "expected a list of distinct choice names (a JSON array of strings)"
             }
             (QuestionKind::Date, true) => "应为日期（如 2024-02-10）",

@@ -95,6 +95,20 @@ impl<'f> Engine<'f> {
                     if value.is_some_and(|value| !value.is_null()) {
                         report(Rule::Type, messages.takes_no_answer(&question.kind));
                     }
+                    // A calculation's constraint checks what it computes
+                    // (XLSForm: `${a} + ${b} = 100` on a total).
+                    if let Some(constraint) = &question.constraint {
+                        let computed = self.reference(&question.name, frame);
+                        if !computed.is_empty()
+                            && !constraint.evaluate(&self.scope(frame, computed)).as_bool()
+                        {
+                            let message = question
+                                .constraint_message
+                                .get(options.language)
+                                .map_or_else(|| messages.constraint(), str::to_owned);
+                            report(Rule::Constraint, message);
+                        }
+                    }
                 }
                 _ => match check_value(self.form, question, value) {
                     Outcome::Fits => {

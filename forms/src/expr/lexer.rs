@@ -120,7 +120,7 @@ pub(crate) fn tokenize(source: &str) -> Result<Vec<Token>, ParseError> {
                 simple(TokenKind::GreaterOrEqual)
             }
             '>' => simple(TokenKind::Greater),
-            '\'' | '"' => {
+            '\'' | '"' | '‘' | '’' | '“' | '”' => {
                 let (text, end) = text(&chars, start)?;
                 index = end;
                 tokens.push(simple(TokenKind::Text(text)));
@@ -135,6 +135,12 @@ pub(crate) fn tokenize(source: &str) -> Result<Vec<Token>, ParseError> {
             '.' if next == Some('.') => {
                 index += 1;
                 simple(TokenKind::DotDot)
+            }
+            '/' if next.is_some_and(starts_name) => {
+                let (name, end) = absolute_path(&chars, start);
+                index = end;
+                tokens.push(simple(TokenKind::Reference(name)));
+                continue;
             }
             '.' if !next.is_some_and(|c| c.is_ascii_digit()) => simple(TokenKind::Dot),
             c if c == '.' || c.is_ascii_digit() => {
@@ -181,7 +187,7 @@ fn unexpected(c: char) -> String {
         '@' => "attributes are not supported",
         ':' => "a `:` belongs inside a name such as `jr:choice-name`",
         '{' | '}' => "a reference is written ${name}",
-        '（' | '）' | '，' | '‘' | '’' | '“' | '”' | '＝' | '＋' | '－' | '＜' | '＞' => {
+        '（' | '）' | '，' | '＝' | '＋' | '－' | '＜' | '＞' => {
             "a full-width character: use the ASCII one"
         }
         _ => "",
@@ -194,11 +200,19 @@ fn unexpected(c: char) -> String {
 }
 
 /// A string literal starting with the quote at `start`: its text and the
-/// index after its closing quote. XPath strings have no escapes.
+/// index after its closing quote. XPath strings have no escapes. A
+/// typographic quote (‘…’, “…”, as a word processor turns `'` and `"`
+/// into) quotes as its plain one does, and any of its kind closes it
+/// (forms write ’yes’).
 fn text(chars: &[char], start: usize) -> Result<(String, usize), ParseError> {
     let quote = chars[start];
+    let closes = |c: char| match quote {
+        '‘' | '’' => matches!(c, '‘' | '’'),
+        '“' | '”' => matches!(c, '“' | '”'),
+        _ => c == quote,
+    };
     let body = start + 1;
-    match chars[body..].iter().position(|&c| c == quote) {
+    match chars[body..].iter().position(|&c| closes(c)) {
         Some(length) => Ok((
             chars[body..body + length].iter().collect(),
             body + length + 1,
@@ -237,6 +251,26 @@ fn reference(chars: &[char], start: usize) -> Result<(String, usize), ParseError
         ));
     }
     Ok((name.iter().collect(), body + length + 1))
+}
+
+/// An absolute path `/data/group/name` starting at `start`, which pyxform
+/// leaves as written: the question it ends with (checked like `${name}`),
+/// and the index after it.
+fn absolute_path(chars: &[char], start: usize) -> (String, usize) {
+    let mut end = start;
+    let mut last = String::new();
+    while chars.get(end) == Some(&'/') && chars.get(end + 1).is_some_and(|&c| starts_name(c)) {
+        let name_start = end + 1;
+        end = name_start + 1;
+        while chars
+            .get(end)
+            .is_some_and(|&c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        {
+            end += 1;
+        }
+        last = chars[name_start..end].iter().collect();
+    }
+    (last, end)
 }
 
 /// A number (`3`, `1.5`, `3.`, `.5`) starting at `start`: its value and the

@@ -245,11 +245,15 @@ fn bad_expressions_fail_at_the_right_character() {
             "expected `,` or `)`, found the number `2`",
         ),
         (
-            "/data/a = 1",
-            0,
+            "${a} / 2",
+            5,
             "unexpected character `/`: paths are not supported: refer to a question as ${name}, and divide with `div`",
         ),
-        ("../a", 2, "unexpected character `/`"),
+        (
+            "../a",
+            0,
+            "`..` (the parent) is supported only in position(..)",
+        ),
         (
             "..",
             0,

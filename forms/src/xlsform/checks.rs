@@ -30,6 +30,37 @@ pub(super) fn lists(survey: &Survey, lists: &Lists, problems: &mut Vec<Problem>)
     }
 }
 
+/// Every choice name with a space in a list that a select_multiple or
+/// rank uses: their answers are space-separated names in expressions.
+pub(super) fn spaced_choices(survey: &Survey, lists: &Lists, problems: &mut Vec<Problem>) {
+    let mut reported = BTreeSet::new();
+    for (question, _) in survey.with_rows() {
+        let Some(list) = question
+            .kind
+            .list()
+            .filter(|_| question.kind.lists_several())
+        else {
+            continue;
+        };
+        if !reported.insert(list) {
+            continue;
+        }
+        for placed in lists.get(list).into_iter().flatten() {
+            if placed.choice.name.chars().any(char::is_whitespace) {
+                problems.push(Problem::at(
+                    &placed.sheet,
+                    placed.row,
+                    "name",
+                    format!(
+                        "a choice of list `{list}`, which a `{}` uses, must not contain spaces",
+                        question.kind.as_str()
+                    ),
+                ));
+            }
+        }
+    }
+}
+
 /// Every `${name}` in an expression that names no row of the survey (a row
 /// with a problem in its name still counts, so one typo is one problem).
 pub(super) fn references(survey: &Survey, problems: &mut Vec<Problem>) {

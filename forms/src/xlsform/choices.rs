@@ -24,10 +24,13 @@ pub(super) struct Placed {
 pub(super) type Lists = BTreeMap<String, Vec<Placed>>;
 
 /// Reads sheet `choices` or `external_choices`.
+/// With `allow_duplicates` (sheet `external_choices`, or the setting
+/// `allow_choice_duplicates`), a name may repeat in a list.
 pub(super) fn read_sheet(
     name: &'static str,
     rows: &[Vec<String>],
     label_default: Option<&str>,
+    allow_duplicates: bool,
     problems: &mut Vec<Problem>,
 ) -> Lists {
     let mut lists = Lists::new();
@@ -76,23 +79,23 @@ pub(super) fn read_sheet(
         } else {
             "name"
         };
-        if add(&mut lists, name, index, list, choice, column, problems).is_err() {
-            continue;
-        }
+        let place = (name, index, column);
+        add(&mut lists, place, list, choice, allow_duplicates, problems);
     }
     lists
 }
 
-/// Adds a choice to its list, or reports why it cannot be.
+/// Adds a choice to its list, or reports why it cannot be; `place` is the
+/// sheet (or file), the row index and the name's column.
 fn add(
     lists: &mut Lists,
-    sheet: &str,
-    index: usize,
+    place: (&str, usize, &str),
     list: &str,
     choice: Choice,
-    name_column: &str,
+    allow_duplicates: bool,
     problems: &mut Vec<Problem>,
-) -> Result<(), ()> {
+) {
+    let (sheet, index, name_column) = place;
     let mut fine = true;
     if let Some(reason) = choice_name_problem(list) {
         problems.push(Problem::at(
@@ -103,17 +106,18 @@ fn add(
         ));
         fine = false;
     }
-    if let Some(reason) = choice_name_problem(&choice.name) {
+    if choice.name.is_empty() {
         problems.push(Problem::at(
             sheet,
             index,
             name_column,
-            format!("the choice name {reason}"),
+            "the choice name is empty".to_owned(),
         ));
         fine = false;
-    } else if lists
-        .get(list)
-        .is_some_and(|l| l.iter().any(|placed| placed.choice.name == choice.name))
+    } else if !allow_duplicates
+        && lists
+            .get(list)
+            .is_some_and(|l| l.iter().any(|placed| placed.choice.name == choice.name))
     {
         // pyxform's reason.
         problems.push(Problem::at(
@@ -129,15 +133,13 @@ fn add(
         ));
         fine = false;
     }
-    if !fine {
-        return Err(());
+    if fine {
+        lists.entry(list.to_owned()).or_default().push(Placed {
+            sheet: sheet.to_owned(),
+            row: index,
+            choice,
+        });
     }
-    lists.entry(list.to_owned()).or_default().push(Placed {
-        sheet: sheet.to_owned(),
-        row: index,
-        choice,
-    });
-    Ok(())
 }
 
 /// A table read from a CSV: its header and rows of cells.
@@ -273,16 +275,9 @@ pub(super) fn table_choices(
             label,
             extra,
         };
-        // Row 1 is the header.
-        let _ = add(
-            lists,
-            file,
-            offset + 1,
-            list,
-            choice,
-            value_column,
-            problems,
-        );
+        // Row 1 is the header; names may repeat, told apart by columns.
+        let place = (file, offset + 1, value_column);
+        add(lists, place, list, choice, true, problems);
     }
 }
 

@@ -9,7 +9,7 @@ use super::choices::{self, Lists, Placed, Table};
 use super::problem::{CHOICES, EXTERNAL_CHOICES, Problem, SURVEY, XlsFormError};
 use super::row::file_of_list;
 use super::survey::{self, Survey};
-use super::vocabulary::Source;
+use super::vocabulary::{Source, external_list};
 use super::{Workbook, settings};
 use crate::{Choice, Form, Labels, Requirement};
 
@@ -19,43 +19,38 @@ pub(super) fn convert(workbook: &Workbook<'_>, extra: Vec<Problem>) -> Result<Fo
     let mut problems = extra;
     let head = settings::read(workbook.settings, workbook.file_stem, &mut problems);
     let label_default = head.as_ref().and_then(|h| h.default_language.clone());
-    let survey = survey::read(workbook.survey, label_default.as_deref(), &mut problems);
+    let mut survey = survey::read(workbook.survey, label_default.as_deref(), &mut problems);
+    qualify_first_uses(&mut survey);
+    resolve_paths(&mut survey);
+    let allow_duplicates = head.as_ref().is_some_and(|head| {
+        head.kept
+            .get("allow_choice_duplicates")
+            .is_some_and(|value| matches!(value.to_ascii_lowercase().as_str(), "yes" | "true"))
+    });
     let mut lists = choices::read_sheet(
         CHOICES,
         workbook.choices,
         label_default.as_deref(),
+        allow_duplicates,
         &mut problems,
     );
     let external = choices::read_sheet(
         EXTERNAL_CHOICES,
         workbook.external_choices,
         label_default.as_deref(),
+        true,
         &mut problems,
     );
+    // select_one_external reads its own namespace: a list of the same
+    // name in `choices` serves the selects before it.
     for (list, choices) in external {
-        match lists.entry(list) {
-            std::collections::btree_map::Entry::Vacant(entry) => {
-                entry.insert(choices);
-            }
-            std::collections::btree_map::Entry::Occupied(entry) => {
-                if let Some(first) = choices.first() {
-                    problems.push(Problem::at(
-                        EXTERNAL_CHOICES,
-                        first.row,
-                        "list_name",
-                        format!(
-                            "list `{}` is also in sheet `choices`; rename one of them",
-                            entry.key()
-                        ),
-                    ));
-                }
-            }
-        }
+        lists.insert(external_list(&list), choices);
     }
     file_lists(&survey, workbook, &mut lists, &mut problems);
     other_choices(&survey, &mut lists);
     let data = tables(&survey, workbook, &mut problems);
     checks::lists(&survey, &lists, &mut problems);
+    checks::spaced_choices(&survey, &lists, &mut problems);
     checks::references(&survey, &mut problems);
     let Some(head) = head.filter(|_| problems.is_empty()) else {
         return Err(XlsFormError::sorted(problems));
@@ -87,6 +82,88 @@ pub(super) fn convert(workbook: &Workbook<'_>, extra: Vec<Problem>) -> Result<Fo
         XlsFormError::sorted(vec![checks::place(&error, &form, &places)])
     })?;
     Ok(form)
+}
+
+/// A name used in several groups is ambiguous as `${name}` (pyxform
+/// refuses it) and told apart by paths: its first use is stored as
+/// `group.name` too, as the later ones already are, so that only a path
+/// names any of them.
+fn qualify_first_uses(survey: &mut Survey) {
+    if survey.renamed.is_empty() {
+        return;
+    }
+    let renamed: std::collections::BTreeSet<String> = survey.renamed.keys().cloned().collect();
+    let paths = survey.paths.clone();
+    let mut position = 0;
+    survey::visit_mut(&mut survey.questions, &mut |question| {
+        let path = paths.get(position).map_or("", String::as_str);
+        position += 1;
+        if !renamed.contains(&question.name) {
+            return;
+        }
+        let mut segments = path.rsplit('/');
+        let (Some(_), Some(parent)) = (segments.next(), segments.next()) else {
+            return;
+        };
+        question.name = format!("{parent}.{}", question.name);
+    });
+}
+
+/// Absolute paths in expressions (`/data/household/head_name`, which
+/// pyxform passes through) as references to the questions they name, so
+/// that a name used in two groups is told apart by its path. The first
+/// segment is the form's root, whatever its name.
+fn resolve_paths(survey: &mut Survey) {
+    let by_path: BTreeMap<String, String> = survey
+        .paths
+        .iter()
+        .zip(survey.with_rows())
+        .map(|(path, (question, _))| (path.clone(), question.name.clone()))
+        .collect();
+    let Ok(pattern) = regex::Regex::new(r#"(?:/[^/\s=!<>()+*,'"|\[\]{}$]+){2,}"#) else {
+        return;
+    };
+    let resolve = |expression: &mut Option<crate::Expr>, filter: bool| {
+        let Some(source) = expression.as_ref().map(|e| e.source().to_owned()) else {
+            return;
+        };
+        if !source.contains('/') {
+            return;
+        }
+        let rewritten = pattern.replace_all(&source, |found: &regex::Captures<'_>| {
+            let path = &found[0];
+            // Past the root's segment.
+            let inner = path[1..].split_once('/').map_or("", |(_, rest)| rest);
+            match by_path.get(inner) {
+                Some(name) => format!("${{{name}}}"),
+                None => path.to_owned(),
+            }
+        });
+        if rewritten != source {
+            let parsed = if filter {
+                crate::Expr::parse_filter(&rewritten)
+            } else {
+                crate::Expr::parse(&rewritten)
+            };
+            if let Ok(parsed) = parsed {
+                *expression = Some(parsed);
+            }
+        }
+    };
+    survey::visit_mut(&mut survey.questions, &mut |question| {
+        resolve(&mut question.relevant, false);
+        resolve(&mut question.constraint, false);
+        resolve(&mut question.calculation, false);
+        resolve(&mut question.choice_filter, true);
+        resolve(&mut question.repeat_count, false);
+        if let Requirement::When(expression) = &mut question.required {
+            let mut wrapped = Some(expression.clone());
+            resolve(&mut wrapped, false);
+            if let Some(resolved) = wrapped {
+                *expression = resolved;
+            }
+        }
+    });
 }
 
 /// Reads a file published beside the form, reporting on `row` of the

@@ -41,9 +41,6 @@ mod vocabulary;
 use problem::{CHOICES, EXTERNAL_CHOICES, SETTINGS, SURVEY};
 pub use problem::{Problem, ProblemGroup, XlsFormError};
 
-/// Sheets of XLSForm that carry meaning this version does not read yet.
-const LATER_SHEETS: &[&str] = &["entities"];
-
 /// Files published beside a form (CSV and XML for `pulldata()` and
 /// `select_one_from_file`), by file name (`households.csv`).
 pub type Attachments = BTreeMap<String, Vec<u8>>;
@@ -158,12 +155,8 @@ fn read_workbook(
     let survey = rows_of(SURVEY, &mut problems);
     let choices = rows_of(CHOICES, &mut problems);
     let external_choices = rows_of(EXTERNAL_CHOICES, &mut problems);
-    for later in LATER_SHEETS {
-        let rows = rows_of(later, &mut problems);
-        if rows.iter().flatten().any(|cell| !cell.trim().is_empty()) {
-            problems.push(Problem::sheet(later, "this sheet is not supported yet"));
-        }
-    }
+    // Sheet `entities` (ODK Central's entity lists) is read by nobody:
+    // Doorstep keeps its own register of households.
     let workbook = Workbook {
         settings: &settings,
         survey: &survey,
@@ -273,11 +266,29 @@ fn cell_text(cell: &Data) -> Result<String, String> {
         Data::Int(number) => Ok(number.to_string()),
         Data::Float(number) => Ok(number_text(*number)),
         Data::Bool(value) => Ok(value.to_string()),
-        Data::DateTime(_) => {
-            Err("a date cell; write the value as text (format the cell as Text)".to_owned())
-        }
+        // A date typed into a cell: as pyxform reads it, in ISO form.
+        Data::DateTime(moment) => match excel_moment(moment.as_f64()) {
+            Some(moment) if moment.time() == chrono::NaiveTime::MIN => {
+                Ok(moment.format("%Y-%m-%d").to_string())
+            }
+            Some(moment) => Ok(moment.format("%Y-%m-%dT%H:%M:%S").to_string()),
+            None => Err("a date cell out of range; write the value as text".to_owned()),
+        },
         Data::Error(error) => Err(format!("the cell holds the spreadsheet error {error}")),
     }
+}
+
+/// An Excel date serial (days since 1899-12-30, the time as a fraction)
+/// as a date and time, to the second.
+fn excel_moment(serial: f64) -> Option<chrono::NaiveDateTime> {
+    if !serial.is_finite() || !(0.0..3_000_000.0).contains(&serial) {
+        return None;
+    }
+    let epoch = chrono::NaiveDate::from_ymd_opt(1899, 12, 30)?.and_time(chrono::NaiveTime::MIN);
+    // Within 0..3e6 days by the check, so the seconds fit an i64.
+    #[allow(clippy::cast_possible_truncation)]
+    let seconds = (serial * 86_400.0).round() as i64;
+    epoch.checked_add_signed(chrono::TimeDelta::try_seconds(seconds)?)
 }
 
 fn number_text(number: f64) -> String {

@@ -34,8 +34,14 @@ pub(super) fn read(
     let mut hint = sheet.texts(cells, Text::Hint);
     // A row of unknown type is held to the rules of a question.
     let needs_label = kind.is_none_or(|kind| kind.takes_answer() || *kind == QuestionKind::Note);
+    let media = sheet.values_by(cells, |meaning| {
+        (*meaning == Meaning::Media).then(String::new)
+    });
     if needs_label && label.is_empty() {
-        if hint.is_empty() {
+        if let Some((_, image)) = media.first().filter(|_| hint.is_empty()) {
+            // A note that shows only an image (not shown yet): its file.
+            label = Labels::plain(*image);
+        } else if hint.is_empty() {
             // pyxform's reason.
             problem(
                 "label",
@@ -114,26 +120,28 @@ pub(super) fn read(
             "a `calculate` row needs a calculation".into(),
         ),
         (QuestionKind::Calculate, true) | (_, false) => {}
-        (_, true) => problem(
+        (QuestionKind::Group | QuestionKind::Repeat, true) => problem(
             "calculation",
-            format!(
-                "a calculation on a `{}` row is not supported yet; only `calculate` rows compute",
-                what.to_lowercase()
-            ),
+            format!("a `{what}` row takes no calculation"),
         ),
+        (_, true) => {
+            // pyxform computes a question that has a calculation, and ODK
+            // Collect recomputes it over whatever is typed: it is a
+            // calculation, shown with its label.
+            kind = QuestionKind::Calculate;
+        }
     }
     if !kind.takes_answer() {
-        // pyxform accepts `required` and `constraint` on a note, a
-        // calculation or a group, and they mean nothing there.
+        // pyxform accepts `required` and `constraint` on a note or a group,
+        // and `required` on a calculation, where they mean nothing; a
+        // calculation's constraint checks the computed value.
         required = Requirement::Always(false);
-        constraint = None;
+        if kind != QuestionKind::Calculate {
+            constraint = None;
+        }
     }
-    if choice_filter.is_some() && kind.list().is_none() {
-        problem(
-            "choice_filter",
-            format!("a choice_filter applies only to a select; this row is `{what}`"),
-        );
-    }
+    // pyxform ignores a choice_filter on a row that is no select.
+    let choice_filter = choice_filter.filter(|_| kind.list().is_some());
     let repeat_count = repeat_count.filter(|_| kind == QuestionKind::Repeat);
     if let QuestionKind::Range { start, end, step } = &mut kind {
         for (key, slot) in [("start", start), ("end", end), ("step", step)] {
@@ -147,6 +155,10 @@ pub(super) fn read(
                 }
             }
         }
+    }
+    if options.source == Source::External {
+        let list = vocabulary::external_list(kind.list().unwrap_or_default());
+        kind = QuestionKind::SelectOne { list };
     }
     if options.source == Source::File {
         let file = kind.list().unwrap_or_default().to_owned();

@@ -32,10 +32,25 @@ impl<'rows> Sheet<'rows> {
         let mut columns: Vec<(usize, String, Meaning)> = Vec::new();
         for index in 0..width {
             let text = rows[header].get(index).map_or("", |c| c.trim()).to_owned();
-            let meaning = meaning(name, &text, label_default);
-            if let Some((_, first, _)) = columns.iter().find(|(_, _, m)| {
-                *m == meaning && !matches!(m, Meaning::Refused(_) | Meaning::Ignored)
-            }) {
+            let mut meaning = meaning(name, &text, label_default);
+            let clashes = |meaning: &Meaning, columns: &[(usize, String, Meaning)]| {
+                columns
+                    .iter()
+                    .find(|(_, _, m)| {
+                        *m == *meaning
+                            && !matches!(m, Meaning::Refused(_) | Meaning::Ignored | Meaning::Media)
+                    })
+                    .map(|(_, first, _)| first.clone())
+            };
+            // A plain `label` beside `label::LANG` of the default language:
+            // pyxform keeps both, the plain one as the language "default".
+            if let Meaning::Translated(text_column, _) = &meaning
+                && !text.contains("::")
+                && clashes(&meaning, &columns).is_some()
+            {
+                meaning = Meaning::Translated(*text_column, Labels::DEFAULT.to_owned());
+            }
+            if let Some(first) = clashes(&meaning, &columns) {
                 problems.push(Problem::at(
                     name,
                     header,

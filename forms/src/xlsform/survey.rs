@@ -30,6 +30,9 @@ pub(super) struct Survey {
     pub(super) rows: Vec<usize>,
     /// For each of `rows`, where a select's choices come from.
     pub(super) options: Vec<Options>,
+    /// For each of `rows`, its path of names as written, groups first
+    /// (`household/head_name`), which absolute paths in expressions use.
+    pub(super) paths: Vec<String>,
     /// Names given to more than one question (in different groups), with
     /// the names the later ones were given.
     pub(super) renamed: BTreeMap<String, Vec<String>>,
@@ -43,6 +46,14 @@ impl Survey {
         flatten(&self.questions)
             .into_iter()
             .zip(self.rows.iter().copied())
+    }
+}
+
+/// Calls `visit` on every question, group and repeat, depth first.
+pub(super) fn visit_mut(questions: &mut [Question], visit: &mut impl FnMut(&mut Question)) {
+    for question in questions {
+        visit(question);
+        visit_mut(&mut question.children, visit);
     }
 }
 
@@ -66,6 +77,8 @@ struct Open {
     has_rows: bool,
     /// Its children's names, lower-cased (pyxform compares them so).
     names: BTreeSet<String>,
+    /// Its path of names as written.
+    path: String,
 }
 
 /// The tree being built.
@@ -204,8 +217,13 @@ pub(super) fn read(
     // Every name used so far, with its row, to rename later uses.
     let mut used: BTreeMap<String, usize> = BTreeMap::new();
     for (index, cells) in sheet.data_rows() {
+        let type_text = sheet.cell(cells, &Meaning::Type);
+        if type_text.is_empty() && sheet.cell(cells, &Meaning::Name).is_empty() {
+            // pyxform skips a row with neither type nor name.
+            continue;
+        }
         sheet.refuse_values(index, cells, problems);
-        let row_type = match row_type(sheet.cell(cells, &Meaning::Type)) {
+        let row_type = match row_type(type_text) {
             Ok(RowType::End(kind)) => {
                 // pyxform ignores whatever else an end row holds.
                 tree.end(index, &kind, problems);
@@ -226,6 +244,10 @@ pub(super) fn read(
             open.has_rows = true;
         }
         let mut name = sheet.cell(cells, &Meaning::Name).to_owned();
+        if name.is_empty() && matches!(&row_type, Some(RowType::Question(QuestionKind::Note, _))) {
+            // pyxform names a note that has no name.
+            name = format!("generated_note_name_{}", index + 1);
+        }
         if let Some(reason) = question_name_problem(&name) {
             problems.push(Problem::at(
                 SURVEY,
@@ -255,6 +277,16 @@ pub(super) fn read(
             name = qualified;
         }
         used.entry(name.clone()).or_insert(index);
+        let written = sheet.cell(cells, &Meaning::Name);
+        let written = if written.is_empty() {
+            name.as_str()
+        } else {
+            written
+        };
+        let path = match tree.open.last() {
+            Some(open) => format!("{}/{written}", open.path),
+            None => written.to_owned(),
+        };
         let options = match &row_type {
             Some(RowType::Question(_, options)) => *options,
             _ => Options::default(),
@@ -273,15 +305,18 @@ pub(super) fn read(
                 question,
                 has_rows: false,
                 names: BTreeSet::new(),
+                path: path.clone(),
             }),
             (_, Some(question)) => {
                 let other = options.or_other.then(|| row::other_question(&question));
                 tree.place(question);
                 survey.rows.push(index);
                 survey.options.push(options);
+                survey.paths.push(path.clone());
                 if let Some(other) = other {
                     tree.sibling_name(&other.name);
                     used.entry(other.name.clone()).or_insert(index);
+                    survey.paths.push(format!("{path}_other"));
                     tree.place(other);
                     survey.rows.push(index);
                     survey.options.push(Options::default());
@@ -292,6 +327,7 @@ pub(super) fn read(
         }
         survey.rows.push(index);
         survey.options.push(options);
+        survey.paths.push(path);
     }
     survey.questions = tree.finish(problems);
     if survey.rows.is_empty() && problems.iter().all(|p| p.sheet != SURVEY) {

@@ -325,8 +325,8 @@ fn unmatched_begin_and_end_rows_are_named() {
 }
 
 #[test]
-fn rows_that_take_no_answer_drop_required_and_refuse_calculations() {
-    let found = problems(&[
+fn rows_that_take_no_answer_drop_required_and_questions_with_a_calculation_compute() {
+    let form = read(&[
         &[
             "type",
             "name",
@@ -335,28 +335,37 @@ fn rows_that_take_no_answer_drop_required_and_refuse_calculations() {
             "constraint",
             "calculation",
         ],
-        &["note", "intro", "说明", "", ". != ''", ""],
+        &["note", "intro", "说明", "yes", ". != ''", ""],
         &["begin_group", "household", "户", "yes", "", ""],
         &["text", "head_name", "户主", "", "", "concat('王', '')"],
         &["end_group", "", "", "", "", ""],
-        &["calculate", "total", "", "", "", ""],
-        &["note", "", "", "", "", ""],
+        &["calculate", "total", "", "yes", ". > 0", "1 + 1"],
+        &["note", "", "完", "", "", ""],
+    ])
+    .unwrap_or_else(|error| panic!("{error}"));
+    // pyxform accepts `required` and `constraint` on a note or a group, where
+    // they mean nothing: dropped.
+    let intro = form.question("intro").expect("intro");
+    assert!(intro.required.is_never() && intro.constraint.is_none());
+    assert!(form.questions[1].required.is_never());
+    // A question with a calculation is computed, as Collect recomputes it.
+    let head = form.question("head_name").expect("head_name");
+    assert_eq!(head.kind, QuestionKind::Calculate);
+    assert_eq!(head.label, Labels::new().with("zh-CN", "户主"));
+    // A calculation keeps its constraint (it checks the computed value).
+    let total = form.question("total").expect("total");
+    assert!(total.constraint.is_some() && total.required.is_never());
+    // A note without a name is named as pyxform names it.
+    assert!(form.question("generated_note_name_7").is_some());
+    // A group's calculation means nothing and is refused.
+    let found = problems(&[
+        &["type", "name", "label", "calculation"],
+        &["begin_group", "household", "户", "1"],
+        &["text", "head_name", "户主", ""],
+        &["end_group", "", "", ""],
+        &["calculate", "total", "", ""],
     ]);
-    // pyxform accepts `required` and `constraint` on a note or group, where
-    // they mean nothing: dropped, no problem.
-    assert_eq!(
-        places(&found),
-        [
-            (4, "calculation"),
-            (6, "calculation"),
-            (7, "name"),
-            (7, "label"),
-        ]
-    );
-    assert_eq!(
-        found[0].message,
-        "a calculation on a `text` row is not supported yet; only `calculate` rows compute"
-    );
+    assert_eq!(places(&found), [(2, "calculation"), (5, "calculation")]);
 }
 
 #[test]

@@ -6,19 +6,17 @@ use super::problem::{CHOICES, EXTERNAL_CHOICES, SETTINGS, SURVEY};
 use crate::{Labels, Metadata, QuestionKind};
 
 const SUPPORTED_TYPES: &str = "text, integer, decimal, range, select_one LIST, \
-     select_multiple LIST, select_one_from_file FILE, select_one_external LIST, date, time, \
-     datetime, geopoint, barcode, note, calculate, image, audio, video, file, metadata \
+     select_multiple LIST, rank LIST, select_one_from_file FILE, select_one_external LIST, date, \
+     time, datetime, geopoint, barcode, note, acknowledge, calculate, image, audio, video, file, \
+     metadata \
      (start, end, today, deviceid…), begin_group/end_group, begin_repeat/end_repeat";
 
 /// Question types of XLSForm that this version does not read yet.
 const LATER_TYPES: &[&str] = &[
-    "rank",
     "geotrace",
     "geoshape",
     "background-audio",
     "background-geopoint",
-    "acknowledge",
-    "trigger",
     "hidden",
     "begin_loop",
     "begin loop",
@@ -92,6 +90,9 @@ pub(super) enum Meaning {
     Extra(String),
     /// A column pyxform reads or ignores that means nothing here.
     Ignored,
+    /// An image shown with the label: not shown yet, but a note with only
+    /// an image is labelled with its file's name.
+    Media,
     /// A value in it is an error, with this message.
     Refused(String),
 }
@@ -145,6 +146,12 @@ pub(super) enum Source {
     /// A CSV or XML file beside the form (`select_one_from_file`); the
     /// list is named after the file.
     File,
+}
+
+/// The key of a list of sheet `external_choices` among the form's lists:
+/// `select_one_external` reads its own namespace.
+pub(super) fn external_list(list: &str) -> String {
+    format!("external:{list}")
 }
 
 /// Reads a `required` cell; `None` when it is not a yes or a no (then it
@@ -220,6 +227,7 @@ pub(super) fn row_type(text: &str) -> Result<RowType, String> {
         ["geopoint" | "gps" | "location"] => plain(QuestionKind::Geopoint),
         ["barcode"] => plain(QuestionKind::Barcode),
         ["note"] => plain(QuestionKind::Note),
+        ["acknowledge" | "trigger"] => plain(QuestionKind::Acknowledge),
         ["calculate"] => plain(QuestionKind::Calculate),
         ["image" | "photo" | "picture"] => plain(QuestionKind::Photo),
         ["audio"] => plain(QuestionKind::Audio),
@@ -245,6 +253,13 @@ pub(super) fn row_type(text: &str) -> Result<RowType, String> {
             select(true, Source::Choices, rest, 5)
         }
         ["select", "all", "that", "apply", rest @ ..] => select(true, Source::Choices, rest, 4),
+        ["rank", list] => Ok(RowType::Question(
+            QuestionKind::Rank {
+                list: list_at(1).unwrap_or_else(|| (*list).to_owned()),
+            },
+            Options::default(),
+        )),
+        ["rank"] => Err("rank needs a choice list: `rank LIST`".into()),
         ["select_one_external", rest @ ..] => select(false, Source::External, rest, 1),
         ["select_one_from_file", rest @ ..] => select(false, Source::File, rest, 1),
         ["select_multiple_from_file", rest @ ..] => select(true, Source::File, rest, 1),
@@ -286,7 +301,8 @@ pub(super) fn meaning(sheet: &str, text: &str, label_default: Option<&str>) -> M
     };
     let plain = language.is_none();
     match (sheet, base.as_str()) {
-        (_, "") => Meaning::Refused("a value in a column without a header".into()),
+        // pyxform reads no column without a header.
+        (_, "") => Meaning::Ignored,
         (SURVEY | CHOICES | EXTERNAL_CHOICES, "label") => in_language(Text::Label),
         (SURVEY, "hint") => in_language(Text::Hint),
         (SURVEY, "required_message" | "required message" | "jr:requiredmsg") => {
@@ -319,6 +335,7 @@ pub(super) fn meaning(sheet: &str, text: &str, label_default: Option<&str>) -> M
         (_, base) if LATER_COLUMNS.contains(&base) => Meaning::Refused(format!(
             "column `{text}` is not supported yet; remove it or leave it empty"
         )),
+        (SURVEY, "image" | "big-image") => Meaning::Media,
         (SURVEY | CHOICES | EXTERNAL_CHOICES, base)
             if IGNORED_COLUMNS.contains(&base)
                 || base.starts_with("media")
