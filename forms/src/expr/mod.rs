@@ -41,6 +41,8 @@ mod value;
 #[cfg(test)]
 mod eval_tests;
 #[cfg(test)]
+mod more_tests;
+#[cfg(test)]
 mod proptests;
 #[cfg(test)]
 mod tests;
@@ -108,26 +110,7 @@ impl Expr {
     /// appearance (for checking a form: an unknown name is a form error).
     pub fn references(&self) -> Vec<&str> {
         let mut names = Vec::new();
-        walk(&self.root, &mut |node| {
-            let name = match node {
-                Node::Reference(name) => name.as_str(),
-                // `jr:choice-name(x, '${q}')` names its question in text.
-                Node::Call {
-                    function: Function::ChoiceName,
-                    arguments,
-                } => match arguments.get(1) {
-                    Some(Node::Text(text)) => match functions::named_in_text(text) {
-                        Some(name) => name,
-                        None => return,
-                    },
-                    _ => return,
-                },
-                _ => return,
-            };
-            if !names.contains(&name) {
-                names.push(name);
-            }
-        });
+        references(&self.root, &mut names);
         names
     }
 
@@ -193,6 +176,50 @@ impl Expr {
 impl fmt::Display for Expr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(&self.root, f)
+    }
+}
+
+/// The `${name}`s in `node`, in source order, added to `names` once each;
+/// `jr:choice-name(x, '${q}')` names its question in text.
+fn references<'a>(node: &'a Node, names: &mut Vec<&'a str>) {
+    match node {
+        Node::Reference(name) => {
+            if !names.contains(&name.as_str()) {
+                names.push(name);
+            }
+        }
+        Node::Call {
+            function: Function::ChoiceName,
+            arguments,
+        } => {
+            for (index, argument) in arguments.iter().enumerate() {
+                match argument {
+                    Node::Text(text) if index == 1 => {
+                        if let Some(name) = functions::named_in_text(text)
+                            && !names.contains(&name)
+                        {
+                            names.push(name);
+                        }
+                    }
+                    other => references(other, names),
+                }
+            }
+        }
+        _ => {
+            let mut children = Vec::new();
+            match node {
+                Node::Negate(operand) => children.push(operand.as_ref()),
+                Node::Chain { first, rest } => {
+                    children.push(first.as_ref());
+                    children.extend(rest.iter().map(|(_, operand)| operand));
+                }
+                Node::Call { arguments, .. } => children.extend(arguments),
+                _ => {}
+            }
+            for child in children {
+                references(child, names);
+            }
+        }
     }
 }
 

@@ -301,6 +301,8 @@ fn number_text(number: f64) -> String {
 }
 
 #[cfg(test)]
+mod pyxform_tests;
+#[cfg(test)]
 mod survey_tests;
 #[cfg(test)]
 mod tests;
