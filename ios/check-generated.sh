@@ -20,18 +20,18 @@ grep -q 'binaryTarget(name: "DoorstepFFI"' ios/Package.swift \
 # The header, as a C compiler sees it (clang's nullability words blanked).
 echo '#include "DoorstepFFI.h"' | cc -fsyntax-only -x c -D_Nonnull= -D_Nullable= -I"$GEN" -
 
-python3 - "$GEN/Doorstep.swift" ios/Sources/Doorstep/DoorstepExtensions.swift ios/Tests/DoorstepTests/DoorstepTests.swift <<'PY'
+python3 - "$GEN/Doorstep.swift" ios/Sources/Doorstep/DoorstepExtensions.swift ios/Tests/DoorstepTests/DoorstepTests.swift ios/Tests/DoorstepTests/FormSessionTests.swift <<'PY'
 import re, sys
 generated = open(sys.argv[1], encoding="utf-8").read()
 problems, checked = [], 0
 for path in sys.argv[2:]:
     text = open(path, encoding="utf-8").read()
     # store.method(label: …) / self.method(label: …)
-    for name, label in set(re.findall(r'\b(?:store|fresh|self)\.([a-z]\w*)\((\w+):', text)):
+    for name, label in set(re.findall(r'\b(?:store|fresh|self|session|reopened)\.([a-z]\w*)\((\w+):', text)):
         checked += 1
         if not re.search(r'func `?%s`?\(%s:' % (name, label), generated):
             problems.append(f"{path}: {name}({label}:) is not in the generated Swift")
-    for name in set(re.findall(r'\b(?:store|fresh|self)\.([a-z]\w*)\(\)', text)):
+    for name in set(re.findall(r'\b(?:store|fresh|self|session|reopened)\.([a-z]\w*)\(\)', text)):
         checked += 1
         if not re.search(r'func `?%s`?\(\)' % name, generated):
             problems.append(f"{path}: {name}() is not in the generated Swift")

@@ -25,10 +25,15 @@ use doorstep_core::transport::{Endpoint, HttpTimeouts, HttpTransport, Transport}
 use doorstep_core::{NewVisit, Store, StoreOptions};
 
 mod error;
+mod session;
 mod types;
 
 pub use error::{DoorstepError, ValidationIssue};
 use error::{parse_answers, parse_id};
+pub use session::{
+    AnswerValue, FormChanges, FormChoice, FormNode, FormSession, FormViolation, NodeKind,
+    ViolationRule,
+};
 pub use types::*;
 
 uniffi::setup_scaffolding!();

@@ -25,4 +25,4 @@ pub use doorstep_forms as forms;
 
 pub use error::{Error, Result};
 pub use model::*;
-pub use store::{Store, StoreOptions};
+pub use store::{Store, StoreOptions, VisitSession};

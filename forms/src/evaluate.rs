@@ -119,15 +119,15 @@ impl Form {
 }
 
 /// Where a question sits: the repeats around it, outermost first.
-struct Site<'f> {
+pub(crate) struct Site<'f> {
     question: &'f Question,
     repeats: Vec<&'f str>,
 }
 
 /// The repeat items a position is inside: (repeat name, 0-based item).
-type Frame<'f> = Vec<(&'f str, usize)>;
+pub(crate) type Frame<'f> = Vec<(&'f str, usize)>;
 
-struct Engine<'f> {
+pub(crate) struct Engine<'f> {
     form: &'f Form,
     sites: HashMap<&'f str, Site<'f>>,
     /// The answers with calculated values written in.
@@ -391,7 +391,7 @@ fn index<'f>(
 }
 
 /// `members[2]/age`: repeat items counted from 1, as form authors count.
-fn path(frame: &[(&str, usize)], name: &str) -> String {
+pub(crate) fn path(frame: &[(&str, usize)], name: &str) -> String {
     let mut path = String::new();
     for (repeat, item) in frame {
         path.push_str(&format!("{repeat}[{}]/", item + 1));
@@ -401,6 +401,9 @@ fn path(frame: &[(&str, usize)], name: &str) -> String {
 }
 
 mod check;
+mod incremental;
 mod scope;
+
+pub(crate) use incremental::{Live, Shown};
 #[cfg(test)]
 mod tests;

@@ -27,6 +27,7 @@ mod evaluate;
 pub mod expr;
 mod kind;
 mod labels;
+pub mod session;
 mod validate;
 #[cfg(feature = "xlsform")]
 pub mod xlsform;
@@ -36,6 +37,7 @@ pub use evaluate::{Evaluation, Options, Stage};
 pub use expr::{Expr, choice_passes};
 pub use kind::{Metadata, QuestionKind};
 pub use labels::Labels;
+pub use session::{Answer, Changes, FormSession, Node, SessionError};
 pub use validate::{Rule, Violation};
 
 /// One version of a form. Published versions never change: a change is a new
@@ -56,8 +58,9 @@ pub struct Form {
     /// theirs in `children`.
     pub questions: Vec<Question>,
     /// Choice lists by list name, for `select_one` and `select_multiple`
-    /// (lists read from a CSV or XML file published beside the form are
-    /// inlined here under the file's name without extension).
+    /// (a list read from a CSV or XML file published beside the form is
+    /// inlined here under the file's name, `markets.csv`; one of XLSForm's
+    /// sheet `external_choices` under `external:LIST`).
     #[serde(default)]
     pub choices: BTreeMap<String, Vec<Choice>>,
     /// Tables published beside the form for `pulldata()`, by file name

@@ -22,8 +22,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use doorstep_forms::Form;
 use doorstep_e2e::{DEMO_FORM, answers};
+use doorstep_forms::Form;
 use doorstep_protocol::{
     Answers, AreaLevel, AreaRecord, Change, HouseholdRecord, Mutation, Outcome, PullQuery,
     PulledChange, VisitRecord, scope_digest,

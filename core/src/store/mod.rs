@@ -19,6 +19,7 @@ mod forms;
 mod households;
 mod lifecycle;
 mod observe;
+mod session;
 pub(crate) mod sync;
 mod visits;
 
@@ -41,6 +42,7 @@ use crate::transport::Endpoint;
 pub use codec::{parse_time, parse_uuid, time_text};
 pub use lifecycle::Unsynced;
 pub use observe::{DataChange, Observer, Subscription};
+pub use session::VisitSession;
 pub use sync::SyncFailure;
 
 /// The device schema, one step per numbered file. Never edit a shipped step.
@@ -476,3 +478,5 @@ fn read_identity(connection: &Connection) -> Result<Option<DeviceIdentity>> {
 mod tests;
 #[cfg(test)]
 mod tests_lifecycle;
+#[cfg(test)]
+mod tests_session;

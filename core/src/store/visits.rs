@@ -26,6 +26,12 @@ impl Store {
     /// Records a visit: a draft, or a finalised visit that is validated
     /// against its form and queued for the server. Durable when it returns.
     pub fn record_visit(&self, new: NewVisit) -> Result<Visit> {
+        self.record_visit_on(new, None)
+    }
+
+    /// Records a visit on `version` of its form (the newest when `None`):
+    /// a session keeps the version it was opened with.
+    pub(super) fn record_visit_on(&self, new: NewVisit, version: Option<&str>) -> Result<Visit> {
         let now = self.now();
         let id = Uuid::now_v7();
         self.write(|transaction| {
@@ -36,7 +42,10 @@ impl Store {
             if let Some(corrected) = new.corrects {
                 check_correctable(transaction, corrected, new.household_id)?;
             }
-            let (form_id, form_version) = resolve_form(transaction, new.form_id.as_deref())?;
+            let (form_id, form_version) = match (new.form_id.as_deref(), version) {
+                (Some(form_id), Some(version)) => (form_id.to_owned(), version.to_owned()),
+                (form_id, _) => resolve_form(transaction, form_id)?,
+            };
             let stage = if new.draft { Stage::Draft } else { Stage::Final };
             let (answers, computed) = self.evaluate(transaction, &form_id, &form_version, &new.answers, stage, now)?;
             transaction
@@ -89,11 +98,18 @@ impl Store {
     /// Finalises a draft on the form version it was started with: validates
     /// it and queues it for the server.
     pub fn finalise_draft(&self, id: Uuid) -> Result<Visit> {
+        self.finalise_draft_with(id, None)
+    }
+
+    /// Finalises a draft with `answers` in place of its stored ones (a
+    /// session's), in one transaction.
+    pub(super) fn finalise_draft_with(&self, id: Uuid, answers: Option<&Answers>) -> Result<Visit> {
         let now = self.now();
         self.write(|transaction| {
             let draft = own_draft(transaction, id, &self.require_identity_in(transaction)?)?;
+            let given = answers.unwrap_or(&draft.answers);
             let (answers, computed) =
-                self.evaluate(transaction, &draft.form_id, &draft.form_version, &draft.answers, Stage::Final, now)?;
+                self.evaluate(transaction, &draft.form_id, &draft.form_version, given, Stage::Final, now)?;
             let now = time_text(now);
             transaction.execute(
                 "UPDATE visits SET status = 'final', answers = ?2, computed = ?3, recorded_at = ?4, updated_at = ?4
@@ -102,6 +118,19 @@ impl Store {
             )?;
             enqueue(transaction, id, &now)?;
             visit(transaction, id)?.ok_or(Error::UnknownVisit(id))
+        })
+    }
+
+    /// Deletes one of this device's drafts, answers and all. A finalised
+    /// visit is never deleted (`Error::Finalised`).
+    pub fn delete_draft(&self, id: Uuid) -> Result<()> {
+        self.write(|transaction| {
+            own_draft(transaction, id, &self.require_identity_in(transaction)?)?;
+            transaction.execute(
+                "DELETE FROM visits WHERE id = ?1 AND status = 'draft'",
+                [id.to_string()],
+            )?;
+            Ok(())
         })
     }
 
@@ -174,7 +203,11 @@ fn own_draft(connection: &Connection, id: Uuid, identity: &DeviceIdentity) -> Re
     Ok(draft)
 }
 
-fn check_correctable(connection: &Connection, corrected: Uuid, household: Uuid) -> Result<()> {
+pub(super) fn check_correctable(
+    connection: &Connection,
+    corrected: Uuid,
+    household: Uuid,
+) -> Result<()> {
     match visit(connection, corrected)? {
         Some(original)
             if original.status == VisitStatus::Final && original.household_id == household =>

@@ -38,7 +38,7 @@ impl<'f> Engine<'f> {
         }
     }
 
-    fn check_questions(
+    pub(super) fn check_questions(
         &self,
         questions: &'f [Question],
         frame: &mut Frame<'f>,
@@ -142,7 +142,7 @@ impl<'f> Engine<'f> {
         }
     }
 
-    fn required(&self, question: &Question, frame: &[(&'f str, usize)]) -> bool {
+    pub(super) fn required(&self, question: &Question, frame: &[(&'f str, usize)]) -> bool {
         match &question.required {
             Requirement::Always(required) => *required,
             Requirement::When(expression) => expression

@@ -2,8 +2,8 @@
 //! or households, publish forms, hand out enrolment codes, export visits.
 
 use chrono::{Duration, Utc};
-use doorstep_forms::Form;
 use doorstep_core::sqlite::{household_record_from_row, time_text, uuid_column};
+use doorstep_forms::Form;
 use doorstep_protocol::limits::{MAX_CHANGE_BYTES, MAX_SHORT_TEXT_CHARS, check_short_text};
 use doorstep_protocol::{AreaRecord, Hlc, HouseholdField, HouseholdRecord, VisitRecord};
 use rand::Rng;

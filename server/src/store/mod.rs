@@ -23,8 +23,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
-use doorstep_forms::Form;
 use doorstep_core::sqlite::{self, Durability, MigrateError, Migration};
+use doorstep_forms::Form;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use uuid::Uuid;
 

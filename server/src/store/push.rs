@@ -19,8 +19,8 @@ use std::net::IpAddr;
 use std::sync::{Arc, PoisonError};
 
 use chrono::{DateTime, Utc};
-use doorstep_forms::{Form, Options, Rule, Stage};
 use doorstep_core::sqlite::time_text;
+use doorstep_forms::{Form, Options, Rule, Stage};
 use doorstep_protocol::limits::{MAX_CHANGE_BYTES, MAX_PUSH_CHANGES, MAX_VISIT_BYTES, json_size};
 use doorstep_protocol::{Change, ChangeResult, Mutation, Outcome, RejectCode, VisitRecord};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};

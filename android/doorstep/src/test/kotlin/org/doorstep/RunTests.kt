@@ -25,7 +25,7 @@ fun main() {
             if (description !in failed) println("ok     ${description.methodName}")
         }
     })
-    val result = core.run(DoorstepTest::class.java)
+    val result = core.run(DoorstepTest::class.java, FormSessionTest::class.java)
     val failed = result.failureCount
     val passed = result.runCount - failed
     println("$passed passed, $failed failed")

@@ -46,6 +46,16 @@ class TestServer : AutoCloseable {
         return export.readLines().count { it.isNotBlank() }
     }
 
+    /**
+     * The server's export line of visit [id], or null: what the server
+     * stored, with the calculated values it computed itself.
+     */
+    fun exportedVisit(id: String): String? {
+        val export = File(directory, "export.jsonl")
+        run(listOf("admin", "export", "visits", "--format", "jsonl", "--out", export.path))
+        return export.readLines().firstOrNull { it.contains("\"id\":\"$id\"") }
+    }
+
     private fun run(arguments: List<String>, stdout: File? = null): String {
         val builder = ProcessBuilder(listOf(binary) + arguments)
             .directory(directory)
