@@ -320,9 +320,7 @@ pub(super) fn meaning(sheet: &str, text: &str, label_default: Option<&str>) -> M
         (SURVEY, "default") if plain => Meaning::Default,
         (SURVEY, "appearance") if plain => Meaning::Appearance,
         (SURVEY, "choice_filter" | "choice filter") if plain => Meaning::ChoiceFilter,
-        (SURVEY, "repeat_count" | "repeat count" | "jr:count") if plain => {
-            Meaning::RepeatCount
-        }
+        (SURVEY, "repeat_count" | "repeat count" | "jr:count") if plain => Meaning::RepeatCount,
         (SURVEY, "read_only" | "readonly" | "read only") if plain => Meaning::ReadOnly,
         (SURVEY, "parameters" | "params") if plain => Meaning::Parameters,
         (CHOICES | EXTERNAL_CHOICES, "list_name" | "list name") if plain => Meaning::ListName,
