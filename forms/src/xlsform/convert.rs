@@ -10,8 +10,21 @@ use super::problem::{CHOICES, EXTERNAL_CHOICES, Problem, SURVEY, XlsFormError};
 use super::row::file_of_list;
 use super::survey::{self, Survey};
 use super::vocabulary::{Source, external_list};
-use super::{Workbook, settings};
+use super::settings;
 use crate::{Choice, Form, Labels, Requirement};
+
+/// A workbook's sheets as text rows, and how to reach the files beside it.
+pub(super) struct Workbook<'a> {
+    pub(super) settings: &'a [Vec<String>],
+    pub(super) survey: &'a [Vec<String>],
+    pub(super) choices: &'a [Vec<String>],
+    pub(super) external_choices: &'a [Vec<String>],
+    /// The workbook's file name without `.xlsx`: the form's id when the
+    /// settings give none.
+    pub(super) file_stem: Option<&'a str>,
+    /// A file beside the form, by name; `None` when there is none.
+    pub(super) files: &'a dyn Fn(&str) -> Option<Vec<u8>>,
+}
 
 /// Converts the workbook's rows into a form, or returns every problem
 /// found (with `extra`, problems found while reading the cells).

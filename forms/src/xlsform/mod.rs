@@ -40,6 +40,7 @@ mod vocabulary;
 
 use problem::{CHOICES, EXTERNAL_CHOICES, SETTINGS, SURVEY};
 pub use problem::{Problem, ProblemGroup, XlsFormError};
+use convert::Workbook;
 
 /// Files published beside a form (CSV and XML for `pulldata()` and
 /// `select_one_from_file`), by file name (`households.csv`).
@@ -47,19 +48,6 @@ pub type Attachments = BTreeMap<String, Vec<u8>>;
 
 /// Largest file beside a form that is read (64 MiB).
 const MAX_ATTACHMENT_BYTES: u64 = 64 * 1024 * 1024;
-
-/// A workbook's sheets as text rows, and how to reach the files beside it.
-pub(crate) struct Workbook<'a> {
-    settings: &'a [Vec<String>],
-    survey: &'a [Vec<String>],
-    choices: &'a [Vec<String>],
-    external_choices: &'a [Vec<String>],
-    /// The workbook's file name without `.xlsx`: the form's id when the
-    /// settings give none.
-    file_stem: Option<&'a str>,
-    /// A file beside the form, by name; `None` when there is none.
-    files: &'a dyn Fn(&str) -> Option<Vec<u8>>,
-}
 
 /// Reads an XLSForm `.xlsx` file. Files the form reads (`pulldata()`
 /// tables, `select_one_from_file` lists) are read from its directory; the
