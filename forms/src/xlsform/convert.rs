@@ -8,9 +8,9 @@ use super::checks::{self, Places};
 use super::choices::{self, Lists, Placed, Table};
 use super::problem::{CHOICES, EXTERNAL_CHOICES, Problem, SURVEY, XlsFormError};
 use super::row::file_of_list;
+use super::settings;
 use super::survey::{self, Survey};
 use super::vocabulary::{Source, external_list};
-use super::settings;
 use crate::{Choice, Form, Labels, Requirement};
 
 /// A workbook's sheets as text rows, and how to reach the files beside it.

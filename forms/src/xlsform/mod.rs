@@ -38,9 +38,9 @@ mod sheet;
 mod survey;
 mod vocabulary;
 
+use convert::Workbook;
 use problem::{CHOICES, EXTERNAL_CHOICES, SETTINGS, SURVEY};
 pub use problem::{Problem, ProblemGroup, XlsFormError};
-use convert::Workbook;
 
 /// Files published beside a form (CSV and XML for `pulldata()` and
 /// `select_one_from_file`), by file name (`households.csv`).
