@@ -276,6 +276,16 @@ fn node(node: session::Node) -> FormNode {
         (QuestionKind::Photo, _) => NodeKind::Photo,
         (QuestionKind::Group, _) => NodeKind::Group,
         (QuestionKind::Repeat, _) => NodeKind::Repeat,
+        // Kinds of definition format 3, shown as the closest kind the apps
+        // know until `NodeKind` gains them: the session does not take their
+        // answers yet.
+        (QuestionKind::Time | QuestionKind::DateTime | QuestionKind::Barcode, _) => NodeKind::Text,
+        (QuestionKind::Acknowledge, _) => NodeKind::Text,
+        (QuestionKind::Range { .. }, _) => NodeKind::Decimal,
+        (QuestionKind::Rank { .. }, _) => NodeKind::SelectMultiple,
+        (QuestionKind::Audio | QuestionKind::Video | QuestionKind::File, _) => NodeKind::Photo,
+        // Filled in by the core, never asked: shown as read-only values.
+        (QuestionKind::Metadata(_), _) => NodeKind::Calculate,
     };
     FormNode {
         path: node.path,

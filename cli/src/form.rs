@@ -12,16 +12,50 @@ use crate::output::{invalid, out, print_json};
 #[derive(Debug, Subcommand)]
 pub enum FormCommand {
     /// Check an XLSForm (.xlsx) or JSON definition: every problem at once,
-    /// with sheet, row and column; or a summary of the form when it is fine.
+    /// one line per problem and column with its sheet and rows; or a summary
+    /// of the form when it is fine. Files the form reads (pulldata tables,
+    /// select_one_from_file lists) are read from the workbook's directory.
     Check {
         file: PathBuf,
-        /// Print the summary as JSON.
+        /// Print the summary, or the problems, as JSON.
         #[arg(long)]
         json: bool,
         /// Print the form's JSON definition (what `publish-form` stores).
         #[arg(long, conflicts_with = "json")]
         definition: bool,
     },
+}
+
+/// Why a form does not import, for `--json`.
+#[derive(Debug, Serialize)]
+struct Failure {
+    file: String,
+    problems: Vec<ProblemLine>,
+}
+
+/// One problem, with every row it is on.
+#[derive(Debug, Serialize)]
+struct ProblemLine {
+    /// `survey`, `choices`…; empty for the workbook as a whole.
+    sheet: String,
+    /// Spreadsheet rows (from 1); empty for a whole sheet.
+    rows: Vec<u32>,
+    column: Option<String>,
+    message: String,
+    /// The line a person reads.
+    text: String,
+}
+
+impl From<&doorstep_forms::xlsform::ProblemGroup> for ProblemLine {
+    fn from(group: &doorstep_forms::xlsform::ProblemGroup) -> ProblemLine {
+        ProblemLine {
+            sheet: group.sheet.clone(),
+            rows: group.rows.clone(),
+            column: group.column.clone(),
+            message: group.message.clone(),
+            text: group.to_string(),
+        }
+    }
 }
 
 /// What a form holds, for its author.
@@ -54,16 +88,26 @@ pub fn run(command: FormCommand) -> anyhow::Result<()> {
                 .extension()
                 .is_some_and(|extension| extension.eq_ignore_ascii_case("xlsx"));
             let form = if is_xlsx {
-                // Every problem on its own line, then the one-line error.
                 doorstep_forms::xlsform::read_xlsx(&file).map_err(|error| {
-                    for problem in &error.problems {
-                        eprintln!("{}: {problem}", file.display());
+                    let groups = error.groups();
+                    if json {
+                        // The problems as JSON on stdout, as the summary
+                        // would have been; the one-line error on stderr.
+                        let problems: Vec<ProblemLine> =
+                            groups.iter().map(ProblemLine::from).collect();
+                        if let Err(failed) = print_json(&Failure {
+                            file: file.display().to_string(),
+                            problems,
+                        }) {
+                            return failed;
+                        }
+                    } else {
+                        // One line per problem and column, with its rows.
+                        for group in &groups {
+                            eprintln!("{}: {group}", file.display());
+                        }
                     }
-                    invalid(format!(
-                        "{}: {} problems",
-                        file.display(),
-                        error.problems.len()
-                    ))
+                    invalid(format!("{}: {} problems", file.display(), groups.len()))
                 })?
             } else {
                 read_form(&file)?

@@ -11,6 +11,7 @@
 //! does not apply reads as empty, as in ODK.
 
 use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
 
 use chrono::NaiveDate;
 use doorstep_protocol::Answers;
@@ -354,19 +355,6 @@ impl<'f> Engine<'f> {
     }
 }
 
-/// The names answered at one level: its questions and those of its groups
-/// (not of its repeats, whose answers nest).
-fn level_names(questions: &[Question]) -> HashSet<&str> {
-    let mut names = HashSet::new();
-    for question in questions {
-        names.insert(question.name.as_str());
-        if question.kind == QuestionKind::Group {
-            names.extend(level_names(&question.children));
-        }
-    }
-    names
-}
-
 fn index<'f>(
     questions: &'f [Question],
     repeats: &mut Vec<&'f str>,
@@ -394,7 +382,8 @@ fn index<'f>(
 pub(crate) fn path(frame: &[(&str, usize)], name: &str) -> String {
     let mut path = String::new();
     for (repeat, item) in frame {
-        path.push_str(&format!("{repeat}[{}]/", item + 1));
+        // Writing to a String cannot fail.
+        let _ = write!(path, "{repeat}[{}]/", item + 1);
     }
     path.push_str(name);
     path

@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 mod definition;
 mod evaluate;
 pub mod expr;
+mod kind;
 mod labels;
 pub mod session;
 mod validate;
@@ -33,7 +34,8 @@ pub mod xlsform;
 
 pub use definition::{FORMAT, FormError};
 pub use evaluate::{Evaluation, Options, Stage};
-pub use expr::Expr;
+pub use expr::{Expr, choice_passes};
+pub use kind::{Metadata, QuestionKind};
 pub use labels::Labels;
 pub use session::{Answer, Changes, FormSession, Node, SessionError};
 pub use validate::{Rule, Violation};
@@ -55,9 +57,22 @@ pub struct Form {
     /// The questions, in the order they are asked; groups and repeats hold
     /// theirs in `children`.
     pub questions: Vec<Question>,
-    /// Choice lists by list name, for `select_one` and `select_multiple`.
+    /// Choice lists by list name, for `select_one` and `select_multiple`
+    /// (a list read from a CSV or XML file published beside the form is
+    /// inlined here under the file's name, `markets.csv`; one of XLSForm's
+    /// sheet `external_choices` under `external:LIST`).
     #[serde(default)]
     pub choices: BTreeMap<String, Vec<Choice>>,
+    /// Tables published beside the form for `pulldata()`, by file name
+    /// without extension (`households` for `households.csv`): rows of
+    /// column → value. Inlined so that a phone needs nothing but the
+    /// definition. See [`Form::pulldata`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub data: BTreeMap<String, Vec<BTreeMap<String, String>>>,
+    /// XLSForm settings that change nothing on a phone (`style`,
+    /// `instance_name`, `public_key`…), kept as written, by column.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub settings: BTreeMap<String, String>,
 }
 
 /// One question of a form, or a group or repeat of questions.
@@ -99,6 +114,28 @@ pub struct Question {
     /// A display hint for the app (XLSForm's `appearance`), passed through.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub appearance: Option<String>,
+    /// Which choices of a select's list are offered: those for which the
+    /// expression holds, a bare name (`state = ${state}`) reading the
+    /// choice's column ([`choice_passes`]).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "definition::filter_expression"
+    )]
+    pub choice_filter: Option<Expr>,
+    /// For a repeat: how many items it has, computed; the cadre neither
+    /// adds nor removes items.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat_count: Option<Expr>,
+    /// Shown but not answerable (XLSForm's `read_only: yes`); its
+    /// `default` or a `calculation` elsewhere gives the value.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub read_only: bool,
+    /// XLSForm's `parameters` (`start=0 end=10 step=1`, `max-pixels=1024`),
+    /// kept as written; those that change the engine's behaviour (a
+    /// range's bounds) are also read into the kind.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub parameters: BTreeMap<String, String>,
     /// The questions of a group or repeat.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub children: Vec<Question>,
@@ -121,6 +158,10 @@ impl Question {
             calculation: None,
             default: None,
             appearance: None,
+            choice_filter: None,
+            repeat_count: None,
+            read_only: false,
+            parameters: BTreeMap::new(),
             children: Vec::new(),
         }
     }
@@ -149,130 +190,6 @@ impl Requirement {
     }
 }
 
-/// What kind of answer a question takes. In JSON: `{"type": "integer"}`,
-/// `{"type": "select_one", "list": "yes_no"}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", try_from = "KindFields")]
-pub enum QuestionKind {
-    /// A JSON string.
-    Text,
-    /// A JSON integer (`3`, not `"3"`, not `3.5`, not `3.0`).
-    Integer,
-    /// Any JSON number.
-    Decimal,
-    /// A JSON string naming one choice of `list`.
-    SelectOne { list: String },
-    /// A JSON array of distinct choice names of `list`.
-    SelectMultiple { list: String },
-    /// A date as a JSON string `YYYY-MM-DD`.
-    Date,
-    /// A GPS point: `{"lat": 27.3, "lon": 103.7}`, optionally with
-    /// `altitude` and `accuracy` (metres).
-    Geopoint,
-    /// Text shown to the cadre; takes no answer.
-    Note,
-    /// A value computed from `calculation`; takes no answer.
-    Calculate,
-    /// A reference to a photo (its file name or SHA-256) as a JSON string.
-    Photo,
-    /// Questions shown together; answers stay flat (no nesting).
-    Group,
-    /// Questions asked once per item (a member, a migrant worker): the
-    /// answer is a JSON array of objects, one per item.
-    Repeat,
-}
-
-impl QuestionKind {
-    /// The XLSForm spelling of the kind, without its list: `select_one`.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            QuestionKind::Text => "text",
-            QuestionKind::Integer => "integer",
-            QuestionKind::Decimal => "decimal",
-            QuestionKind::SelectOne { .. } => "select_one",
-            QuestionKind::SelectMultiple { .. } => "select_multiple",
-            QuestionKind::Date => "date",
-            QuestionKind::Geopoint => "geopoint",
-            QuestionKind::Note => "note",
-            QuestionKind::Calculate => "calculate",
-            QuestionKind::Photo => "photo",
-            QuestionKind::Group => "group",
-            QuestionKind::Repeat => "repeat",
-        }
-    }
-
-    /// The choice list of a select.
-    pub fn list(&self) -> Option<&str> {
-        match self {
-            QuestionKind::SelectOne { list } | QuestionKind::SelectMultiple { list } => Some(list),
-            _ => None,
-        }
-    }
-
-    /// Whether a cadre answers it (not a note, calculation, group or repeat).
-    pub fn takes_answer(&self) -> bool {
-        !matches!(
-            self,
-            QuestionKind::Note
-                | QuestionKind::Calculate
-                | QuestionKind::Group
-                | QuestionKind::Repeat
-        )
-    }
-
-    /// Whether it holds other questions.
-    pub fn is_container(&self) -> bool {
-        matches!(self, QuestionKind::Group | QuestionKind::Repeat)
-    }
-}
-
-/// A kind as read from JSON. serde's `deny_unknown_fields` does not reach
-/// the unit variants of an internally tagged enum, so a kind is read through
-/// this struct: `{"type": "integer", "constraint": "…"}` must be refused,
-/// not read as a plain integer.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct KindFields {
-    #[serde(rename = "type")]
-    kind: String,
-    #[serde(default)]
-    list: Option<String>,
-}
-
-impl TryFrom<KindFields> for QuestionKind {
-    type Error = String;
-
-    fn try_from(fields: KindFields) -> Result<QuestionKind, String> {
-        let kind = match fields.kind.as_str() {
-            "text" => QuestionKind::Text,
-            "integer" => QuestionKind::Integer,
-            "decimal" => QuestionKind::Decimal,
-            "date" => QuestionKind::Date,
-            "geopoint" => QuestionKind::Geopoint,
-            "note" => QuestionKind::Note,
-            "calculate" => QuestionKind::Calculate,
-            "photo" => QuestionKind::Photo,
-            "group" => QuestionKind::Group,
-            "repeat" => QuestionKind::Repeat,
-            "select_one" | "select_multiple" => {
-                let Some(list) = fields.list else {
-                    return Err(format!("a {} kind needs a `list`", fields.kind));
-                };
-                return Ok(if fields.kind == "select_one" {
-                    QuestionKind::SelectOne { list }
-                } else {
-                    QuestionKind::SelectMultiple { list }
-                });
-            }
-            other => return Err(format!("unknown question type `{other}`")),
-        };
-        match fields.list {
-            Some(_) => Err(format!("a {} kind takes no `list`", kind.as_str())),
-            None => Ok(kind),
-        }
-    }
-}
-
 /// One choice of a choice list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -280,6 +197,21 @@ pub struct Choice {
     /// What is stored in the answers; unique in its list.
     pub name: String,
     pub label: Labels,
+    /// The choice's other columns (XLSForm's extra `choices` columns, a
+    /// CSV's other columns), by column: what a `choice_filter` reads.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra: BTreeMap<String, String>,
+}
+
+impl Choice {
+    /// A choice with a name and a label, and no other columns.
+    pub fn new(name: impl Into<String>, label: Labels) -> Choice {
+        Choice {
+            name: name.into(),
+            label,
+            extra: BTreeMap::new(),
+        }
+    }
 }
 
 impl Form {
@@ -307,6 +239,19 @@ impl Form {
     /// other kinds.
     pub fn choices_of(&self, question: &Question) -> Option<&[Choice]> {
         question.kind.list().and_then(|list| self.choice_list(list))
+    }
+
+    /// `pulldata(file, column, key_column, key)`: the `column` of the first
+    /// row of table `file` (see [`Form::data`]) whose `key_column` is
+    /// `key`; `None` when there is no such table, row or column.
+    pub fn pulldata(&self, file: &str, column: &str, key_column: &str, key: &str) -> Option<&str> {
+        let file = file.strip_suffix(".csv").unwrap_or(file);
+        self.data
+            .get(file)?
+            .iter()
+            .find(|row| row.get(key_column).is_some_and(|value| value == key))?
+            .get(column)
+            .map(String::as_str)
     }
 
     /// Every language the form's labels are written in.

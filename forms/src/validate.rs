@@ -101,7 +101,19 @@ pub(super) fn check_value<'form>(
         choices: form.choice_list(list).unwrap_or_default(),
     };
     match &question.kind {
-        QuestionKind::Text | QuestionKind::Photo => match value {
+        QuestionKind::Text
+        | QuestionKind::Photo
+        | QuestionKind::Barcode
+        | QuestionKind::Audio
+        | QuestionKind::Video
+        | QuestionKind::File
+        | QuestionKind::Metadata(_) => match value {
+            Value::Object(point)
+                if question.kind == QuestionKind::Metadata(crate::Metadata::StartGeopoint)
+                    && is_geopoint(point) =>
+            {
+                Outcome::Fits
+            }
             Value::String(text) if text.trim().is_empty() => Outcome::Unanswered,
             Value::String(_) => Outcome::Fits,
             _ => Outcome::WrongType,
@@ -120,7 +132,12 @@ pub(super) fn check_value<'form>(
             Value::String(_) => not_a_choice(list),
             _ => Outcome::WrongType,
         },
-        QuestionKind::SelectMultiple { list } => match value {
+        QuestionKind::Acknowledge => match value {
+            Value::String(text) if text.trim().is_empty() => Outcome::Unanswered,
+            Value::String(text) if text == "OK" => Outcome::Fits,
+            _ => Outcome::WrongType,
+        },
+        QuestionKind::SelectMultiple { list } | QuestionKind::Rank { list } => match value {
             Value::Array(names) if names.is_empty() => Outcome::Unanswered,
             Value::Array(names) => {
                 let mut seen = BTreeSet::new();
@@ -147,11 +164,49 @@ pub(super) fn check_value<'form>(
             Value::Object(point) if is_geopoint(point) => Outcome::Fits,
             _ => Outcome::WrongType,
         },
+        QuestionKind::Time => match value {
+            Value::String(text) if text.trim().is_empty() => Outcome::Unanswered,
+            Value::String(text) if is_time(text) => Outcome::Fits,
+            _ => Outcome::WrongType,
+        },
+        QuestionKind::DateTime => match value {
+            Value::String(text) if text.trim().is_empty() => Outcome::Unanswered,
+            Value::String(text) if chrono::DateTime::parse_from_rfc3339(text).is_ok() => {
+                Outcome::Fits
+            }
+            _ => Outcome::WrongType,
+        },
+        QuestionKind::Range { start, end, step } => match value.as_f64() {
+            Some(number) if in_range(number, *start, *end, *step) => Outcome::Fits,
+            _ => Outcome::WrongType,
+        },
         QuestionKind::Note
         | QuestionKind::Calculate
         | QuestionKind::Group
         | QuestionKind::Repeat => Outcome::WrongType,
     }
+}
+
+/// `HH:MM` or `HH:MM:SS`, a real time of day (00:00 to 23:59:59).
+fn is_time(text: &str) -> bool {
+    chrono::NaiveTime::parse_from_str(text, "%H:%M").is_ok()
+        || (text.len() == 8 && chrono::NaiveTime::parse_from_str(text, "%H:%M:%S").is_ok())
+}
+
+/// Whether `number` lies between `start` and `end` (either order) and on
+/// a step of `step` from `start` (within a millionth of a step, so that
+/// 0.1 steps work in binary).
+fn in_range(number: f64, start: f64, end: f64, step: f64) -> bool {
+    let (low, high) = if start <= end {
+        (start, end)
+    } else {
+        (end, start)
+    };
+    if !(number >= low && number <= high) || step <= 0.0 {
+        return false;
+    }
+    let steps = (number - start).abs() / step;
+    (steps - steps.round()).abs() < 1e-6
 }
 
 /// `{"lat": …, "lon": …}` in range, with optional `altitude` and
@@ -255,8 +310,12 @@ impl Messages {
             (QuestionKind::SelectOne { .. }, false) => {
                 "expected the name of one choice (a JSON string)"
             }
-            (QuestionKind::SelectMultiple { .. }, true) => "应为若干不重复选项名称的列表",
-            (QuestionKind::SelectMultiple { .. }, false) => {
+            (QuestionKind::Acknowledge, true) => "应为确认（\"OK\"）",
+            (QuestionKind::Acknowledge, false) => "expected the text \"OK\" (acknowledged)",
+            (QuestionKind::SelectMultiple { .. } | QuestionKind::Rank { .. }, true) => {
+                "应为若干不重复选项名称的列表"
+            }
+            (QuestionKind::SelectMultiple { .. } | QuestionKind::Rank { .. }, false) => {
                 "expected a list of distinct choice names (a JSON array of strings)"
             }
             (QuestionKind::Date, true) => "应为日期（如 2024-02-10）",
@@ -267,6 +326,28 @@ impl Messages {
             }
             (QuestionKind::Photo, true) => "应为照片的引用（文本）",
             (QuestionKind::Photo, false) => "expected a reference to a photo (a JSON string)",
+            (QuestionKind::Audio | QuestionKind::Video | QuestionKind::File, true) => {
+                "应为文件的引用（文本）"
+            }
+            (QuestionKind::Audio | QuestionKind::Video | QuestionKind::File, false) => {
+                "expected a reference to a file (a JSON string)"
+            }
+            (QuestionKind::Barcode, true) => "应为条码内容（文本）",
+            (QuestionKind::Barcode, false) => "expected a barcode's text (a JSON string)",
+            (QuestionKind::Time, true) => "应为时间（如 09:30 或 09:30:15）",
+            (QuestionKind::Time, false) => "expected a time as HH:MM or HH:MM:SS",
+            (QuestionKind::DateTime, true) => "应为日期和时间（如 2024-02-10T09:30:00+08:00）",
+            (QuestionKind::DateTime, false) => {
+                "expected a date and time as RFC 3339 (2024-02-10T09:30:00+08:00)"
+            }
+            (QuestionKind::Range { .. }, true) => "应为范围内、符合步长的数字",
+            (QuestionKind::Range { .. }, false) => {
+                "expected a number within the range and on its step"
+            }
+            (QuestionKind::Metadata(_), true) => "应为设备记录的值（文本）",
+            (QuestionKind::Metadata(_), false) => {
+                "expected a value recorded by the device (a JSON string)"
+            }
             (QuestionKind::Repeat, true) => "应为列表，每项为一个对象",
             (QuestionKind::Repeat, false) => "expected a list of items (a JSON array of objects)",
             (QuestionKind::Note | QuestionKind::Calculate | QuestionKind::Group, true) => {
@@ -309,272 +390,4 @@ impl Messages {
 }
 
 #[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::*;
-    use crate::{Options, Stage};
-    use doorstep_protocol::Answers;
-
-    fn today() -> chrono::NaiveDate {
-        chrono::NaiveDate::from_ymd_opt(2024, 12, 28).expect("a date")
-    }
-
-    fn validate(form: &Form, answers: &Answers, language: Option<&str>) -> Vec<Violation> {
-        form.validate(answers, language, today())
-    }
-
-    fn validate_draft(form: &Form, answers: &Answers, language: Option<&str>) -> Vec<Violation> {
-        let options = Options {
-            stage: Stage::Draft,
-            language,
-            today: today(),
-        };
-        form.evaluate(answers, &options).violations
-    }
-
-    /// A small form with one question of each kind.
-    fn form() -> Form {
-        let definition = json!({
-            "format": 1,
-            "form_id": "household_check",
-            "version": "2024122801",
-            "title": "百日攻坚入户核查",
-            "questions": [
-                {"name": "members_present", "kind": {"type": "integer"}, "required": true,
-                 "label": {"zh-CN": "家中常住人数", "en": "Members living at home"}},
-                {"name": "income_wages", "kind": {"type": "decimal"},
-                 "label": {"zh-CN": "工资性收入", "en": "Wage income"}},
-                {"name": "housing_safe", "kind": {"type": "select_one", "list": "yes_no"},
-                 "required": true, "label": {"zh-CN": "住房安全", "en": "Housing safe"}},
-                {"name": "notes", "kind": {"type": "text"}, "required": true,
-                 "label": {"zh-CN": "备注", "en": "Notes"}}
-            ],
-            "choices": {
-                "yes_no": [
-                    {"name": "yes", "label": {"zh-CN": "是", "en": "Yes"}},
-                    {"name": "no", "label": {"zh-CN": "否", "en": "No"}}
-                ]
-            }
-        });
-        Form::from_definition(&definition).expect("test form is valid")
-    }
-
-    fn answers(value: Value) -> Answers {
-        match value {
-            Value::Object(answers) => answers,
-            other => panic!("answers must be an object, not {other}"),
-        }
-    }
-
-    fn valid() -> Answers {
-        answers(json!({
-            "members_present": 4,
-            "income_wages": 38_500.5,
-            "housing_safe": "yes",
-            "notes": "长子在上海务工，腊月二十回家",
-        }))
-    }
-
-    fn rules(violations: &[Violation]) -> Vec<(&str, Rule)> {
-        violations
-            .iter()
-            .map(|violation| (violation.question.as_str(), violation.rule))
-            .collect()
-    }
-
-    #[test]
-    fn valid_answers_pass() {
-        assert_eq!(validate(&form(), &valid(), None), vec![]);
-        assert_eq!(validate_draft(&form(), &valid(), Some("zh-CN")), vec![]);
-        let mut optional_left_out = valid();
-        optional_left_out.remove("income_wages");
-        assert_eq!(validate(&form(), &optional_left_out, None), vec![]);
-        let mut integral_decimal = valid();
-        integral_decimal.insert("income_wages".into(), json!(12_000));
-        assert_eq!(validate(&form(), &integral_decimal, None), vec![]);
-    }
-
-    #[test]
-    fn an_unknown_question_is_reported_by_its_name() {
-        let mut given = valid();
-        given.insert("id_card_number".into(), json!("530602199001011234"));
-        let violations = validate(&form(), &given, None);
-        assert_eq!(
-            rules(&violations),
-            [("id_card_number", Rule::UnknownQuestion)]
-        );
-        assert!(!violations[0].message.contains("5306"), "{}", violations[0]);
-        assert_eq!(
-            violations[0].to_string(),
-            "`id_card_number`: no such question in form household_check version 2024122801"
-        );
-    }
-
-    #[test]
-    fn required_questions_must_be_answered_when_finalised() {
-        let mut given = valid();
-        given.remove("members_present");
-        given.insert("housing_safe".into(), Value::Null);
-        given.insert("notes".into(), json!("  "));
-        let violations = validate(&form(), &given, Some("en"));
-        assert_eq!(
-            rules(&violations),
-            [
-                ("members_present", Rule::Required),
-                ("housing_safe", Rule::Required),
-                ("notes", Rule::Required),
-            ]
-        );
-        assert_eq!(
-            violations[0].to_string(),
-            "`members_present`: an answer is required"
-        );
-    }
-
-    #[test]
-    fn a_draft_skips_required_but_not_types() {
-        let draft = answers(json!({"members_present": "4", "notes": ""}));
-        let violations = validate_draft(&form(), &draft, None);
-        assert_eq!(rules(&violations), [("members_present", Rule::Type)]);
-        assert_eq!(validate_draft(&form(), &Answers::new(), None), vec![]);
-        assert_eq!(validate(&form(), &Answers::new(), None).len(), 3);
-    }
-
-    #[test]
-    fn an_integer_must_be_a_json_integer() {
-        for wrong in [json!("3"), json!(1.5), json!(3.0), json!(true), json!([3])] {
-            let mut given = valid();
-            given.insert("members_present".into(), wrong.clone());
-            let violations = validate(&form(), &given, None);
-            assert_eq!(
-                rules(&violations),
-                [("members_present", Rule::Type)],
-                "{wrong}"
-            );
-        }
-        let mut negative = valid();
-        negative.insert("members_present".into(), json!(-1));
-        assert_eq!(validate(&form(), &negative, None), vec![]);
-    }
-
-    #[test]
-    fn decimal_text_and_select_one_types() {
-        let given = answers(json!({
-            "members_present": 4,
-            "income_wages": "38500",
-            "housing_safe": 1,
-            "notes": 7,
-        }));
-        let violations = validate(&form(), &given, None);
-        assert_eq!(
-            rules(&violations),
-            [
-                ("income_wages", Rule::Type),
-                ("housing_safe", Rule::Type),
-                ("notes", Rule::Type),
-            ]
-        );
-    }
-
-    #[test]
-    fn select_one_must_name_a_choice_of_its_list() {
-        let mut given = valid();
-        given.insert("housing_safe".into(), json!("maybe"));
-        let violations = validate(&form(), &given, None);
-        assert_eq!(rules(&violations), [("housing_safe", Rule::Choice)]);
-        assert_eq!(
-            violations[0].message,
-            "not a choice of list `yes_no`; expected one of: yes, no"
-        );
-        assert!(!violations[0].message.contains("maybe"));
-        let draft = validate_draft(&form(), &given, None);
-        assert_eq!(rules(&draft), [("housing_safe", Rule::Choice)]);
-    }
-
-    #[test]
-    fn messages_follow_the_language_and_never_hold_the_value() {
-        let given = answers(json!({
-            "members_present": "张三",
-            "housing_safe": "张三",
-            "notes": null,
-            "张三": "张三",
-        }));
-        for language in [Some("zh-CN"), Some("zh"), Some("en"), None] {
-            for violation in validate(&form(), &given, language) {
-                let shown = violation.message.clone();
-                assert!(!shown.contains("张三"), "{language:?}: {shown}");
-            }
-        }
-        let chinese = validate(&form(), &given, Some("zh-CN"));
-        assert_eq!(chinese[0].message, "应为整数（如 3，不能是文本或小数）");
-        assert_eq!(chinese[2].message, "此题必答");
-        assert_eq!(
-            chinese[1].message,
-            "不是选项列表 `yes_no` 中的选项；应为：yes、no"
-        );
-        let english = validate(&form(), &given, Some("en"));
-        assert_eq!(english[2].message, "an answer is required");
-        let unknown_language = validate(&form(), &given, Some("zhuang"));
-        assert_eq!(unknown_language[2].message, "an answer is required");
-    }
-
-    #[test]
-    fn the_demo_form_accepts_a_realistic_visit() {
-        let text = include_str!("../household-check.json");
-        let definition: Value = serde_json::from_str(text).expect("demo is JSON");
-        let demo = Form::from_definition(&definition).expect("demo is valid");
-        // Per-capita net income (38000 + 6200.5 + 800 + 3600 − 2400) ÷ 4 ≈ 11,550 yuan.
-        let visit = answers(json!({
-            "visit_date": "2024-12-28",
-            "respondent": "spouse",
-            "members": [
-                {"member_name": "喻兰", "relation": "head", "age": 52, "able_to_work": "full"},
-                {"member_name": "王建国", "relation": "spouse", "age": 50, "able_to_work": "full"},
-                {"member_name": "喻小红", "relation": "child", "age": 12, "in_school": "yes"},
-                {"member_name": "喻强", "relation": "child", "age": 24, "able_to_work": "full"}
-            ],
-            "migrants": [{"migrant_name": "喻强", "destination": "outside_province", "city": "上海",
-                          "employer": "建筑工地", "monthly_income": 5200, "return_date": "2025-01-24"}],
-            "income_wages": 38_000,
-            "income_business": 6_200.5,
-            "income_property": 800,
-            "income_transfer": 3_600,
-            "production_costs": 2_400,
-            "food_clothing_ok": "yes",
-            "education_ok": "yes",
-            "medical_insurance_ok": "yes",
-            "housing_safe": "yes",
-            "drinking_water_safe": "no",
-            "risk_category": "edge",
-            "relocated": "yes",
-            "resettlement_site": "界安安置区",
-            "works_at_site": "yes",
-            "support_needed": ["training", "jobs"],
-            "notes": "长子在上海务工，腊月廿五返乡",
-            "location": {"lat": 27.7, "lon": 103.9, "accuracy": 12}
-        }));
-        assert_eq!(validate(&demo, &visit, Some("zh-CN")), vec![]);
-        let mut no_checklist = visit.clone();
-        no_checklist.remove("housing_safe");
-        assert_eq!(
-            rules(&validate(&demo, &no_checklist, None)),
-            [("housing_safe", Rule::Required)]
-        );
-    }
-
-    #[test]
-    fn rule_names_are_snake_case() {
-        assert_eq!(Rule::UnknownQuestion.as_str(), "unknown_question");
-        assert_eq!(json!(Rule::UnknownQuestion), json!("unknown_question"));
-        assert_eq!(json!(Rule::Choice), json!(Rule::Choice.as_str()));
-    }
-
-    #[test]
-    fn a_form_built_in_code_without_its_list_does_not_panic() {
-        let mut form = form();
-        form.choices.clear();
-        let violations = validate(&form, &valid(), None);
-        assert_eq!(rules(&violations), [("housing_safe", Rule::Choice)]);
-    }
-}
+mod tests;

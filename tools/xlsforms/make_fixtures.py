@@ -1,12 +1,13 @@
 """Writes the XLSForm fixtures of forms/tests/xlsforms/: realistic forms of the
-kinds ODK and KoboToolbox users write, and two broken ones.
+kinds ODK and KoboToolbox users write, two broken ones, and two that lean on
+what pyxform tolerates (with the CSV files published beside one).
 
 Each form is one function below, readable as the spreadsheet it writes. The
 integration test forms/tests/xlsforms.rs imports every file, evaluates answers
 against it, and (for the broken ones) asserts the problems found. After
 changing a form here, run the script and then the test:
 
-    pip install openpyxl
+    pip install openpyxl pyxform
     python3 tools/xlsforms/make_fixtures.py
     cargo test -p doorstep-forms --features xlsform --test xlsforms
 """
@@ -486,10 +487,77 @@ def broken_structure():
     )
 
 
+def raw(file_name, sheets):
+    """Writes a workbook sheet by sheet, as given: {sheet name: [row, ...]}."""
+    workbook = Workbook()
+    workbook.remove(workbook.active)
+    for title, rows in sheets.items():
+        sheet = workbook.create_sheet(title)
+        for row in rows:
+            sheet.append(row)
+    workbook.save(OUT / file_name)
+
+
+def market_prices():
+    """What pyxform accepts and real forms do: no settings sheet (the id is the
+    file's name), metadata, old spellings, a list and a table in CSV files
+    beside the form, choice_filter, pulldata, range, or_other, repeat_count,
+    indexed-repeat and position, the same name in two groups, a note with
+    `required`, values on an end row, and columns pyxform ignores."""
+    raw("market_prices.xlsx", {"survey": [
+        ["type", "name", "label", "hint", "required", "relevant", "constraint",
+         "calculation", "choice_filter", "repeat_count", "parameters", "media::image",
+         "guidance_hint"],
+        ["start", "started"], ["end", "ended"], ["deviceid", "device"],
+        ["today", "day"],
+        ["note", "intro", "Market price survey", "", "yes", "", "", "", "", "", "",
+         "logo.png"],
+        ["select one from county", "county", "County", "", "yes"],
+        ["select_one_from_file markets.csv", "market", "Market", "", "yes", "", "", "",
+         "county = ${county}"],
+        ["calculate", "trader_name", "", "", "", "", "", "pulldata('traders', 'name', 'market', ${market})"],
+        ["gps", "location", "Where is the market?"],
+        ["range", "crowding", "How crowded is it?", "", "", "", "", "", "", "",
+         "start=0 end=10 step=2"],
+        ["select_one crop or_other", "main_crop", "Main crop"],
+        ["integer", "stall_count", "How many stalls did you visit?", "", "yes", "", ". >= 1"],
+        ["begin repeat", "stall", "Stall", "", "", "", "", "", "", "${stall_count}"],
+        ["decimal", "price", "Price per kg", "", "yes", "", ". > 0"],
+        ["calculate", "previous_price", "", "", "", "", "",
+         "if(position(..) > 1, indexed-repeat(${price}, ${stall}, position(..) - 1), '')"],
+        ["end repeat", "stall", "ignored", "", "yes"],
+        ["begin group", "morning", "Morning"],
+        ["time", "arrival", "Arrival time"],
+        ["end group"],
+        ["begin group", "evening", "Evening"],
+        ["time", "arrival", "Arrival time"],
+        ["end group"],
+        ["calculate", "mean_price", "", "", "", "", "", "round(sum(${price}) div count(${stall}), 2)"],
+    ], "choices": [
+        ["list_name", "name", "label"],
+        ["county", "yiliang", "Yiliang"], ["county", "zhaoyang", "Zhaoyang"],
+        ["crop", "maize", "Maize"], ["crop", "potato", "Potato"],
+    ]})
+    (OUT / "markets.csv").write_text(
+        "name,label,county\nfajie,Fajie market,yiliang\nluohan,Luohan market,yiliang\n"
+        "fengxiang,Fengxiang market,zhaoyang\n", encoding="utf-8")
+    (OUT / "traders.csv").write_text(
+        "market,name\nfajie,Wang Li\nluohan,Zhang Wei\n", encoding="utf-8")
+
+
+def lone_sheet():
+    """A workbook whose only sheet is the survey, under another name."""
+    raw("lone_sheet.xlsx", {"Form": [
+        ["type", "name", "label"],
+        ["text", "village", "Village"],
+        ["integer", "households", "Households"],
+    ]})
+
+
 FORMS = [
     household_roster, migrant_followup, income_check, two_assurances, health_screening,
     school_attendance, wash_checklist, site_visit, household_jobs, relocation_followup,
-    broken_types, broken_structure,
+    broken_types, broken_structure, market_prices, lone_sheet,
 ]
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ use doorstep_protocol::Answers;
 use serde_json::Value as Json;
 
 use super::scope::answer_value;
-use super::{Engine, Frame, Options, Stage, level_names, path};
+use super::{Engine, Frame, Options, Stage, path};
 use crate::expr::Value;
 use crate::validate::{Messages, Outcome, check_value};
 use crate::{Question, QuestionKind, Requirement, Rule, Violation};
@@ -23,11 +23,19 @@ impl<'f> Engine<'f> {
         out: &mut Vec<Violation>,
     ) {
         self.check_questions(questions, frame, map, options, messages, out);
-        let known = level_names(questions);
-        let mut unknown: Vec<&String> = map
-            .keys()
-            .filter(|key| !known.contains(key.as_str()))
-            .collect();
+        // A key is known at this level when the form asks it inside exactly
+        // the repeats this level is in (groups do not nest answers).
+        let known = |key: &str| {
+            self.sites.get(key).is_some_and(|site| {
+                site.repeats.len() == frame.len()
+                    && site
+                        .repeats
+                        .iter()
+                        .zip(frame.iter())
+                        .all(|(a, (b, _))| a == b)
+            })
+        };
+        let mut unknown: Vec<&String> = map.keys().filter(|key| !known(key)).collect();
         unknown.sort();
         for key in unknown {
             out.push(Violation {
@@ -48,14 +56,14 @@ impl<'f> Engine<'f> {
         out: &mut Vec<Violation>,
     ) {
         for question in questions {
-            let path = path(frame, &question.name);
-            if self.hidden.contains(&path) {
+            if self.is_hidden(frame, &question.name) {
                 continue;
             }
             let value = map.get(&question.name);
+            // The path is spelt out only for a violation.
             let mut report = |rule: Rule, message: String| {
                 out.push(Violation {
-                    question: path.clone(),
+                    question: path(frame, &question.name),
                     rule,
                     message,
                 });
@@ -82,7 +90,11 @@ impl<'f> Engine<'f> {
                                     frame.pop();
                                 }
                                 None => out.push(Violation {
-                                    question: format!("{path}[{}]", item + 1),
+                                    question: format!(
+                                        "{}[{}]",
+                                        path(frame, &question.name),
+                                        item + 1
+                                    ),
                                     rule: Rule::Type,
                                     message: messages.wrong_type(&question.kind),
                                 }),
@@ -94,6 +106,20 @@ impl<'f> Engine<'f> {
                 QuestionKind::Note | QuestionKind::Calculate => {
                     if value.is_some_and(|value| !value.is_null()) {
                         report(Rule::Type, messages.takes_no_answer(&question.kind));
+                    }
+                    // A calculation's constraint checks what it computes
+                    // (XLSForm: `${a} + ${b} = 100` on a total).
+                    if let Some(constraint) = &question.constraint {
+                        let computed = self.reference(&question.name, frame);
+                        if !computed.is_empty()
+                            && !constraint.evaluate(&self.scope(frame, computed)).as_bool()
+                        {
+                            let message = question
+                                .constraint_message
+                                .get(options.language)
+                                .map_or_else(|| messages.constraint(), str::to_owned);
+                            report(Rule::Constraint, message);
+                        }
                     }
                 }
                 _ => match check_value(self.form, question, value) {

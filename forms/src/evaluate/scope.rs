@@ -22,6 +22,7 @@ impl<'f> Engine<'f> {
             frame,
             found: Vec::new(),
             many: site.question.kind == QuestionKind::Repeat,
+            tracking: !self.hidden.is_empty(),
         };
         lookup.gather(0, true, &self.values, String::new());
         if lookup.many {
@@ -42,9 +43,22 @@ struct Lookup<'e, 'f> {
     found: Vec<Value>,
     /// More than one value can come back: the answer is a node-set.
     many: bool,
+    /// Whether some question does not apply: only then are the paths
+    /// walked through (`prefix`) spelt out, to look them up.
+    tracking: bool,
 }
 
 impl Lookup<'_, '_> {
+    /// The path prefix of an item of `repeat` under `prefix`, when paths
+    /// are tracked.
+    fn inside(&self, prefix: &str, repeat: &str, item: usize) -> String {
+        if self.tracking {
+            format!("{prefix}{repeat}[{}]/", item + 1)
+        } else {
+            String::new()
+        }
+    }
+
     fn gather(&mut self, depth: usize, following: bool, map: &Answers, prefix: String) {
         let site = self.site;
         let Some(repeat) = site.repeats.get(depth) else {
@@ -52,9 +66,7 @@ impl Lookup<'_, '_> {
             if site.question.kind == QuestionKind::Repeat {
                 let items = map.get(name).and_then(Json::as_array).map_or(0, Vec::len);
                 self.found.extend((0..items).map(|_| Value::empty()));
-            } else if !self.engine.hidden.is_empty()
-                && self.engine.hidden.contains(&format!("{prefix}{name}"))
-            {
+            } else if self.tracking && self.engine.hidden.contains(&format!("{prefix}{name}")) {
                 self.found.push(Value::empty());
             } else {
                 self.found.push(answer_value(site.question, map.get(name)));
@@ -69,7 +81,7 @@ impl Lookup<'_, '_> {
         match self.frame.get(depth) {
             Some((inside, item)) if following && inside == repeat => {
                 if let Some(map) = item_map(*item) {
-                    let prefix = format!("{prefix}{repeat}[{}]/", item + 1);
+                    let prefix = self.inside(&prefix, repeat, *item);
                     self.gather(depth + 1, true, map, prefix);
                 }
             }
@@ -77,7 +89,7 @@ impl Lookup<'_, '_> {
                 self.many = true;
                 for item in 0..items.len() {
                     if let Some(map) = item_map(item) {
-                        let prefix = format!("{prefix}{repeat}[{}]/", item + 1);
+                        let prefix = self.inside(&prefix, repeat, item);
                         self.gather(depth + 1, false, map, prefix);
                     }
                 }

@@ -27,6 +27,7 @@ impl Evaluation<'_> {
             Node::Text(text) => Value::Text(text.clone()),
             Node::Reference(name) => self.scope.reference(name),
             Node::Current => self.scope.current(),
+            Node::Field(name) => self.scope.field(name),
             Node::Negate(operand) => Value::Number(-self.eval(operand).as_number()),
             Node::Chain { first, rest } => self.chain(first, rest),
             Node::Call {

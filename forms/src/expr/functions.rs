@@ -12,6 +12,8 @@ use super::ast::{Function, Node};
 use super::eval::Evaluation;
 use super::value::{Value, format_number, parse_number};
 
+pub(crate) use super::more_functions::named_in_text;
+
 /// The compiled program size and lazy-DFA cache a pattern may use.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
@@ -108,6 +110,7 @@ impl Evaluation<'_> {
                 };
                 Value::Number(extreme.unwrap_or(f64::NAN))
             }
+            _ => self.call_more(function, arguments),
         }
     }
 }
@@ -234,7 +237,11 @@ impl Patterns {
 
     fn collect(&mut self, node: &Node) {
         match node {
-            Node::Number(_) | Node::Text(_) | Node::Reference(_) | Node::Current => {}
+            Node::Number(_)
+            | Node::Text(_)
+            | Node::Reference(_)
+            | Node::Current
+            | Node::Field(_) => {}
             Node::Negate(operand) => self.collect(operand),
             Node::Chain { first, rest } => {
                 self.collect(first);

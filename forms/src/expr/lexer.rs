@@ -1,8 +1,8 @@
 //! Splitting an expression's text into tokens, each with the character
 //! offset where it starts.
 //!
-//! Names may hold `-` (`count-selected`), but only when a letter follows, so
-//! `2 div-1` still reads as `2 div -1`. Whether `div`, `mod`, `and` or `or`
+//! Names may hold `-` (`count-selected`) and `:` (`jr:choice-name`), but
+//! only when a letter follows, so `2 div-1` still reads as `2 div -1`. Whether `div`, `mod`, `and` or `or`
 //! is an operator is for the parser to say: here they are plain names.
 
 use super::ParseError;
@@ -14,6 +14,8 @@ pub(crate) enum TokenKind {
     Text(String),
     Reference(String),
     Dot,
+    /// `..`, the parent: only `position(..)` takes it.
+    DotDot,
     Name(String),
     LeftParen,
     RightParen,
@@ -46,6 +48,7 @@ impl TokenKind {
             TokenKind::Text(_) => "a text in quotes".to_owned(),
             TokenKind::Reference(name) => format!("`${{{name}}}`"),
             TokenKind::Dot => "`.`".to_owned(),
+            TokenKind::DotDot => "`..`".to_owned(),
             TokenKind::Name(name) => format!("`{name}`"),
             TokenKind::LeftParen => "`(`".to_owned(),
             TokenKind::RightParen => "`)`".to_owned(),
@@ -117,7 +120,7 @@ pub(crate) fn tokenize(source: &str) -> Result<Vec<Token>, ParseError> {
                 simple(TokenKind::GreaterOrEqual)
             }
             '>' => simple(TokenKind::Greater),
-            '\'' | '"' => {
+            '\'' | '"' | '‘' | '’' | '“' | '”' => {
                 let (text, end) = text(&chars, start)?;
                 index = end;
                 tokens.push(simple(TokenKind::Text(text)));
@@ -130,10 +133,14 @@ pub(crate) fn tokenize(source: &str) -> Result<Vec<Token>, ParseError> {
                 continue;
             }
             '.' if next == Some('.') => {
-                return Err(error(
-                    start,
-                    "`..` (the parent) is not supported; refer to a question as ${name}",
-                ));
+                index += 1;
+                simple(TokenKind::DotDot)
+            }
+            '/' if next.is_some_and(starts_name) => {
+                let (name, end) = absolute_path(&chars, start);
+                index = end;
+                tokens.push(simple(TokenKind::Reference(name)));
+                continue;
             }
             '.' if !next.is_some_and(|c| c.is_ascii_digit()) => simple(TokenKind::Dot),
             c if c == '.' || c.is_ascii_digit() => {
@@ -178,9 +185,9 @@ fn unexpected(c: char) -> String {
         '&' => "for “and” write `and`",
         '[' | ']' => "predicates `[…]` are not supported",
         '@' => "attributes are not supported",
-        ':' => "namespaced names such as `jr:…` are not supported",
+        ':' => "a `:` belongs inside a name such as `jr:choice-name`",
         '{' | '}' => "a reference is written ${name}",
-        '（' | '）' | '，' | '‘' | '’' | '“' | '”' | '＝' | '＋' | '－' | '＜' | '＞' => {
+        '（' | '）' | '，' | '＝' | '＋' | '－' | '＜' | '＞' => {
             "a full-width character: use the ASCII one"
         }
         _ => "",
@@ -193,11 +200,19 @@ fn unexpected(c: char) -> String {
 }
 
 /// A string literal starting with the quote at `start`: its text and the
-/// index after its closing quote. XPath strings have no escapes.
+/// index after its closing quote. XPath strings have no escapes. A
+/// typographic quote (‘…’, “…”, as a word processor turns `'` and `"`
+/// into) quotes as its plain one does, and any of its kind closes it
+/// (forms write ’yes’).
 fn text(chars: &[char], start: usize) -> Result<(String, usize), ParseError> {
     let quote = chars[start];
+    let closes = |c: char| match quote {
+        '‘' | '’' => matches!(c, '‘' | '’'),
+        '“' | '”' => matches!(c, '“' | '”'),
+        _ => c == quote,
+    };
     let body = start + 1;
-    match chars[body..].iter().position(|&c| c == quote) {
+    match chars[body..].iter().position(|&c| closes(c)) {
         Some(length) => Ok((
             chars[body..body + length].iter().collect(),
             body + length + 1,
@@ -238,6 +253,26 @@ fn reference(chars: &[char], start: usize) -> Result<(String, usize), ParseError
     Ok((name.iter().collect(), body + length + 1))
 }
 
+/// An absolute path `/data/group/name` starting at `start`, which pyxform
+/// leaves as written: the question it ends with (checked like `${name}`),
+/// and the index after it.
+fn absolute_path(chars: &[char], start: usize) -> (String, usize) {
+    let mut end = start;
+    let mut last = String::new();
+    while chars.get(end) == Some(&'/') && chars.get(end + 1).is_some_and(|&c| starts_name(c)) {
+        let name_start = end + 1;
+        end = name_start + 1;
+        while chars
+            .get(end)
+            .is_some_and(|&c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        {
+            end += 1;
+        }
+        last = chars[name_start..end].iter().collect();
+    }
+    (last, end)
+}
+
 /// A number (`3`, `1.5`, `3.`, `.5`) starting at `start`: its value and the
 /// index after it.
 fn number(chars: &[char], start: usize) -> Result<(f64, usize), ParseError> {
@@ -259,13 +294,13 @@ fn number(chars: &[char], start: usize) -> Result<(f64, usize), ParseError> {
 }
 
 /// The index after the name starting at `start`: letters, digits and `_`,
-/// and `-` when a letter or `_` follows it.
+/// and `-` or `:` when a letter or `_` follows it (`jr:choice-name`).
 fn name_end(chars: &[char], start: usize) -> usize {
     let mut end = start + 1;
     loop {
         match chars.get(end) {
             Some(&c) if c.is_alphanumeric() || c == '_' => end += 1,
-            Some('-') if chars.get(end + 1).is_some_and(|&c| starts_name(c)) => end += 1,
+            Some('-' | ':') if chars.get(end + 1).is_some_and(|&c| starts_name(c)) => end += 1,
             _ => return end,
         }
     }

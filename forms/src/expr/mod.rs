@@ -34,11 +34,14 @@ mod ast;
 mod eval;
 mod functions;
 mod lexer;
+mod more_functions;
 mod parser;
 mod value;
 
 #[cfg(test)]
 mod eval_tests;
+#[cfg(test)]
+mod more_tests;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
@@ -46,7 +49,9 @@ mod tests;
 
 pub use value::Value;
 
-use ast::Node;
+use crate::Choice;
+
+use ast::{Function, Node};
 use eval::Evaluation;
 use functions::Patterns;
 
@@ -76,7 +81,18 @@ impl Expr {
     /// Parses `source`: at most 10,000 characters, nesting parentheses,
     /// calls and unary minus at most 64 levels deep.
     pub fn parse(source: &str) -> Result<Expr, ParseError> {
-        let root = parser::parse(source)?;
+        Expr::parse_with(source, false)
+    }
+
+    /// Parses a `choice_filter`: as [`Expr::parse`], and a bare name
+    /// (`state = ${state}`) is the choice's column of that name, which
+    /// [`Scope::field`] gives (see [`choice_passes`]).
+    pub fn parse_filter(source: &str) -> Result<Expr, ParseError> {
+        Expr::parse_with(source, true)
+    }
+
+    fn parse_with(source: &str, fields: bool) -> Result<Expr, ParseError> {
+        let root = parser::parse_with(source, fields)?;
         let patterns = Patterns::of(&root);
         Ok(Expr {
             source: source.to_owned(),
@@ -94,8 +110,38 @@ impl Expr {
     /// appearance (for checking a form: an unknown name is a form error).
     pub fn references(&self) -> Vec<&str> {
         let mut names = Vec::new();
+        references(&self.root, &mut names);
+        names
+    }
+
+    /// The tables `pulldata('file', …)` reads, as written in its first
+    /// argument without `.csv`, each once (a file named by an expression
+    /// rather than a literal cannot be known before the visit and is left
+    /// out).
+    pub fn pulldata_files(&self) -> Vec<&str> {
+        let mut files = Vec::new();
         walk(&self.root, &mut |node| {
-            if let Node::Reference(name) = node
+            if let Node::Call {
+                function: Function::Pulldata,
+                arguments,
+            } = node
+                && let Some(Node::Text(file)) = arguments.first()
+            {
+                let file = file.strip_suffix(".csv").unwrap_or(file);
+                if !files.contains(&file) {
+                    files.push(file);
+                }
+            }
+        });
+        files
+    }
+
+    /// Every bare name (a choice's column, in a `choice_filter`), each
+    /// once, in order of first appearance.
+    pub fn fields(&self) -> Vec<&str> {
+        let mut names = Vec::new();
+        walk(&self.root, &mut |node| {
+            if let Node::Field(name) = node
                 && !names.contains(&name.as_str())
             {
                 names.push(name.as_str());
@@ -133,11 +179,55 @@ impl fmt::Display for Expr {
     }
 }
 
+/// The `${name}`s in `node`, in source order, added to `names` once each;
+/// `jr:choice-name(x, '${q}')` names its question in text.
+fn references<'a>(node: &'a Node, names: &mut Vec<&'a str>) {
+    match node {
+        Node::Reference(name) => {
+            if !names.contains(&name.as_str()) {
+                names.push(name);
+            }
+        }
+        Node::Call {
+            function: Function::ChoiceName,
+            arguments,
+        } => {
+            for (index, argument) in arguments.iter().enumerate() {
+                match argument {
+                    Node::Text(text) if index == 1 => {
+                        if let Some(name) = functions::named_in_text(text)
+                            && !names.contains(&name)
+                        {
+                            names.push(name);
+                        }
+                    }
+                    other => references(other, names),
+                }
+            }
+        }
+        _ => {
+            let mut children = Vec::new();
+            match node {
+                Node::Negate(operand) => children.push(operand.as_ref()),
+                Node::Chain { first, rest } => {
+                    children.push(first.as_ref());
+                    children.extend(rest.iter().map(|(_, operand)| operand));
+                }
+                Node::Call { arguments, .. } => children.extend(arguments),
+                _ => {}
+            }
+            for child in children {
+                references(child, names);
+            }
+        }
+    }
+}
+
 /// Calls `visit` on `node` and every node below it, in source order.
 fn walk<'a>(node: &'a Node, visit: &mut impl FnMut(&'a Node)) {
     visit(node);
     match node {
-        Node::Number(_) | Node::Text(_) | Node::Reference(_) | Node::Current => {}
+        Node::Number(_) | Node::Text(_) | Node::Reference(_) | Node::Current | Node::Field(_) => {}
         Node::Negate(operand) => walk(operand, visit),
         Node::Chain { first, rest } => {
             walk(first, visit);
@@ -174,7 +264,9 @@ impl fmt::Display for ParseError {
 impl Error for ParseError {}
 
 /// What an expression can see. The form engine implements it for the
-/// question being checked in a visit.
+/// question being checked in a visit. Every method past `today` has a
+/// default, so a scope that needs none of them (a test, the server's
+/// re-check of old forms) implements three.
 pub trait Scope {
     /// `${name}` as seen from the current position: a single value, or a
     /// [`Value::Nodes`] of every instance's value for a question inside a
@@ -183,9 +275,138 @@ pub trait Scope {
     /// [`Value::empty`].
     fn reference(&self, name: &str) -> Value;
 
-    /// `.`: the answer of the question being checked.
+    /// `.`: the answer of the question being checked (for a calculation,
+    /// its value as stored now, which `once()` reads).
     fn current(&self) -> Value;
 
     /// The date `today()` gives.
     fn today(&self) -> chrono::NaiveDate;
+
+    /// `position(..)`: the 1-based number of the repeat item the
+    /// expression is evaluated in (the innermost repeat around the
+    /// question); `None` outside any repeat, which evaluates as NaN.
+    /// Default: `None`.
+    fn position(&self) -> Option<usize> {
+        None
+    }
+
+    /// `indexed-repeat(${name}, ${repeat1}, n1[, ${repeat2}, n2…])`: the
+    /// value of question `name` in item `n1` (1-based) of `repeat1`, and
+    /// within it item `n2` of `repeat2`, and so on, outermost first. `path`
+    /// holds the pairs as written; an item number that is not a whole
+    /// number ≥ 1 has already made the call `""`. A repeat or item that
+    /// does not exist, or a `name` not inside the last repeat, is
+    /// [`Value::empty`]. Repeats around the current position not named in
+    /// `path` are those of the current position. Default: `""`.
+    fn indexed(&self, name: &str, path: &[(&str, usize)]) -> Value {
+        let _ = (name, path);
+        Value::empty()
+    }
+
+    /// `jr:choice-name(choice, '${question}')`: the label of the choice
+    /// named `choice` in the list of select `question`, in the language
+    /// the visit is shown in ([`crate::Labels::get`]); `""` when the
+    /// question is no select or the list has no such choice. Default: `""`.
+    fn choice_label(&self, question: &str, choice: &str) -> Value {
+        let _ = (question, choice);
+        Value::empty()
+    }
+
+    /// `pulldata('file', 'column', 'key_column', key)`: what
+    /// [`crate::Form::pulldata`] gives for the form's inlined table, as
+    /// text; `""` when nothing matches. Default: `""`.
+    fn pulldata(&self, file: &str, column: &str, key_column: &str, key: &str) -> Value {
+        let _ = (file, column, key_column, key);
+        Value::empty()
+    }
+
+    /// `uuid()`: a new random (version 4) UUID in its 36-character
+    /// lower-case form, different at each call (forms write
+    /// `once(uuid())` to keep one). Injectable so that tests are
+    /// deterministic. Default: `""`.
+    fn uuid(&self) -> String {
+        String::new()
+    }
+
+    /// `random()`: a number in [0, 1), new at each call. Default: NaN.
+    fn random(&self) -> f64 {
+        f64::NAN
+    }
+
+    /// `now()`: the current date and time with the device's offset.
+    /// Default: midnight UTC of [`Scope::today`].
+    fn now(&self) -> chrono::DateTime<chrono::FixedOffset> {
+        self.today()
+            .and_time(chrono::NaiveTime::MIN)
+            .and_utc()
+            .fixed_offset()
+    }
+
+    /// A bare name in a `choice_filter` (`state` in `state = ${state}`):
+    /// the column of that name of the choice being filtered. Outside a
+    /// filter there are none. Default: `""`; [`choice_passes`] answers it.
+    fn field(&self, name: &str) -> Value {
+        let _ = name;
+        Value::empty()
+    }
+}
+
+/// Whether `choice` is offered under `filter` (a question's
+/// `choice_filter`): the filter evaluated in `outer`, the question's scope,
+/// with each bare name read from the choice: `name` is its name, `label`
+/// its label as [`crate::Labels::get`] with no language gives, any other its extra column of that name
+/// (`""` when it has none). An extra column called `name` or `label`
+/// wins over the choice's own.
+pub fn choice_passes(filter: &Expr, choice: &Choice, outer: &dyn Scope) -> bool {
+    filter.evaluate(&ChoiceScope { choice, outer }).as_bool()
+}
+
+/// A scope that answers bare names from a choice and the rest from the
+/// question's scope.
+struct ChoiceScope<'a> {
+    choice: &'a Choice,
+    outer: &'a dyn Scope,
+}
+
+impl Scope for ChoiceScope<'_> {
+    fn reference(&self, name: &str) -> Value {
+        self.outer.reference(name)
+    }
+    fn current(&self) -> Value {
+        self.outer.current()
+    }
+    fn today(&self) -> chrono::NaiveDate {
+        self.outer.today()
+    }
+    fn position(&self) -> Option<usize> {
+        self.outer.position()
+    }
+    fn indexed(&self, name: &str, path: &[(&str, usize)]) -> Value {
+        self.outer.indexed(name, path)
+    }
+    fn choice_label(&self, question: &str, choice: &str) -> Value {
+        self.outer.choice_label(question, choice)
+    }
+    fn pulldata(&self, file: &str, column: &str, key_column: &str, key: &str) -> Value {
+        self.outer.pulldata(file, column, key_column, key)
+    }
+    fn uuid(&self) -> String {
+        self.outer.uuid()
+    }
+    fn random(&self) -> f64 {
+        self.outer.random()
+    }
+    fn now(&self) -> chrono::DateTime<chrono::FixedOffset> {
+        self.outer.now()
+    }
+    fn field(&self, name: &str) -> Value {
+        if let Some(value) = self.choice.extra.get(name) {
+            return Value::Text(value.clone());
+        }
+        match name {
+            "name" => Value::Text(self.choice.name.clone()),
+            "label" => Value::Text(self.choice.label.get(None).unwrap_or_default().to_owned()),
+            _ => Value::empty(),
+        }
+    }
 }

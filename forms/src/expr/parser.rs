@@ -8,7 +8,10 @@
 //! expression := unary (operator unary)*
 //! unary      := "-" unary | primary
 //! primary    := number | text | ${name} | "." | name "(" arguments? ")" | "(" expression ")"
+//!             | name (a choice's column, in a choice_filter only)
 //! ```
+//!
+//! `position(..)` is the one call that takes `..`.
 //!
 //! Nesting (parentheses, calls, unary minus) is bounded by [`MAX_DEPTH`] and
 //! the source by [`MAX_LENGTH`] characters, so no input can overflow the
@@ -24,8 +27,15 @@ pub(crate) const MAX_DEPTH: usize = 64;
 /// The longest source accepted, in characters.
 pub(crate) const MAX_LENGTH: usize = 10_000;
 
-/// Parses a whole expression.
+/// Parses a whole expression in which a bare name is an error.
+#[cfg(test)]
 pub(crate) fn parse(source: &str) -> Result<Node, ParseError> {
+    parse_with(source, false)
+}
+
+/// Parses a whole expression; with `fields`, a bare name (`state`) is a
+/// [`Node::Field`], as in a `choice_filter`.
+pub(crate) fn parse_with(source: &str, fields: bool) -> Result<Node, ParseError> {
     if source.chars().nth(MAX_LENGTH).is_some() {
         return Err(ParseError {
             position: MAX_LENGTH,
@@ -43,6 +53,7 @@ pub(crate) fn parse(source: &str) -> Result<Node, ParseError> {
         tokens,
         next: 0,
         depth: 0,
+        fields,
     };
     let root = parser.expression()?;
     let token = parser.peek();
@@ -85,6 +96,8 @@ struct Parser {
     next: usize,
     /// How deeply the current position nests.
     depth: usize,
+    /// Whether a bare name is a [`Node::Field`].
+    fields: bool,
 }
 
 impl Parser {
@@ -212,7 +225,16 @@ impl Parser {
             TokenKind::Name(ref name) if self.peek().kind == TokenKind::LeftParen => {
                 self.call(&token, name)
             }
+            TokenKind::Name(ref name)
+                if self.fields && !matches!(name.as_str(), "true" | "false" | "div" | "mod" | "and" | "or") =>
+            {
+                Ok(Node::Field(name.clone()))
+            }
             TokenKind::Name(ref name) => Err(self.error_at(&token, &bare_name(name))),
+            TokenKind::DotDot => Err(self.error_at(
+                &token,
+                "`..` (the parent) is supported only in position(..); refer to a question as ${name}",
+            )),
             ref other => Err(self.error_at(
                 &token,
                 &format!("expected a value, found {}", other.describe()),
@@ -232,7 +254,17 @@ impl Parser {
         let open = self.advance();
         self.descend(&open)?;
         let mut arguments = Vec::new();
-        if self.peek().kind == TokenKind::RightParen {
+        if function == Function::Position && self.peek().kind == TokenKind::DotDot {
+            // `position(..)`: the item of the repeat around; no argument.
+            self.advance();
+            let close = self.advance();
+            if close.kind != TokenKind::RightParen {
+                return Err(self.error_at(
+                    &close,
+                    &format!("expected `)`, found {}", close.kind.describe()),
+                ));
+            }
+        } else if self.peek().kind == TokenKind::RightParen {
             self.advance();
         } else {
             loop {
@@ -260,6 +292,12 @@ impl Parser {
                     function.describe_arity(),
                     arguments.len()
                 ),
+            ));
+        }
+        if function == Function::IndexedRepeat && arguments.len() % 2 == 0 {
+            return Err(self.error_at(
+                at,
+                "`indexed-repeat` takes a question, then pairs of a repeat and an item number",
             ));
         }
         Ok(Node::Call {

@@ -11,7 +11,7 @@ use proptest::sample::{Index, select};
 use proptest::test_runner::Config;
 
 use super::ast::{Function, Node, Operator};
-use super::parser::parse;
+use super::parser::{parse, parse_with};
 use super::tests::{TestScope, date};
 use super::{Expr, Scope, Value};
 
@@ -156,11 +156,32 @@ fn number_literal() -> impl Strategy<Value = f64> {
 
 /// Any tree the parser could produce.
 fn node() -> impl Strategy<Value = Node> {
+    tree(false)
+}
+
+/// A column name in a choice filter: never an operator or a boolean.
+fn field() -> impl Strategy<Value = String> {
+    "[a-z_][a-z0-9_]{0,6}".prop_filter("not a keyword", |name| {
+        !matches!(
+            name.as_str(),
+            "and" | "or" | "div" | "mod" | "true" | "false"
+        )
+    })
+}
+
+/// Any tree the parser could produce; with `fields`, bare names too (a
+/// choice filter).
+fn tree(fields: bool) -> impl Strategy<Value = Node> {
     let leaf = prop_oneof![
         number_literal().prop_map(Node::Number),
         text_literal().prop_map(Node::Text),
         name().prop_map(Node::Reference),
         Just(Node::Current),
+        field().prop_map(move |name| if fields {
+            Node::Field(name)
+        } else {
+            Node::Reference(name)
+        }),
     ];
     leaf.prop_recursive(4, 48, 4, |inner| {
         prop_oneof![
@@ -188,6 +209,10 @@ fn node() -> impl Strategy<Value = Node> {
                     arguments.truncate(most.unwrap_or(usize::MAX));
                     while arguments.len() < least {
                         arguments.push(Node::Number(1.0));
+                    }
+                    // A question, then pairs of a repeat and an item number.
+                    if function == Function::IndexedRepeat && arguments.len() % 2 == 0 {
+                        arguments.pop();
                     }
                     Node::Call {
                         function,
@@ -321,6 +346,21 @@ proptest! {
         prop_assert_eq!(parsed.unwrap(), tree);
         // The canonical form is a fixed point.
         prop_assert_eq!(Expr::parse(&printed).unwrap().to_string(), printed);
+    }
+
+    #[test]
+    fn a_filter_prints_and_parses_back_and_never_panics(
+        tree in tree(true),
+        scope in any_scope(),
+        extra in prop::collection::btree_map("[a-z]{1,3}", ".{0,4}", 0..4),
+    ) {
+        let printed = tree.to_string();
+        let parsed = parse_with(&printed, true);
+        prop_assert!(parsed.is_ok(), "{printed:?}: {parsed:?}");
+        prop_assert_eq!(parsed.unwrap(), tree);
+        let filter = Expr::parse_filter(&printed).unwrap();
+        let choice = crate::Choice { name: "c".into(), label: crate::Labels::plain("C"), extra };
+        let _ = crate::expr::choice_passes(&filter, &choice, &scope);
     }
 
     #[test]

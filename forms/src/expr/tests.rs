@@ -196,10 +196,18 @@ fn bad_expressions_fail_at_the_right_character() {
         ("'abc", 0, "text is not closed with '"),
         ("concat('a', \"b)", 12, "text is not closed with \""),
         ("foo(1)", 0, "unknown function `foo`"),
+        ("1 + jr:label(${a})", 4, "unknown function `jr:label`"),
+        ("1 + jr:(2)", 6, "unexpected character `:`"),
+        ("position(.)", 0, "`position` takes no arguments, not 1"),
         (
-            "1 + jr:choice-name(${a}, '${a}')",
-            6,
-            "unexpected character `:`: namespaced names such as `jr:…` are not supported",
+            "indexed-repeat(${a}, ${r}, 1, ${s})",
+            0,
+            "`indexed-repeat` takes a question",
+        ),
+        (
+            "${a} + ..",
+            7,
+            "`..` (the parent) is supported only in position(..)",
         ),
         ("round(1, 2, 3)", 0, "`round` takes 1 or 2 arguments, not 3"),
         ("1 + if(1, 2)", 4, "`if` takes 3 arguments, not 2"),
@@ -237,11 +245,20 @@ fn bad_expressions_fail_at_the_right_character() {
             "expected `,` or `)`, found the number `2`",
         ),
         (
-            "/data/a = 1",
-            0,
+            "${a} / 2",
+            5,
             "unexpected character `/`: paths are not supported: refer to a question as ${name}, and divide with `div`",
         ),
-        ("../a", 0, "`..` (the parent) is not supported"),
+        (
+            "../a",
+            0,
+            "`..` (the parent) is supported only in position(..)",
+        ),
+        (
+            "..",
+            0,
+            "`..` (the parent) is supported only in position(..)",
+        ),
         ("${a} == 1", 5, "compare with `=`, not `==`"),
         ("${a} ! 1", 5, "`!` must be followed by `=`"),
         (
@@ -411,7 +428,11 @@ fn every_function_is_reachable_by_name() {
     for function in Function::ALL {
         assert_eq!(Function::from_name(function.name()), Some(function));
     }
-    assert_eq!(Function::from_name("jr:choice-name"), None);
+    assert_eq!(
+        Function::from_name("jr:choice-name"),
+        Some(Function::ChoiceName)
+    );
+    assert_eq!(Function::from_name("choice-name"), None);
 }
 
 #[test]

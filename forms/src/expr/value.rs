@@ -44,12 +44,13 @@ impl Value {
 
     /// XPath `number()`: text that is a decimal number (`-12.5`, `.5`, with
     /// spaces around) is that number, a `YYYY-MM-DD` date its days since
-    /// 1970-01-01, anything else NaN (so is `""`); true is 1, false 0; a
+    /// 1970-01-01, a date-time those days with the time as a fraction, anything else NaN (so is `""`); true is 1, false 0; a
     /// node-set as its first value.
     pub fn as_number(&self) -> f64 {
         match self.single() {
             Value::Text(text) => parse_number(text)
                 .or_else(|| parse_date(text.trim()).map(epoch_days))
+                .or_else(|| date_time_days(text.trim()))
                 .unwrap_or(f64::NAN),
             Value::Number(number) => *number,
             Value::Bool(value) => f64::from(u8::from(*value)),
@@ -168,6 +169,16 @@ impl Value {
             Value::Bool(_) | Value::Nodes(_) => None,
         }
     }
+}
+
+/// A date-time text (`2024-12-28T09:30:00+08:00`) as days since
+/// 1970-01-01 with the time of day as a fraction; `None` for other text.
+fn date_time_days(text: &str) -> Option<f64> {
+    if !text.contains('T') {
+        return None;
+    }
+    super::more_functions::parse_date_time(text)
+        .map(|moment| super::more_functions::decimal_days(&moment))
 }
 
 /// 1970-01-01's day number counted from 0001-01-01 (day 1), as chrono counts.

@@ -312,6 +312,8 @@ fn a_form_with_a_cycle_is_evaluated_whole() {
             },
         ],
         choices: Default::default(),
+        data: Default::default(),
+        settings: Default::default(),
     };
     let form = Arc::new(form);
     let mut session = FormSession::new(Arc::clone(&form), Answers::new(), None, today());

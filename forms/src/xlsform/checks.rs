@@ -4,23 +4,59 @@
 
 use std::collections::BTreeSet;
 
-use super::Problem;
-use super::sheets::{CHOICES, Lists, SETTINGS, SURVEY};
+use super::choices::Lists;
+use super::problem::{CHOICES, Problem, SETTINGS, SURVEY};
 use super::survey::Survey;
+use super::vocabulary::Source;
 use crate::{Form, FormError, Requirement};
 
-/// Every select whose list is not in sheet `choices`.
+/// Every select whose list is not in sheet `choices` (or
+/// `external_choices`, or its file). A list read from a file that could
+/// not be read was reported already.
 pub(super) fn lists(survey: &Survey, lists: &Lists, problems: &mut Vec<Problem>) {
-    for (question, index) in survey.with_rows() {
+    for ((question, index), options) in survey.with_rows().zip(&survey.options) {
         if let Some(list) = question.kind.list()
             && !lists.contains_key(list)
         {
-            problems.push(Problem::at(
-                SURVEY,
-                index,
-                "type",
-                format!("choice list `{list}` is not in sheet `choices`"),
-            ));
+            let message = match options.source {
+                Source::Choices => format!("choice list `{list}` is not in sheet `choices`"),
+                Source::External => {
+                    format!("choice list `{list}` is not in sheet `external_choices`")
+                }
+                Source::File => continue,
+            };
+            problems.push(Problem::at(SURVEY, index, "type", message));
+        }
+    }
+}
+
+/// Every choice name with a space in a list that a select_multiple or
+/// rank uses: their answers are space-separated names in expressions.
+pub(super) fn spaced_choices(survey: &Survey, lists: &Lists, problems: &mut Vec<Problem>) {
+    let mut reported = BTreeSet::new();
+    for (question, _) in survey.with_rows() {
+        let Some(list) = question
+            .kind
+            .list()
+            .filter(|_| question.kind.lists_several())
+        else {
+            continue;
+        };
+        if !reported.insert(list) {
+            continue;
+        }
+        for placed in lists.get(list).into_iter().flatten() {
+            if placed.choice.name.chars().any(char::is_whitespace) {
+                problems.push(Problem::at(
+                    &placed.sheet,
+                    placed.row,
+                    "name",
+                    format!(
+                        "a choice of list `{list}`, which a `{}` uses, must not contain spaces",
+                        question.kind.as_str()
+                    ),
+                ));
+            }
         }
     }
 }
@@ -37,6 +73,8 @@ pub(super) fn references(survey: &Survey, problems: &mut Vec<Problem>) {
             ("relevant", question.relevant.as_ref()),
             ("constraint", question.constraint.as_ref()),
             ("calculation", question.calculation.as_ref()),
+            ("choice_filter", question.choice_filter.as_ref()),
+            ("repeat_count", question.repeat_count.as_ref()),
         ];
         if let Requirement::When(expression) = &question.required {
             expressions.push(("required", Some(expression)));
@@ -46,7 +84,19 @@ pub(super) fn references(survey: &Survey, problems: &mut Vec<Problem>) {
                 continue;
             };
             for name in expression.references() {
-                if !names.contains(name) {
+                if survey.renamed.contains_key(name) {
+                    // pyxform's reason.
+                    problems.push(Problem::at(
+                        SURVEY,
+                        index,
+                        column,
+                        format!(
+                            "there has been a problem trying to replace ${{{name}}} with the \
+                             XPath to the survey element named `{name}`: there are multiple \
+                             survey elements with this name"
+                        ),
+                    ));
+                } else if !names.contains(name) {
                     let error = FormError::UnknownReference {
                         question: question.name.clone(),
                         column,
@@ -61,8 +111,8 @@ pub(super) fn references(survey: &Survey, problems: &mut Vec<Problem>) {
 
 /// Where the rows of a form read from a spreadsheet are.
 pub(super) struct Places<'a> {
-    /// The index of the settings' row of values.
-    pub(super) settings_row: usize,
+    /// The index of the settings' row of values, if there is one.
+    pub(super) settings_row: Option<usize>,
     /// The row index of each question in `Form::all_questions` order.
     pub(super) question_rows: &'a [usize],
     pub(super) lists: &'a Lists,
@@ -86,16 +136,16 @@ pub(super) fn place(error: &FormError, form: &Form, places: &Places<'_>) -> Prob
         }
     };
     let choice = |list: &str, found: &dyn Fn(usize, &str) -> bool, column: &str| {
-        let row = places.lists.get(list).and_then(|choices| {
+        let placed = places.lists.get(list).and_then(|choices| {
             choices
                 .iter()
                 .enumerate()
-                .filter(|(position, (_, choice))| found(*position, &choice.name))
-                .map(|(_, (row, _))| *row)
+                .filter(|(position, placed)| found(*position, &placed.choice.name))
+                .map(|(_, placed)| placed)
                 .last()
         });
-        match row {
-            Some(row) => Problem::at(CHOICES, row, column, message.clone()),
+        match placed {
+            Some(placed) => Problem::at(&placed.sheet, placed.row, column, message.clone()),
             None => Problem::sheet(CHOICES, &message),
         }
     };
@@ -106,7 +156,10 @@ pub(super) fn place(error: &FormError, form: &Form, places: &Places<'_>) -> Prob
             } else {
                 field
             };
-            Problem::at(SETTINGS, places.settings_row, column, message.clone())
+            match places.settings_row {
+                Some(row) => Problem::at(SETTINGS, row, column, message.clone()),
+                None => Problem::sheet(SETTINGS, &message),
+            }
         }
         FormError::EmptyQuestionName { index } => match places.question_rows.get(*index) {
             Some(row) => Problem::at(SURVEY, *row, "name", message.clone()),
@@ -119,6 +172,7 @@ pub(super) fn place(error: &FormError, form: &Form, places: &Places<'_>) -> Prob
         FormError::EmptyContainer { question: name }
         | FormError::MissingList { question: name, .. } => question(name, "type"),
         FormError::MissingCalculation { question: name } => question(name, "calculation"),
+        FormError::InvalidRange { question: name, .. } => question(name, "parameters"),
         FormError::Misplaced {
             question: name,
             what,
@@ -128,6 +182,8 @@ pub(super) fn place(error: &FormError, form: &Form, places: &Places<'_>) -> Prob
                 "a calculation" => "calculation",
                 "a constraint" => "constraint",
                 "`required`" => "required",
+                "a choice_filter" => "choice_filter",
+                "a repeat_count" => "repeat_count",
                 _ => "type",
             };
             question(name, column)

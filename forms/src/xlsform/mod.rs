@@ -1,25 +1,26 @@
 //! Reading forms written as XLSForm spreadsheets (`.xlsx`).
 //!
 //! Operators write forms in a spreadsheet, the way ODK, KoboToolbox and
-//! SurveyCTO users already do, and publish the [`Form`] read from it: every
-//! question kind the form engine has, groups and repeats (nested),
-//! `relevant`, `required` (yes/no or an expression), `constraint`,
-//! `calculation`, `default`, `appearance`, and labels, hints and messages in
-//! several languages; `docs/forms.md` lists the subset. Anything else (a
-//! type, a column, a sheet) that carries meaning is an error naming sheet,
-//! row and column, never dropped in silence: a form that quietly lost its
-//! `choice_filter` column would offer choices its authors meant to hide.
-//! All problems are collected and returned together, so an operator fixes
-//! the spreadsheet in one go.
+//! SurveyCTO users already do, and publish the [`Form`] read from it. The
+//! reader accepts what pyxform accepts (old spellings, a missing settings
+//! sheet, columns pyxform ignores, the same name in different groups…) and
+//! refuses what pyxform refuses with pyxform's reason; `docs/forms.md`
+//! lists what is supported, what is not yet and what never will be.
+//! Anything it cannot honour that carries meaning (a type, a column) is a
+//! problem naming sheet, row and column, never dropped in silence, and all
+//! problems are returned together, so an operator fixes the spreadsheet in
+//! one go; [`XlsFormError`]'s `Display` groups them, one line per problem
+//! and column with the rows it is on.
 //!
-//! The reading has two halves: [`read_xlsx_bytes`] turns cells into text
+//! The reading has two halves: [`read_xlsx_files`] turns cells into text
 //! rows with calamine, and [`from_sheets`] turns rows into a form, testable
-//! without a file. Of the second, `sheets` reads headers, `settings` and
-//! `choices`; `survey` builds the tree of questions; `checks` does what
-//! spans rows (lists, `${name}` references) and places any error of
-//! [`Form::check`](super::Form::check) on its row.
+//! without a file. The modules form no cycle: `problem` (sheet names,
+//! problems) ← `vocabulary` (types, columns) ← `sheet` (a sheet's header)
+//! ← `settings`, `choices` (sheets and published files), `row` ← `survey`
+//! (the tree) ← `checks` (what spans sheets) ← `convert` (the whole) ← this
+//! module (the workbook).
 
-use std::fmt;
+use std::collections::BTreeMap;
 use std::io::{Cursor, Read};
 use std::path::Path;
 
@@ -28,120 +29,83 @@ use calamine::{Data, Range, Reader, Xlsx};
 use super::Form;
 
 mod checks;
-mod sheets;
+mod choices;
+mod convert;
+mod problem;
+mod row;
+mod settings;
+mod sheet;
 mod survey;
 mod vocabulary;
 
-/// Sheets of XLSForm that carry meaning this version does not read yet.
-const LATER_SHEETS: &[&str] = &["external_choices", "entities"];
+use convert::Workbook;
+use problem::{CHOICES, EXTERNAL_CHOICES, SETTINGS, SURVEY};
+pub use problem::{Problem, ProblemGroup, XlsFormError};
 
-/// Every problem found in a spreadsheet.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct XlsFormError {
-    pub problems: Vec<Problem>,
-}
+/// Files published beside a form (CSV and XML for `pulldata()` and
+/// `select_one_from_file`), by file name (`households.csv`).
+pub type Attachments = BTreeMap<String, Vec<u8>>;
 
-impl XlsFormError {
-    /// Problems in sheet order (settings, survey, choices, others), then row
-    /// order; the order found within a row.
-    fn sorted(mut problems: Vec<Problem>) -> XlsFormError {
-        let rank = |sheet: &str| match sheet {
-            "" => 0,
-            sheets::SETTINGS => 1,
-            sheets::SURVEY => 2,
-            sheets::CHOICES => 3,
-            _ => 4,
-        };
-        problems.sort_by_key(|problem| (rank(&problem.sheet), problem.row));
-        XlsFormError { problems }
-    }
-}
+/// Largest file beside a form that is read (64 MiB).
+const MAX_ATTACHMENT_BYTES: u64 = 64 * 1024 * 1024;
 
-impl fmt::Display for XlsFormError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (index, problem) in self.problems.iter().enumerate() {
-            if index > 0 {
-                f.write_str("\n")?;
-            }
-            write!(f, "{problem}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for XlsFormError {}
-
-/// One problem, where it is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    /// `settings`, `survey`, `choices`…; empty for the workbook as a whole.
-    pub sheet: String,
-    /// The spreadsheet's row number (1-based), if the problem is in a row.
-    pub row: Option<u32>,
-    /// The column's header (its letter when it has none), if the problem is
-    /// in a column.
-    pub column: Option<String>,
-    pub message: String,
-}
-
-impl Problem {
-    /// A problem in the cell of `rows[index]` under `column`.
-    fn at(sheet: &str, index: usize, column: &str, message: String) -> Problem {
-        Problem {
-            sheet: sheet.to_owned(),
-            row: Some(u32::try_from(index + 1).unwrap_or(u32::MAX)),
-            column: Some(column.to_owned()).filter(|column| !column.is_empty()),
-            message,
-        }
-    }
-
-    /// A problem with a whole sheet (or, with `""`, the workbook).
-    fn sheet(sheet: &str, message: &str) -> Problem {
-        Problem {
-            sheet: sheet.to_owned(),
-            row: None,
-            column: None,
-            message: message.to_owned(),
-        }
-    }
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut place = Vec::new();
-        if !self.sheet.is_empty() {
-            place.push(format!("sheet `{}`", self.sheet));
-        }
-        if let Some(row) = self.row {
-            place.push(format!("row {row}"));
-        }
-        if let Some(column) = &self.column {
-            place.push(format!("column `{column}`"));
-        }
-        if place.is_empty() {
-            f.write_str(&self.message)
-        } else {
-            write!(f, "{}: {}", place.join(", "), self.message)
-        }
-    }
-}
-
-/// Reads an XLSForm `.xlsx` file.
+/// Reads an XLSForm `.xlsx` file. Files the form reads (`pulldata()`
+/// tables, `select_one_from_file` lists) are read from its directory; the
+/// file's name is the form's id when sheet `settings` gives none.
 pub fn read_xlsx(path: &Path) -> Result<Form, XlsFormError> {
-    match std::fs::read(path) {
-        Ok(bytes) => read_xlsx_bytes(&bytes),
-        Err(error) => Err(XlsFormError {
-            problems: vec![Problem::sheet(
-                "",
-                &format!("cannot read {}: {error}", path.display()),
-            )],
-        }),
-    }
+    let bytes = std::fs::read(path).map_err(|error| XlsFormError {
+        problems: vec![Problem::sheet(
+            "",
+            &format!("cannot read {}: {error}", path.display()),
+        )],
+    })?;
+    let directory = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let beside = move |name: &str| -> Option<Vec<u8>> {
+        // Only a plain name: never a path out of the form's directory.
+        if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
+            return None;
+        }
+        let file = std::fs::File::open(directory.join(name)).ok()?;
+        let mut bytes = Vec::new();
+        file.take(MAX_ATTACHMENT_BYTES)
+            .read_to_end(&mut bytes)
+            .ok()?;
+        Some(bytes)
+    };
+    let stem = path.file_stem().and_then(|stem| stem.to_str());
+    read_workbook(&bytes, stem, &beside)
 }
 
-/// Reads an XLSForm `.xlsx` workbook held in memory. Sheets are found by
-/// name, in any case: `settings`, `survey`, `choices`.
+/// Reads an XLSForm `.xlsx` workbook held in memory, with no files beside
+/// it and no file name. Sheets are found by name, in any case: `settings`,
+/// `survey`, `choices`, `external_choices`.
 pub fn read_xlsx_bytes(bytes: &[u8]) -> Result<Form, XlsFormError> {
+    read_xlsx_files(bytes, None, &Attachments::new())
+}
+
+/// Reads an XLSForm `.xlsx` workbook held in memory, `name` its file name
+/// (`household_check.xlsx`, whose stem is the form's id when the settings
+/// give none) and `attachments` the files published beside it.
+pub fn read_xlsx_files(
+    bytes: &[u8],
+    name: Option<&str>,
+    attachments: &Attachments,
+) -> Result<Form, XlsFormError> {
+    let stem = name.map(|name| {
+        Path::new(name)
+            .file_stem()
+            .and_then(|stem| stem.to_str())
+            .unwrap_or(name)
+    });
+    let files = |file: &str| attachments.get(file).cloned();
+    read_workbook(bytes, stem, &files)
+}
+
+fn read_workbook(
+    bytes: &[u8],
+    file_stem: Option<&str>,
+    files: &dyn Fn(&str) -> Option<Vec<u8>>,
+) -> Result<Form, XlsFormError> {
     let workbook_problem = |message: String| XlsFormError {
         problems: vec![Problem::sheet("", &message)],
     };
@@ -149,12 +113,19 @@ pub fn read_xlsx_bytes(bytes: &[u8]) -> Result<Form, XlsFormError> {
     let mut workbook: Xlsx<_> = Xlsx::new(Cursor::new(bytes))
         .map_err(|error| workbook_problem(format!("not a readable .xlsx workbook: {error}")))?;
     let mut problems = Vec::new();
+    let names = workbook.sheet_names();
+    // pyxform reads a workbook whose only sheet is the survey.
+    let lone = match names.as_slice() {
+        [only] if !only.trim().eq_ignore_ascii_case(SETTINGS) => Some(only.clone()),
+        _ => None,
+    };
     let mut rows_of = |wanted: &str, problems: &mut Vec<Problem>| -> Vec<Vec<String>> {
-        let Some(name) = workbook
-            .sheet_names()
-            .into_iter()
+        let found = names
+            .iter()
             .find(|name| name.trim().eq_ignore_ascii_case(wanted))
-        else {
+            .cloned()
+            .or_else(|| lone.clone().filter(|_| wanted == SURVEY));
+        let Some(name) = found else {
             return Vec::new();
         };
         match workbook.worksheet_range(&name) {
@@ -168,16 +139,21 @@ pub fn read_xlsx_bytes(bytes: &[u8]) -> Result<Form, XlsFormError> {
             }
         }
     };
-    let settings = rows_of(sheets::SETTINGS, &mut problems);
-    let survey = rows_of(sheets::SURVEY, &mut problems);
-    let choices = rows_of(sheets::CHOICES, &mut problems);
-    for later in LATER_SHEETS {
-        let rows = rows_of(later, &mut problems);
-        if rows.iter().flatten().any(|cell| !cell.trim().is_empty()) {
-            problems.push(Problem::sheet(later, "this sheet is not supported yet"));
-        }
-    }
-    sheets::convert(&settings, &survey, &choices, problems)
+    let settings = rows_of(SETTINGS, &mut problems);
+    let survey = rows_of(SURVEY, &mut problems);
+    let choices = rows_of(CHOICES, &mut problems);
+    let external_choices = rows_of(EXTERNAL_CHOICES, &mut problems);
+    // Sheet `entities` (ODK Central's entity lists) is read by nobody:
+    // Doorstep keeps its own register of households.
+    let workbook = Workbook {
+        settings: &settings,
+        survey: &survey,
+        choices: &choices,
+        external_choices: &external_choices,
+        file_stem,
+        files,
+    };
+    convert::convert(&workbook, problems)
 }
 
 /// Bytes an `.xlsx` may hold once unzipped: far more than any real form
@@ -211,12 +187,21 @@ fn check_inflated_size(bytes: &[u8]) -> Result<(), String> {
 
 /// Converts rows already read as text; see `docs/forms.md` for the columns.
 /// `settings[0]` is the sheet's row 1. A missing sheet is an empty slice.
+/// With no settings the form's id is `form`.
 pub fn from_sheets(
     settings: &[Vec<String>],
     survey: &[Vec<String>],
     choices: &[Vec<String>],
 ) -> Result<Form, XlsFormError> {
-    sheets::convert(settings, survey, choices, Vec::new())
+    let workbook = Workbook {
+        settings,
+        survey,
+        choices,
+        external_choices: &[],
+        file_stem: Some("form"),
+        files: &|_| None,
+    };
+    convert::convert(&workbook, Vec::new())
 }
 
 /// The sheet's cells as text, placed so that `rows[i][j]` is the cell of
@@ -269,11 +254,29 @@ fn cell_text(cell: &Data) -> Result<String, String> {
         Data::Int(number) => Ok(number.to_string()),
         Data::Float(number) => Ok(number_text(*number)),
         Data::Bool(value) => Ok(value.to_string()),
-        Data::DateTime(_) => {
-            Err("a date cell; write the value as text (format the cell as Text)".to_owned())
-        }
+        // A date typed into a cell: as pyxform reads it, in ISO form.
+        Data::DateTime(moment) => match excel_moment(moment.as_f64()) {
+            Some(moment) if moment.time() == chrono::NaiveTime::MIN => {
+                Ok(moment.format("%Y-%m-%d").to_string())
+            }
+            Some(moment) => Ok(moment.format("%Y-%m-%dT%H:%M:%S").to_string()),
+            None => Err("a date cell out of range; write the value as text".to_owned()),
+        },
         Data::Error(error) => Err(format!("the cell holds the spreadsheet error {error}")),
     }
+}
+
+/// An Excel date serial (days since 1899-12-30, the time as a fraction)
+/// as a date and time, to the second.
+fn excel_moment(serial: f64) -> Option<chrono::NaiveDateTime> {
+    if !serial.is_finite() || !(0.0..3_000_000.0).contains(&serial) {
+        return None;
+    }
+    let epoch = chrono::NaiveDate::from_ymd_opt(1899, 12, 30)?.and_time(chrono::NaiveTime::MIN);
+    // Within 0..3e6 days by the check, so the seconds fit an i64.
+    #[allow(clippy::cast_possible_truncation)]
+    let seconds = (serial * 86_400.0).round() as i64;
+    epoch.checked_add_signed(chrono::TimeDelta::try_seconds(seconds)?)
 }
 
 fn number_text(number: f64) -> String {
@@ -285,6 +288,8 @@ fn number_text(number: f64) -> String {
     }
 }
 
+#[cfg(test)]
+mod pyxform_tests;
 #[cfg(test)]
 mod survey_tests;
 #[cfg(test)]

@@ -5,14 +5,21 @@
 //! row is read even after a problem (a bad type, an unmatched `end_group`),
 //! so one pass reports all of them, and a begin row with problems still
 //! opens its container so that its end row does not read as unmatched.
+//!
+//! Names follow pyxform: two siblings may not share a name (in any case),
+//! but questions in different groups may. Answers are keyed by name, so a
+//! name used again in another group is stored as `group.name` (the nearest
+//! group or repeat around it); `${name}` of such a name is ambiguous and
+//! refused, as pyxform refuses it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use super::Problem;
-use super::sheets::{SURVEY, Sheet};
-use super::vocabulary::{self, Formula, Meaning, RowType, Text, row_type};
+use super::problem::{Problem, SURVEY};
+use super::row::{self, Row};
+use super::sheet::Sheet;
+use super::vocabulary::{Meaning, Options, RowType, row_type};
 use crate::definition::question_name_problem;
-use crate::{Expr, Question, QuestionKind, Requirement};
+use crate::{Question, QuestionKind};
 
 /// The questions of a survey sheet, with their rows.
 #[derive(Debug, Default)]
@@ -21,6 +28,16 @@ pub(super) struct Survey {
     /// The row index of each question, group and repeat, in the order of
     /// [`flatten`] (sheet order, which is the form's depth-first order).
     pub(super) rows: Vec<usize>,
+    /// For each of `rows`, where a select's choices come from.
+    pub(super) options: Vec<Options>,
+    /// For each of `rows`, its path of names as written, groups first
+    /// (`household/head_name`), which absolute paths in expressions use.
+    pub(super) paths: Vec<String>,
+    /// Names given to more than one question (in different groups), with
+    /// the names the later ones were given.
+    pub(super) renamed: BTreeMap<String, Vec<String>>,
+    /// `csv-external` tables: the row and the file's name.
+    pub(super) tables: Vec<(usize, String)>,
 }
 
 impl Survey {
@@ -29,6 +46,14 @@ impl Survey {
         flatten(&self.questions)
             .into_iter()
             .zip(self.rows.iter().copied())
+    }
+}
+
+/// Calls `visit` on every question, group and repeat, depth first.
+pub(super) fn visit_mut(questions: &mut [Question], visit: &mut impl FnMut(&mut Question)) {
+    for question in questions {
+        visit(question);
+        visit_mut(&mut question.children, visit);
     }
 }
 
@@ -50,6 +75,10 @@ struct Open {
     question: Question,
     /// Whether any row (even one with problems) came after its begin row.
     has_rows: bool,
+    /// Its children's names, lower-cased (pyxform compares them so).
+    names: BTreeSet<String>,
+    /// Its path of names as written.
+    path: String,
 }
 
 /// The tree being built.
@@ -57,9 +86,26 @@ struct Open {
 struct Tree {
     top: Vec<Question>,
     open: Vec<Open>,
+    /// The top level's names, lower-cased.
+    names: BTreeSet<String>,
 }
 
 impl Tree {
+    /// Records `name` among the current container's children; false when a
+    /// sibling has it already.
+    fn sibling_name(&mut self, name: &str) -> bool {
+        let names = match self.open.last_mut() {
+            Some(open) => &mut open.names,
+            None => &mut self.names,
+        };
+        names.insert(name.to_lowercase())
+    }
+
+    /// The name of the innermost open container, or `None` at the top.
+    fn parent(&self) -> Option<&str> {
+        self.open.last().map(|open| open.question.name.as_str())
+    }
+
     fn place(&mut self, question: Question) {
         match self.open.last_mut() {
             Some(open) => open.question.children.push(question),
@@ -163,35 +209,29 @@ pub(super) fn read(
         problems.push(Problem::sheet(SURVEY, "the sheet is missing or empty"));
         return survey;
     };
-    let wanted = [
-        (Meaning::Type, "type"),
-        (Meaning::Name, "name"),
-        (Meaning::Translated(Text::Label, String::new()), "label"),
-    ];
+    let wanted = [(Meaning::Type, "type"), (Meaning::Name, "name")];
     if !sheet.has_columns(&wanted, problems) {
         return survey;
     }
     let mut tree = Tree::default();
-    let mut names: BTreeMap<&str, usize> = BTreeMap::new();
-    for (index, row) in sheet.data_rows() {
-        sheet.refuse_values(index, row, problems);
-        let row_type = match row_type(sheet.cell(row, &Meaning::Type)) {
+    // Every name used so far, with its row, to rename later uses.
+    let mut used: BTreeMap<String, usize> = BTreeMap::new();
+    for (index, cells) in sheet.data_rows() {
+        let type_text = sheet.cell(cells, &Meaning::Type);
+        if type_text.is_empty() && sheet.cell(cells, &Meaning::Name).is_empty() {
+            // pyxform skips a row with neither type nor name.
+            continue;
+        }
+        sheet.refuse_values(index, cells, problems);
+        let row_type = match row_type(type_text) {
             Ok(RowType::End(kind)) => {
-                // The name may repeat what it closes; anything else would be
-                // dropped, so it is a problem.
-                for header in sheet.other_values(row, &[Meaning::Type, Meaning::Name]) {
-                    problems.push(Problem::at(
-                        SURVEY,
-                        index,
-                        header,
-                        format!(
-                            "an `{}` row takes only a type and a name; \
-                             move this value to its begin row or remove it",
-                            RowType::keyword(&kind, false)
-                        ),
-                    ));
-                }
+                // pyxform ignores whatever else an end row holds.
                 tree.end(index, &kind, problems);
+                continue;
+            }
+            Ok(RowType::External) => {
+                let name = sheet.cell(cells, &Meaning::Name);
+                survey.tables.push((index, format!("{name}.csv")));
                 continue;
             }
             Ok(row_type) => Some(row_type),
@@ -203,36 +243,91 @@ pub(super) fn read(
         if let Some(open) = tree.open.last_mut() {
             open.has_rows = true;
         }
-        let name = sheet.cell(row, &Meaning::Name);
-        if let Some(reason) = question_name_problem(name) {
+        let mut name = sheet.cell(cells, &Meaning::Name).to_owned();
+        if name.is_empty() && matches!(&row_type, Some(RowType::Question(QuestionKind::Note, _))) {
+            // pyxform names a note that has no name.
+            name = format!("generated_note_name_{}", index + 1);
+        }
+        if let Some(reason) = question_name_problem(&name) {
             problems.push(Problem::at(
                 SURVEY,
                 index,
                 "name",
                 format!("the name {reason}"),
             ));
-        } else if let Some(first) = names.get(name) {
+        } else if !tree.sibling_name(&name) {
+            // pyxform's reason.
             problems.push(Problem::at(
                 SURVEY,
                 index,
                 "name",
-                format!("`{name}` is also the name on row {}", first + 1),
+                format!(
+                    "there are more than one survey elements named `{name}` (case-insensitive) \
+                     in the section named `{}`",
+                    tree.parent().unwrap_or("the form")
+                ),
             ));
-        } else {
-            names.insert(name, index);
+        } else if used.contains_key(&name) {
+            let qualified = unique_name(&name, tree.parent(), &used);
+            survey
+                .renamed
+                .entry(name.clone())
+                .or_default()
+                .push(qualified.clone());
+            name = qualified;
         }
+        used.entry(name.clone()).or_insert(index);
+        let written = sheet.cell(cells, &Meaning::Name);
+        let written = if written.is_empty() {
+            name.as_str()
+        } else {
+            written
+        };
+        let path = match tree.open.last() {
+            Some(open) => format!("{}/{written}", open.path),
+            None => written.to_owned(),
+        };
+        let options = match &row_type {
+            Some(RowType::Question(_, options)) => *options,
+            _ => Options::default(),
+        };
         let kind = row_type.as_ref().map(RowType::kind);
-        let question = read_row(&sheet, index, row, name, kind, problems);
+        let row = Row {
+            sheet: &sheet,
+            index,
+            cells,
+            name: &name,
+        };
+        let question = row::read(&row, kind, options, problems);
         match (row_type, question) {
             (Some(RowType::Begin(_)), Some(question)) => tree.open.push(Open {
                 index,
                 question,
                 has_rows: false,
+                names: BTreeSet::new(),
+                path: path.clone(),
             }),
-            (_, Some(question)) => tree.place(question),
+            (_, Some(question)) => {
+                let other = options.or_other.then(|| row::other_question(&question));
+                tree.place(question);
+                survey.rows.push(index);
+                survey.options.push(options);
+                survey.paths.push(path.clone());
+                if let Some(other) = other {
+                    tree.sibling_name(&other.name);
+                    used.entry(other.name.clone()).or_insert(index);
+                    survey.paths.push(format!("{path}_other"));
+                    tree.place(other);
+                    survey.rows.push(index);
+                    survey.options.push(Options::default());
+                }
+                continue;
+            }
             _ => continue,
         }
         survey.rows.push(index);
+        survey.options.push(options);
+        survey.paths.push(path);
     }
     survey.questions = tree.finish(problems);
     if survey.rows.is_empty() && problems.iter().all(|p| p.sheet != SURVEY) {
@@ -241,91 +336,18 @@ pub(super) fn read(
     survey
 }
 
-/// Reads the columns of one question row; `None` when its kind is unknown.
-fn read_row(
-    sheet: &Sheet<'_>,
-    index: usize,
-    row: &[String],
-    name: &str,
-    kind: Option<&QuestionKind>,
-    problems: &mut Vec<Problem>,
-) -> Option<Question> {
-    let mut problem = |column: &str, message: String| {
-        problems.push(Problem::at(SURVEY, index, column, message));
+/// `parent.name` for a name used before, made unique with a number if
+/// need be.
+fn unique_name(name: &str, parent: Option<&str>, used: &BTreeMap<String, usize>) -> String {
+    let base = match parent {
+        Some(parent) => format!("{parent}.{name}"),
+        None => name.to_owned(),
     };
-    let label = sheet.texts(row, Text::Label);
-    // A row of unknown type is held to the rules of a question.
-    let needs_label = kind.is_none_or(|kind| kind.takes_answer() || *kind == QuestionKind::Note);
-    if needs_label && label.is_empty() {
-        problem("label", "a question needs a label".into());
+    if !used.contains_key(&base) {
+        return base;
     }
-    let mut parse = |column: &str, text: &str, what: &str| match Expr::parse(text) {
-        Ok(expression) => Some(expression),
-        Err(error) => {
-            problem(column, format!("`{text}` is not {what}: {error}"));
-            None
-        }
-    };
-    let required_text = sheet.cell(row, &Meaning::Required);
-    let required = match vocabulary::required(required_text) {
-        Some(always) => Requirement::Always(always),
-        None => parse("required", required_text, "yes, no or a valid expression")
-            .map_or(Requirement::Always(false), Requirement::When),
-    };
-    let mut formula = |formula: Formula| {
-        let text = sheet.cell(row, &Meaning::Expression(formula));
-        (!text.is_empty())
-            .then(|| parse(formula.column(), text, "a valid expression"))
-            .flatten()
-    };
-    let relevant = formula(Formula::Relevant);
-    let constraint = formula(Formula::Constraint);
-    let calculation = formula(Formula::Calculation);
-    let has = |meaning: &Meaning| !sheet.cell(row, meaning).is_empty();
-    let kind = kind?.clone();
-    // As the author wrote it: `begin_group`, `image`.
-    let what = sheet.cell(row, &Meaning::Type);
-    match (&kind, has(&Meaning::Expression(Formula::Calculation))) {
-        (QuestionKind::Calculate, false) => problem(
-            "calculation",
-            "a `calculate` row needs a calculation".into(),
-        ),
-        (QuestionKind::Calculate, true) | (_, false) => {}
-        (_, true) => problem(
-            "calculation",
-            format!("only a `calculate` row can have a calculation; this one is `{what}`"),
-        ),
-    }
-    if !kind.takes_answer() {
-        if has(&Meaning::Expression(Formula::Constraint)) {
-            problem(
-                "constraint",
-                format!("a `{what}` row takes no answer to constrain"),
-            );
-        }
-        if !required.is_never() {
-            problem(
-                "required",
-                format!("a `{what}` row takes no answer to require"),
-            );
-        }
-    }
-    let optional = |meaning: &Meaning| {
-        Some(sheet.cell(row, meaning))
-            .filter(|text| !text.is_empty())
-            .map(str::to_owned)
-    };
-    Some(Question {
-        label,
-        hint: sheet.texts(row, Text::Hint),
-        required,
-        required_message: sheet.texts(row, Text::RequiredMessage),
-        relevant,
-        constraint,
-        constraint_message: sheet.texts(row, Text::ConstraintMessage),
-        calculation,
-        default: optional(&Meaning::Default),
-        appearance: optional(&Meaning::Appearance),
-        ..Question::new(name, kind)
-    })
+    (2..)
+        .map(|number| format!("{base}.{number}"))
+        .find(|candidate| !used.contains_key(candidate))
+        .unwrap_or(base)
 }

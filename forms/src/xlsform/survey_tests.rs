@@ -2,7 +2,7 @@
 //! where each problem is reported.
 
 use super::checks::{self, Places};
-use super::sheets::Lists;
+use super::choices::{Lists, Placed};
 use super::*;
 use crate::{FormError, Labels, QuestionKind, Requirement};
 
@@ -298,19 +298,16 @@ fn unmatched_begin_and_end_rows_are_named() {
         found[1].message,
         "`end_repeat` without a `begin_repeat` before it"
     );
-    // An end row with a value that would be lost.
-    let found = problems(&[
+    // pyxform ignores values on an end row; so does this reader.
+    let form = read(&[
         &["type", "name", "label", "relevant"],
         &["begin_group", "household", "户", ""],
         &["text", "head_name", "户主", ""],
-        &["end_group", "household", "", "${head_name} != ''"],
-    ]);
-    assert_eq!(places(&found), [(4, "relevant")]);
-    assert_eq!(
-        found[0].message,
-        "an `end_group` row takes only a type and a name; \
-         move this value to its begin row or remove it"
-    );
+        &["end_group", "household", "完", "${head_name} != ''"],
+    ])
+    .unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(form.questions[0].relevant, None);
+    assert_eq!(names(&form.questions[0].children), ["head_name"]);
     // A group without questions, and one never closed.
     let found = problems(&[
         &["type", "name", "label"],
@@ -328,8 +325,8 @@ fn unmatched_begin_and_end_rows_are_named() {
 }
 
 #[test]
-fn rows_that_take_no_answer_refuse_answer_columns() {
-    let found = problems(&[
+fn rows_that_take_no_answer_drop_required_and_questions_with_a_calculation_compute() {
+    let form = read(&[
         &[
             "type",
             "name",
@@ -338,69 +335,71 @@ fn rows_that_take_no_answer_refuse_answer_columns() {
             "constraint",
             "calculation",
         ],
-        &["note", "intro", "说明", "", ". != ''", ""],
+        &["note", "intro", "说明", "yes", ". != ''", ""],
         &["begin_group", "household", "户", "yes", "", ""],
         &["text", "head_name", "户主", "", "", "concat('王', '')"],
         &["end_group", "", "", "", "", ""],
-        &["calculate", "total", "", "", "", ""],
-        &["note", "", "", "", "", ""],
+        &["calculate", "total", "", "yes", ". > 0", "1 + 1"],
+        &["note", "", "完", "", "", ""],
+    ])
+    .unwrap_or_else(|error| panic!("{error}"));
+    // pyxform accepts `required` and `constraint` on a note or a group, where
+    // they mean nothing: dropped.
+    let intro = form.question("intro").expect("intro");
+    assert!(intro.required.is_never() && intro.constraint.is_none());
+    assert!(form.questions[1].required.is_never());
+    // A question with a calculation is computed, as Collect recomputes it.
+    let head = form.question("head_name").expect("head_name");
+    assert_eq!(head.kind, QuestionKind::Calculate);
+    assert_eq!(head.label, Labels::new().with("zh-CN", "户主"));
+    // A calculation keeps its constraint (it checks the computed value).
+    let total = form.question("total").expect("total");
+    assert!(total.constraint.is_some() && total.required.is_never());
+    // A note without a name is named as pyxform names it.
+    assert!(form.question("generated_note_name_7").is_some());
+    // A group's calculation means nothing and is refused.
+    let found = problems(&[
+        &["type", "name", "label", "calculation"],
+        &["begin_group", "household", "户", "1"],
+        &["text", "head_name", "户主", ""],
+        &["end_group", "", "", ""],
+        &["calculate", "total", "", ""],
     ]);
-    assert_eq!(
-        places(&found),
-        [
-            (2, "constraint"),
-            (3, "required"),
-            (4, "calculation"),
-            (6, "calculation"),
-            (7, "name"),
-            (7, "label"),
-        ]
-    );
-    assert_eq!(
-        found[0].message,
-        "a `note` row takes no answer to constrain"
-    );
-    assert_eq!(
-        found[1].message,
-        "a `begin_group` row takes no answer to require"
-    );
-    assert_eq!(
-        found[2].message,
-        "only a `calculate` row can have a calculation; this one is `text`"
-    );
+    assert_eq!(places(&found), [(2, "calculation"), (5, "calculation")]);
 }
 
 #[test]
-fn later_columns_are_problems_never_silent_drops() {
-    let headers = [
-        "choice_filter",
-        "repeat_count",
-        "parameters",
-        "trigger",
+fn columns_pyxform_knows_are_read_ignored_or_refused_by_name() {
+    // Read and dropped, as pyxform drops them for a phone: media, print
+    // hints, XML attributes, and columns pyxform does not know.
+    for header in [
         "media::image",
         "image::English (en)",
-        "read_only",
         "guidance_hint",
         "body::accuracyThreshold",
-    ];
-    for header in headers {
-        let found = problems(&[
+        "bind::odk:length",
+        "requried",
+    ] {
+        let form = read(&[
             &["type", "name", "label", header],
             &["text", "notes", "备注", "x"],
-        ]);
-        assert_eq!(places(&found), [(2, header)], "{header}");
-        assert!(
-            found[0].message.contains("is not supported yet"),
-            "{}",
-            found[0]
-        );
+        ])
+        .unwrap_or_else(|error| panic!("{header}: {error}"));
+        assert_eq!(names(&form.questions), ["notes"], "{header}");
     }
+    // Refused with the column's name: what changes behaviour and is not
+    // supported yet.
     let found = problems(&[
-        &["type", "name", "label", "requried"],
-        &["text", "notes", "备注", "yes"],
+        &["type", "name", "label", "trigger"],
+        &["text", "notes", "备注", "${notes}"],
     ]);
-    assert!(found[0].message.starts_with("unknown column `requried`"));
-    // Extra choice columns are choice_filter's.
+    assert_eq!(places(&found), [(2, "trigger")]);
+    assert!(
+        found[0].message.contains("is not supported yet"),
+        "{}",
+        found[0]
+    );
+    // Extra choice columns are kept, for choice_filter.
     let choices = rows(&[
         &["list_name", "name", "label", "county"],
         &["town", "fajie", "发界街道", "yiliang"],
@@ -409,20 +408,12 @@ fn later_columns_are_problems_never_silent_drops() {
         &["type", "name", "label"],
         &["select_one town", "town", "乡镇"],
     ]);
-    let found = match from_sheets(&settings(), &survey, &choices) {
-        Ok(form) => panic!("expected problems, read {form:?}"),
-        Err(error) => error.problems,
-    };
-    assert_eq!(found.len(), 1);
+    let form = from_sheets(&settings(), &survey, &choices).unwrap_or_else(|e| panic!("{e}"));
+    let town = &form.choices["town"][0];
     assert_eq!(
-        (
-            found[0].sheet.as_str(),
-            found[0].row,
-            found[0].column.as_deref()
-        ),
-        ("choices", Some(2), Some("county"))
+        town.extra.get("county").map(String::as_str),
+        Some("yiliang")
     );
-    assert!(found[0].message.contains("choice_filter"), "{}", found[0]);
 }
 
 /// `Form::check` finds nothing the rows above did not report first, so
@@ -441,10 +432,18 @@ fn form_errors_land_on_their_row_and_column() {
     let choices = form.choice_list("yes_no").unwrap_or_default();
     lists.insert(
         "yes_no".into(),
-        vec![(1, choices[0].clone()), (2, choices[1].clone())],
+        choices
+            .iter()
+            .enumerate()
+            .map(|(index, choice)| Placed {
+                sheet: "choices".into(),
+                row: index + 1,
+                choice: choice.clone(),
+            })
+            .collect(),
     );
     let places = Places {
-        settings_row: 1,
+        settings_row: Some(1),
         question_rows: &[1, 2, 4],
         lists: &lists,
     };
