@@ -208,6 +208,66 @@ pub(super) fn read_xml(bytes: &[u8]) -> Result<Table, String> {
     Ok(Table { header, rows })
 }
 
+/// Reads a GeoJSON `FeatureCollection` as ODK Collect does for
+/// `select_one_from_file`: a row per feature, its `id` (the feature's, else
+/// its properties'), its properties as columns (text as is, other values
+/// as JSON), and a point's `geometry` as "lat lon 0 0".
+pub(super) fn read_geojson(bytes: &[u8]) -> Result<Table, String> {
+    use serde_json::Value;
+    let document: Value =
+        serde_json::from_slice(bytes).map_err(|error| format!("not readable GeoJSON: {error}"))?;
+    let features = document
+        .get("features")
+        .and_then(Value::as_array)
+        .ok_or("not a GeoJSON FeatureCollection: no `features` list")?;
+    let text = |value: &Value| match value {
+        Value::String(text) => text.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    let mut header = vec!["id".to_owned(), "geometry".to_owned()];
+    let mut records: Vec<BTreeMap<String, String>> = Vec::new();
+    for feature in features {
+        let mut record = BTreeMap::new();
+        if let Some(properties) = feature.get("properties").and_then(Value::as_object) {
+            for (key, value) in properties {
+                if !header.contains(key) {
+                    header.push(key.clone());
+                }
+                record.insert(key.clone(), text(value));
+            }
+        }
+        if let Some(id) = feature.get("id").filter(|id| !id.is_null()) {
+            record.insert("id".to_owned(), text(id));
+        }
+        let point = feature
+            .get("geometry")
+            .filter(|geometry| geometry.get("type").and_then(Value::as_str) == Some("Point"))
+            .and_then(|geometry| geometry.get("coordinates"))
+            .and_then(Value::as_array);
+        if let Some([lon, lat, ..]) = point.map(Vec::as_slice) {
+            record.insert(
+                "geometry".to_owned(),
+                format!("{} {} 0 0", text(lat), text(lon)),
+            );
+        }
+        records.push(record);
+    }
+    if records.is_empty() {
+        return Err("no features".to_owned());
+    }
+    let rows = records
+        .into_iter()
+        .map(|record| {
+            header
+                .iter()
+                .map(|column| record.get(column).cloned().unwrap_or_default())
+                .collect()
+        })
+        .collect();
+    Ok(Table { header, rows })
+}
+
 fn unescape(text: &str) -> String {
     text.replace("&lt;", "<")
         .replace("&gt;", ">")

@@ -202,8 +202,10 @@ fn table(
         choices::read_csv(&bytes)
     } else if lowered.ends_with(".xml") {
         choices::read_xml(&bytes)
+    } else if lowered.ends_with(".geojson") {
+        choices::read_geojson(&bytes)
     } else {
-        Err("only .csv and .xml files can be read".to_owned())
+        Err("only .csv, .xml and .geojson files can be read".to_owned())
     };
     match read {
         Ok(table) => Some(table),

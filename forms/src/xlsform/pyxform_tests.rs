@@ -442,6 +442,69 @@ fn files_beside_the_form_are_inlined() {
 }
 
 #[test]
+fn geojson_features_are_choices_by_id_and_title() {
+    let geojson = r#"{"type": "FeatureCollection", "features": [
+        {"type": "Feature", "id": "m1", "geometry": {"type": "Point", "coordinates": [103.72, 27.34]},
+         "properties": {"title": "昭通博物馆", "town": "昭阳"}},
+        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [103.5, 27.1]},
+         "properties": {"id": 2, "title": "鲁甸文化馆", "town": "鲁甸"}}]}"#;
+    let files = Attachments::from([("museums.geojson".to_owned(), geojson.as_bytes().to_vec())]);
+    let form = read_with(
+        &[
+            &["type", "name", "label"],
+            &["select_one_from_file museums.geojson", "museum", "Museum"],
+        ],
+        &yes_no(),
+        &[],
+        &files,
+    )
+    .unwrap_or_else(|error| panic!("{error}"));
+    let museums = form
+        .choice_list("museums.geojson")
+        .expect("the file's list");
+    let read: Vec<(&str, Option<&str>)> = museums
+        .iter()
+        .map(|choice| (choice.name.as_str(), choice.label.text("default")))
+        .collect();
+    assert_eq!(
+        read,
+        [("m1", Some("昭通博物馆")), ("2", Some("鲁甸文化馆"))]
+    );
+    assert_eq!(
+        museums[0].extra.get("geometry").map(String::as_str),
+        Some("27.34 103.72 0 0")
+    );
+    assert_eq!(
+        museums[1].extra.get("town").map(String::as_str),
+        Some("鲁甸")
+    );
+    let broken = Attachments::from([("museums.geojson".to_owned(), b"[1, 2]".to_vec())]);
+    let error = read_with(
+        &[
+            &["type", "name", "label"],
+            &["select_one_from_file museums.geojson", "museum", "Museum"],
+        ],
+        &yes_no(),
+        &[],
+        &broken,
+    )
+    .expect_err("not a FeatureCollection");
+    assert!(error.to_string().contains("no `features` list"), "{error}");
+}
+
+#[test]
+fn or_other_is_read_in_every_spelling_pyxform_knows() {
+    for spelling in ["or_other", "or other", "or specify other"] {
+        let form = read(&[
+            &["type", "name", "label"],
+            &[&format!("select_one yes_no {spelling}"), "ok", "OK?"],
+        ]);
+        assert_eq!(form.questions[1].name, "ok_other", "{spelling}");
+        assert_eq!(form.questions[0].kind.list(), Some("yes_no"), "{spelling}");
+    }
+}
+
+#[test]
 fn problems_are_grouped_one_line_per_problem_and_column() {
     let mut survey: Vec<Vec<&str>> = vec![vec!["type", "name", "label"]];
     let names: Vec<String> = (0..12).map(|index| format!("shape_{index}")).collect();

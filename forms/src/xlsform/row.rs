@@ -208,8 +208,12 @@ pub(super) fn file_list(file: &str, parameters: &BTreeMap<String, String>) -> St
 pub(super) fn file_of_list(list: &str) -> (&str, &str, &str) {
     let mut parts = list.splitn(3, ':');
     let file = parts.next().unwrap_or(list);
-    let value = parts.next().unwrap_or("name");
-    let label = parts.next().unwrap_or("label");
+    // A GeoJSON feature's choice is its `id`, labelled by its `title`.
+    let geojson = file.to_ascii_lowercase().ends_with(".geojson");
+    let value = parts.next().unwrap_or(if geojson { "id" } else { "name" });
+    let label = parts
+        .next()
+        .unwrap_or(if geojson { "title" } else { "label" });
     (file, value, label)
 }
 

@@ -171,10 +171,19 @@ pub(super) fn row_type(text: &str) -> Result<RowType, String> {
     let mut words: Vec<&str> = lowered.split_whitespace().collect();
     // The list or file name keeps its case; only the keywords are case-blind.
     let original: Vec<&str> = text.split_whitespace().collect();
-    let or_other = words.len() > 1 && words.last() == Some(&"or_other");
-    if or_other {
+    // pyxform's spellings: `or_other`, `or other`, `or specify other`.
+    let or_other = if words.len() > 1 && words.last() == Some(&"or_other") {
         words.pop();
-    }
+        true
+    } else if words.len() > 3 && words.ends_with(&["or", "specify", "other"]) {
+        words.truncate(words.len() - 3);
+        true
+    } else if words.len() > 2 && words.ends_with(&["or", "other"]) {
+        words.truncate(words.len() - 2);
+        true
+    } else {
+        false
+    };
     let list_at = |index: usize| original.get(index).map(|s| (*s).to_owned());
     let plain = |kind| Ok(RowType::Question(kind, Options::default()));
     let select = |multiple: bool, source: Source, rest: &[&str], at: usize| {
