@@ -108,7 +108,7 @@ fn a_visit_made_through_a_session_is_stored_with_the_same_computed_values() {
         "7,588.92 a head"
     );
 
-    let visit = device.finalise_session(&session).expect("finalised");
+    let visit = device.finalise_session(&mut session).expect("finalised");
     let report = sync(&device).expect("pushed");
     assert_eq!(report.pushed, 1);
 
@@ -155,7 +155,7 @@ fn a_session_refuses_to_finalise_what_the_server_would_reject() {
             .any(|violation| violation.question == "members[1]/age"
                 && violation.rule == Rule::Constraint)
     );
-    match device.finalise_session(&session) {
+    match device.finalise_session(&mut session) {
         Err(doorstep_core::Error::Invalid(refused)) => assert_eq!(refused, violations),
         other => panic!("expected the violations, got {other:?}"),
     }

@@ -13,6 +13,7 @@ use super::forms::resolve_form;
 use super::visits::{check_correctable, visit};
 use crate::error::{Error, Result};
 use crate::forms::FormSession;
+use crate::forms::session::Stamp;
 use crate::model::{NewVisit, Visit, VisitStatus};
 
 /// A visit being filled in: its [`FormSession`] (reached through `Deref`)
@@ -144,10 +145,11 @@ impl Store {
         Ok(visit)
     }
 
-    /// Finalises the session's visit: validated as every visit is
-    /// (`Error::Invalid` with every violation, nothing saved), then
-    /// queued for the server; its draft, if any, becomes the visit.
-    pub fn finalise_session(&self, session: &VisitSession) -> Result<Visit> {
+    /// Finalises the session's visit: `end` stamped, validated as every
+    /// visit is (`Error::Invalid` with every violation, nothing saved),
+    /// then queued for the server; its draft, if any, becomes the visit.
+    pub fn finalise_session(&self, session: &mut VisitSession) -> Result<Visit> {
+        session.stamp_end(self.now().fixed_offset());
         match session.draft {
             Some(draft) => self.finalise_draft_with(draft, Some(session.answers())),
             None => self.record_visit_on(
@@ -173,12 +175,21 @@ impl Store {
         corrects: Option<Uuid>,
     ) -> Result<VisitSession> {
         let form = self.read(|connection| self.load_form(connection, form_id, version))?;
-        let session = FormSession::new(
+        let mut session = FormSession::new(
             form,
             answers,
             self.language().map(str::to_owned),
             self.now().date_naive(),
         );
+        // Metadata the visit has not got yet (a draft keeps its start).
+        let identity = self.identity()?;
+        session.stamp_start(&Stamp {
+            now: self.now().fixed_offset(),
+            device_id: identity.as_ref().map(|me| me.device_id.to_string()),
+            username: identity.map(|me| me.cadre_name),
+            phone_number: None,
+            email: None,
+        });
         Ok(VisitSession {
             session,
             household_id: household,

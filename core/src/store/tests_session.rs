@@ -73,7 +73,7 @@ fn a_draft_saved_from_a_session_comes_back_and_finalises_with_the_forms_values()
         Some(Answer::Choice("spouse".into()))
     );
     // Not yet complete: refused with every violation, nothing saved.
-    match store.finalise_session(&session) {
+    match store.finalise_session(&mut session) {
         Err(Error::Invalid(violations)) => {
             assert!(
                 violations
@@ -90,7 +90,7 @@ fn a_draft_saved_from_a_session_comes_back_and_finalises_with_the_forms_values()
 
     fill_in(&mut session);
     let computed = session.evaluation(Stage::Final).computed;
-    let visit = store.finalise_session(&session).unwrap();
+    let visit = store.finalise_session(&mut session).unwrap();
     assert_eq!(visit.id, draft.id, "the draft becomes the visit");
     assert_eq!(visit.status, VisitStatus::Final);
     assert_eq!(visit.computed, computed);
@@ -112,7 +112,7 @@ fn a_session_without_a_draft_finalises_straight_to_a_visit_on_its_version() {
         .start_visit(Uuid::from_u128(2), Some("household_check"))
         .unwrap();
     fill_in(&mut session);
-    let visit = store.finalise_session(&session).unwrap();
+    let visit = store.finalise_session(&mut session).unwrap();
     assert_eq!(visit.status, VisitStatus::Final);
     assert_eq!(visit.form_version, session.form_version());
     let form = session.form();
@@ -156,7 +156,7 @@ fn a_correction_starts_from_the_visit_it_corrects() {
     session
         .set_answer("income_wages", Some(Answer::Integer(20_000)))
         .unwrap();
-    let correction = store.finalise_session(&session).unwrap();
+    let correction = store.finalise_session(&mut session).unwrap();
     assert_eq!(correction.corrects, Some(original.id));
     assert_eq!(correction.household_id, original.household_id);
     assert!(matches!(

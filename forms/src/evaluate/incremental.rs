@@ -39,6 +39,9 @@ pub(crate) struct Shown {
     pub(crate) violations: Vec<Violation>,
     /// For a repeat: its items.
     pub(crate) items: usize,
+    /// For a select with a `choice_filter`: the names of the choices it
+    /// offers here.
+    pub(crate) choices: Option<Vec<String>>,
 }
 
 impl<'f> Engine<'f> {
@@ -168,7 +171,26 @@ impl<'f> Engine<'f> {
                 .filter(|v| !v.is_null())
                 .cloned(),
         };
+        let choices = match (&question.choice_filter, relevant) {
+            (Some(filter), true) => Some(
+                self.form
+                    .choices_of(question)
+                    .unwrap_or_default()
+                    .iter()
+                    .filter(|choice| {
+                        crate::expr::choice_passes(
+                            filter,
+                            choice,
+                            &self.scope(frame, Value::empty()),
+                        )
+                    })
+                    .map(|choice| choice.name.clone())
+                    .collect(),
+            ),
+            _ => None,
+        };
         Shown {
+            choices,
             relevant,
             required,
             value,
@@ -212,6 +234,14 @@ impl<'f> Engine<'f> {
     /// How many items the repeat called `repeat` has at `frame`.
     pub(crate) fn item_count(&self, frame: &[(&str, usize)], repeat: &str) -> usize {
         self.items(frame, repeat)
+    }
+
+    /// What an expression sees at `frame`, `.` empty.
+    pub(crate) fn scope_at<'e>(
+        &'e self,
+        frame: &'e [(&'f str, usize)],
+    ) -> impl crate::expr::Scope + 'e {
+        self.scope(frame, Value::empty())
     }
 
     /// Whether the question called `name` at `frame` does not apply.

@@ -146,4 +146,60 @@ impl Scope for At<'_, '_> {
     fn today(&self) -> NaiveDate {
         self.engine.today
     }
+
+    fn position(&self) -> Option<usize> {
+        self.frame.last().map(|(_, item)| item + 1)
+    }
+
+    fn indexed(&self, name: &str, path: &[(&str, usize)]) -> Value {
+        let Some(site) = self.engine.sites.get(name) else {
+            return Value::empty();
+        };
+        // Each repeat around the question: the item named, else the
+        // current position's.
+        let mut map = &self.engine.values;
+        let mut at = String::new();
+        for repeat in &site.repeats {
+            let item = path
+                .iter()
+                .find(|(named, _)| named == repeat)
+                .map(|(_, number)| number - 1)
+                .or_else(|| {
+                    self.frame
+                        .iter()
+                        .find(|(inside, _)| inside == repeat)
+                        .map(|(_, item)| *item)
+                });
+            let Some(next) = item.and_then(|item| {
+                at.push_str(&format!("{repeat}[{}]/", item + 1));
+                map.get(*repeat)?.as_array()?.get(item)?.as_object()
+            }) else {
+                return Value::empty();
+            };
+            map = next;
+        }
+        at.push_str(name);
+        if self.engine.hidden.contains(&at) {
+            return Value::empty();
+        }
+        answer_value(site.question, map.get(name))
+    }
+
+    fn choice_label(&self, question: &str, choice: &str) -> Value {
+        // In the form's own language, not the reader's: a calculation must
+        // give the same on every phone and on the server.
+        let form = self.engine.form;
+        form.question(question)
+            .and_then(|question| form.choices_of(question))
+            .and_then(|choices| choices.iter().find(|option| option.name == choice))
+            .and_then(|option| option.label.get(form.default_language.as_deref()))
+            .map_or_else(Value::empty, |label| Value::Text(label.to_owned()))
+    }
+
+    fn pulldata(&self, file: &str, column: &str, key_column: &str, key: &str) -> Value {
+        self.engine
+            .form
+            .pulldata(file, column, key_column, key)
+            .map_or_else(Value::empty, |text| Value::Text(text.to_owned()))
+    }
 }

@@ -304,8 +304,9 @@ pub trait Scope {
     }
 
     /// `jr:choice-name(choice, '${question}')`: the label of the choice
-    /// named `choice` in the list of select `question`, in the language
-    /// the visit is shown in ([`crate::Labels::get`]); `""` when the
+    /// named `choice` in the list of select `question`, in the form's
+    /// `default_language` ([`crate::Labels::get`]: the same text on every
+    /// phone and on the server, which compute the same values); `""` when the
     /// question is no select or the list has no such choice. Default: `""`.
     fn choice_label(&self, question: &str, choice: &str) -> Value {
         let _ = (question, choice);

@@ -31,12 +31,16 @@ use crate::evaluate::{Engine, Frame, Live, Shown, path as frame_path};
 use crate::{Evaluation, Form, Options, Question, QuestionKind, Stage, Violation};
 
 mod answer;
+mod fill;
+#[cfg(test)]
+mod fill_tests;
 mod plan;
 #[cfg(test)]
 mod tests;
 mod tree;
 
 pub use answer::Answer;
+pub use fill::Stamp;
 use plan::Plan;
 use tree::{level, level_mut, locate, split_item};
 
@@ -108,6 +112,24 @@ impl Changes {
     pub fn is_empty(&self) -> bool {
         self.changed.is_empty() && self.added.is_empty() && self.removed.is_empty()
     }
+
+    /// These changes followed by `later` ones: a node changed twice is
+    /// reported once, as it ended.
+    fn merge(&mut self, later: Changes) {
+        let replaced = |path: &str| {
+            later
+                .changed
+                .iter()
+                .chain(&later.added)
+                .any(|node| node.path == path)
+                || later.removed.iter().any(|removed| removed == path)
+        };
+        self.changed.retain(|node| !replaced(&node.path));
+        self.added.retain(|node| !replaced(&node.path));
+        self.changed.extend(later.changed);
+        self.added.extend(later.added);
+        self.removed.extend(later.removed);
+    }
 }
 
 /// Why a session refused a change. Nothing changed. Messages name paths
@@ -128,6 +150,8 @@ pub enum SessionError {
     NotARepeat(String),
     #[error("`{0}` is not an item of a repeat, such as `members[2]`")]
     NotAnItem(String),
+    #[error("`{0}` has as many items as its repeat_count says; answer that instead")]
+    Counted(String),
 }
 
 /// A visit being filled in.
@@ -166,6 +190,7 @@ impl FormSession {
             language,
             today,
         };
+        session.fit_counts();
         session.rebuild();
         session
     }
@@ -237,11 +262,27 @@ impl FormSession {
                 )
             }
         };
+        let id = self.plan.ids[&question.name];
+        self.write(&form, &frame, question, id, json)
+            .ok_or_else(|| SessionError::NoSuchPath(path.to_owned()))
+    }
+
+    /// Writes (or with `None` removes) the answer of question number `id`
+    /// at `frame` and brings what depends on it up to date; `None` when
+    /// the position does not exist.
+    fn write(
+        &mut self,
+        form: &Form,
+        frame: &[(&str, usize)],
+        question: &Question,
+        id: usize,
+        json: Option<Json>,
+    ) -> Option<Changes> {
         let (Some(answers), Some(values)) = (
-            level_mut(&mut self.answers, &frame),
-            level_mut(&mut self.live.values, &frame),
+            level_mut(&mut self.answers, frame),
+            level_mut(&mut self.live.values, frame),
         ) else {
-            return Err(SessionError::NoSuchPath(path.to_owned()));
+            return None;
         };
         match json {
             Some(json) => {
@@ -254,10 +295,14 @@ impl FormSession {
             }
         }
         if self.plan.cyclic {
-            return Ok(self.rebuild());
+            return Some(self.rebuild());
         }
-        let id = self.plan.ids[&question.name];
-        Ok(self.refresh(&form, id))
+        let mut changes = self.refresh(form, id);
+        if self.fit_counts() {
+            let resized = self.rebuild();
+            changes.merge(resized);
+        }
+        Some(changes)
     }
 
     /// Adds an item at the end of the repeat at `path` (`members`,
@@ -267,6 +312,9 @@ impl FormSession {
         let (frame, question) = locate(&form, path)?;
         if question.kind != QuestionKind::Repeat {
             return Err(SessionError::NotARepeat(path.to_owned()));
+        }
+        if question.repeat_count.is_some() {
+            return Err(SessionError::Counted(path.to_owned()));
         }
         for map in [&mut self.answers, &mut self.live.values] {
             let Some(level) = level_mut(map, &frame) else {
@@ -294,6 +342,9 @@ impl FormSession {
         let (frame, question) = locate(&form, repeat_path)?;
         if question.kind != QuestionKind::Repeat {
             return Err(SessionError::NotARepeat(repeat_path.to_owned()));
+        }
+        if question.repeat_count.is_some() {
+            return Err(SessionError::Counted(repeat_path.to_owned()));
         }
         let exists = level_mut(&mut self.answers, &frame)
             .and_then(|level| level.get(&question.name))

@@ -9,8 +9,10 @@
 //!   or `a` is the group or repeat around `b` (a question inside a group
 //!   that does not apply does not apply either). What `b` gives others
 //!   changes with it, so the change travels on;
-//! - *leaf* edges: `b`'s `constraint` or `required` reads `${a}`. Only
-//!   `b`'s own violations or required state change.
+//! - *leaf* edges: `b`'s `constraint`, `required`, `choice_filter` or
+//!   `repeat_count` reads `${a}`. Only `b`'s own violations, required
+//!   state or choices change (a count that changes resizes the repeat,
+//!   after which the session is evaluated whole).
 //!
 //! A changed answer refreshes every question reachable over propagating
 //! edges, in a topological order of those edges, and recomputes what those
@@ -74,7 +76,15 @@ impl Plan {
                 Requirement::When(expression) => Some(expression),
                 Requirement::Always(_) => None,
             };
-            reads(&[question.constraint.as_ref(), required], &mut leaf);
+            reads(
+                &[
+                    question.constraint.as_ref(),
+                    required,
+                    question.choice_filter.as_ref(),
+                    question.repeat_count.as_ref(),
+                ],
+                &mut leaf,
+            );
             if let Some(container) = parent[id] {
                 propagating[container].insert(id);
             }
@@ -110,6 +120,14 @@ impl Plan {
             cyclic,
             affected,
         }
+    }
+}
+
+impl Plan {
+    /// The groups and repeats around question number `id`, innermost
+    /// first.
+    pub(crate) fn parent_chain(&self, id: usize) -> impl Iterator<Item = usize> + '_ {
+        std::iter::successors(self.parent[id], |&above| self.parent[above])
     }
 }
 

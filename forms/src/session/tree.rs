@@ -53,6 +53,7 @@ impl FormSession {
                     for item in 0..items {
                         let item_path = format!("{path}[{}]", item + 1);
                         let item_shown = Shown {
+                            choices: None,
                             relevant,
                             required: false,
                             value: None,
@@ -155,6 +156,12 @@ impl FormSession {
             .choices_of(question)
             .unwrap_or_default()
             .iter()
+            .filter(|choice| {
+                shown
+                    .choices
+                    .as_ref()
+                    .is_none_or(|offered| offered.contains(&choice.name))
+            })
             .map(|choice| ChoiceOption {
                 name: choice.name.clone(),
                 label: text(&choice.label),
@@ -173,7 +180,11 @@ impl FormSession {
             choices: if item.is_some() { Vec::new() } else { choices },
             relevant: shown.relevant,
             required: shown.required,
-            read_only: question.kind == QuestionKind::Calculate,
+            read_only: question.read_only
+                || matches!(
+                    question.kind,
+                    QuestionKind::Calculate | QuestionKind::Metadata(_)
+                ),
             value: shown
                 .value
                 .as_ref()
