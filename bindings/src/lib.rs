@@ -31,8 +31,8 @@ mod types;
 pub use error::{DoorstepError, ValidationIssue};
 use error::{parse_answers, parse_id};
 pub use session::{
-    AnswerValue, FormChanges, FormChoice, FormNode, FormSession, FormViolation, NodeKind,
-    ViolationRule,
+    AnswerValue, FormChanges, FormChoice, FormNode, FormRange, FormSession, FormViolation,
+    NodeKind, ViolationRule,
 };
 pub use types::*;
 

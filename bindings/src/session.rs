@@ -5,8 +5,9 @@
 //! and required answers; the app never evaluates a form itself.
 
 use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, Utc};
 use doorstep_core::forms::session::{self, Answer, ChoiceOption, SessionError};
 use doorstep_core::forms::{QuestionKind, Rule, Stage};
 use doorstep_core::{Store, VisitSession};
@@ -30,6 +31,18 @@ pub enum AnswerValue {
         year: i32,
         month: i32,
         day: i32,
+    },
+    /// A time of day: `LocalTime` in Kotlin.
+    Time {
+        hour: i32,
+        minute: i32,
+        second: i32,
+    },
+    /// A moment (`Instant`) and the device's offset from UTC in minutes
+    /// (`OffsetDateTime` in Kotlin: `instant.atOffset(…)`).
+    DateTime {
+        instant: SystemTime,
+        offset_minutes: i32,
     },
     /// One choice, by name.
     Choice {
@@ -73,6 +86,33 @@ pub enum NodeKind {
     Repeat,
     /// One item of a repeat (`members[2]`), holding the item's questions.
     RepeatItem,
+    /// A time of day.
+    Time,
+    /// A date and time.
+    DateTime,
+    /// A number on a scale: `FormNode.range` has its bounds and step.
+    Range,
+    /// A scanned barcode, as text.
+    Barcode,
+    /// A recording, a video or a document: an attachment reference.
+    Audio,
+    Video,
+    File,
+    /// A question answered by confirming it ("OK").
+    Acknowledge,
+    /// Choices put in order: `Choices`, first the most important.
+    Rank,
+    /// Filled in by the core (start, end, device id…): shown read-only,
+    /// if at all.
+    Metadata,
+}
+
+/// The bounds and step of a `Range` question.
+#[derive(Debug, Clone, Copy, PartialEq, uniffi::Record)]
+pub struct FormRange {
+    pub start: f64,
+    pub end: f64,
+    pub step: f64,
 }
 
 /// The rule a violation breaks.
@@ -133,6 +173,8 @@ pub struct FormNode {
     pub violations: Vec<FormViolation>,
     /// For a repeat: its items.
     pub items: i32,
+    /// For a `Range`: its bounds and step.
+    pub range: Option<FormRange>,
 }
 
 /// What a change did: re-render `changed`, insert `added`, drop `removed`.
@@ -240,7 +282,7 @@ impl FormSession {
     pub async fn finalise(&self) -> Result<Visit> {
         let (store, inner) = (self.store(), Arc::clone(&self.inner));
         let visit: Visit =
-            off_thread(move || Ok(store.finalise_session(&lock(&inner))?.into())).await?;
+            off_thread(move || Ok(store.finalise_session(&mut lock(&inner))?.into())).await?;
         self.doorstep.local_change();
         Ok(visit)
     }
@@ -276,16 +318,20 @@ fn node(node: session::Node) -> FormNode {
         (QuestionKind::Photo, _) => NodeKind::Photo,
         (QuestionKind::Group, _) => NodeKind::Group,
         (QuestionKind::Repeat, _) => NodeKind::Repeat,
-        // Kinds of definition format 3, shown as the closest kind the apps
-        // know until `NodeKind` gains them: the session does not take their
-        // answers yet.
-        (QuestionKind::Time | QuestionKind::DateTime | QuestionKind::Barcode, _) => NodeKind::Text,
-        (QuestionKind::Acknowledge, _) => NodeKind::Text,
-        (QuestionKind::Range { .. }, _) => NodeKind::Decimal,
-        (QuestionKind::Rank { .. }, _) => NodeKind::SelectMultiple,
-        (QuestionKind::Audio | QuestionKind::Video | QuestionKind::File, _) => NodeKind::Photo,
-        // Filled in by the core, never asked: shown as read-only values.
-        (QuestionKind::Metadata(_), _) => NodeKind::Calculate,
+        (QuestionKind::Time, _) => NodeKind::Time,
+        (QuestionKind::DateTime, _) => NodeKind::DateTime,
+        (QuestionKind::Range { .. }, _) => NodeKind::Range,
+        (QuestionKind::Barcode, _) => NodeKind::Barcode,
+        (QuestionKind::Audio, _) => NodeKind::Audio,
+        (QuestionKind::Video, _) => NodeKind::Video,
+        (QuestionKind::File, _) => NodeKind::File,
+        (QuestionKind::Acknowledge, _) => NodeKind::Acknowledge,
+        (QuestionKind::Rank { .. }, _) => NodeKind::Rank,
+        (QuestionKind::Metadata(_), _) => NodeKind::Metadata,
+    };
+    let range = match node.kind {
+        QuestionKind::Range { start, end, step } => Some(FormRange { start, end, step }),
+        _ => None,
     };
     FormNode {
         path: node.path,
@@ -308,6 +354,7 @@ fn node(node: session::Node) -> FormNode {
         value: node.value.map(value),
         violations: node.violations.into_iter().map(violation).collect(),
         items: count(node.items),
+        range,
     }
 }
 
@@ -349,6 +396,18 @@ fn value(answer: Answer) -> AnswerValue {
             month: count(date.month() as usize),
             day: count(date.day() as usize),
         },
+        Answer::Time(time) => {
+            use chrono::Timelike;
+            AnswerValue::Time {
+                hour: count(time.hour() as usize),
+                minute: count(time.minute() as usize),
+                second: count(time.second() as usize),
+            }
+        }
+        Answer::DateTime(moment) => AnswerValue::DateTime {
+            instant: SystemTime::from(moment.with_timezone(&Utc)),
+            offset_minutes: moment.offset().local_minus_utc() / 60,
+        },
         Answer::Choice(name) => AnswerValue::Choice { name },
         Answer::Choices(names) => AnswerValue::Choices { names },
         Answer::Geopoint {
@@ -379,6 +438,32 @@ fn answer(value: AnswerValue) -> Result<Answer> {
             Answer::Date(date.ok_or_else(|| DoorstepError::InvalidInput {
                 reason: format!("{year:04}-{month:02}-{day:02} is not a date"),
             })?)
+        }
+        AnswerValue::Time {
+            hour,
+            minute,
+            second,
+        } => {
+            let time = [hour, minute, second]
+                .map(|part| u32::try_from(part).ok())
+                .into_iter()
+                .collect::<Option<Vec<u32>>>()
+                .and_then(|parts| NaiveTime::from_hms_opt(parts[0], parts[1], parts[2]));
+            Answer::Time(time.ok_or_else(|| DoorstepError::InvalidInput {
+                reason: format!("{hour:02}:{minute:02}:{second:02} is not a time of day"),
+            })?)
+        }
+        AnswerValue::DateTime {
+            instant,
+            offset_minutes,
+        } => {
+            let offset = offset_minutes
+                .checked_mul(60)
+                .and_then(FixedOffset::east_opt)
+                .ok_or_else(|| DoorstepError::InvalidInput {
+                    reason: format!("{offset_minutes} minutes is no offset from UTC"),
+                })?;
+            Answer::DateTime(DateTime::<Utc>::from(instant).with_timezone(&offset))
         }
         AnswerValue::Choice { name } => Answer::Choice(name),
         AnswerValue::Choices { names } => Answer::Choices(names),
@@ -434,5 +519,72 @@ impl Doorstep {
             .store
             .start_correction(crate::error::parse_id(&visit_id)?)?;
         Ok(FormSession::new(self, session))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_answers_cross_and_come_back_unchanged() {
+        let moment = DateTime::parse_from_rfc3339("2025-02-03T17:05:09+08:00").expect("a moment");
+        let answers = [
+            Answer::Date(NaiveDate::from_ymd_opt(2024, 12, 27).expect("a date")),
+            Answer::Time(NaiveTime::from_hms_opt(9, 30, 15).expect("a time")),
+            Answer::DateTime(moment),
+            Answer::Choices(vec!["jobs".into(), "loans".into()]),
+            Answer::Geopoint {
+                lat: 27.338,
+                lon: 103.717,
+                altitude: None,
+                accuracy: Some(8.5),
+            },
+        ];
+        for original in answers {
+            let crossed = answer(value(original.clone())).expect("it converts back");
+            assert_eq!(crossed, original);
+        }
+        if let Answer::DateTime(back) = answer(value(Answer::DateTime(moment))).expect("back") {
+            assert_eq!(
+                back.offset().local_minus_utc(),
+                8 * 3600,
+                "the offset is kept"
+            );
+        }
+    }
+
+    #[test]
+    fn impossible_dates_times_and_offsets_are_invalid_input() {
+        let refused = [
+            AnswerValue::Date {
+                year: 2025,
+                month: 2,
+                day: 30,
+            },
+            AnswerValue::Time {
+                hour: 24,
+                minute: 0,
+                second: 0,
+            },
+            AnswerValue::Time {
+                hour: 9,
+                minute: -1,
+                second: 0,
+            },
+            AnswerValue::DateTime {
+                instant: SystemTime::UNIX_EPOCH,
+                offset_minutes: 60 * 48,
+            },
+        ];
+        for value in refused {
+            assert!(
+                matches!(
+                    answer(value.clone()),
+                    Err(DoorstepError::InvalidInput { .. })
+                ),
+                "{value:?}"
+            );
+        }
     }
 }
