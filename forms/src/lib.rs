@@ -144,6 +144,27 @@ pub struct Question {
 impl Question {
     /// A question with nothing but a name and a kind; set the rest with
     /// struct update syntax.
+    /// Every expression the question has, with the XLSForm column it is
+    /// written in: `relevant`, `constraint`, `calculation`,
+    /// `choice_filter`, `repeat_count`, `required`.
+    pub fn expressions(&self) -> Vec<(&'static str, &Expr)> {
+        let required = match &self.required {
+            Requirement::When(expression) => Some(expression),
+            Requirement::Always(_) => None,
+        };
+        [
+            ("relevant", self.relevant.as_ref()),
+            ("constraint", self.constraint.as_ref()),
+            ("calculation", self.calculation.as_ref()),
+            ("choice_filter", self.choice_filter.as_ref()),
+            ("repeat_count", self.repeat_count.as_ref()),
+            ("required", required),
+        ]
+        .into_iter()
+        .filter_map(|(column, expression)| Some((column, expression?)))
+        .collect()
+    }
+
     pub fn new(name: impl Into<String>, kind: QuestionKind) -> Question {
         Question {
             name: name.into(),

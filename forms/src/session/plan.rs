@@ -22,7 +22,7 @@
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
-use crate::{Form, Question, Requirement};
+use crate::{Form, Question};
 
 /// What one changed question touches.
 #[derive(Debug, Clone, Default)]
@@ -59,32 +59,17 @@ impl Plan {
         let mut propagating: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); count];
         let mut leaf: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); count];
         for (id, question) in questions.iter().enumerate() {
-            let reads = |expressions: &[Option<&crate::Expr>], edges: &mut Vec<BTreeSet<usize>>| {
-                for expression in expressions.iter().flatten() {
-                    for name in expression.references() {
-                        if let Some(&source) = ids.get(name) {
-                            edges[source].insert(id);
-                        }
+            for (column, expression) in question.expressions() {
+                let edges = match column {
+                    "relevant" | "calculation" => &mut propagating,
+                    _ => &mut leaf,
+                };
+                for name in expression.references() {
+                    if let Some(&source) = ids.get(name) {
+                        edges[source].insert(id);
                     }
                 }
-            };
-            reads(
-                &[question.relevant.as_ref(), question.calculation.as_ref()],
-                &mut propagating,
-            );
-            let required = match &question.required {
-                Requirement::When(expression) => Some(expression),
-                Requirement::Always(_) => None,
-            };
-            reads(
-                &[
-                    question.constraint.as_ref(),
-                    required,
-                    question.choice_filter.as_ref(),
-                    question.repeat_count.as_ref(),
-                ],
-                &mut leaf,
-            );
+            }
             if let Some(container) = parent[id] {
                 propagating[container].insert(id);
             }

@@ -8,7 +8,7 @@ use super::choices::Lists;
 use super::problem::{CHOICES, Problem, SETTINGS, SURVEY};
 use super::survey::Survey;
 use super::vocabulary::Source;
-use crate::{Form, FormError, Requirement};
+use crate::{Form, FormError};
 
 /// Every select whose list is not in sheet `choices` (or
 /// `external_choices`, or its file). A list read from a file that could
@@ -69,20 +69,7 @@ pub(super) fn references(survey: &Survey, problems: &mut Vec<Problem>) {
         .map(|(question, _)| question.name.as_str())
         .collect();
     for (question, index) in survey.with_rows() {
-        let mut expressions = vec![
-            ("relevant", question.relevant.as_ref()),
-            ("constraint", question.constraint.as_ref()),
-            ("calculation", question.calculation.as_ref()),
-            ("choice_filter", question.choice_filter.as_ref()),
-            ("repeat_count", question.repeat_count.as_ref()),
-        ];
-        if let Requirement::When(expression) = &question.required {
-            expressions.push(("required", Some(expression)));
-        }
-        for (column, expression) in expressions {
-            let Some(expression) = expression else {
-                continue;
-            };
+        for (column, expression) in question.expressions() {
             for name in expression.references() {
                 if survey.renamed.contains_key(name) {
                     // pyxform's reason.

@@ -148,6 +148,23 @@ pub(super) struct Table {
     pub(super) rows: Vec<Vec<String>>,
 }
 
+impl Table {
+    /// A table of `records` (column → cell), its columns in `header`'s
+    /// order, a missing cell empty.
+    fn of_records(header: Vec<String>, records: Vec<BTreeMap<String, String>>) -> Table {
+        let rows = records
+            .into_iter()
+            .map(|record| {
+                header
+                    .iter()
+                    .map(|column| record.get(column).cloned().unwrap_or_default())
+                    .collect()
+            })
+            .collect();
+        Table { header, rows }
+    }
+}
+
 /// Reads a CSV file (UTF-8, a byte-order mark allowed).
 pub(super) fn read_csv(bytes: &[u8]) -> Result<Table, String> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
@@ -196,16 +213,7 @@ pub(super) fn read_xml(bytes: &[u8]) -> Result<Table, String> {
     if records.is_empty() {
         return Err("no `<item>` elements".to_owned());
     }
-    let rows = records
-        .into_iter()
-        .map(|record| {
-            header
-                .iter()
-                .map(|column| record.get(column).cloned().unwrap_or_default())
-                .collect()
-        })
-        .collect();
-    Ok(Table { header, rows })
+    Ok(Table::of_records(header, records))
 }
 
 /// Reads a GeoJSON `FeatureCollection` as ODK Collect does for
@@ -256,16 +264,7 @@ pub(super) fn read_geojson(bytes: &[u8]) -> Result<Table, String> {
     if records.is_empty() {
         return Err("no features".to_owned());
     }
-    let rows = records
-        .into_iter()
-        .map(|record| {
-            header
-                .iter()
-                .map(|column| record.get(column).cloned().unwrap_or_default())
-                .collect()
-        })
-        .collect();
-    Ok(Table { header, rows })
+    Ok(Table::of_records(header, records))
 }
 
 fn unescape(text: &str) -> String {

@@ -273,18 +273,8 @@ fn tables(
         .map(|(row, file)| (file.clone(), *row, "name"))
         .collect();
     for (question, row) in survey.with_rows() {
-        let mut expressions = vec![
-            ("relevant", question.relevant.as_ref()),
-            ("constraint", question.constraint.as_ref()),
-            ("calculation", question.calculation.as_ref()),
-            ("choice_filter", question.choice_filter.as_ref()),
-            ("repeat_count", question.repeat_count.as_ref()),
-        ];
-        if let Requirement::When(expression) = &question.required {
-            expressions.push(("required", Some(expression)));
-        }
-        for (column, expression) in expressions {
-            for file in expression.map(|e| e.pulldata_files()).unwrap_or_default() {
+        for (column, expression) in question.expressions() {
+            for file in expression.pulldata_files() {
                 wanted.push((format!("{file}.csv"), row, column));
             }
         }

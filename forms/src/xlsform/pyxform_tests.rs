@@ -2,15 +2,9 @@
 //! refused with its reason; and problems grouped one line per problem and
 //! column.
 
+use super::tests::rows;
 use super::*;
 use crate::{Labels, Metadata, QuestionKind, Requirement};
-
-fn rows(cells: &[&[&str]]) -> Vec<Vec<String>> {
-    cells
-        .iter()
-        .map(|row| row.iter().map(|cell| (*cell).to_owned()).collect())
-        .collect()
-}
 
 fn yes_no() -> Vec<Vec<String>> {
     rows(&[

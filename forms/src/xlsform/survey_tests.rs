@@ -3,15 +3,9 @@
 
 use super::checks::{self, Places};
 use super::choices::{Lists, Placed};
+use super::tests::rows;
 use super::*;
 use crate::{FormError, Labels, QuestionKind, Requirement};
-
-fn rows(cells: &[&[&str]]) -> Vec<Vec<String>> {
-    cells
-        .iter()
-        .map(|row| row.iter().map(|cell| (*cell).to_owned()).collect())
-        .collect()
-}
 
 fn settings() -> Vec<Vec<String>> {
     rows(&[

@@ -4,7 +4,7 @@ use super::*;
 use crate::{Labels, QuestionKind, Requirement};
 
 /// Rows from string slices, `rows[0]` being spreadsheet row 1.
-fn rows(cells: &[&[&str]]) -> Vec<Vec<String>> {
+pub(super) fn rows(cells: &[&[&str]]) -> Vec<Vec<String>> {
     cells
         .iter()
         .map(|row| row.iter().map(|cell| (*cell).to_owned()).collect())
