@@ -223,6 +223,26 @@ fn every_form_of_the_corpus_imports_and_a_plausible_submission_evaluates() {
         }
         let answered = session.answers().len();
         assert!(answered > 0, "{slug}: nothing was answered");
+        // After all those answers, one at a time, the incremental state is
+        // the one a session opened afresh on the same answers has.
+        let language = form.default_language.clone();
+        let fresh = FormSession::new(
+            Arc::clone(&form),
+            session.answers().clone(),
+            language,
+            today(),
+        );
+        if fresh.nodes() != session.nodes() {
+            let differ = fresh
+                .nodes()
+                .into_iter()
+                .zip(session.nodes())
+                .find(|(fresh, kept)| fresh != kept)
+                .map(|(fresh, kept)| format!("{fresh:?}\nkept as\n{kept:?}"));
+            failures.push(format!(
+                "{slug}: the incremental state is not the fresh one: {differ:?}"
+            ));
+        }
     }
     assert!(
         failures.is_empty(),
