@@ -190,25 +190,64 @@ pub(super) fn read_csv(bytes: &[u8]) -> Result<Table, String> {
 }
 
 /// Reads an XML file of `<item>`s whose child elements are the columns
-/// (the shape ODK's external XML choices take).
+/// (the shape ODK's external XML choices take), with quick-xml: entities,
+/// character references and CDATA as XML has them.
 pub(super) fn read_xml(bytes: &[u8]) -> Result<Table, String> {
+    use quick_xml::events::Event;
     let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_owned())?;
-    let item =
-        regex::Regex::new(r"(?s)<item\b[^>]*>(.*?)</item>").map_err(|error| error.to_string())?;
-    let field = regex::Regex::new(r"(?s)<([A-Za-z_][\w.:-]*)\b[^>]*>([^<]*)</[A-Za-z_][\w.:-]*>")
-        .map_err(|error| error.to_string())?;
+    let mut reader = quick_xml::Reader::from_str(text);
     let mut header: Vec<String> = Vec::new();
     let mut records: Vec<BTreeMap<String, String>> = Vec::new();
-    for found in item.captures_iter(text) {
-        let mut record = BTreeMap::new();
-        for cell in field.captures_iter(&found[1]) {
-            let column = cell[1].to_owned();
-            if !header.contains(&column) {
-                header.push(column.clone());
+    // Inside an item: its columns so far, and the column being read.
+    let mut item: Option<BTreeMap<String, String>> = None;
+    let mut column: Option<(String, String)> = None;
+    loop {
+        let event = reader
+            .read_event()
+            .map_err(|error| format!("not readable XML: {error}"))?;
+        match event {
+            Event::Start(start) => {
+                let name = start.name().as_ref().to_owned();
+                if name == "item" && item.is_none() {
+                    item = Some(BTreeMap::new());
+                } else if item.is_some() && column.is_none() {
+                    column = Some((name, String::new()));
+                }
             }
-            record.insert(column, unescape(cell[2].trim()));
+            Event::Text(content) => {
+                if let Some((_, value)) = &mut column {
+                    value.push_str(&content.xml10_content());
+                }
+            }
+            Event::CData(content) => {
+                if let Some((_, value)) = &mut column {
+                    value.push_str(&content.xml10_content());
+                }
+            }
+            Event::GeneralRef(reference) => {
+                if let Some((_, value)) = &mut column {
+                    let written = format!("&{};", reference.xml10_content());
+                    let resolved = quick_xml::escape::unescape(&written)
+                        .map_err(|error| format!("not readable XML: {error}"))?;
+                    value.push_str(&resolved);
+                }
+            }
+            Event::End(end) => {
+                let name = end.name().as_ref().to_owned();
+                if column.as_ref().is_some_and(|(open, _)| *open == name) {
+                    if let (Some((name, value)), Some(record)) = (column.take(), item.as_mut()) {
+                        if !header.contains(&name) {
+                            header.push(name.clone());
+                        }
+                        record.insert(name, value.trim().to_owned());
+                    }
+                } else if name == "item" && column.is_none() {
+                    records.extend(item.take());
+                }
+            }
+            Event::Eof => break,
+            _ => {}
         }
-        records.push(record);
     }
     if records.is_empty() {
         return Err("no `<item>` elements".to_owned());
@@ -265,14 +304,6 @@ pub(super) fn read_geojson(bytes: &[u8]) -> Result<Table, String> {
         return Err("no features".to_owned());
     }
     Ok(Table::of_records(header, records))
-}
-
-fn unescape(text: &str) -> String {
-    text.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&apos;", "'")
-        .replace("&amp;", "&")
 }
 
 /// The choices of a table, its `value_column` the names (default `name`)
@@ -355,4 +386,28 @@ pub(super) fn table_records(table: &Table) -> Vec<BTreeMap<String, String>> {
                 .collect()
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xml_items_read_entities_references_and_cdata_as_xml_has_them() {
+        let xml = "<?xml version=\"1.0\"?>\n<root><item><name>a</name><label><![CDATA[A & <b>]]></label></item>\
+                   <!-- a comment --><item><name>caf&#233;</name><label>B &amp; C</label><town>鲁甸</town></item></root>";
+        let table = read_xml(xml.as_bytes()).expect("readable");
+        assert_eq!(table.header, ["name", "label", "town"]);
+        assert_eq!(
+            table.rows,
+            [["a", "A & <b>", ""], ["café", "B & C", "鲁甸"]]
+        );
+        for broken in [
+            "<root><item><name>a</name></root>",
+            "<root></root>",
+            "plain text",
+        ] {
+            assert!(read_xml(broken.as_bytes()).is_err(), "{broken}");
+        }
+    }
 }
