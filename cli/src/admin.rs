@@ -4,11 +4,10 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 use doorstep_forms::Form;
 use doorstep_protocol::{AreaLevel, AreaRecord, HouseholdRecord};
 use doorstep_server::ServerStore;
@@ -134,19 +133,9 @@ impl TargetArgs {
 
 #[derive(Debug, Subcommand)]
 enum ExportCommand {
-    /// Every visit the server holds, one JSON object per line.
-    Visits {
-        #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
-        format: ExportFormat,
-        /// Write to this file instead of stdout.
-        #[arg(long)]
-        out: Option<PathBuf>,
-    },
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum ExportFormat {
-    Jsonl,
+    /// The visits the server holds (all, or those the filters choose):
+    /// JSON lines, CSV files or an XLSX workbook.
+    Visits(crate::export::VisitsExport),
 }
 
 pub fn run(args: AdminArgs) -> anyhow::Result<()> {
@@ -338,32 +327,11 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
                 }
             }
         }
-        AdminCommand::Export(ExportCommand::Visits {
-            format: ExportFormat::Jsonl,
-            out,
-        }) => {
-            let count = match &out {
-                Some(path) => {
-                    let file = File::create(path)
-                        .with_context(|| format!("could not create {}", path.display()))?;
-                    let mut writer = BufWriter::new(file);
-                    let count = export_jsonl(&store, &mut writer)?;
-                    writer.flush()?;
-                    count
-                }
-                None => export_jsonl(&store, &mut std::io::stdout().lock())?,
-            };
-            eprintln!("exported {count} visits");
+        AdminCommand::Export(ExportCommand::Visits(args)) => {
+            crate::export::run(&store, &args)?;
         }
     }
     Ok(())
-}
-
-fn export_jsonl(store: &ServerStore, out: &mut dyn Write) -> anyhow::Result<u64> {
-    Ok(store.export_visits(&mut |visit| {
-        serde_json::to_writer(&mut *out, &visit)?;
-        out.write_all(b"\n")
-    })?)
 }
 
 /// Reads a form from an XLSForm spreadsheet or a JSON definition.

@@ -10,6 +10,7 @@
 mod admin;
 mod demo;
 mod device;
+mod export;
 mod form;
 mod households;
 mod output;

@@ -5,7 +5,7 @@ use chrono::{Duration, Utc};
 use doorstep_core::sqlite::{household_record_from_row, time_text, uuid_column};
 use doorstep_forms::Form;
 use doorstep_protocol::limits::{MAX_CHANGE_BYTES, MAX_SHORT_TEXT_CHARS, check_short_text};
-use doorstep_protocol::{AreaRecord, Hlc, HouseholdField, HouseholdRecord, VisitRecord};
+use doorstep_protocol::{AreaRecord, Hlc, HouseholdField, HouseholdRecord};
 use rand::Rng;
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Serialize;
@@ -378,29 +378,6 @@ impl ServerStore {
                 &AuditEvent::new(AuditKind::DeviceRevoked).device(device_id),
             )?;
             Ok(())
-        })
-    }
-
-    /// Every visit on the server, in the order they were received, handed
-    /// to `each` one at a time (the export never holds them all).
-    pub fn export_visits(
-        &self,
-        each: &mut dyn FnMut(VisitRecord) -> std::io::Result<()>,
-    ) -> StoreResult<u64> {
-        self.read(|connection| {
-            let mut statement = connection.prepare(
-                "SELECT id, household_id, cadre_id, device_id, form_id, form_version, answers, recorded_at,
-                        received_at, corrects, computed, clock_ahead
-                 FROM visits ORDER BY received_at, id",
-            )?;
-            let mut rows = statement.query([])?;
-            let mut count = 0;
-            while let Some(row) = rows.next()? {
-                let visit = super::rows::visit_from_row(row)?;
-                each(visit).map_err(|error| StoreError::Invalid(format!("could not write the export: {error}")))?;
-                count += 1;
-            }
-            Ok(count)
         })
     }
 

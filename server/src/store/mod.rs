@@ -12,6 +12,7 @@
 mod admin;
 mod audit;
 mod enroll;
+mod export;
 mod merge;
 mod pull;
 mod push;
@@ -32,6 +33,7 @@ pub use admin::{
     Assignment, AssignmentTarget, CadreSummary, DeviceSummary, EnrollCode, ImportReport,
 };
 pub use audit::{AuditEntry, AuditEvent, AuditKind};
+pub use export::{FormVersionCount, VisitFilter};
 pub use merge::FieldHistory;
 pub use pull::{MAX_PULL_LIMIT, MAX_SNAPSHOT_HOUSEHOLDS};
 pub use push::UNASSIGNED_GRACE_DAYS;

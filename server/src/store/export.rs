@@ -1,0 +1,172 @@
+//! Reading visits out for exports: a filter (area, dates, form version)
+//! applied in SQL, and a cursor that hands one visit at a time to the
+//! writer, so an export of 100,000 visits never holds them all.
+
+use chrono::{DateTime, Utc};
+use doorstep_core::sqlite::time_text;
+use doorstep_forms::Form;
+use doorstep_protocol::VisitRecord;
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{ServerStore, StoreError, StoreResult};
+
+/// Which visits an export takes. Empty: every visit.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VisitFilter {
+    /// Visits of households in this area (a county, township or village
+    /// code) or any area under it.
+    pub area: Option<String>,
+    /// Visits recorded at or after this instant.
+    pub since: Option<DateTime<Utc>>,
+    /// Visits recorded before this instant.
+    pub until: Option<DateTime<Utc>>,
+    /// Visits filled in with this form version.
+    pub form_version: Option<String>,
+}
+
+/// How many visits of one form version a filter takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FormVersionCount {
+    pub form_id: String,
+    pub version: String,
+    pub visits: u64,
+}
+
+impl VisitFilter {
+    /// The `WHERE` clause over `visits v JOIN households h` and its
+    /// parameters.
+    fn clause(&self) -> (String, Vec<Value>) {
+        let mut conditions = Vec::new();
+        let mut values = Vec::new();
+        if let Some(area) = &self.area {
+            values.push(Value::Text(area.clone()));
+            conditions.push(format!(
+                "h.village_code IN (WITH RECURSIVE under (code) AS (
+                     SELECT code FROM areas WHERE code = ?{n}
+                     UNION SELECT a.code FROM areas a JOIN under u ON a.parent_code = u.code)
+                 SELECT code FROM under)",
+                n = values.len()
+            ));
+        }
+        if let Some(since) = self.since {
+            values.push(Value::Text(time_text(since)));
+            conditions.push(format!("v.recorded_at >= ?{}", values.len()));
+        }
+        if let Some(until) = self.until {
+            values.push(Value::Text(time_text(until)));
+            conditions.push(format!("v.recorded_at < ?{}", values.len()));
+        }
+        if let Some(version) = &self.form_version {
+            values.push(Value::Text(version.clone()));
+            conditions.push(format!("v.form_version = ?{}", values.len()));
+        }
+        let clause = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conditions.join(" AND "))
+        };
+        (clause, values)
+    }
+}
+
+impl ServerStore {
+    /// Every visit on the server, in the order they were received, handed
+    /// to `each` one at a time (the export never holds them all).
+    pub fn export_visits(
+        &self,
+        each: &mut dyn FnMut(VisitRecord) -> std::io::Result<()>,
+    ) -> StoreResult<u64> {
+        self.export_visits_where(&VisitFilter::default(), &mut |visit, _| each(visit))
+    }
+
+    /// The visits `filter` takes, in the order they were received, each
+    /// with its household's village code, handed to `each` one at a time
+    /// from a cursor.
+    pub fn export_visits_where(
+        &self,
+        filter: &VisitFilter,
+        each: &mut dyn FnMut(VisitRecord, Option<&str>) -> std::io::Result<()>,
+    ) -> StoreResult<u64> {
+        self.read(|connection| {
+            check_area(connection, filter)?;
+            let (clause, values) = filter.clause();
+            let mut statement = connection.prepare(&format!(
+                "SELECT v.id, v.household_id, v.cadre_id, v.device_id, v.form_id, v.form_version,
+                        v.answers, v.recorded_at, v.received_at, v.corrects, v.computed,
+                        v.clock_ahead, h.village_code
+                 FROM visits v LEFT JOIN households h ON h.id = v.household_id
+                 {clause} ORDER BY v.received_at, v.id"
+            ))?;
+            let mut rows = statement.query(rusqlite::params_from_iter(values))?;
+            let mut count = 0;
+            while let Some(row) = rows.next()? {
+                let visit = super::rows::visit_from_row(row)?;
+                let village: Option<String> = row.get(12)?;
+                each(visit, village.as_deref()).map_err(|error| {
+                    StoreError::Invalid(format!("could not write the export: {error}"))
+                })?;
+                count += 1;
+            }
+            Ok(count)
+        })
+    }
+
+    /// The form versions of the visits `filter` takes, with their counts.
+    pub fn export_form_versions(&self, filter: &VisitFilter) -> StoreResult<Vec<FormVersionCount>> {
+        self.read(|connection| {
+            check_area(connection, filter)?;
+            let (clause, values) = filter.clause();
+            let mut statement = connection.prepare(&format!(
+                "SELECT v.form_id, v.form_version, count(*)
+                 FROM visits v LEFT JOIN households h ON h.id = v.household_id
+                 {clause} GROUP BY v.form_id, v.form_version ORDER BY v.form_id, v.form_version"
+            ))?;
+            let rows = statement.query_map(rusqlite::params_from_iter(values), |row| {
+                Ok(FormVersionCount {
+                    form_id: row.get(0)?,
+                    version: row.get(1)?,
+                    visits: row.get::<_, i64>(2)?.unsigned_abs(),
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    /// A published form version, if there is one.
+    pub fn published_form(&self, form_id: &str, version: &str) -> StoreResult<Option<Form>> {
+        self.read(|connection| {
+            let definition: Option<String> = connection
+                .query_row(
+                    "SELECT definition FROM forms WHERE form_id = ?1 AND version = ?2",
+                    params![form_id, version],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            definition
+                .map(|text| {
+                    let value: serde_json::Value = serde_json::from_str(&text)
+                        .map_err(|error| StoreError::Invalid(error.to_string()))?;
+                    Form::from_definition(&value)
+                        .map_err(|error| StoreError::Invalid(error.to_string()))
+                })
+                .transpose()
+        })
+    }
+}
+
+fn check_area(connection: &Connection, filter: &VisitFilter) -> StoreResult<()> {
+    let Some(area) = &filter.area else {
+        return Ok(());
+    };
+    let known: bool = connection.query_row(
+        "SELECT EXISTS (SELECT 1 FROM areas WHERE code = ?1)",
+        [area],
+        |row| row.get(0),
+    )?;
+    if known {
+        Ok(())
+    } else {
+        Err(StoreError::NotFound(format!("no area {area}")))
+    }
+}
