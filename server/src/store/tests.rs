@@ -362,3 +362,125 @@ fn a_retried_enrolment_gets_its_device_back_once_and_only_if_unused() {
     let late = store.enroll(&code.code, None, Some(attempt), None, Utc::now());
     assert!(matches!(late, Err(StoreError::Enroll(message)) if message.contains("already used")));
 }
+
+#[test]
+fn exports_choose_visits_by_area_day_and_form_version() {
+    use doorstep_protocol::{Change, Mutation, Outcome, VisitRecord};
+    let (_directory, store) = store();
+    store.publish_form(&form("1", "first")).unwrap();
+    store.publish_form(&form("2", "second")).unwrap();
+    let auth = device(&store, VILLAGE);
+    store
+        .assign(
+            auth.cadre_id,
+            &AssignmentTarget::Village(OTHER_VILLAGE.into()),
+        )
+        .unwrap();
+    let now = Utc::now();
+    let visit = |seq: u64, household: u128, version: &str, days_ago: i64| {
+        Change {
+        seq,
+        mutation: Mutation::Visit(VisitRecord {
+            id: Uuid::now_v7(),
+            household_id: Uuid::from_u128(household),
+            cadre_id: auth.cadre_id,
+            device_id: auth.device_id,
+            form_id: "household_check".into(),
+            form_version: version.into(),
+            answers: serde_json::json!({
+                "visit_date": "2024-12-28", "respondent": "head",
+                "members": [{"member_name": "喻兰", "relation": "head", "age": 40, "able_to_work": "full"}],
+                "food_clothing_ok": "yes", "education_ok": "yes", "medical_insurance_ok": "yes",
+                "housing_safe": "yes", "drinking_water_safe": "yes", "risk_category": "none",
+                "relocated": "no", "support_needed": ["none"]
+            })
+            .as_object()
+            .unwrap()
+            .clone(),
+            computed: Default::default(),
+            recorded_at: now - Duration::days(days_ago),
+            corrects: None,
+            received_at: None,
+            clock_ahead: false,
+        }),
+    }
+    };
+    let changes = [
+        visit(1, 1, "1", 10),
+        visit(2, 3, "1", 0),
+        visit(3, 1, "2", 0),
+    ];
+    let (results, _) = store.push(auth, &changes, None, now).unwrap();
+    assert!(
+        results
+            .iter()
+            .all(|result| result.outcome == Outcome::Applied)
+    );
+
+    let villages = |filter: &VisitFilter| {
+        let mut seen = Vec::new();
+        store
+            .export_visits_where(filter, &mut |visit, village| {
+                seen.push((visit.form_version, village.map(str::to_string)));
+                Ok(())
+            })
+            .unwrap();
+        seen
+    };
+    assert_eq!(villages(&VisitFilter::default()).len(), 3);
+    let other = VisitFilter {
+        area: Some(OTHER_VILLAGE.into()),
+        ..VisitFilter::default()
+    };
+    assert_eq!(
+        villages(&other),
+        [("1".to_string(), Some(OTHER_VILLAGE.to_string()))]
+    );
+    let township = VisitFilter {
+        area: Some("530626104".into()),
+        ..VisitFilter::default()
+    };
+    assert_eq!(villages(&township).len(), 3);
+    let recent = VisitFilter {
+        since: Some(now - Duration::days(1)),
+        ..VisitFilter::default()
+    };
+    assert_eq!(villages(&recent).len(), 2);
+    let older = VisitFilter {
+        until: Some(now - Duration::days(1)),
+        form_version: Some("1".into()),
+        ..VisitFilter::default()
+    };
+    assert_eq!(
+        villages(&older),
+        [("1".to_string(), Some(VILLAGE.to_string()))]
+    );
+    let versions = store.export_form_versions(&recent).unwrap();
+    assert_eq!(
+        versions
+            .iter()
+            .map(|count| (count.version.as_str(), count.visits))
+            .collect::<Vec<_>>(),
+        [("1", 1), ("2", 1)]
+    );
+    assert!(
+        store
+            .published_form("household_check", "2")
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .published_form("household_check", "3")
+            .unwrap()
+            .is_none()
+    );
+    let unknown = VisitFilter {
+        area: Some("999".into()),
+        ..VisitFilter::default()
+    };
+    assert!(matches!(
+        store.export_form_versions(&unknown),
+        Err(StoreError::NotFound(message)) if message == "no area 999"
+    ));
+}
