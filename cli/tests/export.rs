@@ -270,6 +270,49 @@ fn visits_export_as_csv_files_and_an_xlsx_workbook() {
     let visits = workbook.worksheet_range("visits").expect("visits sheet");
     assert_eq!(visits.rows().count(), 1 + 3);
     assert_eq!(visits.get((0, 0)), Some(&Data::String("visit_id".into())));
+
+    // A second form version: one export holds one version, so the
+    // command asks which.
+    let mut definition: serde_json::Value =
+        serde_json::from_str(doorstep_e2e::DEMO_FORM).expect("demo form");
+    definition["version"] = "2099010101".into();
+    let form = doorstep_forms::Form::from_definition(&definition).expect("a form");
+    world.store.publish_form(&form).expect("publish");
+    let enrollment = world.raw_enrollment(cadre_a);
+    let mut newer = doorstep_e2e::visit_record(&enrollment, world.village_a[2], answers(1));
+    newer.form_version = "2099010101".into();
+    let auth = doorstep_server::store::DeviceAuth {
+        device_id: enrollment.device_id,
+        cadre_id: enrollment.cadre_id,
+    };
+    let change = doorstep_protocol::Change {
+        seq: 1,
+        mutation: doorstep_protocol::Mutation::Visit(newer),
+    };
+    world
+        .store
+        .push(auth, &[change], None, chrono::Utc::now())
+        .expect("push");
+    let several = shell.fails(
+        &[
+            "admin", "--db", db, "export", "visits", "--format", "csv", "--out", out,
+        ],
+        5,
+    );
+    assert!(
+        several.contains("2 form versions") && several.contains("--form-version"),
+        "{several}"
+    );
+    let done = export(&[
+        "--format",
+        "csv",
+        "--out",
+        out,
+        "--form-version",
+        "2099010101",
+    ]);
+    assert!(done.status.success());
+    assert_eq!(read_csv(&shell.path("visits.csv")).1.len(), 1);
 }
 
 #[test]
