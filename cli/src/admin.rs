@@ -12,7 +12,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use doorstep_forms::Form;
 use doorstep_protocol::{AreaLevel, AreaRecord, HouseholdRecord};
 use doorstep_server::ServerStore;
-use doorstep_server::store::{AssignmentTarget, AuditKind};
+use doorstep_server::store::{AssignmentTarget, AuditKind, NewUser, Role};
 use uuid::Uuid;
 
 use crate::households::{self, HouseholdRow};
@@ -40,6 +40,22 @@ enum AdminCommand {
     AddCadre {
         #[arg(long)]
         name: String,
+    },
+    /// Add a console account (an admin, or a supervisor of a county or
+    /// township); prints a one-time password to change at the first login.
+    AddUser {
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_enum)]
+        role: UserRole,
+        /// A supervisor's county or township code.
+        #[arg(long)]
+        area: Option<String>,
+    },
+    /// List console accounts.
+    Users {
+        #[arg(long)]
+        json: bool,
     },
     /// List cadres with their households and devices.
     Cadres {
@@ -102,6 +118,15 @@ enum AdminCommand {
     /// Export data.
     #[command(subcommand)]
     Export(ExportCommand),
+}
+
+/// A console account's role.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum UserRole {
+    /// Everything, on the whole server.
+    Admin,
+    /// One county or township and everything below it.
+    Supervisor,
 }
 
 #[derive(Debug, Args)]
@@ -174,6 +199,52 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
         AdminCommand::AddCadre { name } => {
             let id = store.add_cadre(&name)?;
             out!("{id}");
+        }
+        AdminCommand::AddUser { name, role, area } => {
+            let role = match role {
+                UserRole::Admin => Role::Admin,
+                UserRole::Supervisor => Role::Supervisor,
+            };
+            let new = NewUser {
+                name,
+                role,
+                area_code: area,
+            };
+            let (user, password) = store.add_user(&new, chrono::Utc::now())?;
+            eprintln!(
+                "{} {} added; its one-time password (stdout) must be changed at the first login",
+                user.role.as_str(),
+                user.id
+            );
+            out!("{password}");
+        }
+        AdminCommand::Users { json } => {
+            let users = store.users()?;
+            if json {
+                let users: Vec<serde_json::Value> = users
+                    .iter()
+                    .map(|user| {
+                        serde_json::json!({
+                            "id": user.id,
+                            "name": user.name,
+                            "role": user.role.as_str(),
+                            "area": user.area_code,
+                            "must_change_password": user.must_change,
+                        })
+                    })
+                    .collect();
+                print_json(&users)?;
+            } else {
+                for user in users {
+                    out!(
+                        "{}\t{}\t{}\t{}",
+                        user.id,
+                        user.name,
+                        user.role.as_str(),
+                        user.area_code.as_deref().unwrap_or("-")
+                    );
+                }
+            }
         }
         AdminCommand::Cadres { json } => {
             let cadres = store.cadres()?;
