@@ -17,7 +17,7 @@ mod pull;
 mod push;
 mod rows;
 mod secrets;
-mod users;
+pub mod users;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
