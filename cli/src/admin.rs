@@ -11,7 +11,7 @@ use clap::{Args, Subcommand};
 use doorstep_forms::Form;
 use doorstep_protocol::{AreaLevel, AreaRecord, HouseholdRecord};
 use doorstep_server::ServerStore;
-use doorstep_server::store::{AssignmentTarget, AuditKind};
+use doorstep_server::store::{AssignmentTarget, AuditKind, NewUser, Role};
 use uuid::Uuid;
 
 use crate::households::{self, HouseholdRow};
@@ -39,6 +39,22 @@ enum AdminCommand {
     AddCadre {
         #[arg(long)]
         name: String,
+    },
+    /// Add a console account (an admin, or a supervisor of a county or
+    /// township); prints a one-time password to change at the first login.
+    AddUser {
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_enum)]
+        role: UserRole,
+        /// A supervisor's county or township code.
+        #[arg(long)]
+        area: Option<String>,
+    },
+    /// List console accounts.
+    Users {
+        #[arg(long)]
+        json: bool,
     },
     /// List cadres with their households and devices.
     Cadres {
@@ -103,6 +119,15 @@ enum AdminCommand {
     Export(ExportCommand),
 }
 
+/// A console account's role.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum UserRole {
+    /// Everything, on the whole server.
+    Admin,
+    /// One county or township and everything below it.
+    Supervisor,
+}
+
 #[derive(Debug, Args)]
 struct TargetArgs {
     #[arg(long)]
@@ -163,6 +188,52 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
         AdminCommand::AddCadre { name } => {
             let id = store.add_cadre(&name)?;
             out!("{id}");
+        }
+        AdminCommand::AddUser { name, role, area } => {
+            let role = match role {
+                UserRole::Admin => Role::Admin,
+                UserRole::Supervisor => Role::Supervisor,
+            };
+            let new = NewUser {
+                name,
+                role,
+                area_code: area,
+            };
+            let (user, password) = store.add_user(&new, chrono::Utc::now())?;
+            eprintln!(
+                "{} {} added; its one-time password (stdout) must be changed at the first login",
+                user.role.as_str(),
+                user.id
+            );
+            out!("{password}");
+        }
+        AdminCommand::Users { json } => {
+            let users = store.users()?;
+            if json {
+                let users: Vec<serde_json::Value> = users
+                    .iter()
+                    .map(|user| {
+                        serde_json::json!({
+                            "id": user.id,
+                            "name": user.name,
+                            "role": user.role.as_str(),
+                            "area": user.area_code,
+                            "must_change_password": user.must_change,
+                        })
+                    })
+                    .collect();
+                print_json(&users)?;
+            } else {
+                for user in users {
+                    out!(
+                        "{}\t{}\t{}\t{}",
+                        user.id,
+                        user.name,
+                        user.role.as_str(),
+                        user.area_code.as_deref().unwrap_or("-")
+                    );
+                }
+            }
         }
         AdminCommand::Cadres { json } => {
             let cadres = store.cadres()?;

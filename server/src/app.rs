@@ -63,6 +63,7 @@ const RETIRE_BYTES: usize = 1024;
 /// The application, ready to serve.
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .merge(crate::console::routes())
         .route(routes::HEALTH, get(health))
         .route(
             routes::ENROLL,

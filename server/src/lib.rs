@@ -12,6 +12,7 @@
 //! them.
 
 pub mod app;
+pub mod console;
 pub mod error;
 pub mod net;
 pub mod store;

@@ -161,6 +161,9 @@ pub struct Throttle {
     /// training day of a hundred cadres behind one office address enrols
     /// freely.
     pub enrol: Buckets<IpAddr>,
+    /// Failed console sign-ins per client address, as enrolment attempts:
+    /// 10 at once, then one every 6 s.
+    pub login: Buckets<IpAddr>,
     /// Requests with a missing or unknown token, per client address.
     pub bad_tokens: Buckets<IpAddr>,
     /// Requests per device: generous for honest retries and large
@@ -178,6 +181,7 @@ impl Default for Throttle {
     fn default() -> Self {
         Throttle {
             enrol: Buckets::new(Rate::new(10.0, 1.0 / 6.0), 100_000),
+            login: Buckets::new(Rate::new(10.0, 1.0 / 6.0), 100_000),
             bad_tokens: Buckets::new(Rate::new(20.0, 1.0), 100_000),
             device: Buckets::new(Rate::new(120.0, 20.0), 1_000_000),
             report: Buckets::new(Rate::new(1.0, 1.0 / 60.0), 100_000),

@@ -18,6 +18,7 @@ mod pull;
 mod push;
 mod rows;
 mod secrets;
+pub mod users;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -37,6 +38,7 @@ pub use export::{FormVersionCount, VisitFilter};
 pub use merge::FieldHistory;
 pub use pull::{MAX_PULL_LIMIT, MAX_SNAPSHOT_HOUSEHOLDS};
 pub use push::UNASSIGNED_GRACE_DAYS;
+pub use users::{ConsoleSession, NewUser, Role, User};
 
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -62,6 +64,11 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 5,
         sql: include_str!("migrations/0005_security.sql"),
+        after: None,
+    },
+    Migration {
+        version: 6,
+        sql: include_str!("migrations/0006_console_users.sql"),
         after: None,
     },
 ];

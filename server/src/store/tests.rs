@@ -15,7 +15,7 @@ use super::*;
 const VILLAGE: &str = "530626104201";
 const OTHER_VILLAGE: &str = "530626104202";
 
-fn store() -> (TempDir, ServerStore) {
+pub(super) fn store() -> (TempDir, ServerStore) {
     let directory = tempfile::tempdir().unwrap();
     let store = ServerStore::open(directory.path().join("server.db")).unwrap();
     let area = |code: &str, level, parent: Option<&str>| AreaRecord {
