@@ -258,41 +258,14 @@ fn assigning_twice_is_harmless_and_unassigning_nothing_says_so() {
 
 #[test]
 fn visits_of_an_unassigned_household_are_taken_for_a_grace_period_only() {
-    use doorstep_protocol::{Change, Mutation, Outcome, RejectCode, VisitRecord};
+    use doorstep_protocol::{Mutation, Outcome, RejectCode};
     let (_directory, store) = store();
     store.publish_form(&form("1", "first")).unwrap();
     let auth = device(&store, VILLAGE);
     store
         .unassign(auth.cadre_id, &AssignmentTarget::Village(VILLAGE.into()))
         .unwrap();
-    let change = |seq: u64| {
-        Change {
-        seq,
-        mutation: Mutation::Visit(VisitRecord {
-            id: Uuid::now_v7(),
-            household_id: Uuid::from_u128(1),
-            cadre_id: auth.cadre_id,
-            device_id: auth.device_id,
-            form_id: "household_check".into(),
-            form_version: "1".into(),
-            answers: serde_json::json!({
-                "visit_date": "2024-12-28", "respondent": "head",
-                "members": [{"member_name": "喻兰", "relation": "head", "age": 40, "able_to_work": "full"}],
-                "food_clothing_ok": "yes", "education_ok": "yes", "medical_insurance_ok": "yes",
-                "housing_safe": "yes", "drinking_water_safe": "yes", "risk_category": "none",
-                "relocated": "no", "support_needed": ["none"]
-            })
-            .as_object()
-            .unwrap()
-            .clone(),
-            computed: Default::default(),
-            recorded_at: Utc::now(),
-            corrects: None,
-            received_at: None,
-            clock_ahead: false,
-        }),
-    }
-    };
+    let change = |seq: u64| visit_change(auth, seq, 1, "1", Utc::now());
     let (within, _) = store
         .push(auth, &[change(1)], None, Utc::now() + Duration::days(29))
         .unwrap();
@@ -365,7 +338,7 @@ fn a_retried_enrolment_gets_its_device_back_once_and_only_if_unused() {
 
 #[test]
 fn exports_choose_visits_by_area_day_and_form_version() {
-    use doorstep_protocol::{Change, Mutation, Outcome, VisitRecord};
+    use doorstep_protocol::Outcome;
     let (_directory, store) = store();
     store.publish_form(&form("1", "first")).unwrap();
     store.publish_form(&form("2", "second")).unwrap();
@@ -378,32 +351,13 @@ fn exports_choose_visits_by_area_day_and_form_version() {
         .unwrap();
     let now = Utc::now();
     let visit = |seq: u64, household: u128, version: &str, days_ago: i64| {
-        Change {
-        seq,
-        mutation: Mutation::Visit(VisitRecord {
-            id: Uuid::now_v7(),
-            household_id: Uuid::from_u128(household),
-            cadre_id: auth.cadre_id,
-            device_id: auth.device_id,
-            form_id: "household_check".into(),
-            form_version: version.into(),
-            answers: serde_json::json!({
-                "visit_date": "2024-12-28", "respondent": "head",
-                "members": [{"member_name": "喻兰", "relation": "head", "age": 40, "able_to_work": "full"}],
-                "food_clothing_ok": "yes", "education_ok": "yes", "medical_insurance_ok": "yes",
-                "housing_safe": "yes", "drinking_water_safe": "yes", "risk_category": "none",
-                "relocated": "no", "support_needed": ["none"]
-            })
-            .as_object()
-            .unwrap()
-            .clone(),
-            computed: Default::default(),
-            recorded_at: now - Duration::days(days_ago),
-            corrects: None,
-            received_at: None,
-            clock_ahead: false,
-        }),
-    }
+        visit_change(
+            auth,
+            seq,
+            household,
+            version,
+            now - Duration::days(days_ago),
+        )
     };
     let changes = [
         visit(1, 1, "1", 10),
@@ -483,4 +437,40 @@ fn exports_choose_visits_by_area_day_and_form_version() {
         store.export_form_versions(&unknown),
         Err(StoreError::NotFound(message)) if message == "no area 999"
     ));
+}
+
+/// A complete visit of the demo form to `household`, as `auth`'s change
+/// number `seq`.
+fn visit_change(
+    auth: DeviceAuth,
+    seq: u64,
+    household: u128,
+    version: &str,
+    recorded_at: chrono::DateTime<Utc>,
+) -> doorstep_protocol::Change {
+    use doorstep_protocol::{Change, Mutation, VisitRecord};
+    let answers = serde_json::json!({
+        "visit_date": "2024-12-28", "respondent": "head",
+        "members": [{"member_name": "喻兰", "relation": "head", "age": 40, "able_to_work": "full"}],
+        "food_clothing_ok": "yes", "education_ok": "yes", "medical_insurance_ok": "yes",
+        "housing_safe": "yes", "drinking_water_safe": "yes", "risk_category": "none",
+        "relocated": "no", "support_needed": ["none"]
+    });
+    Change {
+        seq,
+        mutation: Mutation::Visit(VisitRecord {
+            id: Uuid::now_v7(),
+            household_id: Uuid::from_u128(household),
+            cadre_id: auth.cadre_id,
+            device_id: auth.device_id,
+            form_id: "household_check".into(),
+            form_version: version.into(),
+            answers: answers.as_object().cloned().unwrap_or_default(),
+            computed: Default::default(),
+            recorded_at,
+            corrects: None,
+            received_at: None,
+            clock_ahead: false,
+        }),
+    }
 }
