@@ -17,7 +17,7 @@ use crate::model::{Household, Village};
 use crate::sqlite::{count_column, household_record_from_row};
 
 /// Separates fields in the search text so a match never spans two fields.
-const FIELD_SEPARATOR: char = '\u{1f}';
+pub const FIELD_SEPARATOR: char = '\u{1f}';
 
 /// At most this many grams are looked up for one query; the substring check
 /// afterwards keeps the result exact.
@@ -251,7 +251,8 @@ pub(crate) fn reindex_all(transaction: &Transaction<'_>) -> rusqlite::Result<()>
 }
 
 /// Lower case, no white space: "王 建国" finds "王建国", "x" finds "X".
-pub(crate) fn normalise(text: &str) -> String {
+/// The server's console searches with the same rule.
+pub fn normalise(text: &str) -> String {
     text.chars()
         .filter(|character| !character.is_whitespace() && *character != FIELD_SEPARATOR)
         .flat_map(char::to_lowercase)

@@ -40,6 +40,8 @@ use crate::model::{DeviceIdentity, Status};
 use crate::sqlite::{self, DatabaseKey, Durability, Migration, OpenError};
 use crate::transport::Endpoint;
 pub use codec::{parse_time, parse_uuid, time_text};
+/// The household search rule, shared with the server's console.
+pub use households::{FIELD_SEPARATOR as SEARCH_FIELD_SEPARATOR, normalise as normalise_search};
 pub use lifecycle::Unsynced;
 pub use observe::{DataChange, Observer, Subscription};
 pub use session::VisitSession;

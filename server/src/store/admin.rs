@@ -464,6 +464,7 @@ fn upsert_household(
             i64::try_from(version).unwrap_or(i64::MAX),
             now,
         ])?;
+    super::facts::refresh_household(transaction, &key)?;
     if let Some(current) = &existing {
         // The operator's import is a write like a cadre's: it moves the
         // fields' merge clocks, so an edit made before it is concurrent.

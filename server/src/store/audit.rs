@@ -39,10 +39,19 @@ pub enum AuditKind {
     Unassigned,
     FormPublished,
     EnrolCodeIssued,
+    /// A console account created (`doorstep admin add-user`).
+    UserAdded,
+    SignedIn,
+    SignInRefused,
+    PasswordChanged,
+    /// A supervisor kept or restored a value of a same-field conflict.
+    ConflictResolved,
+    ApiTokenIssued,
+    ApiTokenRevoked,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 14] = [
+    pub const ALL: [AuditKind; 21] = [
         AuditKind::Enrolled,
         AuditKind::EnrolRetried,
         AuditKind::EnrolRefused,
@@ -57,6 +66,13 @@ impl AuditKind {
         AuditKind::Unassigned,
         AuditKind::FormPublished,
         AuditKind::EnrolCodeIssued,
+        AuditKind::UserAdded,
+        AuditKind::SignedIn,
+        AuditKind::SignInRefused,
+        AuditKind::PasswordChanged,
+        AuditKind::ConflictResolved,
+        AuditKind::ApiTokenIssued,
+        AuditKind::ApiTokenRevoked,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -75,6 +91,13 @@ impl AuditKind {
             AuditKind::Unassigned => "unassigned",
             AuditKind::FormPublished => "form_published",
             AuditKind::EnrolCodeIssued => "enrol_code_issued",
+            AuditKind::UserAdded => "user_added",
+            AuditKind::SignedIn => "signed_in",
+            AuditKind::SignInRefused => "sign_in_refused",
+            AuditKind::PasswordChanged => "password_changed",
+            AuditKind::ConflictResolved => "conflict_resolved",
+            AuditKind::ApiTokenIssued => "api_token_issued",
+            AuditKind::ApiTokenRevoked => "api_token_revoked",
         }
     }
 
@@ -94,6 +117,8 @@ pub struct AuditEvent {
     pub client: Option<IpAddr>,
     pub subject: Option<String>,
     pub detail: Option<String>,
+    /// The console account (or its API token) that acted.
+    pub user: Option<Uuid>,
 }
 
 impl AuditEvent {
@@ -105,7 +130,13 @@ impl AuditEvent {
             client: None,
             subject: None,
             detail: None,
+            user: None,
         }
+    }
+
+    pub fn user(mut self, user: Uuid) -> Self {
+        self.user = Some(user);
+        self
     }
 
     pub fn device(mut self, device: Uuid) -> Self {
@@ -145,6 +176,7 @@ pub struct AuditEntry {
     pub client: Option<String>,
     pub subject: Option<String>,
     pub detail: Option<String>,
+    pub user_id: Option<Uuid>,
 }
 
 /// Records `event` in `transaction`.
@@ -155,8 +187,8 @@ pub(crate) fn record(
 ) -> StoreResult<()> {
     transaction
         .prepare_cached(
-            "INSERT INTO audit (at, kind, device_id, cadre_id, client, subject, detail)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO audit (at, kind, device_id, cadre_id, client, subject, detail, user_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?
         .execute(params![
             time_text(at),
@@ -166,6 +198,7 @@ pub(crate) fn record(
             event.client.map(|address| address.to_string()),
             event.subject,
             event.detail,
+            event.user.map(|id| id.to_string()),
         ])?;
     Ok(())
 }
@@ -182,7 +215,7 @@ impl ServerStore {
             i64::try_from(limit).map_err(|_| StoreError::Invalid("limit too large".into()))?;
         self.read(|connection| {
             let mut statement = connection.prepare(
-                "SELECT id, at, kind, device_id, cadre_id, client, subject, detail FROM audit
+                "SELECT id, at, kind, device_id, cadre_id, client, subject, detail, user_id FROM audit
                  WHERE ?1 IS NULL OR kind = ?1 ORDER BY id DESC LIMIT ?2",
             )?;
             let rows = statement.query_map(params![kind.map(AuditKind::as_str), limit], |row| {
@@ -195,6 +228,7 @@ impl ServerStore {
                     client: row.get(5)?,
                     subject: row.get(6)?,
                     detail: row.get(7)?,
+                    user_id: optional_uuid_column(row, 8)?,
                 })
             })?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)

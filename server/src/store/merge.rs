@@ -210,6 +210,7 @@ fn store_record(
             signed(record.version)?,
             now,
         ])?;
+    super::facts::refresh_household(transaction, &record.id.to_string())?;
     Ok(())
 }
 

@@ -11,12 +11,15 @@
 
 mod admin;
 mod audit;
+pub mod browse;
 mod enroll;
 mod export;
+mod facts;
 mod merge;
 mod pull;
 mod push;
 mod rows;
+pub mod scope;
 mod secrets;
 pub mod users;
 
@@ -38,6 +41,7 @@ pub use export::{FormVersionCount, VisitFilter};
 pub use merge::FieldHistory;
 pub use pull::{MAX_PULL_LIMIT, MAX_SNAPSHOT_HOUSEHOLDS};
 pub use push::UNASSIGNED_GRACE_DAYS;
+pub use scope::Scope;
 pub use users::{ConsoleSession, NewUser, Role, User};
 
 pub const MIGRATIONS: &[Migration] = &[
@@ -70,6 +74,11 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 6,
         sql: include_str!("migrations/0006_console_users.sql"),
         after: None,
+    },
+    Migration {
+        version: 7,
+        sql: include_str!("migrations/0007_console.sql"),
+        after: Some(facts::fill_all),
     },
 ];
 

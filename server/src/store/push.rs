@@ -75,8 +75,9 @@ impl ServerStore {
             let mut refused = Vec::new();
             for change in changes {
                 let outcome = apply_change(self, transaction, auth, change, now)?;
-                if let Outcome::Rejected { code, .. } = &outcome {
+                if let Outcome::Rejected { code, reason } = &outcome {
                     refused.push(format!("{} {}", change.seq, code.as_str()));
+                    keep_rejection(transaction, auth, change, *code, reason, now)?;
                 }
                 results.push(ChangeResult {
                     seq: change.seq,
@@ -399,6 +400,14 @@ fn apply_visit(
             ledger.digest,
             clock_ahead,
         ])?;
+    super::facts::record_visit(
+        transaction,
+        &household,
+        ledger.key,
+        &time_text(visit.recorded_at),
+        &evaluation.answers,
+        &evaluation.computed,
+    )?;
     ledger.record(transaction)?;
     transaction
         .prepare_cached(
@@ -409,6 +418,49 @@ fn apply_visit(
     Ok(Outcome::Applied)
 }
 
+/// Keeps a refused change for the console's review page: one row per
+/// (device, sequence), its attempts counted. The household is named only
+/// when this server has it (a supervisor's scope is decided by it).
+fn keep_rejection(
+    transaction: &Transaction<'_>,
+    auth: DeviceAuth,
+    change: &Change,
+    code: RejectCode,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> StoreResult<()> {
+    let Ok(seq) = i64::try_from(change.seq) else {
+        return Ok(());
+    };
+    if seq <= 0 {
+        return Ok(());
+    }
+    let (entity, key, household) = match &change.mutation {
+        Mutation::Visit(visit) => ("visit", visit.id, visit.household_id),
+        Mutation::Household(edit) => ("household_edit", edit.id, edit.household_id),
+    };
+    let now = time_text(now);
+    transaction
+        .prepare_cached(
+            "INSERT INTO rejected_changes (device_id, seq, entity, entity_id, household_id, code, reason, first_at, last_at)
+             VALUES (?1, ?2, ?3, ?4, (SELECT id FROM households WHERE id = ?5), ?6, ?7, ?8, ?8)
+             ON CONFLICT (device_id, seq) DO UPDATE SET entity = excluded.entity, entity_id = excluded.entity_id,
+                 household_id = excluded.household_id, code = excluded.code, reason = excluded.reason,
+                 last_at = excluded.last_at, attempts = attempts + 1",
+        )?
+        .execute(params![
+            auth.device_id.to_string(),
+            seq,
+            entity,
+            key.to_string(),
+            household.to_string(),
+            code.as_str(),
+            reason,
+            now,
+        ])?;
+    Ok(())
+}
+
 pub(crate) fn rejected(code: RejectCode, reason: &str) -> Outcome {
     Outcome::Rejected {
         code,
@@ -417,7 +469,7 @@ pub(crate) fn rejected(code: RejectCode, reason: &str) -> Outcome {
 }
 
 /// A published form version, parsed once and cached (versions never change).
-fn load_form(
+pub(crate) fn load_form(
     store: &ServerStore,
     connection: &Connection,
     form_id: &str,

@@ -1,0 +1,101 @@
+//! What the console reads (ADR 0010): progress by area, households with
+//! their filters and search, a household's page, the at-risk list and the
+//! members coming home. Every query is filtered by the caller's [`Scope`]
+//! and paged, filtered and sorted in SQL over `household_facts` (migration
+//! 7, kept by `super::facts`), so a page costs the same with 100,000
+//! households as with 100.
+//!
+//! An area outside the scope is "not found": the console cannot be used to
+//! learn what exists elsewhere.
+
+mod household;
+mod lists;
+mod progress;
+
+use rusqlite::{Connection, OptionalExtension};
+use serde::Serialize;
+
+use super::{Scope, StoreError, StoreResult};
+
+pub use household::{HouseholdPage, VisitView};
+pub use lists::{
+    HouseholdFilter, HouseholdList, HouseholdRow, HouseholdSort, INCOME_LINE, IncomeBucket,
+    MigrantRow, MigrantsQuery, RiskList,
+};
+pub use progress::{Counts, Progress, ProgressRow, ProgressTarget};
+
+/// A page of a list: which rows, at most [`MAX_PAGE`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub offset: u64,
+    pub limit: u64,
+}
+
+/// The longest page a list serves.
+pub const MAX_PAGE: u64 = 200;
+
+impl Page {
+    /// Page `number` (from 1) of `size` rows.
+    pub fn number(number: u64, size: u64) -> Page {
+        let limit = size.clamp(1, MAX_PAGE);
+        Page {
+            offset: number.max(1).saturating_sub(1).saturating_mul(limit),
+            limit,
+        }
+    }
+
+    fn sql(self) -> String {
+        format!("LIMIT {} OFFSET {}", self.limit, self.offset)
+    }
+}
+
+/// An area and its place in the tree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AreaNode {
+    pub code: String,
+    pub name: String,
+    /// `county`, `township` or `village`.
+    pub level: String,
+}
+
+/// The area `code` and its ancestors, from the top, if the area is in the
+/// scope. A supervisor's path starts at its own area.
+pub(crate) fn area_path(
+    connection: &Connection,
+    scope: &Scope,
+    code: &str,
+) -> StoreResult<Vec<AreaNode>> {
+    if !scope.contains_area(connection, code)? {
+        return Err(not_found_area(code));
+    }
+    let mut path = Vec::new();
+    let mut next = Some(code.to_owned());
+    while let Some(code) = next {
+        let row: Option<(AreaNode, Option<String>)> = connection
+            .prepare_cached("SELECT code, name, level, parent_code FROM areas WHERE code = ?1")?
+            .query_row([&code], |row| {
+                Ok((
+                    AreaNode {
+                        code: row.get(0)?,
+                        name: row.get(1)?,
+                        level: row.get(2)?,
+                    },
+                    row.get(3)?,
+                ))
+            })
+            .optional()?;
+        let Some((node, parent)) = row else { break };
+        let top = matches!(scope, Scope::Area(area) if *area == node.code);
+        path.push(node);
+        next = if top { None } else { parent };
+        if path.len() > 8 {
+            break;
+        }
+    }
+    path.reverse();
+    Ok(path)
+}
+
+fn not_found_area(code: &str) -> StoreError {
+    StoreError::NotFound(format!("area {code} is not known here"))
+}

@@ -1,0 +1,220 @@
+//! Progress by area: households, visited, not yet visited and visited in
+//! the last days, for each area below the one asked (county → township →
+//! village), and for each group (村民小组) of a village; and visits per day.
+
+use chrono::{DateTime, Duration, Utc};
+use doorstep_core::sqlite::time_text;
+use rusqlite::{Connection, params};
+use serde::Serialize;
+
+use super::{AreaNode, area_path};
+use crate::store::{Scope, ServerStore, StoreResult};
+
+/// How "recently visited" is counted: within this many days.
+pub const RECENT_DAYS: i64 = 7;
+/// Days the visits-per-day chart shows.
+pub const CHART_DAYS: i64 = 30;
+
+/// Households of an area, and how many were visited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub households: u64,
+    /// With at least one visit.
+    pub visited: u64,
+    /// Whose latest visit is less than [`RECENT_DAYS`] old.
+    pub recent: u64,
+}
+
+impl Counts {
+    pub fn not_visited(&self) -> u64 {
+        self.households.saturating_sub(self.visited)
+    }
+
+    /// Visited, in per cent (0 for an empty area).
+    pub fn percent(&self) -> u64 {
+        (self.visited * 100)
+            .checked_div(self.households)
+            .unwrap_or(0)
+    }
+}
+
+/// What one row of the progress table is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ProgressTarget {
+    Area(AreaNode),
+    /// A group (村民小组) of a village: households carry it as text.
+    Group {
+        village: String,
+        name: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProgressRow {
+    pub target: ProgressTarget,
+    pub counts: Counts,
+}
+
+/// The progress page of one area (or of the whole server).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Progress {
+    /// From the top of the caller's scope down to the area shown; empty
+    /// for an admin's view of the whole server.
+    pub path: Vec<AreaNode>,
+    pub total: Counts,
+    pub rows: Vec<ProgressRow>,
+    /// Visits recorded per day (device's date), the last [`CHART_DAYS`]
+    /// days up to `now`, oldest first, every day present.
+    pub per_day: Vec<(String, u64)>,
+}
+
+impl ServerStore {
+    /// Progress of `area` (or of the scope's top) as of `now`.
+    pub fn progress(
+        &self,
+        scope: &Scope,
+        area: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Progress> {
+        let area = match (area, scope) {
+            (Some(area), _) => Some(area.to_owned()),
+            (None, Scope::Area(own)) => Some(own.clone()),
+            (None, Scope::All) => None,
+        };
+        self.read(|connection| {
+            let path = match &area {
+                Some(code) => area_path(connection, scope, code)?,
+                None => Vec::new(),
+            };
+            let recent = time_text(now - Duration::days(RECENT_DAYS));
+            let rows = match path.last() {
+                Some(village) if village.level == "village" => {
+                    groups(connection, &village.code, &recent)?
+                }
+                _ => children(connection, area.as_deref(), &recent)?,
+            };
+            let total = rows.iter().fold(Counts::default(), |sum, row| Counts {
+                households: sum.households + row.counts.households,
+                visited: sum.visited + row.counts.visited,
+                recent: sum.recent + row.counts.recent,
+            });
+            let per_day = per_day(connection, scope, area.as_deref(), now)?;
+            Ok(Progress {
+                path,
+                total,
+                rows,
+                per_day,
+            })
+        })
+    }
+}
+
+/// Counts per child area of `area` (per top-level area without one).
+fn children(
+    connection: &Connection,
+    area: Option<&str>,
+    recent: &str,
+) -> StoreResult<Vec<ProgressRow>> {
+    // Every area below a child, mapped to that child; then the facts of
+    // the villages among them, summed per child. Children without any
+    // household are listed too.
+    let mut statement = connection.prepare_cached(
+        "WITH RECURSIVE below(code, root) AS (
+             SELECT code, code FROM areas WHERE parent_code IS ?1
+             UNION ALL
+             SELECT areas.code, below.root FROM areas JOIN below ON areas.parent_code = below.code
+         ),
+         sums AS (
+             SELECT below.root AS root, count(*) AS households, sum(f.visits > 0) AS visited,
+                    sum(f.last_visit_at >= ?2) AS recent
+             FROM household_facts f JOIN below ON below.code = f.village_code
+             GROUP BY below.root
+         )
+         SELECT a.code, a.name, a.level, coalesce(s.households, 0), coalesce(s.visited, 0), coalesce(s.recent, 0)
+         FROM areas a LEFT JOIN sums s ON s.root = a.code
+         WHERE a.parent_code IS ?1 ORDER BY a.code",
+    )?;
+    let rows = statement.query_map(params![area, recent], |row| {
+        Ok(ProgressRow {
+            target: ProgressTarget::Area(AreaNode {
+                code: row.get(0)?,
+                name: row.get(1)?,
+                level: row.get(2)?,
+            }),
+            counts: counts(row, 3)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Counts per group of a village.
+fn groups(connection: &Connection, village: &str, recent: &str) -> StoreResult<Vec<ProgressRow>> {
+    let mut statement = connection.prepare_cached(
+        "SELECT group_name, count(*), sum(visits > 0), sum(last_visit_at >= ?2)
+         FROM household_facts WHERE village_code = ?1 GROUP BY group_name ORDER BY group_name",
+    )?;
+    let rows = statement.query_map(params![village, recent], |row| {
+        Ok(ProgressRow {
+            target: ProgressTarget::Group {
+                village: village.to_owned(),
+                name: row.get(0)?,
+            },
+            counts: counts(row, 1)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+fn counts(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Counts> {
+    let count = |index: usize| -> rusqlite::Result<u64> {
+        Ok(row
+            .get::<_, Option<i64>>(index)?
+            .unwrap_or(0)
+            .unsigned_abs())
+    };
+    Ok(Counts {
+        households: count(first)?,
+        visited: count(first + 1)?,
+        recent: count(first + 2)?,
+    })
+}
+
+/// Visits recorded per day in the area (or the scope), the last
+/// [`CHART_DAYS`] days.
+fn per_day(
+    connection: &Connection,
+    scope: &Scope,
+    area: Option<&str>,
+    now: DateTime<Utc>,
+) -> StoreResult<Vec<(String, u64)>> {
+    let first = (now - Duration::days(CHART_DAYS - 1)).date_naive();
+    let area_filter = match area {
+        Some(code) => Scope::Area(code.to_owned()).villages_sql("f.village_code"),
+        None => scope.villages_sql("f.village_code"),
+    };
+    let sql = format!(
+        "SELECT substr(v.recorded_at, 1, 10) AS day, count(*)
+         FROM visits v JOIN household_facts f ON f.household_id = v.household_id
+         WHERE v.recorded_at >= ?1 AND {area_filter}
+         GROUP BY day ORDER BY day"
+    );
+    let mut statement = connection.prepare(&sql)?;
+    let found: Vec<(String, i64)> = statement
+        .query_map([first.format("%Y-%m-%d").to_string()], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut days = Vec::new();
+    for offset in 0..CHART_DAYS {
+        let day = (first + Duration::days(offset))
+            .format("%Y-%m-%d")
+            .to_string();
+        let count = found
+            .iter()
+            .find(|(found, _)| *found == day)
+            .map_or(0, |(_, count)| count.unsigned_abs());
+        days.push((day, count));
+    }
+    Ok(days)
+}
