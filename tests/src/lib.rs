@@ -354,6 +354,7 @@ fn household(id: Uuid, village: &str, name: &str) -> HouseholdRecord {
         version: 0,
     }
 }
+pub mod console;
 pub mod proxy;
 pub mod sim;
 pub mod tls;

@@ -5,71 +5,11 @@
 //! is no console session, a console session is no device.
 
 use chrono::Utc;
+use doorstep_e2e::console::{client, csrf, get, location, post_form, session_cookie};
 use doorstep_e2e::{VILLAGE_A, World};
 use doorstep_server::store::{NewUser, Role};
 use reqwest::StatusCode;
-use reqwest::blocking::{Client, Response};
-use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
-
-/// A plain HTTP client that shows redirects instead of following them.
-fn client() -> Client {
-    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("TLS versions")
-    .with_root_certificates(rustls::RootCertStore::empty())
-    .with_no_client_auth();
-    Client::builder()
-        .tls_backend_preconfigured(tls)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("a client")
-}
-
-fn post_form(url: &str, cookie: Option<&str>, body: &str) -> Response {
-    let mut request = client()
-        .post(url)
-        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(body.to_owned());
-    if let Some(cookie) = cookie {
-        request = request.header(COOKIE, cookie);
-    }
-    request.send().expect("a response")
-}
-
-fn get(url: &str, cookie: Option<&str>) -> Response {
-    let mut request = client().get(url);
-    if let Some(cookie) = cookie {
-        request = request.header(COOKIE, cookie);
-    }
-    request.send().expect("a response")
-}
-
-/// The `name=token` part of a response's session cookie.
-fn session_cookie(response: &Response) -> Option<String> {
-    let header = response
-        .headers()
-        .get(SET_COOKIE)?
-        .to_str()
-        .ok()?
-        .to_owned();
-    Some(header.split(';').next()?.to_owned())
-}
-
-/// The CSRF token in a page's forms.
-fn csrf(page: &str) -> String {
-    let start = page.find("name=\"csrf\" value=\"").expect("a CSRF field") + 19;
-    page[start..start + 64].to_owned()
-}
-
-fn location(response: &Response) -> &str {
-    response
-        .headers()
-        .get(LOCATION)
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or_default()
-}
+use reqwest::header::{COOKIE, SET_COOKIE};
 
 #[test]
 fn a_supervisor_signs_in_sets_a_password_and_signs_out() {
@@ -142,11 +82,13 @@ fn a_supervisor_signs_in_sets_a_password_and_signs_out() {
     assert_eq!(changed.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&changed), "/console/");
     let home = get(&format!("{url}/console/"), Some(&cookie));
-    assert_eq!(home.status(), StatusCode::OK);
-    let text = home.text().expect("a page");
+    assert_eq!(location(&home), "/console/progress");
+    let progress = get(&format!("{url}/console/progress"), Some(&cookie));
+    assert_eq!(progress.status(), StatusCode::OK);
+    let text = progress.text().expect("a page");
     assert!(
-        text.contains("li.juan") && text.contains(township),
-        "the home page names the account"
+        text.contains("li.juan") && text.contains("南岸镇"),
+        "the first page names the account and starts at its township"
     );
 
     let out = post_form(

@@ -20,10 +20,19 @@ use maud::Markup;
 use serde::Deserialize;
 
 use crate::app::{AppState, ClientAddr};
-use crate::store::{ConsoleSession, StoreError, users::SESSION_HOURS};
+use crate::store::{ConsoleSession, Scope, StoreError, users::SESSION_HOURS};
 use crate::throttle::client_key;
 
+mod chart;
+mod households;
+pub mod i18n;
+mod layout;
+mod lists;
 mod pages;
+mod progress;
+
+use i18n::{LANG_COOKIE, Lang};
+use layout::Shell;
 
 /// The session cookie's name.
 pub const COOKIE_NAME: &str = "doorstep_console";
@@ -35,6 +44,12 @@ pub fn routes() -> Router<AppState> {
         .route("/console/logout", post(logout))
         .route("/console/", get(home))
         .route("/console", get(|| async { redirect("/console/") }))
+        .route("/console/lang", get(switch_language))
+        .route("/console/progress", get(progress::page))
+        .route("/console/households", get(households::list))
+        .route("/console/households/{id}", get(households::one))
+        .route("/console/risk", get(lists::risk))
+        .route("/console/coming-home", get(lists::coming_home))
         .route(
             "/console/password",
             get(password_page).post(change_password),
@@ -55,8 +70,11 @@ fn html(status: StatusCode, markup: Markup) -> Response {
     response
 }
 
-fn redirect(to: &'static str) -> Response {
-    (StatusCode::SEE_OTHER, [(LOCATION, to)]).into_response()
+fn redirect(to: &str) -> Response {
+    match HeaderValue::from_str(to) {
+        Ok(to) => (StatusCode::SEE_OTHER, [(LOCATION, to)]).into_response(),
+        Err(_) => StatusCode::BAD_REQUEST.into_response(),
+    }
 }
 
 /// The session cookie's token, if the request carries one.
@@ -97,6 +115,125 @@ impl FromRequestParts<AppState> for Signed {
     }
 }
 
+/// A signed-in page request: the session (its password already set),
+/// the reader's language, this page's address and the account's scope.
+pub(crate) struct Ctx {
+    pub session: ConsoleSession,
+    pub lang: Lang,
+    pub here: String,
+    pub scope: Scope,
+}
+
+impl FromRequestParts<AppState> for Ctx {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let Signed(session, _) = Signed::from_request_parts(parts, state).await?;
+        if session.user.must_change {
+            return Err(redirect("/console/password"));
+        }
+        let here = parts
+            .uri
+            .path_and_query()
+            .map_or_else(|| "/console/".to_owned(), ToString::to_string);
+        Ok(Ctx {
+            scope: Scope::of(&session.user),
+            lang: Lang::of(&parts.headers),
+            here,
+            session,
+        })
+    }
+}
+
+impl Ctx {
+    pub fn shell(&self) -> Shell<'_> {
+        Shell {
+            session: &self.session,
+            lang: self.lang,
+            here: &self.here,
+        }
+    }
+
+    /// A page, never cached.
+    pub fn html(&self, markup: Markup) -> Response {
+        html(StatusCode::OK, markup)
+    }
+
+    /// The page for a store error: not found (also for what lies outside
+    /// the scope), bad request, or a server error (logged, not shown).
+    pub fn fail(&self, error: StoreError) -> Response {
+        let lang = self.lang;
+        match error {
+            StoreError::NotFound(what) => html(
+                StatusCode::NOT_FOUND,
+                layout::message(&self.shell(), lang.t("未找到", "Not found"), &what),
+            ),
+            StoreError::Invalid(what) | StoreError::Conflict(what) => html(
+                StatusCode::BAD_REQUEST,
+                layout::message(&self.shell(), lang.t("无法处理", "Cannot do that"), &what),
+            ),
+            other => {
+                tracing::error!(error = %other, "console page failed");
+                html(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    layout::message(
+                        &self.shell(),
+                        lang.t("出错了", "Something went wrong"),
+                        lang.t(
+                            "服务器出错，请稍后再试。",
+                            "The server failed; try again later.",
+                        ),
+                    ),
+                )
+            }
+        }
+    }
+
+    /// A bad query parameter.
+    pub fn bad_request(&self, what: &str) -> Response {
+        self.fail(StoreError::Invalid(what.to_owned()))
+    }
+}
+
+/// Runs blocking store work off the async workers.
+pub(crate) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|error| StoreError::Invalid(format!("worker failed: {error}")))?
+}
+
+#[derive(Deserialize)]
+struct LangSwitch {
+    to: String,
+    back: Option<String>,
+}
+
+/// Sets the language cookie and goes back to the page (only ever a
+/// console page: never an open redirect).
+async fn switch_language(
+    axum::extract::Query(switch): axum::extract::Query<LangSwitch>,
+) -> Response {
+    let lang = Lang::parse(&switch.to).unwrap_or_default();
+    let back = switch
+        .back
+        .filter(|back| {
+            back.starts_with("/console/") && !back.contains("//") && !back.contains('\\')
+        })
+        .unwrap_or_else(|| "/console/".to_owned());
+    let mut response = redirect(&back);
+    let value = match lang {
+        Lang::Zh => "zh",
+        Lang::En => "en",
+    };
+    let cookie = format!("{LANG_COOKIE}={value}; Path=/console; SameSite=Lax; Max-Age=31536000");
+    if let Ok(cookie) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(SET_COOKIE, cookie);
+    }
+    response
+}
+
 /// Whether a form's CSRF token is the session's (compared in constant time).
 fn csrf_ok(session: &ConsoleSession, given: &str) -> bool {
     let expected = session.csrf_token.as_bytes();
@@ -117,8 +254,8 @@ fn forbidden() -> Response {
         .into_response()
 }
 
-async fn login_page() -> Response {
-    html(StatusCode::OK, pages::login(None))
+async fn login_page(headers: HeaderMap) -> Response {
+    html(StatusCode::OK, pages::login(Lang::of(&headers), None))
 }
 
 #[derive(Deserialize)]
@@ -130,17 +267,23 @@ struct Login {
 async fn login(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
+    headers: HeaderMap,
     Form(form): Form<Login>,
 ) -> Response {
+    let lang = Lang::of(&headers);
     // As for enrolment codes: every attempt takes a token, a success gives
     // it back, so only failures count against an address.
     let key = client.map_or(IpAddr::from([0, 0, 0, 0]), client_key);
     if let Err(retry_after) = state.throttle.login.take(&key, Instant::now()) {
         let mut response = html(
             StatusCode::TOO_MANY_REQUESTS,
-            pages::login(Some(
-                "尝试次数过多，请稍后再试。 Too many attempts: wait a little.",
-            )),
+            pages::login(
+                lang,
+                Some(lang.t(
+                    "尝试次数过多，请稍后再试。",
+                    "Too many attempts: wait a little.",
+                )),
+            ),
         );
         if let Ok(value) = HeaderValue::from_str(&retry_after.as_secs().max(1).to_string()) {
             response.headers_mut().insert("retry-after", value);
@@ -172,7 +315,10 @@ async fn login(
         }
         Ok(Err(StoreError::Unauthorized)) => html(
             StatusCode::UNAUTHORIZED,
-            pages::login(Some("用户名或密码不正确。 Wrong name or password.")),
+            pages::login(
+                lang,
+                Some(lang.t("用户名或密码不正确。", "Wrong name or password.")),
+            ),
         ),
         _ => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
@@ -182,7 +328,7 @@ async fn home(Signed(session, _): Signed) -> Response {
     if session.user.must_change {
         return redirect("/console/password");
     }
-    html(StatusCode::OK, pages::home(&session))
+    redirect("/console/progress")
 }
 
 #[derive(Deserialize)]
@@ -210,8 +356,11 @@ async fn logout(
     response
 }
 
-async fn password_page(Signed(session, _): Signed) -> Response {
-    html(StatusCode::OK, pages::password(&session, None))
+async fn password_page(Signed(session, _): Signed, headers: HeaderMap) -> Response {
+    html(
+        StatusCode::OK,
+        pages::password(&session, Lang::of(&headers), None),
+    )
 }
 
 #[derive(Deserialize)]
@@ -224,8 +373,10 @@ struct NewPassword {
 async fn change_password(
     State(state): State<AppState>,
     Signed(session, token): Signed,
+    headers: HeaderMap,
     Form(form): Form<NewPassword>,
 ) -> Response {
+    let lang = Lang::of(&headers);
     if !csrf_ok(&session, &form.csrf) {
         return forbidden();
     }
@@ -241,12 +392,13 @@ async fn change_password(
             StatusCode::UNAUTHORIZED,
             pages::password(
                 &session,
-                Some("当前密码不正确。 The current password is wrong."),
+                lang,
+                Some(lang.t("当前密码不正确。", "The current password is wrong.")),
             ),
         ),
         Ok(Err(StoreError::Invalid(reason))) => html(
             StatusCode::BAD_REQUEST,
-            pages::password(&session, Some(&reason)),
+            pages::password(&session, lang, Some(&reason)),
         ),
         _ => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }

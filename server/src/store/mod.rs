@@ -238,3 +238,6 @@ fn lock(mutex: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod facts_tests;

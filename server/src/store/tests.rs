@@ -59,7 +59,7 @@ fn household(id: u128, village: &str) -> HouseholdRecord {
     }
 }
 
-fn form(version: &str, title: &str) -> Form {
+pub(super) fn form(version: &str, title: &str) -> Form {
     let mut definition: serde_json::Value =
         serde_json::from_str(include_str!("../../../forms/household-check.json")).unwrap();
     definition["version"] = version.into();
@@ -67,7 +67,7 @@ fn form(version: &str, title: &str) -> Form {
     Form::from_definition(&definition).unwrap()
 }
 
-fn device(store: &ServerStore, village: &str) -> DeviceAuth {
+pub(super) fn device(store: &ServerStore, village: &str) -> DeviceAuth {
     let cadre = store.add_cadre("测试").unwrap();
     store
         .assign(cadre, &AssignmentTarget::Village(village.into()))
@@ -441,7 +441,7 @@ fn exports_choose_visits_by_area_day_and_form_version() {
 
 /// A complete visit of the demo form to `household`, as `auth`'s change
 /// number `seq`.
-fn visit_change(
+pub(super) fn visit_change(
     auth: DeviceAuth,
     seq: u64,
     household: u128,

@@ -129,6 +129,21 @@ pub struct HouseholdRow {
     pub water_unsafe: Option<bool>,
 }
 
+/// Which households a list shows, and in which order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HouseholdQuery {
+    /// An area in the scope (any level), and a group of a village.
+    pub area: Option<String>,
+    pub group: Option<String>,
+    pub filter: HouseholdFilter,
+    /// One risk category (三类对象) of the latest visit.
+    pub risk_category: Option<String>,
+    /// The phone's rule: a substring of head, ID-card suffix, phone,
+    /// address, village or group, case and spaces ignored.
+    pub search: Option<String>,
+    pub sort: HouseholdSort,
+}
+
 /// One page of households and how many match in all.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HouseholdList {
@@ -270,24 +285,31 @@ fn household_page(
 }
 
 impl ServerStore {
-    /// Households in the scope (and `area`, `group`), kept by `filter`
-    /// and `search` (the phone's rule: a substring of head, ID-card
-    /// suffix, phone, address, village or group, case and spaces
-    /// ignored), ordered by `sort`.
-    #[allow(clippy::too_many_arguments)]
+    /// Households in the scope that `query` keeps, one page of them.
     pub fn households_page(
         &self,
         scope: &Scope,
-        area: Option<&str>,
-        group: Option<&str>,
-        filter: HouseholdFilter,
-        search: Option<&str>,
-        sort: HouseholdSort,
+        query: &HouseholdQuery,
         page: Page,
     ) -> StoreResult<HouseholdList> {
         self.read(|connection| {
-            let filter = household_where(connection, scope, area, group, filter, search)?;
-            household_page(connection, &filter, sort, page)
+            let mut filter = household_where(
+                connection,
+                scope,
+                query.area.as_deref(),
+                query.group.as_deref(),
+                query.filter,
+                query.search.as_deref(),
+            )?;
+            if let Some(category) = &query.risk_category {
+                filter.params.push(SqlValue::Text(category.clone()));
+                filter.sql = format!(
+                    "{} AND f.risk_category = ?{}",
+                    filter.sql,
+                    filter.params.len()
+                );
+            }
+            household_page(connection, &filter, query.sort, page)
         })
     }
 

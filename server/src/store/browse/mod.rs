@@ -19,8 +19,8 @@ use super::{Scope, StoreError, StoreResult};
 
 pub use household::{HouseholdPage, VisitView};
 pub use lists::{
-    HouseholdFilter, HouseholdList, HouseholdRow, HouseholdSort, INCOME_LINE, IncomeBucket,
-    MigrantRow, MigrantsQuery, RiskList,
+    HouseholdFilter, HouseholdList, HouseholdQuery, HouseholdRow, HouseholdSort, INCOME_LINE,
+    IncomeBucket, MigrantRow, MigrantsQuery, RiskList,
 };
 pub use progress::{Counts, Progress, ProgressRow, ProgressTarget};
 
@@ -98,4 +98,12 @@ pub(crate) fn area_path(
 
 fn not_found_area(code: &str) -> StoreError {
     StoreError::NotFound(format!("area {code} is not known here"))
+}
+
+impl super::ServerStore {
+    /// The area `code` and its ancestors down from the top of the scope;
+    /// "not found" outside it.
+    pub fn area_path(&self, scope: &Scope, code: &str) -> StoreResult<Vec<AreaNode>> {
+        self.read(|connection| area_path(connection, scope, code))
+    }
 }
