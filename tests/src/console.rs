@@ -3,6 +3,7 @@
 //! the CSRF token of a page, and signing in an account of a [`World`].
 
 use chrono::Utc;
+use doorstep_server::ServerStore;
 use doorstep_server::store::{NewUser, Role};
 use reqwest::blocking::{Client, Response};
 use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
@@ -75,13 +76,23 @@ pub fn location(response: &Response) -> &str {
 /// Creates an account, signs it in and sets its password: returns the
 /// session cookie (`name=token`) of an account ready to use the console.
 pub fn signed_in(world: &World, name: &str, role: Role, area: Option<&str>) -> String {
-    let url = world.url();
+    signed_in_to(&world.url(), &world.store, name, role, area)
+}
+
+/// [`signed_in`] for a server at `url` on `store`.
+pub fn signed_in_to(
+    url: &str,
+    store: &ServerStore,
+    name: &str,
+    role: Role,
+    area: Option<&str>,
+) -> String {
     let user = NewUser {
         name: name.into(),
         role,
         area_code: area.map(Into::into),
     };
-    let (_, password) = world.store.add_user(&user, Utc::now()).expect("a user");
+    let (_, password) = store.add_user(&user, Utc::now()).expect("a user");
     let signed = post_form(
         &format!("{url}/console/login"),
         None,
