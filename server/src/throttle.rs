@@ -164,6 +164,11 @@ pub struct Throttle {
     /// Failed console sign-ins per client address, as enrolment attempts:
     /// 10 at once, then one every 6 s.
     pub login: Buckets<IpAddr>,
+    /// Failed console sign-ins per account name (lower case): 20 at once,
+    /// then one every 15 s, from wherever they come. Guessing one password
+    /// spread over many addresses stays slow; an attacker can make an
+    /// account wait, never open it.
+    pub login_account: Buckets<String>,
     /// Requests with a missing or unknown token, per client address.
     pub bad_tokens: Buckets<IpAddr>,
     /// Requests per device: generous for honest retries and large
@@ -182,6 +187,7 @@ impl Default for Throttle {
         Throttle {
             enrol: Buckets::new(Rate::new(10.0, 1.0 / 6.0), 100_000),
             login: Buckets::new(Rate::new(10.0, 1.0 / 6.0), 100_000),
+            login_account: Buckets::new(Rate::new(20.0, 1.0 / 15.0), 100_000),
             bad_tokens: Buckets::new(Rate::new(20.0, 1.0), 100_000),
             device: Buckets::new(Rate::new(120.0, 20.0), 1_000_000),
             report: Buckets::new(Rate::new(1.0, 1.0 / 60.0), 100_000),

@@ -197,3 +197,44 @@ fn guessing_passwords_is_throttled_per_address() {
     );
     assert!(throttled.headers().contains_key("retry-after"));
 }
+
+#[test]
+fn guessing_one_account_from_many_addresses_is_throttled_too() {
+    let world = World::new();
+    let url = world.url();
+    let admin = NewUser {
+        name: "operator".into(),
+        role: Role::Admin,
+        area_code: None,
+    };
+    world.store.add_user(&admin, Utc::now()).expect("an admin");
+    let guess = |address: [u8; 4], guess: usize| {
+        doorstep_e2e::raw_client(address.into())
+            .post(format!("{url}/console/login"))
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(format!("name=Operator+&password=guess-{guess}"))
+            .send()
+            .expect("a response")
+            .status()
+    };
+    // Eight guesses from each of three addresses: none is throttled by
+    // its address, but the account allows 20.
+    let statuses: Vec<StatusCode> = (0..24)
+        .map(|index| guess([127, 0, 0, 2 + (index % 3) as u8], index))
+        .collect();
+    assert!(
+        statuses[..20]
+            .iter()
+            .all(|status| *status == StatusCode::UNAUTHORIZED),
+        "{statuses:?}"
+    );
+    assert_eq!(statuses[20..], [StatusCode::TOO_MANY_REQUESTS; 4]);
+    let audit = world
+        .store
+        .audit(100, Some(doorstep_server::store::AuditKind::SignInRefused))
+        .expect("the audit log");
+    assert_eq!(audit.len(), 20, "every refused sign-in is audited");
+}

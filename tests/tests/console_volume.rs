@@ -43,15 +43,34 @@ const CITIES: &[(&str, &str)] = &[
     ("in_county", "昭阳区"),
 ];
 const EMPLOYERS: &[&str] = &[
-    "建筑工地", "电子厂", "服装厂", "快递公司", "餐馆", "物流园", "家政服务", "汽车配件厂", "矿山",
+    "建筑工地",
+    "电子厂",
+    "服装厂",
+    "快递公司",
+    "餐馆",
+    "物流园",
+    "家政服务",
+    "汽车配件厂",
+    "矿山",
     "种植基地",
 ];
 
 const NOTES: &[&str] = &[
-    "户主腿脚不便需跟进医疗报销", "家中老人常年服药", "子女在县城读高中", "房屋已完成危改",
-    "饮水管道冬季易冻裂", "申请了小额信贷发展养殖", "今年种植魔芋收成较好", "家中有残疾人需关注",
-    "务工收入比去年减少", "已参加新农合", "计划春节后外出务工", "养牛三头猪五头",
-    "搬迁后在安置点附近打零工", "因病支出较大", "孩子享受雨露计划补助",
+    "户主腿脚不便需跟进医疗报销",
+    "家中老人常年服药",
+    "子女在县城读高中",
+    "房屋已完成危改",
+    "饮水管道冬季易冻裂",
+    "申请了小额信贷发展养殖",
+    "今年种植魔芋收成较好",
+    "家中有残疾人需关注",
+    "务工收入比去年减少",
+    "已参加新农合",
+    "计划春节后外出务工",
+    "养牛三头猪五头",
+    "搬迁后在安置点附近打零工",
+    "因病支出较大",
+    "孩子享受雨露计划补助",
 ];
 
 /// A fixed LCG: the same data every run.
@@ -160,7 +179,11 @@ fn the_console_at_100_000_households_and_300_000_visits() {
         let enrolled = store
             .enroll(&code.code, None, None, None, Utc::now())
             .expect("enrolled");
-        devices.push(store.authenticate(&enrolled.token, Utc::now()).expect("a device"));
+        devices.push(
+            store
+                .authenticate(&enrolled.token, Utc::now())
+                .expect("a device"),
+        );
     }
     // 30 % of households are not visited yet; the others have 1 to 7
     // visits, over the last 100 days.
@@ -210,7 +233,9 @@ fn the_console_at_100_000_households_and_300_000_visits() {
     for (device, batch) in pending.into_iter().enumerate() {
         if !batch.is_empty() {
             pushed += batch.len();
-            store.push(devices[device], &batch, None, now).expect("a push");
+            store
+                .push(devices[device], &batch, None, now)
+                .expect("a push");
         }
     }
     eprintln!(
@@ -228,12 +253,27 @@ fn the_console_at_100_000_households_and_300_000_visits() {
         ("admin", "/console/progress".to_owned()),
         ("admin", format!("/console/progress?area={county}")),
         ("supervisor", "/console/progress".to_owned()),
-        ("supervisor", format!("/console/progress?area={}", villages[0])),
+        (
+            "supervisor",
+            format!("/console/progress?area={}", villages[0]),
+        ),
         ("admin", "/console/households".to_owned()),
-        ("admin", "/console/households?filter=below_line&sort=income".to_owned()),
-        ("admin", "/console/households?filter=unvisited&page=40".to_owned()),
-        ("admin", "/console/households?q=%E5%BB%BA%E5%9B%BD".to_owned()),
-        ("supervisor", "/console/households?filter=gap&sort=last_visit".to_owned()),
+        (
+            "admin",
+            "/console/households?filter=below_line&sort=income".to_owned(),
+        ),
+        (
+            "admin",
+            "/console/households?filter=unvisited&page=40".to_owned(),
+        ),
+        (
+            "admin",
+            "/console/households?q=%E5%BB%BA%E5%9B%BD".to_owned(),
+        ),
+        (
+            "supervisor",
+            "/console/households?filter=gap&sort=last_visit".to_owned(),
+        ),
         ("supervisor", "/console/households?risk=edge".to_owned()),
         ("admin", "/console/risk".to_owned()),
         ("admin", "/console/coming-home".to_owned()),
@@ -247,7 +287,11 @@ fn the_console_at_100_000_households_and_300_000_visits() {
         for _ in 0..7 {
             let started = Instant::now();
             let response = get(&format!("{url}{path}"), Some(cookie));
-            assert!(response.status().is_success(), "{path}: {}", response.status());
+            assert!(
+                response.status().is_success(),
+                "{path}: {}",
+                response.status()
+            );
             bytes = response.bytes().expect("a body").len();
             times.push(started.elapsed().as_secs_f64() * 1000.0);
         }
@@ -266,7 +310,10 @@ fn realistic_answers(rng: &mut Rng, now: chrono::DateTime<Utc>) -> doorstep_prot
     let mut answers = answers(members);
     answers.insert("income_wages".into(), json!(rng.below(600) * 100));
     answers.insert("income_business".into(), json!(rng.below(200) * 50));
-    answers.insert("income_transfer".into(), json!(rng.below(8000) as f64 / 2.0));
+    answers.insert(
+        "income_transfer".into(),
+        json!(rng.below(8000) as f64 / 2.0),
+    );
     answers.insert("production_costs".into(), json!(rng.below(60) * 100));
     let yes = |rng: &mut Rng| if rng.below(20) == 0 { "no" } else { "yes" };
     for question in [
@@ -280,14 +327,27 @@ fn realistic_answers(rng: &mut Rng, now: chrono::DateTime<Utc>) -> doorstep_prot
     }
     answers.insert(
         "risk_category".into(),
-        json!(*rng.pick(&["none", "none", "none", "none", "none", "none", "unstable", "edge", "sudden_hardship"])),
+        json!(*rng.pick(&[
+            "none",
+            "none",
+            "none",
+            "none",
+            "none",
+            "none",
+            "unstable",
+            "edge",
+            "sudden_hardship"
+        ])),
     );
     answers.insert(
         "relocated".into(),
         json!(if rng.below(5) == 0 { "yes" } else { "no" }),
     );
     if answers["relocated"] == "yes" {
-        answers.insert("resettlement_site".into(), json!(format!("{}安置点", rng.name())));
+        answers.insert(
+            "resettlement_site".into(),
+            json!(format!("{}安置点", rng.name())),
+        );
         answers.insert("works_at_site".into(), json!("yes"));
     }
     let notes: Vec<&str> = (0..2 + rng.below(4)).map(|_| *rng.pick(NOTES)).collect();

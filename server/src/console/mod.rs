@@ -20,7 +20,9 @@ use maud::Markup;
 use serde::Deserialize;
 
 use crate::app::{AppState, ClientAddr};
-use crate::store::{ConsoleSession, Scope, StoreError, users::SESSION_HOURS};
+use crate::store::{
+    AuditEvent, AuditKind, ConsoleSession, Scope, StoreError, users::SESSION_HOURS,
+};
 use crate::throttle::client_key;
 
 mod chart;
@@ -272,9 +274,20 @@ async fn login(
 ) -> Response {
     let lang = Lang::of(&headers);
     // As for enrolment codes: every attempt takes a token, a success gives
-    // it back, so only failures count against an address.
+    // it back, so only failures count against an address. An account has
+    // a bucket of its own too, so guesses spread over many addresses stay
+    // slow.
     let key = client.map_or(IpAddr::from([0, 0, 0, 0]), client_key);
-    if let Err(retry_after) = state.throttle.login.take(&key, Instant::now()) {
+    let account: String = form.name.trim().to_lowercase().chars().take(64).collect();
+    let now = Instant::now();
+    let allowed = state.throttle.login.take(&key, now).and_then(|()| {
+        state
+            .throttle
+            .login_account
+            .take(&account, now)
+            .inspect_err(|_| state.throttle.login.give_back(&key))
+    });
+    if let Err(retry_after) = allowed {
         let mut response = html(
             StatusCode::TOO_MANY_REQUESTS,
             pages::login(
@@ -297,7 +310,15 @@ async fn login(
     match outcome {
         Ok(Ok((token, session))) => {
             state.throttle.login.give_back(&key);
+            state.throttle.login_account.give_back(&account);
             tracing::info!(user = %session.user.id, "console sign-in");
+            note(
+                &state,
+                AuditEvent::new(AuditKind::SignedIn)
+                    .user(session.user.id)
+                    .client(client),
+            )
+            .await;
             let cookie = format!(
                 "{COOKIE_NAME}={token}; Path=/console; HttpOnly; Secure; SameSite=Strict; Max-Age={}",
                 SESSION_HOURS * 3600
@@ -313,14 +334,31 @@ async fn login(
             }
             response
         }
-        Ok(Err(StoreError::Unauthorized)) => html(
-            StatusCode::UNAUTHORIZED,
-            pages::login(
-                lang,
-                Some(lang.t("用户名或密码不正确。", "Wrong name or password.")),
-            ),
-        ),
+        Ok(Err(StoreError::Unauthorized)) => {
+            note(
+                &state,
+                AuditEvent::new(AuditKind::SignInRefused).client(client),
+            )
+            .await;
+            html(
+                StatusCode::UNAUTHORIZED,
+                pages::login(
+                    lang,
+                    Some(lang.t("用户名或密码不正确。", "Wrong name or password.")),
+                ),
+            )
+        }
         _ => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+/// Records a console event in the audit log (a failure to is logged, and
+/// does not fail the request).
+pub(crate) async fn note(state: &AppState, event: AuditEvent) {
+    let store = Arc::clone(&state.store);
+    let outcome = tokio::task::spawn_blocking(move || store.note(Utc::now(), &event)).await;
+    if !matches!(outcome, Ok(Ok(()))) {
+        tracing::warn!("could not record a console event in the audit log");
     }
 }
 
@@ -387,7 +425,14 @@ async fn change_password(
     })
     .await;
     match outcome {
-        Ok(Ok(())) => redirect("/console/"),
+        Ok(Ok(())) => {
+            note(
+                &state,
+                AuditEvent::new(AuditKind::PasswordChanged).user(user),
+            )
+            .await;
+            redirect("/console/")
+        }
         Ok(Err(StoreError::Unauthorized)) => html(
             StatusCode::UNAUTHORIZED,
             pages::password(

@@ -184,6 +184,13 @@ impl ServerStore {
                  VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6)",
                 params![id.to_string(), name, new.role.as_str(), new.area_code, hash, time_text(now)],
             )?;
+            let mut event = super::AuditEvent::new(super::AuditKind::UserAdded)
+                .user(id)
+                .detail(new.role.as_str());
+            if let Some(area) = &new.area_code {
+                event = event.subject(area.clone());
+            }
+            super::audit::record(transaction, now, &event)?;
             Ok(User {
                 id,
                 name: name.to_owned(),
