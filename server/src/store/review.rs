@@ -549,3 +549,7 @@ fn restore(
 #[cfg(test)]
 #[path = "review_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "review_rejected_tests.rs"]
+mod rejected_tests;

@@ -20,23 +20,23 @@ use crate::store::{AssignmentTarget, AuditKind, DeviceAuth, NewUser, Role};
 
 /// The villages and households of `tests::store()`: households 1 and 2
 /// in `VILLAGE`, 3 in `OTHER_VILLAGE`, all in township `TOWNSHIP`.
-const TOWNSHIP: &str = "530626104";
-const VILLAGE: &str = "530626104201";
+pub(super) const TOWNSHIP: &str = "530626104";
+pub(super) const VILLAGE: &str = "530626104201";
 const OTHER_VILLAGE: &str = "530626104202";
 /// Another county's township, with household 4, added here.
-const FAR_TOWNSHIP: &str = "530623206";
-const FAR_VILLAGE: &str = "530623206201";
+pub(super) const FAR_TOWNSHIP: &str = "530623206";
+pub(super) const FAR_VILLAGE: &str = "530623206201";
 
-fn now() -> DateTime<Utc> {
+pub(super) fn now() -> DateTime<Utc> {
     "2025-01-20T08:00:00Z".parse().unwrap()
 }
 
-fn id(number: u128) -> Uuid {
+pub(super) fn id(number: u128) -> Uuid {
     Uuid::from_u128(number)
 }
 
 /// The test store with a far township and its household 4.
-fn world() -> (tempfile::TempDir, ServerStore) {
+pub(super) fn world() -> (tempfile::TempDir, ServerStore) {
     let (directory, store) = store();
     let area = |code: &str, level, parent: Option<&str>| AreaRecord {
         code: code.into(),
@@ -70,7 +70,7 @@ fn world() -> (tempfile::TempDir, ServerStore) {
     (directory, store)
 }
 
-fn device(store: &ServerStore, cadre_name: &str, village: &str) -> DeviceAuth {
+pub(super) fn device(store: &ServerStore, cadre_name: &str, village: &str) -> DeviceAuth {
     let cadre = store.add_cadre(cadre_name).unwrap();
     store
         .assign(cadre, &AssignmentTarget::Village(village.into()))
@@ -97,7 +97,7 @@ fn user(store: &ServerStore, name: &str, area: Option<&str>) -> Uuid {
 
 /// Pushes one edit of one field as `auth`'s change `seq`, stamped
 /// `minutes` before now, from `base`.
-fn edit(
+pub(super) fn edit(
     store: &ServerStore,
     auth: DeviceAuth,
     seq: u64,
@@ -125,7 +125,6 @@ fn edit(
 fn phone_conflict(store: &ServerStore) -> (u64, DeviceAuth, DeviceAuth) {
     let wang = device(store, "王建国", VILLAGE);
     let li = device(store, "李春花", VILLAGE);
-    let phone = |text: &str| (HouseholdField::Phone, json!(text));
     let first = edit(store, wang, 1, id(1), 1, phone("13900000001"), 10);
     let second = edit(store, li, 1, id(1), 1, phone("13900000002"), 5);
     assert_eq!((first, second), (Outcome::Applied, Outcome::Applied));
@@ -134,7 +133,25 @@ fn phone_conflict(store: &ServerStore) -> (u64, DeviceAuth, DeviceAuth) {
     (conflicts[0].id, wang, li)
 }
 
-fn township() -> Scope {
+fn resolve(
+    store: &ServerStore,
+    scope: &Scope,
+    conflict: u64,
+    resolution: Resolution,
+    user: Uuid,
+) -> StoreResult<ResolveOutcome> {
+    store.resolve_conflict(scope, conflict, resolution, user, now())
+}
+
+fn household(store: &ServerStore, number: u128) -> HouseholdRecord {
+    store.household(id(number)).unwrap().unwrap()
+}
+
+fn phone(text: &str) -> (HouseholdField, Value) {
+    (HouseholdField::Phone, json!(text))
+}
+
+pub(super) fn township() -> Scope {
     Scope::Area(TOWNSHIP.into())
 }
 
@@ -142,7 +159,7 @@ fn everything() -> ConflictFilter {
     ConflictFilter::default()
 }
 
-fn first_page() -> Page {
+pub(super) fn first_page() -> Page {
     Page::number(1, 50)
 }
 
@@ -192,19 +209,18 @@ fn restoring_writes_the_lost_value_as_a_new_server_edit_that_devices_pull() {
     let (_directory, store) = world();
     let (conflict, wang, _li) = phone_conflict(&store);
     let supervisor = user(&store, "李娟", Some(TOWNSHIP));
-    let before = store.household(id(1)).unwrap().unwrap();
+    let before = household(&store, 1);
     let kept_hlc = store.conflicts(Some(id(1))).unwrap()[0].kept_hlc;
     let cursor = store.read(log_position).unwrap();
 
-    let outcome = store
-        .resolve_conflict(
-            &township(),
-            conflict,
-            Resolution::Restore,
-            supervisor,
-            now(),
-        )
-        .unwrap();
+    let outcome = resolve(
+        &store,
+        &township(),
+        conflict,
+        Resolution::Restore,
+        supervisor,
+    )
+    .unwrap();
     assert_eq!(
         outcome,
         ResolveOutcome {
@@ -215,7 +231,7 @@ fn restoring_writes_the_lost_value_as_a_new_server_edit_that_devices_pull() {
             version: before.version + 1,
         }
     );
-    let after = store.household(id(1)).unwrap().unwrap();
+    let after = household(&store, 1);
     assert_eq!(after.phone, "13900000001");
     assert_eq!(after.version, before.version + 1);
     assert_eq!(
@@ -291,26 +307,13 @@ fn a_device_edit_from_before_the_restore_is_concurrent_with_it() {
     let (_directory, store) = world();
     let (conflict, _wang, li) = phone_conflict(&store);
     let admin = user(&store, "operator", None);
-    let base = store.household(id(1)).unwrap().unwrap().version;
-    store
-        .resolve_conflict(&Scope::All, conflict, Resolution::Restore, admin, now())
-        .unwrap();
+    let base = household(&store, 1).version;
+    resolve(&store, &Scope::All, conflict, Resolution::Restore, admin).unwrap();
     // 李 had not seen the restore and edits the phone again, stamped
     // before it: the restore stays, 李's value is logged.
-    let late = edit(
-        &store,
-        li,
-        2,
-        id(1),
-        base,
-        (HouseholdField::Phone, json!("13900000003")),
-        1,
-    );
+    let late = edit(&store, li, 2, id(1), base, phone("13900000003"), 1);
     assert_eq!(late, Outcome::Applied);
-    assert_eq!(
-        store.household(id(1)).unwrap().unwrap().phone,
-        "13900000001"
-    );
+    assert_eq!(household(&store, 1).phone, "13900000001");
     let conflicts = store.conflicts(Some(id(1))).unwrap();
     assert_eq!(conflicts.len(), 2);
     assert_eq!(
@@ -324,18 +327,16 @@ fn keeping_settles_the_conflict_and_changes_nothing_else() {
     let (_directory, store) = world();
     let (conflict, _, _) = phone_conflict(&store);
     let supervisor = user(&store, "李娟", Some(TOWNSHIP));
-    let before = store.household(id(1)).unwrap().unwrap();
+    let before = household(&store, 1);
     let history = store.household_history(id(1)).unwrap();
     let cursor = store.read(log_position).unwrap();
 
-    let outcome = store
-        .resolve_conflict(&township(), conflict, Resolution::Keep, supervisor, now())
-        .unwrap();
+    let outcome = resolve(&store, &township(), conflict, Resolution::Keep, supervisor).unwrap();
     assert_eq!(
         (outcome.resolution.as_str(), outcome.version),
         ("kept", before.version)
     );
-    assert_eq!(store.household(id(1)).unwrap().unwrap(), before);
+    assert_eq!(household(&store, 1), before);
     assert_eq!(store.household_history(id(1)).unwrap(), history);
     assert_eq!(
         store.read(log_position).unwrap(),
@@ -360,18 +361,16 @@ fn a_conflict_is_decided_once() {
     let (_directory, store) = world();
     let (conflict, _, _) = phone_conflict(&store);
     let supervisor = user(&store, "李娟", Some(TOWNSHIP));
-    store
-        .resolve_conflict(&township(), conflict, Resolution::Keep, supervisor, now())
-        .unwrap();
-    let before = store.household(id(1)).unwrap().unwrap();
+    resolve(&store, &township(), conflict, Resolution::Keep, supervisor).unwrap();
+    let before = household(&store, 1);
     for resolution in Resolution::ALL {
-        let again = store.resolve_conflict(&township(), conflict, resolution, supervisor, now());
+        let again = resolve(&store, &township(), conflict, resolution, supervisor);
         assert!(
             matches!(&again, Err(StoreError::Conflict(message)) if message.contains("already decided (kept)")),
             "{again:?}"
         );
     }
-    assert_eq!(store.household(id(1)).unwrap().unwrap(), before);
+    assert_eq!(household(&store, 1), before);
     assert_eq!(row(&store, conflict).resolution.as_deref(), Some("kept"));
     assert_eq!(
         store
@@ -388,34 +387,26 @@ fn a_field_written_since_the_conflict_is_not_restored() {
     let (conflict, wang, _) = phone_conflict(&store);
     let supervisor = user(&store, "李娟", Some(TOWNSHIP));
     // 王 saw the merged record and set yet another phone.
-    let seen = store.household(id(1)).unwrap().unwrap().version;
-    let later = edit(
-        &store,
-        wang,
-        2,
-        id(1),
-        seen,
-        (HouseholdField::Phone, json!("13900000009")),
-        0,
-    );
+    let seen = household(&store, 1).version;
+    let later = edit(&store, wang, 2, id(1), seen, phone("13900000009"), 0);
     assert_eq!(later, Outcome::Applied);
     assert!(row(&store, conflict).changed_since);
-    let before = store.household(id(1)).unwrap().unwrap();
+    let before = household(&store, 1);
     let cursor = store.read(log_position).unwrap();
 
-    let refused = store.resolve_conflict(
+    let refused = resolve(
+        &store,
         &township(),
         conflict,
         Resolution::Restore,
         supervisor,
-        now(),
     );
     assert!(
         matches!(&refused, Err(StoreError::Conflict(message))
             if message == &format!("the household's phone has changed since conflict {conflict}; review it again")),
         "{refused:?}"
     );
-    assert_eq!(store.household(id(1)).unwrap().unwrap(), before);
+    assert_eq!(household(&store, 1), before);
     assert_eq!(store.read(log_position).unwrap(), cursor);
     assert_eq!(row(&store, conflict).resolution, None);
     assert!(
@@ -425,10 +416,8 @@ fn a_field_written_since_the_conflict_is_not_restored() {
             .is_empty()
     );
     // Keeping is still possible: it writes nothing.
-    store
-        .resolve_conflict(&township(), conflict, Resolution::Keep, supervisor, now())
-        .unwrap();
-    assert_eq!(store.household(id(1)).unwrap().unwrap(), before);
+    resolve(&store, &township(), conflict, Resolution::Keep, supervisor).unwrap();
+    assert_eq!(household(&store, 1), before);
 }
 
 #[test]
@@ -459,28 +448,39 @@ fn outside_the_scope_a_conflict_is_not_found() {
         Err(StoreError::NotFound(_))
     ));
 
-    let before = store.household(id(1)).unwrap().unwrap();
+    let before = household(&store, 1);
     let message = |result: StoreResult<ResolveOutcome>| match result {
         Err(StoreError::NotFound(message)) => message,
         other => panic!("expected not found, got {other:?}"),
     };
     // Outside the scope reads exactly as unknown.
-    let outside =
-        message(store.resolve_conflict(&far, conflict, Resolution::Restore, stranger, now()));
+    let outside = message(resolve(
+        &store,
+        &far,
+        conflict,
+        Resolution::Restore,
+        stranger,
+    ));
     assert_eq!(outside, format!("conflict {conflict} is not known here"));
-    let unknown = message(store.resolve_conflict(&far, 999, Resolution::Restore, stranger, now()));
+    let unknown = message(resolve(&store, &far, 999, Resolution::Restore, stranger));
     assert_eq!(unknown, "conflict 999 is not known here");
-    message(store.resolve_conflict(&Scope::All, u64::MAX, Resolution::Keep, stranger, now()));
-    assert_eq!(store.household(id(1)).unwrap().unwrap(), before);
+    message(resolve(
+        &store,
+        &Scope::All,
+        u64::MAX,
+        Resolution::Keep,
+        stranger,
+    ));
+    assert_eq!(household(&store, 1), before);
     assert_eq!(row(&store, conflict).resolution, None);
 
     // An account that does not exist decides nothing.
-    let nobody = message(store.resolve_conflict(
+    let nobody = message(resolve(
+        &store,
         &Scope::All,
         conflict,
         Resolution::Keep,
         Uuid::now_v7(),
-        now(),
     ));
     assert!(nobody.starts_with("no active console account"), "{nobody}");
     assert_eq!(row(&store, conflict).resolution, None);
@@ -500,7 +500,7 @@ fn pages_count_every_match_and_come_newest_first() {
     ];
     for (number, (field, one, two)) in fields.into_iter().enumerate() {
         let seq = number as u64 + 2;
-        let base = store.household(id(2)).unwrap().unwrap().version;
+        let base = household(&store, 2).version;
         // Both from the same version: 王 first, 李 later by the clock.
         assert_eq!(
             edit(&store, wang, seq, id(2), base, (field, one), 10),
@@ -563,116 +563,10 @@ fn pages_count_every_match_and_come_newest_first() {
         household: None,
     };
     let supervisor = user(&store, "李娟", Some(TOWNSHIP));
-    store
-        .resolve_conflict(&township(), first, Resolution::Keep, supervisor, now())
-        .unwrap();
+    resolve(&store, &township(), first, Resolution::Keep, supervisor).unwrap();
     let (rows, total) = store
         .conflicts_page(&township(), &of_village, Page::number(1, 3))
         .unwrap();
     assert_eq!((rows.len(), total), (3, 4));
     assert!(rows.iter().all(|row| row.resolution.is_none()));
-}
-
-#[test]
-fn refused_changes_are_listed_within_the_scope() {
-    let (_directory, store) = world();
-    let here = device(&store, "王建国", VILLAGE);
-    let far = device(&store, "龙发", FAR_VILLAGE);
-    let members = (HouseholdField::Members, json!(-1));
-    // A bad value, twice; an unknown household; a bad value far away.
-    for _ in 0..2 {
-        assert!(matches!(
-            edit(&store, here, 1, id(1), 1, members.clone(), 1),
-            Outcome::Rejected { .. }
-        ));
-    }
-    assert!(matches!(
-        edit(&store, here, 2, id(77), 1, members.clone(), 1),
-        Outcome::Rejected { .. }
-    ));
-    assert!(matches!(
-        edit(&store, far, 1, id(4), 1, members.clone(), 1),
-        Outcome::Rejected { .. }
-    ));
-
-    let list = |scope: &Scope, filter: &RejectedFilter, page: Page| {
-        store.rejected_page(scope, filter, page).unwrap()
-    };
-    let (rows, total) = list(&Scope::All, &RejectedFilter::default(), first_page());
-    assert_eq!((rows.len(), total), (3, 3));
-    let bad_value = rows
-        .iter()
-        .find(|row| row.by.device_id == here.device_id.to_string() && row.seq == 1)
-        .unwrap();
-    assert_eq!(bad_value.entity, "household_edit");
-    assert_eq!(bad_value.code, "invalid");
-    assert_eq!(bad_value.attempts, 2);
-    assert_eq!(bad_value.household_id, Some(id(1).to_string()));
-    assert_eq!(bad_value.head_name.as_deref(), Some("喻兰"));
-    assert_eq!(bad_value.village, Some(format!("area {VILLAGE}")));
-    assert_eq!(
-        (bad_value.by.cadre.as_str(), bad_value.by.device.as_str()),
-        ("王建国", "phone")
-    );
-    let unknown = rows.iter().find(|row| row.seq == 2).unwrap();
-    assert_eq!(
-        (unknown.household_id.clone(), unknown.head_name.clone()),
-        (None, None)
-    );
-
-    // A supervisor sees the refusals of households in the area, and not
-    // those of a household this server does not have.
-    let (rows, total) = list(&township(), &RejectedFilter::default(), first_page());
-    assert_eq!((rows.len(), total), (1, 1));
-    assert_eq!(rows[0].household_id, Some(id(1).to_string()));
-    let (rows, total) = list(
-        &Scope::Area(FAR_TOWNSHIP.into()),
-        &RejectedFilter::default(),
-        first_page(),
-    );
-    assert_eq!((rows.len(), total), (1, 1));
-    assert_eq!(rows[0].household_id, Some(id(4).to_string()));
-    let elsewhere = RejectedFilter {
-        area: Some(TOWNSHIP.into()),
-        device: None,
-    };
-    assert!(matches!(
-        store.rejected_page(&Scope::Area(FAR_TOWNSHIP.into()), &elsewhere, first_page()),
-        Err(StoreError::NotFound(_))
-    ));
-
-    let of_device = RejectedFilter {
-        area: None,
-        device: Some(here.device_id),
-    };
-    let (rows, total) = list(
-        &Scope::All,
-        &of_device,
-        Page {
-            offset: 0,
-            limit: 1,
-        },
-    );
-    assert_eq!((rows.len(), total), (1, 2));
-    let (rows, total) = list(
-        &Scope::All,
-        &of_device,
-        Page {
-            offset: 1,
-            limit: 1,
-        },
-    );
-    assert_eq!((rows.len(), total), (1, 2));
-    let (rows, total) = list(&Scope::All, &elsewhere, first_page());
-    assert_eq!(
-        (rows.len(), total),
-        (1, 1),
-        "an area keeps only known households"
-    );
-    // The far device's refusals are not the township supervisor's.
-    let far_device = RejectedFilter {
-        area: None,
-        device: Some(far.device_id),
-    };
-    assert_eq!(list(&township(), &far_device, first_page()).1, 0);
 }
