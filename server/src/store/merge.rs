@@ -188,7 +188,7 @@ pub(crate) fn record_write(
     Ok(())
 }
 
-fn store_record(
+pub(crate) fn store_record(
     transaction: &Transaction<'_>,
     record: &HouseholdRecord,
     now: &str,
@@ -214,7 +214,7 @@ fn store_record(
     Ok(())
 }
 
-fn field_clock(
+pub(crate) fn field_clock(
     transaction: &Transaction<'_>,
     household: &str,
     field: HouseholdField,
@@ -282,7 +282,7 @@ fn rejected(code: RejectCode, reason: String) -> Outcome {
     Outcome::Rejected { code, reason }
 }
 
-fn signed(value: u64) -> StoreResult<i64> {
+pub(crate) fn signed(value: u64) -> StoreResult<i64> {
     i64::try_from(value).map_err(|_| StoreError::Invalid(format!("{value} is out of range")))
 }
 

@@ -18,6 +18,7 @@ mod facts;
 mod merge;
 mod pull;
 mod push;
+mod review;
 mod rows;
 pub mod scope;
 mod secrets;
@@ -41,6 +42,10 @@ pub use export::{FormVersionCount, VisitFilter};
 pub use merge::FieldHistory;
 pub use pull::{MAX_PULL_LIMIT, MAX_SNAPSHOT_HOUSEHOLDS};
 pub use push::UNASSIGNED_GRACE_DAYS;
+pub use review::{
+    CadreDevice, ConflictFilter, ConflictRow, RejectedFilter, RejectedRow, Resolution,
+    ResolveOutcome,
+};
 pub use scope::Scope;
 pub use users::{ConsoleSession, NewUser, Role, User};
 
