@@ -231,3 +231,105 @@ fn the_at_risk_and_coming_home_lists_read_the_latest_visits() {
     );
     assert_eq!(location(&switch), "/console/", "never an open redirect");
 }
+
+#[test]
+fn a_supervisor_restores_a_conflict_from_the_review_page() {
+    let mut world = World::new();
+    let a = world.device(world.cadre(VILLAGE_A));
+    let b = world.device(world.cadre(VILLAGE_A));
+    for device in [&a, &b] {
+        sync(device).expect("households");
+    }
+    let household = world.village_a[2];
+    let phone = |value: &str| [(doorstep_protocol::HouseholdField::Phone, json!(value))];
+    a.edit_household(household, &phone("13900000001"))
+        .expect("an edit");
+    b.edit_household(household, &phone("13900000002"))
+        .expect("an edit");
+    for device in [&a, &b, &a] {
+        sync(device).expect("sync");
+    }
+    let url = world.url();
+    let other = signed_in(&world, "zhou.min", Role::Supervisor, Some(TOWNSHIP_B));
+    let supervisor = signed_in(&world, "li.juan", Role::Supervisor, Some(TOWNSHIP_A));
+
+    let hidden = page(&format!("{url}/console/review"), &other, StatusCode::OK);
+    assert!(
+        !hidden.contains("class=\"conflict\""),
+        "another township's conflict"
+    );
+    let review = page(
+        &format!("{url}/console/review"),
+        &supervisor,
+        StatusCode::OK,
+    );
+    let marker = "data-conflict-id=\"";
+    let start = review.find(marker).expect("a conflict row") + marker.len();
+    let id = &review[start..start + review[start..].find('"').expect("an id")];
+    let token = doorstep_e2e::console::csrf(&review);
+    let post = |cookie: &str, body: &str| {
+        doorstep_e2e::console::post_form(
+            &format!("{url}/console/review/conflicts/{id}"),
+            Some(cookie),
+            body,
+        )
+        .status()
+    };
+    assert_eq!(
+        post(
+            &supervisor,
+            &format!("csrf={}&decision=restore", "0".repeat(64))
+        ),
+        StatusCode::FORBIDDEN
+    );
+    let other_token = doorstep_e2e::console::csrf(&hidden);
+    assert_eq!(
+        post(&other, &format!("csrf={other_token}&decision=restore")),
+        StatusCode::NOT_FOUND,
+        "another township's supervisor cannot decide it"
+    );
+    assert_eq!(
+        post(&supervisor, &format!("csrf={token}&decision=maybe")),
+        StatusCode::BAD_REQUEST
+    );
+    let kept = world
+        .store
+        .household(household)
+        .expect("reads")
+        .expect("a household")
+        .phone;
+    assert_eq!(
+        post(&supervisor, &format!("csrf={token}&decision=restore")),
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        post(&supervisor, &format!("csrf={token}&decision=keep")),
+        StatusCode::BAD_REQUEST,
+        "a conflict is decided once"
+    );
+    let restored = world
+        .store
+        .household(household)
+        .expect("reads")
+        .expect("a household")
+        .phone;
+    assert_ne!(restored, kept, "the other value is back");
+    let after = page(
+        &format!("{url}/console/review?all=1"),
+        &supervisor,
+        StatusCode::OK,
+    );
+    assert!(
+        after.contains("class=\"badge ok\""),
+        "the row shows the decision"
+    );
+    for device in [&a, &b] {
+        sync(device).expect("sync");
+        let record = device
+            .household(household)
+            .expect("reads")
+            .expect("a household")
+            .record;
+        assert_eq!(record.phone, restored, "each phone receives the decision");
+    }
+}

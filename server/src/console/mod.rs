@@ -32,6 +32,7 @@ mod layout;
 mod lists;
 mod pages;
 mod progress;
+mod review;
 
 use i18n::{LANG_COOKIE, Lang};
 use layout::Shell;
@@ -52,6 +53,9 @@ pub fn routes() -> Router<AppState> {
         .route("/console/households/{id}", get(households::one))
         .route("/console/risk", get(lists::risk))
         .route("/console/coming-home", get(lists::coming_home))
+        .route("/console/review", get(review::conflicts))
+        .route("/console/review/conflicts/{id}", post(review::decide))
+        .route("/console/review/rejected", get(review::rejected))
         .route(
             "/console/password",
             get(password_page).post(change_password),
