@@ -83,8 +83,25 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             .with_context(|| format!("could not listen on {listen}"))?;
         let address = listener.local_addr()?;
         let url = format!("{}://{address}", if https { "https" } else { "http" });
+        // The metrics listener, if any: its URL is data too, the second
+        // line on stdout (written with the first, in one write).
+        let metrics_listener = match args.metrics {
+            Some(at) => Some(
+                tokio::net::TcpListener::bind(at)
+                    .await
+                    .with_context(|| format!("could not listen on {at} for the metrics"))?,
+            ),
+            None => None,
+        };
+        let metrics_url = match &metrics_listener {
+            Some(listener) => Some(format!("http://{}/metrics", listener.local_addr()?)),
+            None => None,
+        };
         // The address is data (a script started us on port 0): stdout.
-        println!("{url}");
+        match &metrics_url {
+            Some(metrics_url) => println!("{url}\n{metrics_url}"),
+            None => println!("{url}"),
+        }
         eprintln!(
             "doorstep server listening on {url} (database {}); at most {} connections, {} per address; Ctrl-C stops it",
             args.db.display(),
@@ -95,26 +112,16 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
                 limits.max_per_address.to_string()
             },
         );
-        // The metrics listener, if any: its URL is data too.
         let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
-        let metrics_task = match args.metrics {
-            Some(at) => {
-                let listener = tokio::net::TcpListener::bind(at)
-                    .await
-                    .with_context(|| format!("could not listen on {at} for the metrics"))?;
-                let at = listener.local_addr()?;
-                println!("http://{at}/metrics");
-                eprintln!("Prometheus metrics on http://{at}/metrics (no token: keep this address private)");
-                Some(tokio::spawn(doorstep_server::serve_metrics(
-                    listener,
-                    metrics,
-                    async {
-                        let _ = metrics_stopped.await;
-                    },
-                )))
-            }
-            None => None,
-        };
+        let metrics_task = metrics_listener.map(|listener| {
+            eprintln!(
+                "Prometheus metrics on {} (no token: keep this address private)",
+                metrics_url.as_deref().unwrap_or_default()
+            );
+            tokio::spawn(doorstep_server::serve_metrics(listener, metrics, async {
+                let _ = metrics_stopped.await;
+            }))
+        });
         if !https && !address.ip().is_loopback() {
             eprintln!(
                 "warning: serving plain http:// on {address}: devices refuse plain http:// except on loopback; use --tls-cert/--tls-key or a reverse proxy"
