@@ -3,17 +3,19 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, StatusCode};
 use doorstep_forms::Form;
+use doorstep_protocol::limits::MAX_REQUEST_BYTES;
 use serde::{Deserialize, Serialize};
 
 use super::error::FormProblem;
 use super::{ApiError, ApiUser};
 use crate::app::{AppState, blocking};
 use crate::error::AppError;
+use crate::net::body::BodyTimeout;
 use crate::store::{AuditEntry, AuditKind, FormRow, StoreError};
 
 /// The most audit entries one request reads.
@@ -61,9 +63,20 @@ pub(super) async fn publish(
     State(state): State<AppState>,
     user: ApiUser,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Published>), ApiError> {
     let admin = user.admin()?.id;
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            AppError::TooLarge {
+                limit: MAX_REQUEST_BYTES,
+            }
+        } else if let Some(timeout) = BodyTimeout::find(&rejection) {
+            AppError::Timeout(timeout.to_string())
+        } else {
+            AppError::BadRequest(format!("could not read the request body: {rejection}"))
+        }
+    })?;
     let content_type = headers
         .get(CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
