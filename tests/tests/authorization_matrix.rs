@@ -112,162 +112,30 @@ struct Route {
 }
 
 /// Every console and admin-API route. Adding a route: one line here.
+#[rustfmt::skip]
 const ROUTES: &[Route] = &[
     // The console.
-    Route {
-        method: "GET",
-        template: "/console",
-        access: Access::Open,
-        ok: 303,
-        example: |_| Call::to("/console"),
-    },
-    Route {
-        method: "GET",
-        template: "/console/",
-        access: Access::SignedIn,
-        ok: 200,
-        example: |_| Call::to("/console/"),
-    },
-    Route {
-        method: "GET",
-        template: "/console/login",
-        access: Access::Open,
-        ok: 200,
-        example: |_| Call::to("/console/login"),
-    },
-    Route {
-        method: "POST",
-        template: "/console/login",
-        access: Access::Open,
-        ok: 401,
-        example: |_| Call::to("/console/login").forged_form("name=nobody&password=wrong-password"),
-    },
-    Route {
-        method: "POST",
-        template: "/console/logout",
-        access: Access::SignedIn,
-        ok: 403,
-        example: |_| Call::to("/console/logout").forged_form(""),
-    },
-    Route {
-        method: "GET",
-        template: "/console/password",
-        access: Access::SignedIn,
-        ok: 200,
-        example: |_| Call::to("/console/password"),
-    },
-    Route {
-        method: "POST",
-        template: "/console/password",
-        access: Access::SignedIn,
-        ok: 403,
-        example: |_| Call::to("/console/password").forged_form("current=x&new=a-new-password"),
-    },
+    Route { method: "GET", template: "/console", access: Access::Open, ok: 303, example: |_| Call::to("/console") },
+    Route { method: "GET", template: "/console/", access: Access::SignedIn, ok: 200, example: |_| Call::to("/console/") },
+    Route { method: "GET", template: "/console/login", access: Access::Open, ok: 200, example: |_| Call::to("/console/login") },
+    Route { method: "POST", template: "/console/login", access: Access::Open, ok: 401, example: |_| Call::to("/console/login").forged_form("name=nobody&password=wrong-password") },
+    Route { method: "POST", template: "/console/logout", access: Access::SignedIn, ok: 403, example: |_| Call::to("/console/logout").forged_form("") },
+    Route { method: "GET", template: "/console/password", access: Access::SignedIn, ok: 200, example: |_| Call::to("/console/password") },
+    Route { method: "POST", template: "/console/password", access: Access::SignedIn, ok: 403, example: |_| Call::to("/console/password").forged_form("current=x&new=a-new-password") },
     // The admin API.
-    Route {
-        method: "GET",
-        template: "/admin/v1/openapi.json",
-        access: Access::Open,
-        ok: 200,
-        example: |_| Call::to("/admin/v1/openapi.json"),
-    },
-    Route {
-        method: "GET",
-        template: "/admin/v1/me",
-        access: Access::SignedIn,
-        ok: 200,
-        example: |_| Call::to("/admin/v1/me"),
-    },
-    Route {
-        method: "GET",
-        template: "/admin/v1/cadres",
-        access: Access::List,
-        ok: 200,
-        example: |f| Call::to("/admin/v1/cadres").hiding(f.cadre),
-    },
-    Route {
-        method: "POST",
-        template: "/admin/v1/cadres",
-        access: Access::Admin,
-        ok: 201,
-        example: |_| Call::to("/admin/v1/cadres").json(json!({"name": "新干部"})),
-    },
-    Route {
-        method: "GET",
-        template: "/admin/v1/cadres/{id}",
-        access: Access::Scoped,
-        ok: 200,
-        example: |f| Call::to(format!("/admin/v1/cadres/{}", f.cadre)),
-    },
-    Route {
-        method: "POST",
-        template: "/admin/v1/cadres/{id}/villages/{code}",
-        access: Access::Scoped,
-        ok: 200,
-        example: |f| {
-            Call::to(format!(
-                "/admin/v1/cadres/{}/villages/{VILLAGE_A}",
-                f.new_cadre(None)
-            ))
-        },
-    },
-    Route {
-        method: "DELETE",
-        template: "/admin/v1/cadres/{id}/villages/{code}",
-        access: Access::Scoped,
-        ok: 204,
-        example: |f| {
-            Call::to(format!(
-                "/admin/v1/cadres/{}/villages/{VILLAGE_A}",
-                f.new_cadre(Some(VILLAGE_A))
-            ))
-        },
-    },
-    Route {
-        method: "POST",
-        template: "/admin/v1/cadres/{id}/enrol-codes",
-        access: Access::Scoped,
-        ok: 201,
-        example: |f| Call::to(format!("/admin/v1/cadres/{}/enrol-codes", f.cadre)),
-    },
-    Route {
-        method: "GET",
-        template: "/admin/v1/devices",
-        access: Access::List,
-        ok: 200,
-        example: |f| Call::to("/admin/v1/devices").hiding(f.device),
-    },
-    Route {
-        method: "POST",
-        template: "/admin/v1/devices/{id}/revoke",
-        access: Access::Scoped,
-        ok: 200,
-        example: |f| Call::to(format!("/admin/v1/devices/{}/revoke", f.new_device())),
-    },
-    Route {
-        method: "GET",
-        template: "/admin/v1/forms",
-        access: Access::SignedIn,
-        ok: 200,
-        example: |_| Call::to("/admin/v1/forms"),
-    },
-    Route {
-        method: "POST",
-        template: "/admin/v1/forms",
-        access: Access::Admin,
-        ok: 200,
-        example: |_| {
-            Call::to("/admin/v1/forms")
-                .json(serde_json::from_str(DEMO_FORM).expect("the demo form"))
-        },
-    },
-    Route {
-        method: "GET",
-        template: "/admin/v1/audit",
-        access: Access::Admin,
-        ok: 200,
-        example: |_| Call::to("/admin/v1/audit?limit=5"),
-    },
+    Route { method: "GET", template: "/admin/v1/openapi.json", access: Access::Open, ok: 200, example: |_| Call::to("/admin/v1/openapi.json") },
+    Route { method: "GET", template: "/admin/v1/me", access: Access::SignedIn, ok: 200, example: |_| Call::to("/admin/v1/me") },
+    Route { method: "GET", template: "/admin/v1/cadres", access: Access::List, ok: 200, example: |f| Call::to("/admin/v1/cadres").hiding(f.cadre) },
+    Route { method: "POST", template: "/admin/v1/cadres", access: Access::Admin, ok: 201, example: |_| Call::to("/admin/v1/cadres").json(json!({"name": "新干部"})) },
+    Route { method: "GET", template: "/admin/v1/cadres/{id}", access: Access::Scoped, ok: 200, example: |f| Call::to(format!("/admin/v1/cadres/{}", f.cadre)) },
+    Route { method: "POST", template: "/admin/v1/cadres/{id}/villages/{code}", access: Access::Scoped, ok: 200, example: |f| Call::to(format!("/admin/v1/cadres/{}/villages/{VILLAGE_A}", f.new_cadre(None))) },
+    Route { method: "DELETE", template: "/admin/v1/cadres/{id}/villages/{code}", access: Access::Scoped, ok: 204, example: |f| Call::to(format!("/admin/v1/cadres/{}/villages/{VILLAGE_A}", f.new_cadre(Some(VILLAGE_A)))) },
+    Route { method: "POST", template: "/admin/v1/cadres/{id}/enrol-codes", access: Access::Scoped, ok: 201, example: |f| Call::to(format!("/admin/v1/cadres/{}/enrol-codes", f.cadre)) },
+    Route { method: "GET", template: "/admin/v1/devices", access: Access::List, ok: 200, example: |f| Call::to("/admin/v1/devices").hiding(f.device) },
+    Route { method: "POST", template: "/admin/v1/devices/{id}/revoke", access: Access::Scoped, ok: 200, example: |f| Call::to(format!("/admin/v1/devices/{}/revoke", f.new_device())) },
+    Route { method: "GET", template: "/admin/v1/forms", access: Access::SignedIn, ok: 200, example: |_| Call::to("/admin/v1/forms") },
+    Route { method: "POST", template: "/admin/v1/forms", access: Access::Admin, ok: 200, example: |_| Call::to("/admin/v1/forms").json(serde_json::from_str(DEMO_FORM).expect("the demo form")) },
+    Route { method: "GET", template: "/admin/v1/audit", access: Access::Admin, ok: 200, example: |_| Call::to("/admin/v1/audit?limit=5") },
 ];
 
 /// The world and the callers' credentials.

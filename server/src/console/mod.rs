@@ -28,7 +28,7 @@ mod pages;
 pub const COOKIE_NAME: &str = "doorstep_console";
 
 /// The console's routes, to merge into the application. Each one is a
-/// line of [`crate::routes::route_table`], which the authorisation matrix
+/// line of [`crate::route_table`], which the authorisation matrix
 /// test checks against its own table.
 pub fn routes() -> Routes {
     Routes::new()
