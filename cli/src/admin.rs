@@ -14,6 +14,8 @@ use doorstep_server::ServerStore;
 use doorstep_server::store::{AssignmentTarget, AuditKind, NewUser, Role};
 use uuid::Uuid;
 
+mod tokens;
+
 use crate::households::{self, HouseholdRow};
 use crate::output::{invalid, out, print_json};
 
@@ -117,6 +119,8 @@ enum AdminCommand {
     /// Export data.
     #[command(subcommand)]
     Export(ExportCommand),
+    #[command(flatten)]
+    Token(tokens::TokenCommand),
 }
 
 /// A console account's role.
@@ -401,6 +405,7 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
         AdminCommand::Export(ExportCommand::Visits(args)) => {
             crate::export::run(&store, &args)?;
         }
+        AdminCommand::Token(command) => tokens::run(&store, command)?,
     }
     Ok(())
 }

@@ -44,6 +44,11 @@ pub struct ServeArgs {
     /// enrolment attempts would throttle everyone behind the proxy).
     #[arg(long, value_name = "ADDRESS")]
     trusted_proxy: Vec<std::net::IpAddr>,
+    /// Serve Prometheus metrics (GET /metrics) on this address, a listener
+    /// of their own: plain HTTP and no token, so keep it private (loopback
+    /// or an internal network). Its URL is the second line on stdout.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -66,7 +71,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         tls,
         limits,
         trusted_proxies: args.trusted_proxy.clone(),
+        ..ServeOptions::default()
     };
+    let metrics = Arc::clone(&options.metrics);
     let store = Arc::new(ServerStore::open(&args.db)?);
     let runtime = tokio::runtime::Runtime::new().context("could not start the async runtime")?;
     runtime.block_on(async move {
@@ -76,8 +83,25 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             .with_context(|| format!("could not listen on {listen}"))?;
         let address = listener.local_addr()?;
         let url = format!("{}://{address}", if https { "https" } else { "http" });
+        // The metrics listener, if any: its URL is data too, the second
+        // line on stdout (written with the first, in one write).
+        let metrics_listener = match args.metrics {
+            Some(at) => Some(
+                tokio::net::TcpListener::bind(at)
+                    .await
+                    .with_context(|| format!("could not listen on {at} for the metrics"))?,
+            ),
+            None => None,
+        };
+        let metrics_url = match &metrics_listener {
+            Some(listener) => Some(format!("http://{}/metrics", listener.local_addr()?)),
+            None => None,
+        };
         // The address is data (a script started us on port 0): stdout.
-        println!("{url}");
+        match &metrics_url {
+            Some(metrics_url) => println!("{url}\n{metrics_url}"),
+            None => println!("{url}"),
+        }
         eprintln!(
             "doorstep server listening on {url} (database {}); at most {} connections, {} per address; Ctrl-C stops it",
             args.db.display(),
@@ -88,16 +112,33 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
                 limits.max_per_address.to_string()
             },
         );
+        let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+        let metrics_task = metrics_listener.map(|listener| {
+            eprintln!(
+                "Prometheus metrics on {} (no token: keep this address private)",
+                metrics_url.as_deref().unwrap_or_default()
+            );
+            tokio::spawn(doorstep_server::serve_metrics(listener, metrics, async {
+                let _ = metrics_stopped.await;
+            }))
+        });
         if !https && !address.ip().is_loopback() {
             eprintln!(
                 "warning: serving plain http:// on {address}: devices refuse plain http:// except on loopback; use --tls-cert/--tls-key or a reverse proxy"
             );
         }
-        doorstep_server::serve_with(listener, store, options, async {
+        let served = doorstep_server::serve_with(listener, store, options, async {
             let _ = tokio::signal::ctrl_c().await;
             eprintln!("stopping: finishing requests in flight");
         })
         .await
-        .context("the server failed")
+        .context("the server failed");
+        let _ = stop_metrics.send(());
+        if let Some(task) = metrics_task {
+            task.await
+                .context("the metrics listener failed")?
+                .context("the metrics listener failed")?;
+        }
+        served
     })
 }

@@ -42,6 +42,8 @@ pub struct AppState {
     pub throttle: Arc<Throttle>,
     /// Reverse proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Arc<Vec<IpAddr>>,
+    /// What the requests and pushes come to, for Prometheus.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl AppState {
@@ -50,6 +52,7 @@ impl AppState {
             store,
             throttle: Arc::new(Throttle::default()),
             trusted_proxies: Arc::new(Vec::new()),
+            metrics: Arc::new(crate::metrics::Metrics::new()),
         }
     }
 }
@@ -62,8 +65,10 @@ const RETIRE_BYTES: usize = 1024;
 
 /// The application, ready to serve.
 pub fn router(state: AppState) -> Router {
+    let metrics = Arc::clone(&state.metrics);
     Router::new()
         .merge(crate::console::routes())
+        .merge(crate::api::routes())
         .route(routes::HEALTH, get(health))
         .route(
             routes::ENROLL,
@@ -87,11 +92,15 @@ pub fn router(state: AppState) -> Router {
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            crate::metrics::track,
+        ))
         .with_state(state)
 }
 
 /// Runs blocking store work off the async workers.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, AppError> {
     tokio::task::spawn_blocking(work)
@@ -183,8 +192,19 @@ async fn push(
 ) -> Result<WireResponse, AppError> {
     check_protocol(request.protocol)?;
     let now = Utc::now();
-    let (results, position) =
-        blocking(move || state.store.push(auth, &request.changes, client, now)).await?;
+    let (results, position) = blocking(move || {
+        let (results, position) = state.store.push(auth, &request.changes, client, now)?;
+        let conflicts = if crate::metrics::edits_applied(&request.changes, &results) {
+            state.store.conflicts_settled_by(auth.device_id, now)?
+        } else {
+            0
+        };
+        state
+            .metrics
+            .record_push(&request.changes, &results, conflicts);
+        Ok((results, position))
+    })
+    .await?;
     tracing::info!(position, "push applied");
     WireResponse::new(
         accept,
@@ -276,7 +296,7 @@ async fn limit(
 }
 
 /// Logs and audits that a client was throttled, once a minute per address.
-async fn report_throttled(state: &AppState, client: Option<IpAddr>, what: &str) {
+pub(crate) async fn report_throttled(state: &AppState, client: Option<IpAddr>, what: &str) {
     let key = client.map_or(IpAddr::from([0, 0, 0, 0]), client_key);
     if state
         .throttle
@@ -295,7 +315,7 @@ async fn report_throttled(state: &AppState, client: Option<IpAddr>, what: &str) 
 }
 
 /// Whether a refusal for this client is worth a log line now.
-fn should_report(state: &AppState, client: Option<IpAddr>) -> bool {
+pub(crate) fn should_report(state: &AppState, client: Option<IpAddr>) -> bool {
     let key = client.map_or(IpAddr::from([0, 0, 0, 0]), client_key);
     state.throttle.report.take(&key, Instant::now()).is_ok()
 }

@@ -5,16 +5,23 @@
 //! - [`wire`]: zstd-compressed JSON bodies;
 //! - [`error`]: the one error type every handler returns;
 //! - [`net`]: the connection layer: the accept loop, HTTPS, caps on
-//!   connections and the timeouts that free them.
+//!   connections and the timeouts that free them;
+//! - [`console`] and [`api`]: the web console and the admin HTTP API
+//!   (`/admin/v1`), their routes kept in a table ([`routes`],
+//!   [`route_table`]);
+//! - [`metrics`]: Prometheus metrics, on a listener of their own.
 //!
 //! [`serve`] and [`serve_with`] run the app on a bound listener until the
 //! shutdown future resolves; the CLI's `doorstep serve` and the tests use
 //! them.
 
+pub mod api;
 pub mod app;
 pub mod console;
 pub mod error;
+pub mod metrics;
 pub mod net;
+pub mod routes;
 pub mod store;
 pub mod throttle;
 pub mod wire;
@@ -47,10 +54,38 @@ pub async fn serve_with(
 ) -> std::io::Result<()> {
     let state = AppState {
         trusted_proxies: Arc::new(options.trusted_proxies.clone()),
+        metrics: Arc::clone(&options.metrics),
         ..AppState::new(store)
     };
     net::serve_router(listener, router(state), options, shutdown).await
 }
+
+/// Serves `GET /metrics` (Prometheus's text format) on a listener of its
+/// own until `shutdown` resolves: plain HTTP and no token, so keep it on a
+/// private address. `metrics` are those of [`ServeOptions::metrics`].
+pub async fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    metrics: Arc<metrics::Metrics>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let options = ServeOptions {
+        metrics: Arc::clone(&metrics),
+        ..ServeOptions::default()
+    };
+    net::serve_router(listener, metrics::router(metrics), options, shutdown).await
+}
+
+/// Every route of the console and the admin API (method and path
+/// template), sorted: what the authorisation matrix and the OpenAPI
+/// description are checked against.
+pub fn route_table() -> Vec<routes::ServedRoute> {
+    let mut table = console::routes().merge(api::routes()).served().to_vec();
+    table.sort();
+    table
+}
+
+/// What tells a [`BackgroundServer`]'s serving future to stop.
+type StopSignal = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// A server running on its own thread and runtime: for the demo, tests and
 /// benchmarks, which drive blocking device code on their own threads.
@@ -80,6 +115,30 @@ impl BackgroundServer {
         options: ServeOptions,
     ) -> std::io::Result<BackgroundServer> {
         let https = options.tls.is_some();
+        BackgroundServer::spawn(address, https, move |listener, signal| {
+            serve_with(listener, store, options, signal)
+        })
+    }
+
+    /// Binds `address` and serves `metrics` there ([`serve_metrics`]) until
+    /// [`BackgroundServer::stop`] or drop.
+    pub fn start_metrics(
+        metrics: Arc<metrics::Metrics>,
+        address: std::net::SocketAddr,
+    ) -> std::io::Result<BackgroundServer> {
+        BackgroundServer::spawn(address, false, move |listener, signal| {
+            serve_metrics(listener, metrics, signal)
+        })
+    }
+
+    fn spawn<F>(
+        address: std::net::SocketAddr,
+        https: bool,
+        serve: impl FnOnce(tokio::net::TcpListener, StopSignal) -> F + Send + 'static,
+    ) -> std::io::Result<BackgroundServer>
+    where
+        F: Future<Output = std::io::Result<()>>,
+    {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -90,9 +149,12 @@ impl BackgroundServer {
         let thread = std::thread::Builder::new()
             .name(format!("doorstep-server-{}", address.port()))
             .spawn(move || {
-                runtime.block_on(serve_with(listener, store, options, async {
-                    let _ = signal.await;
-                }))
+                runtime.block_on(serve(
+                    listener,
+                    Box::pin(async move {
+                        let _ = signal.await;
+                    }),
+                ))
             })?;
         Ok(BackgroundServer {
             address,

@@ -169,6 +169,10 @@ pub struct Throttle {
     /// spread over many addresses stays slow; an attacker can make an
     /// account wait, never open it.
     pub login_account: Buckets<String>,
+    /// Requests to the admin API (`/admin/v1`) without a valid API token,
+    /// per client address, as enrolment attempts: 10 at once, then one
+    /// every 6 s. A script with a good token never waits.
+    pub api: Buckets<IpAddr>,
     /// Requests with a missing or unknown token, per client address.
     pub bad_tokens: Buckets<IpAddr>,
     /// Requests per device: generous for honest retries and large
@@ -188,6 +192,7 @@ impl Default for Throttle {
             enrol: Buckets::new(Rate::new(10.0, 1.0 / 6.0), 100_000),
             login: Buckets::new(Rate::new(10.0, 1.0 / 6.0), 100_000),
             login_account: Buckets::new(Rate::new(20.0, 1.0 / 15.0), 100_000),
+            api: Buckets::new(Rate::new(10.0, 1.0 / 6.0), 100_000),
             bad_tokens: Buckets::new(Rate::new(20.0, 1.0), 100_000),
             device: Buckets::new(Rate::new(120.0, 20.0), 1_000_000),
             report: Buckets::new(Rate::new(1.0, 1.0 / 60.0), 100_000),

@@ -56,7 +56,8 @@ impl World {
         world
     }
 
-    fn serving(options: ServeOptions) -> World {
+    /// The same world served with `options` (its metrics, limits, TLS).
+    pub fn serving(options: ServeOptions) -> World {
         let directory = tempfile::tempdir().expect("temporary directory");
         let store =
             Arc::new(ServerStore::open(directory.path().join("server.db")).expect("server store"));

@@ -8,18 +8,17 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::Router;
 use axum::extract::{Form, FromRequestParts, State};
 use axum::http::header::{CACHE_CONTROL, COOKIE, LOCATION, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use chrono::Utc;
 use maud::Markup;
 use serde::Deserialize;
 
 use crate::app::{AppState, ClientAddr};
+use crate::routes::Routes;
 use crate::store::{
     AuditEvent, AuditKind, ConsoleSession, Scope, StoreError, users::SESSION_HOURS,
 };
@@ -40,26 +39,27 @@ use layout::Shell;
 /// The session cookie's name.
 pub const COOKIE_NAME: &str = "doorstep_console";
 
-/// The console's routes, to merge into the application.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/console/login", get(login_page).post(login))
-        .route("/console/logout", post(logout))
-        .route("/console/", get(home))
-        .route("/console", get(|| async { redirect("/console/") }))
-        .route("/console/lang", get(switch_language))
-        .route("/console/progress", get(progress::page))
-        .route("/console/households", get(households::list))
-        .route("/console/households/{id}", get(households::one))
-        .route("/console/risk", get(lists::risk))
-        .route("/console/coming-home", get(lists::coming_home))
-        .route("/console/review", get(review::conflicts))
-        .route("/console/review/conflicts/{id}", post(review::decide))
-        .route("/console/review/rejected", get(review::rejected))
-        .route(
-            "/console/password",
-            get(password_page).post(change_password),
-        )
+/// The console's routes, to merge into the application. Each one is a
+/// line of [`crate::route_table`], which the authorisation matrix
+/// test checks against its own table.
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/console/login", login_page)
+        .post("/console/login", login)
+        .post("/console/logout", logout)
+        .get("/console/", home)
+        .get("/console", || async { redirect("/console/") })
+        .get("/console/password", password_page)
+        .post("/console/password", change_password)
+        .get("/console/lang", switch_language)
+        .get("/console/progress", progress::page)
+        .get("/console/households", households::list)
+        .get("/console/households/{id}", households::one)
+        .get("/console/risk", lists::risk)
+        .get("/console/coming-home", lists::coming_home)
+        .get("/console/review", review::conflicts)
+        .post("/console/review/conflicts/{id}", review::decide)
+        .get("/console/review/rejected", review::rejected)
 }
 
 /// A page, never cached, never framed.

@@ -71,6 +71,9 @@ pub struct ServeOptions {
     /// `X-Forwarded-For` (the right-most one that is not a trusted proxy),
     /// never by the proxy's own.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Where requests and pushes are counted; serve them with
+    /// [`crate::serve_metrics`].
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Caps on connections and the timeouts that free them.

@@ -127,6 +127,12 @@ impl ServerStore {
     }
 
     pub fn add_cadre(&self, name: &str) -> StoreResult<Uuid> {
+        self.add_cadre_by(name, None)
+    }
+
+    /// [`ServerStore::add_cadre`] on behalf of a console account, named in
+    /// the audit log.
+    pub fn add_cadre_by(&self, name: &str, user: Option<Uuid>) -> StoreResult<Uuid> {
         let name = name.trim();
         check_short_text(name, MAX_SHORT_TEXT_CHARS).map_err(|problem| {
             StoreError::Invalid(format!(
@@ -143,7 +149,10 @@ impl ServerStore {
             audit::record(
                 transaction,
                 now,
-                &AuditEvent::new(AuditKind::CadreAdded).cadre(id),
+                &AuditEvent {
+                    user,
+                    ..AuditEvent::new(AuditKind::CadreAdded).cadre(id)
+                },
             )?;
             Ok(id)
         })
@@ -250,6 +259,12 @@ impl ServerStore {
     /// same content is a no-op (returns `false`); with other content it is
     /// refused: a published version never changes.
     pub fn publish_form(&self, form: &Form) -> StoreResult<bool> {
+        self.publish_form_by(form, None)
+    }
+
+    /// [`ServerStore::publish_form`] on behalf of a console account, named
+    /// in the audit log.
+    pub fn publish_form_by(&self, form: &Form, user: Option<Uuid>) -> StoreResult<bool> {
         form.check()
             .map_err(|error| StoreError::Invalid(error.to_string()))?;
         let definition = form.to_definition();
@@ -298,8 +313,11 @@ impl ServerStore {
             audit::record(
                 transaction,
                 clock,
-                &AuditEvent::new(AuditKind::FormPublished)
-                    .subject(format!("{}@{}", form.form_id, form.version)),
+                &AuditEvent {
+                    user,
+                    ..AuditEvent::new(AuditKind::FormPublished)
+                        .subject(format!("{}@{}", form.form_id, form.version))
+                },
             )?;
             Ok(true)
         })
@@ -307,6 +325,12 @@ impl ServerStore {
 
     /// Makes a one-time enrolment code for a cadre's device.
     pub fn enroll_code(&self, cadre_id: Uuid) -> StoreResult<EnrollCode> {
+        self.enroll_code_by(cadre_id, None)
+    }
+
+    /// [`ServerStore::enroll_code`] on behalf of a console account, named
+    /// in the audit log.
+    pub fn enroll_code_by(&self, cadre_id: Uuid, user: Option<Uuid>) -> StoreResult<EnrollCode> {
         let mut rng = rand::rng();
         let code: String = (0..CODE_LENGTH)
             .map(|_| char::from(CODE_ALPHABET[rng.random_range(0..CODE_ALPHABET.len())]))
@@ -323,7 +347,10 @@ impl ServerStore {
             audit::record(
                 transaction,
                 now,
-                &AuditEvent::new(AuditKind::EnrolCodeIssued).cadre(cadre_id),
+                &AuditEvent {
+                    user,
+                    ..AuditEvent::new(AuditKind::EnrolCodeIssued).cadre(cadre_id)
+                },
             )?;
             Ok(())
         })?;

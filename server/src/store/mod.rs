@@ -16,12 +16,15 @@ mod enroll;
 mod export;
 mod facts;
 mod merge;
+pub mod people;
+mod published;
 mod pull;
 mod push;
 mod review;
 mod rows;
 pub mod scope;
 mod secrets;
+pub mod tokens;
 pub mod users;
 
 use std::collections::HashMap;
@@ -40,6 +43,8 @@ pub use admin::{
 pub use audit::{AuditEntry, AuditEvent, AuditKind};
 pub use export::{FormVersionCount, VisitFilter};
 pub use merge::FieldHistory;
+pub use people::{CadreRow, DeviceRow, VillageRef};
+pub use published::FormRow;
 pub use pull::{MAX_PULL_LIMIT, MAX_SNAPSHOT_HOUSEHOLDS};
 pub use push::UNASSIGNED_GRACE_DAYS;
 pub use review::{
@@ -47,6 +52,7 @@ pub use review::{
     ResolveOutcome,
 };
 pub use scope::Scope;
+pub use tokens::{API_TOKEN_PREFIX, ApiTokenRow};
 pub use users::{ConsoleSession, NewUser, Role, User};
 
 pub const MIGRATIONS: &[Migration] = &[

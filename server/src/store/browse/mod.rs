@@ -107,3 +107,23 @@ impl super::ServerStore {
         self.read(|connection| area_path(connection, scope, code))
     }
 }
+
+impl super::ServerStore {
+    /// The villages in the scope, by code (for pairing a cadre).
+    pub fn villages_in_scope(&self, scope: &Scope) -> StoreResult<Vec<AreaNode>> {
+        self.read(|connection| {
+            let mut statement = connection.prepare(&format!(
+                "SELECT code, name, level FROM areas WHERE level = 'village' AND {} ORDER BY code",
+                scope.villages_sql("code")
+            ))?;
+            let rows = statement.query_map([], |row| {
+                Ok(AreaNode {
+                    code: row.get(0)?,
+                    name: row.get(1)?,
+                    level: row.get(2)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+}

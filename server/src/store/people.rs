@@ -1,0 +1,363 @@
+//! Cadres and their devices as a console account (or its API token) sees
+//! and changes them: through a [`Scope`]. A supervisor sees the cadres
+//! paired with a village (or a household) of the area, only the villages
+//! of the area among each cadre's pairings, and those cadres' devices; a
+//! cadre or device outside the area is "not found", like one that does
+//! not exist. Changes are audited with the account that made them.
+//!
+//! Shared by the admin HTTP API (`crate::api`) and the console's pages.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use doorstep_core::sqlite::{time_text, uuid_column};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::audit::{self, AuditEvent, AuditKind};
+use super::{EnrollCode, Scope, ServerStore, StoreError, StoreResult};
+
+/// A village, named.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VillageRef {
+    pub code: String,
+    pub name: String,
+}
+
+/// A cadre with the villages of the scope it is paired with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CadreRow {
+    pub id: Uuid,
+    pub name: String,
+    /// Its villages in the caller's scope, by code.
+    pub villages: Vec<VillageRef>,
+    /// Households it is paired with one by one, in the caller's scope.
+    pub households: u64,
+    /// Its devices that are not revoked.
+    pub devices: u64,
+}
+
+/// A device, with what the console shows of its contact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeviceRow {
+    pub id: Uuid,
+    pub cadre_id: Uuid,
+    pub cadre_name: String,
+    pub label: Option<String>,
+    pub enrolled_at: String,
+    /// Its last authenticated request (to the minute).
+    pub last_seen_at: Option<String>,
+    pub revoked: bool,
+    pub revoked_at: Option<String>,
+    /// The changes it last said it still had to send, and when.
+    pub pending_changes: Option<u64>,
+    pub pending_reported_at: Option<String>,
+}
+
+/// An SQL condition true when the cadre whose id is in `column` has a
+/// pairing in `scope` (a village of it, or a household of one of its
+/// villages). Every cadre for the whole server.
+fn cadre_in_scope_sql(scope: &Scope, column: &str) -> String {
+    if scope.is_all() {
+        return "1".to_owned();
+    }
+    format!(
+        "EXISTS (SELECT 1 FROM assignments a LEFT JOIN households h ON h.id = a.household_id
+                 WHERE a.cadre_id = {column} AND {})",
+        scope.villages_sql("coalesce(a.village_code, h.village_code)")
+    )
+}
+
+/// Whether a cadre exists and is in `scope`.
+fn cadre_visible(connection: &Connection, scope: &Scope, cadre: Uuid) -> StoreResult<bool> {
+    Ok(connection
+        .query_row(
+            &format!(
+                "SELECT 1 FROM cadres c WHERE c.id = ?1 AND {}",
+                cadre_in_scope_sql(scope, "c.id")
+            ),
+            [cadre.to_string()],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
+/// A village of `scope`, or "not found" (whether it exists elsewhere or not).
+fn village_in_scope(connection: &Connection, scope: &Scope, code: &str) -> StoreResult<()> {
+    let found = connection
+        .query_row(
+            &format!(
+                "SELECT 1 FROM areas WHERE code = ?1 AND level = 'village' AND {}",
+                scope.villages_sql("code")
+            ),
+            [code],
+            |_| Ok(()),
+        )
+        .optional()?;
+    found.ok_or_else(|| StoreError::NotFound(format!("no village {code}")))
+}
+
+fn no_cadre(cadre: Uuid) -> StoreError {
+    StoreError::NotFound(format!("no cadre {cadre}"))
+}
+
+const DEVICE_COLUMNS: &str = "d.id, d.cadre_id, c.name, d.label, d.enrolled_at, d.last_seen_at,
+     d.revoked_at, d.pending_changes, d.pending_reported_at";
+
+fn device_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<DeviceRow> {
+    let revoked_at: Option<String> = row.get(6)?;
+    Ok(DeviceRow {
+        id: uuid_column(row, 0)?,
+        cadre_id: uuid_column(row, 1)?,
+        cadre_name: row.get(2)?,
+        label: row.get(3)?,
+        enrolled_at: row.get(4)?,
+        last_seen_at: row.get(5)?,
+        revoked: revoked_at.is_some(),
+        revoked_at,
+        pending_changes: row.get::<_, Option<i64>>(7)?.map(i64::unsigned_abs),
+        pending_reported_at: row.get(8)?,
+    })
+}
+
+impl ServerStore {
+    /// The cadres of `scope` (every cadre for the whole server, those with
+    /// no pairing too), oldest first, each with its villages in the scope.
+    pub fn cadres_in_scope(&self, scope: &Scope) -> StoreResult<Vec<CadreRow>> {
+        self.read(|connection| cadres_where(connection, scope, None))
+    }
+
+    /// One cadre of `scope`, or "not found".
+    pub fn cadre_in_scope(&self, scope: &Scope, cadre: Uuid) -> StoreResult<CadreRow> {
+        self.read(|connection| cadres_where(connection, scope, Some(cadre)))?
+            .pop()
+            .ok_or_else(|| no_cadre(cadre))
+    }
+
+    /// The devices of the cadres of `scope`, oldest first.
+    pub fn devices_in_scope(&self, scope: &Scope) -> StoreResult<Vec<DeviceRow>> {
+        self.read(|connection| {
+            let mut statement = connection.prepare(&format!(
+                "SELECT {DEVICE_COLUMNS} FROM devices d JOIN cadres c ON c.id = d.cadre_id
+                 WHERE {} ORDER BY d.enrolled_at, d.id",
+                cadre_in_scope_sql(scope, "d.cadre_id")
+            ))?;
+            let rows = statement.query_map([], device_from_row)?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    /// Revokes a device of `scope` (a lost phone) on behalf of `user`: its
+    /// token opens nothing from now on; what it pushed stays. Revoking it
+    /// again changes nothing. Returns the device as it is now.
+    pub fn revoke_device_in_scope(
+        &self,
+        scope: &Scope,
+        device: Uuid,
+        user: Uuid,
+        now: DateTime<Utc>,
+    ) -> StoreResult<DeviceRow> {
+        self.write(|transaction| {
+            let select = format!(
+                "SELECT {DEVICE_COLUMNS} FROM devices d JOIN cadres c ON c.id = d.cadre_id
+                 WHERE d.id = ?1 AND {}",
+                cadre_in_scope_sql(scope, "d.cadre_id")
+            );
+            let found = transaction
+                .query_row(&select, [device.to_string()], device_from_row)
+                .optional()?;
+            let Some(row) = found else {
+                return Err(StoreError::NotFound(format!("no device {device}")));
+            };
+            if row.revoked {
+                return Ok(row);
+            }
+            transaction.execute(
+                "UPDATE devices SET revoked_at = ?2, revoked_reason = 'revoked' WHERE id = ?1",
+                params![device.to_string(), time_text(now)],
+            )?;
+            audit::record(
+                transaction,
+                now,
+                &AuditEvent::new(AuditKind::DeviceRevoked)
+                    .device(device)
+                    .cadre(row.cadre_id)
+                    .user(user),
+            )?;
+            Ok(transaction.query_row(&select, [device.to_string()], device_from_row)?)
+        })
+    }
+
+    /// Pairs a cadre with a village of `scope` on behalf of `user`. The
+    /// cadre must be of the scope too, or paired with nothing yet (a new
+    /// cadre an admin added): a supervisor cannot take another area's
+    /// cadre. Returns `false` when they were paired already.
+    pub fn assign_in_scope(
+        &self,
+        scope: &Scope,
+        cadre: Uuid,
+        village: &str,
+        user: Uuid,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        self.write(|transaction| {
+            village_in_scope(transaction, scope, village)?;
+            let paired_nowhere: Option<bool> = transaction
+                .query_row(
+                    "SELECT NOT EXISTS (SELECT 1 FROM assignments WHERE cadre_id = ?1)
+                     FROM cadres WHERE id = ?1",
+                    [cadre.to_string()],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            match paired_nowhere {
+                None => return Err(no_cadre(cadre)),
+                Some(false) if !cadre_visible(transaction, scope, cadre)? => {
+                    return Err(no_cadre(cadre));
+                }
+                Some(_) => {}
+            }
+            let added = transaction.execute(
+                "INSERT INTO assignments (cadre_id, village_code, created_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT DO NOTHING",
+                params![cadre.to_string(), village, time_text(now)],
+            )?;
+            if added > 0 {
+                audit::record(
+                    transaction,
+                    now,
+                    &AuditEvent::new(AuditKind::Assigned)
+                        .cadre(cadre)
+                        .user(user)
+                        .subject(format!("village {village}")),
+                )?;
+            }
+            Ok(added > 0)
+        })
+    }
+
+    /// Undoes a cadre's pairing with a village of `scope` on behalf of
+    /// `user` (kept in the pairing history: the cadre's devices may still
+    /// push what they recorded there for a grace period). A pairing that
+    /// does not exist is "not found".
+    pub fn unassign_in_scope(
+        &self,
+        scope: &Scope,
+        cadre: Uuid,
+        village: &str,
+        user: Uuid,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.write(|transaction| {
+            village_in_scope(transaction, scope, village)?;
+            if !cadre_visible(transaction, scope, cadre)? {
+                return Err(no_cadre(cadre));
+            }
+            let moved = transaction.execute(
+                "INSERT INTO assignment_history (cadre_id, village_code, household_id, assigned_at, removed_at)
+                 SELECT cadre_id, village_code, household_id, created_at, ?3 FROM assignments
+                 WHERE cadre_id = ?1 AND village_code = ?2",
+                params![cadre.to_string(), village, time_text(now)],
+            )?;
+            if moved == 0 {
+                return Err(StoreError::NotFound(format!(
+                    "cadre {cadre} is not paired with village {village}"
+                )));
+            }
+            transaction.execute(
+                "DELETE FROM assignments WHERE cadre_id = ?1 AND village_code = ?2",
+                params![cadre.to_string(), village],
+            )?;
+            audit::record(
+                transaction,
+                now,
+                &AuditEvent::new(AuditKind::Unassigned)
+                    .cadre(cadre)
+                    .user(user)
+                    .subject(format!("village {village}")),
+            )?;
+            Ok(())
+        })
+    }
+
+    /// A one-time enrolment code for a device of a cadre of `scope`,
+    /// issued on behalf of `user`.
+    pub fn enrol_code_in_scope(
+        &self,
+        scope: &Scope,
+        cadre: Uuid,
+        user: Uuid,
+    ) -> StoreResult<EnrollCode> {
+        if !self.read(|connection| cadre_visible(connection, scope, cadre))? {
+            return Err(no_cadre(cadre));
+        }
+        self.enroll_code_by(cadre, Some(user))
+    }
+}
+
+/// Cadres of `scope` (one, or all), each with its pairings in the scope.
+fn cadres_where(
+    connection: &Connection,
+    scope: &Scope,
+    only: Option<Uuid>,
+) -> StoreResult<Vec<CadreRow>> {
+    let only = only.map(|id| id.to_string());
+    let mut statement = connection.prepare(&format!(
+        "SELECT c.id, c.name,
+                (SELECT count(*) FROM devices d WHERE d.cadre_id = c.id AND d.revoked_at IS NULL)
+         FROM cadres c WHERE (?1 IS NULL OR c.id = ?1) AND {}
+         ORDER BY c.created_at, c.id",
+        cadre_in_scope_sql(scope, "c.id")
+    ))?;
+    let mut cadres: Vec<CadreRow> = statement
+        .query_map([&only], |row| {
+            Ok(CadreRow {
+                id: uuid_column(row, 0)?,
+                name: row.get(1)?,
+                villages: Vec::new(),
+                households: 0,
+                devices: row.get::<_, i64>(2)?.unsigned_abs(),
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let index: HashMap<Uuid, usize> = cadres
+        .iter()
+        .enumerate()
+        .map(|(position, cadre)| (cadre.id, position))
+        .collect();
+    let mut pairings = connection.prepare(&format!(
+        "SELECT a.cadre_id, a.village_code, v.name
+         FROM assignments a LEFT JOIN areas v ON v.code = a.village_code
+              LEFT JOIN households h ON h.id = a.household_id
+         WHERE (?1 IS NULL OR a.cadre_id = ?1) AND {}
+         ORDER BY a.cadre_id, a.village_code",
+        scope.villages_sql("coalesce(a.village_code, h.village_code)")
+    ))?;
+    let rows = pairings.query_map([&only], |row| {
+        Ok((
+            uuid_column(row, 0)?,
+            row.get::<_, Option<String>>(1)?,
+            row.get::<_, Option<String>>(2)?,
+        ))
+    })?;
+    for row in rows {
+        let (cadre, village, name) = row?;
+        let Some(&position) = index.get(&cadre) else {
+            continue;
+        };
+        match village {
+            Some(code) => cadres[position].villages.push(VillageRef {
+                name: name.unwrap_or_default(),
+                code,
+            }),
+            None => cadres[position].households += 1,
+        }
+    }
+    Ok(cadres)
+}
+
+#[cfg(test)]
+#[path = "people_tests.rs"]
+mod tests;
