@@ -19,6 +19,7 @@ pub mod api;
 pub mod app;
 pub mod console;
 pub mod error;
+pub mod form_upload;
 pub mod metrics;
 pub mod net;
 pub mod routes;

@@ -8,7 +8,6 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::http::header::WWW_AUTHENTICATE;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 use serde_json::json;
 
 use crate::error::AppError;
@@ -25,19 +24,7 @@ pub enum ApiError {
     FormProblems(Vec<FormProblem>),
 }
 
-/// One problem of a form, as `doorstep form check --json` gives it.
-#[derive(Debug, Clone, Serialize)]
-pub struct FormProblem {
-    /// `survey`, `choices`…; empty for the workbook as a whole (and for a
-    /// JSON definition).
-    pub sheet: String,
-    /// Spreadsheet rows (from 1); empty for a whole sheet.
-    pub rows: Vec<u32>,
-    pub column: Option<String>,
-    pub message: String,
-    /// The line a person reads.
-    pub text: String,
-}
+pub use crate::form_upload::FormProblem;
 
 impl From<AppError> for ApiError {
     fn from(error: AppError) -> Self {

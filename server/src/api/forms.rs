@@ -12,6 +12,7 @@ use doorstep_protocol::limits::MAX_REQUEST_BYTES;
 use serde::{Deserialize, Serialize};
 
 use super::error::FormProblem;
+use crate::form_upload::XLSX_TYPE;
 use super::{ApiError, ApiUser};
 use crate::app::{AppState, blocking};
 use crate::error::AppError;
@@ -82,7 +83,7 @@ pub(super) async fn publish(
         .and_then(|value| value.to_str().ok())
         .unwrap_or_default()
         .to_ascii_lowercase();
-    let xlsx = content_type.starts_with(XLSX_TYPE) || body.starts_with(b"PK\x03\x04");
+    let xlsx = crate::form_upload::is_workbook(&content_type, &body);
     let json = content_type.starts_with("application/json");
     if !xlsx && !json {
         return Err(AppError::BadRequest(format!(
@@ -124,42 +125,13 @@ pub(super) async fn publish(
     ))
 }
 
-/// The content type of an `.xlsx` workbook.
-const XLSX_TYPE: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
-
 fn read_form(body: &[u8], xlsx: bool) -> Result<Form, ApiError> {
-    if xlsx {
-        return doorstep_forms::xlsform::read_xlsx_bytes(body).map_err(|error| {
-            ApiError::FormProblems(
-                error
-                    .groups()
-                    .iter()
-                    .map(|group| FormProblem {
-                        sheet: group.sheet.clone(),
-                        rows: group.rows.clone(),
-                        column: group.column.clone(),
-                        message: group.message.clone(),
-                        text: group.to_string(),
-                    })
-                    .collect(),
-            )
-        });
-    }
-    let value: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|error| ApiError::FormProblems(vec![whole(format!("not JSON: {error}"))]))?;
-    Form::from_definition(&value)
-        .map_err(|error| ApiError::FormProblems(vec![whole(error.to_string())]))
+    crate::form_upload::read_form(body, xlsx).map_err(ApiError::FormProblems)
 }
 
 /// A problem of the form as a whole.
 fn whole(message: String) -> FormProblem {
-    FormProblem {
-        sheet: String::new(),
-        rows: Vec::new(),
-        column: None,
-        text: message.clone(),
-        message,
-    }
+    FormProblem::whole(message)
 }
 
 pub(super) async fn audit(
