@@ -2,6 +2,8 @@
 //!
 //! - [`app`]: the `/v1` HTTP API (enroll, push, pull, snapshot, health);
 //! - [`store`]: the database, for the API and for operators' commands;
+//! - [`export`]: visits as CSV, XLSX or JSON lines, for the CLI and as a
+//!   streamed download;
 //! - [`wire`]: zstd-compressed JSON bodies;
 //! - [`error`]: the one error type every handler returns;
 //! - [`net`]: the connection layer: the accept loop, HTTPS, caps on
@@ -14,6 +16,7 @@
 pub mod app;
 pub mod console;
 pub mod error;
+pub mod export;
 pub mod net;
 pub mod store;
 pub mod throttle;

@@ -11,6 +11,8 @@ use doorstep_forms::{Form, Labels, Metadata, Question, QuestionKind};
 use doorstep_protocol::{Answers, VisitRecord};
 use serde_json::Value;
 
+use super::ExportError;
+
 /// The columns every visit row starts with.
 pub const VISIT_COLUMNS: [&str; 10] = [
     "visit_id",
@@ -69,6 +71,21 @@ pub struct Layout {
 }
 
 impl Layout {
+    /// The index of the table called `name` (`visits`, or a repeat's).
+    pub fn table(&self, name: &str) -> Option<usize> {
+        self.tables.iter().position(|table| table.name == name)
+    }
+
+    /// The tables' names, in order.
+    pub fn table_names(&self) -> Vec<&str> {
+        self.tables
+            .iter()
+            .map(|table| table.name.as_str())
+            .collect()
+    }
+}
+
+impl Layout {
     pub fn new(form: &Form, choices: ChoiceText) -> Layout {
         let mut layout = Layout { tables: Vec::new() };
         let language = form.default_language.as_deref();
@@ -124,8 +141,8 @@ impl Layout {
         &self,
         visit: &VisitRecord,
         village: Option<&str>,
-        row: &mut dyn FnMut(usize, &[Cell]) -> anyhow::Result<()>,
-    ) -> anyhow::Result<()> {
+        row: &mut dyn FnMut(usize, &[Cell]) -> Result<(), ExportError>,
+    ) -> Result<(), ExportError> {
         let text = |value: String| Cell::Text(value);
         let mut keys = vec![text(visit.id.to_string())];
         let mut cells = keys.clone();
@@ -154,8 +171,8 @@ impl Layout {
         mut cells: Vec<Cell>,
         answers: &Answers,
         computed: &Answers,
-        row: &mut dyn FnMut(usize, &[Cell]) -> anyhow::Result<()>,
-    ) -> anyhow::Result<()> {
+        row: &mut dyn FnMut(usize, &[Cell]) -> Result<(), ExportError>,
+    ) -> Result<(), ExportError> {
         let table = &self.tables[index];
         cells.extend(
             table
