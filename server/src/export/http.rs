@@ -120,7 +120,8 @@ async fn respond(
             Ok(stream(head, None, permit, move |out| {
                 out.write_all(BOM)?;
                 let mut sink =
-                    CsvSink::one(&prepared.layout.tables, table, "response", Box::new(out))?;
+                    CsvSink::one(&prepared.layout.tables, table, "response", Box::new(out))?
+                        .for_spreadsheets();
                 let count = prepared.write(&store, &mut sink)?;
                 Box::new(sink).finish()?;
                 Ok(count)

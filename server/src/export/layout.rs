@@ -35,6 +35,9 @@ pub enum ChoiceText {
     Labels,
 }
 
+/// Where [`Layout::rows`] hands each row: `(table index, cells)`.
+pub type RowWriter<'w> = dyn FnMut(usize, &[Cell]) -> Result<(), ExportError> + 'w;
+
 /// One cell: nothing, text, or a number (a number cell in XLSX).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cell {
@@ -141,7 +144,7 @@ impl Layout {
         &self,
         visit: &VisitRecord,
         village: Option<&str>,
-        row: &mut dyn FnMut(usize, &[Cell]) -> Result<(), ExportError>,
+        row: &mut RowWriter<'_>,
     ) -> Result<(), ExportError> {
         let text = |value: String| Cell::Text(value);
         let mut keys = vec![text(visit.id.to_string())];
@@ -171,7 +174,7 @@ impl Layout {
         mut cells: Vec<Cell>,
         answers: &Answers,
         computed: &Answers,
-        row: &mut dyn FnMut(usize, &[Cell]) -> Result<(), ExportError>,
+        row: &mut RowWriter<'_>,
     ) -> Result<(), ExportError> {
         let table = &self.tables[index];
         cells.extend(

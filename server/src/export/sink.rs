@@ -36,6 +36,9 @@ type CsvWriter<'w> = csv::Writer<Box<dyn Write + 'w>>;
 pub struct CsvSink<'w> {
     /// Per table, where its rows go; `None` for a table left out.
     writers: Vec<Option<(PathBuf, CsvWriter<'w>)>>,
+    /// Text that a spreadsheet would take for a formula gets a `'` first
+    /// ([`CsvSink::for_spreadsheets`]).
+    defuse_formulas: bool,
 }
 
 impl std::fmt::Debug for CsvSink<'_> {
@@ -69,7 +72,10 @@ impl<'w> CsvSink<'w> {
             };
             writers.push(Some((path, header(output, table)?)));
         }
-        Ok(CsvSink { writers })
+        Ok(CsvSink {
+            writers,
+            defuse_formulas: false,
+        })
     }
 
     /// Only table `index` of `tables`, to `output` (`label` names it in
@@ -86,8 +92,26 @@ impl<'w> CsvSink<'w> {
             .get(index)
             .ok_or_else(|| ExportError::Write(format!("no table number {index}")))?;
         writers[index] = Some((label.into(), header(output, table)?));
-        Ok(CsvSink { writers })
+        Ok(CsvSink {
+            writers,
+            defuse_formulas: false,
+        })
     }
+
+    /// For a file that people open in Excel or WPS: a text cell that starts
+    /// like a formula (`=`, `+`, `-`, `@`, a tab or a carriage return) gets
+    /// a `'` before it, so that the spreadsheet shows it instead of running
+    /// it (answers come from devices, and a device can be hostile; OWASP's
+    /// "CSV injection"). Numbers stay numbers. An XLSX cell is a string and
+    /// never a formula, so the workbook needs none of this.
+    pub fn for_spreadsheets(mut self) -> CsvSink<'w> {
+        self.defuse_formulas = true;
+        self
+    }
+}
+
+fn looks_like_formula(text: &str) -> bool {
+    text.starts_with(['=', '+', '-', '@', '\t', '\r'])
 }
 
 /// A CSV writer on `output` with `table`'s header written.
@@ -129,6 +153,9 @@ impl Sink for CsvSink<'_> {
         for cell in cells {
             match cell {
                 Cell::Empty => writer.write_field("").map_err(csv_error)?,
+                Cell::Text(text) if self.defuse_formulas && looks_like_formula(text) => {
+                    writer.write_field(format!("'{text}")).map_err(csv_error)?
+                }
                 Cell::Text(text) => writer.write_field(text).map_err(csv_error)?,
                 Cell::Number(value) => {
                     number.clear();
