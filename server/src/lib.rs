@@ -2,6 +2,8 @@
 //!
 //! - [`app`]: the `/v1` HTTP API (enroll, push, pull, snapshot, health);
 //! - [`store`]: the database, for the API and for operators' commands;
+//! - [`export`]: visits as CSV, XLSX or JSON lines, for the CLI and as a
+//!   streamed download;
 //! - [`wire`]: zstd-compressed JSON bodies;
 //! - [`error`]: the one error type every handler returns;
 //! - [`net`]: the connection layer: the accept loop, HTTPS, caps on
@@ -19,6 +21,7 @@ pub mod api;
 pub mod app;
 pub mod console;
 pub mod error;
+pub mod export;
 pub mod form_upload;
 pub mod metrics;
 pub mod net;

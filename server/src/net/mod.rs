@@ -111,8 +111,9 @@ impl Default for ConnectionLimits {
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then lets open
-/// connections finish (up to [`SHUTDOWN_GRACE`]).
-pub(crate) async fn serve_router(
+/// connections finish (up to [`SHUTDOWN_GRACE`]). Public for tests that
+/// serve a router of their own through the real connection layer.
+pub async fn serve_router(
     listener: TcpListener,
     router: Router,
     options: ServeOptions,

@@ -1,6 +1,7 @@
-//! Reading visits out for exports: a filter (area, dates, form version)
-//! applied in SQL, and a cursor that hands one visit at a time to the
-//! writer, so an export of 100,000 visits never holds them all.
+//! Reading visits out for exports: a filter (the caller's scope, area,
+//! dates, form version) applied in SQL, and a cursor that hands one visit
+//! at a time to the writer, so an export of 100,000 visits never holds
+//! them all. The tables and files made of them are `crate::export`'s.
 
 use chrono::{DateTime, Utc};
 use doorstep_core::sqlite::time_text;
@@ -9,11 +10,16 @@ use doorstep_protocol::VisitRecord;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{ServerStore, StoreError, StoreResult};
+use super::{Scope, ServerStore, StoreError, StoreResult};
 
-/// Which visits an export takes. Empty: every visit.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Which visits an export takes. There is no default: every filter says
+/// whose export it is ([`VisitFilter::new`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VisitFilter {
+    /// Whose export: only visits of households in villages in this scope,
+    /// whatever `area` asks. Visits of households the server does not know
+    /// are only in [`Scope::All`].
+    pub scope: Scope,
     /// Visits of households in this area (a county, township or village
     /// code) or any area under it.
     pub area: Option<String>,
@@ -34,11 +40,25 @@ pub struct FormVersionCount {
 }
 
 impl VisitFilter {
+    /// Every visit `scope` reaches.
+    pub fn new(scope: Scope) -> VisitFilter {
+        VisitFilter {
+            scope,
+            area: None,
+            since: None,
+            until: None,
+            form_version: None,
+        }
+    }
+
     /// The `WHERE` clause over `visits v JOIN households h` and its
     /// parameters.
     fn clause(&self) -> (String, Vec<Value>) {
         let mut conditions = Vec::new();
         let mut values = Vec::new();
+        if !self.scope.is_all() {
+            conditions.push(self.scope.villages_sql("h.village_code"));
+        }
         if let Some(area) = &self.area {
             values.push(Value::Text(area.clone()));
             conditions.push(format!(
@@ -77,7 +97,7 @@ impl ServerStore {
         &self,
         each: &mut dyn FnMut(VisitRecord) -> std::io::Result<()>,
     ) -> StoreResult<u64> {
-        self.export_visits_where(&VisitFilter::default(), &mut |visit, _| each(visit))
+        self.export_visits_where(&VisitFilter::new(Scope::All), &mut |visit, _| each(visit))
     }
 
     /// The visits `filter` takes, in the order they were received, each
@@ -155,16 +175,14 @@ impl ServerStore {
     }
 }
 
+/// An area asked for must exist and be in the filter's scope; one outside
+/// it is "not found", as one that does not exist (never "forbidden", which
+/// would confirm that it exists).
 fn check_area(connection: &Connection, filter: &VisitFilter) -> StoreResult<()> {
     let Some(area) = &filter.area else {
         return Ok(());
     };
-    let known: bool = connection.query_row(
-        "SELECT EXISTS (SELECT 1 FROM areas WHERE code = ?1)",
-        [area],
-        |row| row.get(0),
-    )?;
-    if known {
+    if filter.scope.contains_area(connection, area)? {
         Ok(())
     } else {
         Err(StoreError::NotFound(format!("no area {area}")))

@@ -337,7 +337,7 @@ fn a_retried_enrolment_gets_its_device_back_once_and_only_if_unused() {
 }
 
 #[test]
-fn exports_choose_visits_by_area_day_and_form_version() {
+fn exports_choose_visits_by_scope_area_day_and_form_version() {
     use doorstep_protocol::Outcome;
     let (_directory, store) = store();
     store.publish_form(&form("1", "first")).unwrap();
@@ -381,10 +381,10 @@ fn exports_choose_visits_by_area_day_and_form_version() {
             .unwrap();
         seen
     };
-    assert_eq!(villages(&VisitFilter::default()).len(), 3);
+    assert_eq!(villages(&VisitFilter::new(Scope::All)).len(), 3);
     let other = VisitFilter {
         area: Some(OTHER_VILLAGE.into()),
-        ..VisitFilter::default()
+        ..VisitFilter::new(Scope::All)
     };
     assert_eq!(
         villages(&other),
@@ -392,18 +392,18 @@ fn exports_choose_visits_by_area_day_and_form_version() {
     );
     let township = VisitFilter {
         area: Some("530626104".into()),
-        ..VisitFilter::default()
+        ..VisitFilter::new(Scope::All)
     };
     assert_eq!(villages(&township).len(), 3);
     let recent = VisitFilter {
         since: Some(now - Duration::days(1)),
-        ..VisitFilter::default()
+        ..VisitFilter::new(Scope::All)
     };
     assert_eq!(villages(&recent).len(), 2);
     let older = VisitFilter {
         until: Some(now - Duration::days(1)),
         form_version: Some("1".into()),
-        ..VisitFilter::default()
+        ..VisitFilter::new(Scope::All)
     };
     assert_eq!(
         villages(&older),
@@ -431,12 +431,54 @@ fn exports_choose_visits_by_area_day_and_form_version() {
     );
     let unknown = VisitFilter {
         area: Some("999".into()),
-        ..VisitFilter::default()
+        ..VisitFilter::new(Scope::All)
     };
     assert!(matches!(
         store.export_form_versions(&unknown),
         Err(StoreError::NotFound(message)) if message == "no area 999"
     ));
+
+    // A scope (here one village's) narrows every filter, and an area
+    // outside it, above it included, is "not found" like an unknown one.
+    let scoped = VisitFilter::new(Scope::Area(OTHER_VILLAGE.into()));
+    assert_eq!(
+        villages(&scoped),
+        [("1".to_string(), Some(OTHER_VILLAGE.to_string()))]
+    );
+    let recent_scoped = VisitFilter {
+        since: Some(now - Duration::days(1)),
+        ..scoped.clone()
+    };
+    let versions = store.export_form_versions(&recent_scoped).unwrap();
+    assert_eq!(
+        versions
+            .iter()
+            .map(|count| (count.version.as_str(), count.visits))
+            .collect::<Vec<_>>(),
+        [("1", 1)]
+    );
+    for outside in [VILLAGE, "530626104", "530626"] {
+        let asked = VisitFilter {
+            area: Some(outside.into()),
+            ..scoped.clone()
+        };
+        let expected = format!("no area {outside}");
+        assert!(matches!(
+            store.export_form_versions(&asked),
+            Err(StoreError::NotFound(message)) if message == expected
+        ));
+        assert!(matches!(
+            store.export_visits_where(&asked, &mut |_, _| Ok(())),
+            Err(StoreError::NotFound(_))
+        ));
+    }
+    let inside = VisitFilter {
+        area: Some(OTHER_VILLAGE.into()),
+        ..scoped.clone()
+    };
+    assert_eq!(villages(&inside).len(), 1);
+    let nothing = VisitFilter::new(Scope::Area(String::new()));
+    assert!(villages(&nothing).is_empty());
 }
 
 /// A complete visit of the demo form to `household`, as `auth`'s change

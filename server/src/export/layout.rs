@@ -11,6 +11,8 @@ use doorstep_forms::{Form, Labels, Metadata, Question, QuestionKind};
 use doorstep_protocol::{Answers, VisitRecord};
 use serde_json::Value;
 
+use super::ExportError;
+
 /// The columns every visit row starts with.
 pub const VISIT_COLUMNS: [&str; 10] = [
     "visit_id",
@@ -32,6 +34,9 @@ pub enum ChoiceText {
     Names,
     Labels,
 }
+
+/// Where [`Layout::rows`] hands each row: `(table index, cells)`.
+pub type RowWriter<'w> = dyn FnMut(usize, &[Cell]) -> Result<(), ExportError> + 'w;
 
 /// One cell: nothing, text, or a number (a number cell in XLSX).
 #[derive(Debug, Clone, PartialEq)]
@@ -66,6 +71,21 @@ pub struct Table {
 #[derive(Debug)]
 pub struct Layout {
     pub tables: Vec<Table>,
+}
+
+impl Layout {
+    /// The index of the table called `name` (`visits`, or a repeat's).
+    pub fn table(&self, name: &str) -> Option<usize> {
+        self.tables.iter().position(|table| table.name == name)
+    }
+
+    /// The tables' names, in order.
+    pub fn table_names(&self) -> Vec<&str> {
+        self.tables
+            .iter()
+            .map(|table| table.name.as_str())
+            .collect()
+    }
 }
 
 impl Layout {
@@ -124,8 +144,8 @@ impl Layout {
         &self,
         visit: &VisitRecord,
         village: Option<&str>,
-        row: &mut dyn FnMut(usize, &[Cell]) -> anyhow::Result<()>,
-    ) -> anyhow::Result<()> {
+        row: &mut RowWriter<'_>,
+    ) -> Result<(), ExportError> {
         let text = |value: String| Cell::Text(value);
         let mut keys = vec![text(visit.id.to_string())];
         let mut cells = keys.clone();
@@ -154,8 +174,8 @@ impl Layout {
         mut cells: Vec<Cell>,
         answers: &Answers,
         computed: &Answers,
-        row: &mut dyn FnMut(usize, &[Cell]) -> anyhow::Result<()>,
-    ) -> anyhow::Result<()> {
+        row: &mut RowWriter<'_>,
+    ) -> Result<(), ExportError> {
         let table = &self.tables[index];
         cells.extend(
             table

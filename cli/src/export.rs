@@ -1,15 +1,14 @@
 //! `doorstep admin export visits`: the visits as JSON lines (the default),
 //! CSV files or an XLSX workbook, read from a cursor and written row by row
-//! so that memory stays flat however many visits there are.
+//! so that memory stays flat however many visits there are. The tables and
+//! writers are the server's (`doorstep_server::export`, shared with the
+//! HTTP download); this module is the command's flags, files and messages.
 //!
 //! CSV and XLSX lay the visits out in tables whose columns come from the
-//! form's definition ([`layout`]), so one export holds one form version:
-//! when the visits chosen are of several versions, `--form-version` must
-//! say which (each version has its own questions, and ODK Central and Kobo
-//! export per version too).
-
-mod layout;
-mod sink;
+//! form's definition, so one export holds one form version: when the
+//! visits chosen are of several versions, `--form-version` must say which
+//! (each version has its own questions, and ODK Central and Kobo export per
+//! version too). An operator at the server's shell sees every area.
 
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
@@ -19,11 +18,12 @@ use anyhow::Context;
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, ValueEnum};
 use doorstep_server::ServerStore;
-use doorstep_server::store::VisitFilter;
+use doorstep_server::export::{
+    ChoiceText, CsvSink, ExportError, Sink, TableExport, XlsxSink, write_jsonl,
+};
+use doorstep_server::store::{Scope, VisitFilter};
 
 use crate::output::invalid;
-use layout::{ChoiceText, Layout};
-use sink::{CsvSink, Sink, XlsxSink};
 
 #[derive(Debug, Args)]
 pub struct VisitsExport {
@@ -85,6 +85,7 @@ impl VisitsExport {
             return Err(invalid("--until is before --since"));
         }
         Ok(VisitFilter {
+            scope: Scope::All,
             area: self.area.as_ref().map(|code| code.trim().to_string()),
             since: self.since.map(start_of),
             until: self.until.and_then(|day| day.succ_opt()).map(start_of),
@@ -120,10 +121,22 @@ fn export_jsonl(
     filter: &VisitFilter,
     out: &mut dyn Write,
 ) -> anyhow::Result<u64> {
-    Ok(store.export_visits_where(filter, &mut |visit, _| {
-        serde_json::to_writer(&mut *out, &visit)?;
-        out.write_all(b"\n")
-    })?)
+    write_jsonl(store, filter, out).map_err(command_error)
+}
+
+/// An export's failure as the command reports it: the filters' mistakes
+/// are the caller's (exit code 5), in the command's words.
+fn command_error(error: ExportError) -> anyhow::Error {
+    match error {
+        ExportError::Store(error) => error.into(),
+        ExportError::NoVisits => invalid("no visits match: nothing to export"),
+        ExportError::SeveralVersions(versions) => invalid(format!(
+            "the visits chosen are of {} form versions, and each has its own columns: give --form-version (one of: {})",
+            versions.len(),
+            ExportError::version_list(&versions)
+        )),
+        other => other.into(),
+    }
 }
 
 fn export_tables(
@@ -140,45 +153,16 @@ fn export_tables(
             Some(_) => {}
         }
     }
-    let versions = store.export_form_versions(filter)?;
-    let version = match versions.as_slice() {
-        [] => return Err(invalid("no visits match: nothing to export")),
-        [one] => one,
-        several => {
-            let list: Vec<String> = several
-                .iter()
-                .map(|count| {
-                    format!(
-                        "{} {} ({} visits)",
-                        count.form_id, count.version, count.visits
-                    )
-                })
-                .collect();
-            return Err(invalid(format!(
-                "the visits chosen are of {} form versions, and each has its own columns: give --form-version (one of: {})",
-                several.len(),
-                list.join(", ")
-            )));
-        }
-    };
-    let form = store
-        .published_form(&version.form_id, &version.version)?
-        .ok_or_else(|| {
-            anyhow::anyhow!(
-                "form {} version {} is not published on this server",
-                version.form_id,
-                version.version
-            )
-        })?;
     let choices = match args.choices {
         Choices::Names => ChoiceText::Names,
         Choices::Labels => ChoiceText::Labels,
     };
-    let layout = Layout::new(&form, choices);
+    let export = TableExport::prepare(store, filter, choices).map_err(command_error)?;
+    let layout = &export.layout;
     let mut sink: Box<dyn Sink> = match args.format {
         ExportFormat::Xlsx => {
             let out = args.out.as_deref().context("--out")?;
-            Box::new(XlsxSink::new(out, &layout.tables)?)
+            Box::new(XlsxSink::new(out, &layout.tables).map_err(command_error)?)
         }
         _ => {
             if args.out.is_none() && layout.tables.len() > 1 {
@@ -186,32 +170,19 @@ fn export_tables(
                     "the form has repeats, so the CSV export is several files: give --out FILE.csv",
                 ));
             }
-            Box::new(CsvSink::new(args.out.as_deref(), &layout.tables)?)
+            Box::new(CsvSink::files(args.out.as_deref(), &layout.tables).map_err(command_error)?)
         }
     };
-    let mut failure = None;
-    let count = store.export_visits_where(filter, &mut |visit, village| {
-        layout
-            .rows(&visit, village, &mut |table, cells| sink.row(table, cells))
-            .map_err(|error| {
-                let text = error.to_string();
-                failure = Some(error);
-                std::io::Error::other(text)
-            })
-    });
-    if let Some(error) = failure {
-        return Err(error);
-    }
-    let count = count?;
-    let paths = sink.finish()?;
+    let count = export.write(store, sink.as_mut()).map_err(command_error)?;
+    let paths = sink.finish().map_err(command_error)?;
     let names: Vec<String> = paths
         .iter()
         .map(|path| path.display().to_string())
         .collect();
     eprintln!(
         "exported {count} visits of {} version {}: {}",
-        version.form_id,
-        version.version,
+        export.form_id,
+        export.version,
         names.join(", ")
     );
     Ok(())
