@@ -134,6 +134,8 @@ const ROUTES: &[Route] = &[
     Route { method: "GET", template: "/console/review", access: Access::Scoped, ok: 200, example: |_| Call::to(format!("/console/review?area={TOWNSHIP_A}")) },
     Route { method: "POST", template: "/console/review/conflicts/{id}", access: Access::SignedIn, ok: 403, example: |_| Call::to("/console/review/conflicts/1").forged_form("decision=keep") },
     Route { method: "GET", template: "/console/review/rejected", access: Access::Scoped, ok: 200, example: |_| Call::to(format!("/console/review/rejected?area={TOWNSHIP_A}")) },
+    Route { method: "GET", template: "/console/export", access: Access::SignedIn, ok: 200, example: |_| Call::to("/console/export") },
+    Route { method: "GET", template: "/console/export/visits", access: Access::Scoped, ok: 200, example: |_| Call::to(format!("/console/export/visits?format=csv&area={TOWNSHIP_A}")) },
     // The admin API.
     Route { method: "GET", template: "/admin/v1/openapi.json", access: Access::Open, ok: 200, example: |_| Call::to("/admin/v1/openapi.json") },
     Route { method: "GET", template: "/admin/v1/me", access: Access::SignedIn, ok: 200, example: |_| Call::to("/admin/v1/me") },
@@ -147,6 +149,7 @@ const ROUTES: &[Route] = &[
     Route { method: "POST", template: "/admin/v1/devices/{id}/revoke", access: Access::Scoped, ok: 200, example: |f| Call::to(format!("/admin/v1/devices/{}/revoke", f.new_device())) },
     Route { method: "GET", template: "/admin/v1/forms", access: Access::SignedIn, ok: 200, example: |_| Call::to("/admin/v1/forms") },
     Route { method: "POST", template: "/admin/v1/forms", access: Access::Admin, ok: 200, example: |_| Call::to("/admin/v1/forms").json(serde_json::from_str(DEMO_FORM).expect("the demo form")) },
+    Route { method: "GET", template: "/admin/v1/exports/visits", access: Access::Scoped, ok: 200, example: |_| Call::to(format!("/admin/v1/exports/visits?format=jsonl&area={TOWNSHIP_A}")) },
     Route { method: "GET", template: "/admin/v1/audit", access: Access::Admin, ok: 200, example: |_| Call::to("/admin/v1/audit?limit=5") },
 ];
 
@@ -169,6 +172,25 @@ impl Fixture {
         let world = World::new();
         let cadre = world.cadre(VILLAGE_A);
         let enrolment = world.raw_enrollment(cadre);
+        // One visit of township A, for the exports to find.
+        let visit =
+            doorstep_e2e::visit_record(&enrolment, world.village_a[0], doorstep_e2e::answers(2));
+        let auth = doorstep_server::store::DeviceAuth {
+            device_id: enrolment.device_id,
+            cadre_id: enrolment.cadre_id,
+        };
+        world
+            .store
+            .push(
+                auth,
+                &[doorstep_protocol::Change {
+                    seq: 1,
+                    mutation: doorstep_protocol::Mutation::Visit(visit),
+                }],
+                None,
+                Utc::now(),
+            )
+            .expect("a visit");
         let account = |name: &str, area: Option<&str>| {
             let role = if area.is_some() {
                 Role::Supervisor

@@ -333,3 +333,57 @@ fn a_supervisor_restores_a_conflict_from_the_review_page() {
         assert_eq!(record.phone, restored, "each phone receives the decision");
     }
 }
+
+#[test]
+fn the_export_page_downloads_the_scopes_visits_and_is_audited() {
+    use calamine::Reader;
+    let world = visited_world();
+    let url = world.url();
+    let supervisor = signed_in(&world, "li.juan", Role::Supervisor, Some(TOWNSHIP_A));
+    let form = page(
+        &format!("{url}/console/export"),
+        &supervisor,
+        StatusCode::OK,
+    );
+    assert!(form.contains("id=\"export\"") && form.contains("中坝村"));
+    assert!(
+        !form.contains("牛塘村"),
+        "only villages of the scope are offered"
+    );
+
+    let response = doorstep_e2e::console::get(
+        &format!("{url}/console/export/visits?format=xlsx&choices=labels&area={TOWNSHIP_A}"),
+        Some(&supervisor),
+    );
+    assert_eq!(response.status(), StatusCode::OK);
+    let bytes = response.bytes().expect("a workbook").to_vec();
+    let mut workbook: calamine::Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).expect("an XLSX");
+    let sheets = workbook.sheet_names();
+    let visits = workbook
+        .worksheet_range(&sheets[0])
+        .expect("the visits sheet");
+    assert_eq!(visits.height(), 1 + 2, "a header and the two visits");
+    assert!(
+        sheets.iter().any(|sheet| sheet.contains("migrants")),
+        "{sheets:?}"
+    );
+
+    let elsewhere = doorstep_e2e::console::get(
+        &format!("{url}/console/export/visits?format=csv&area={TOWNSHIP_B}"),
+        Some(&supervisor),
+    );
+    assert_eq!(elsewhere.status(), StatusCode::NOT_FOUND);
+    let audit = world
+        .store
+        .audit(10, Some(doorstep_server::store::AuditKind::VisitsExported))
+        .expect("the audit log");
+    assert_eq!(audit.len(), 2, "both questions are audited");
+    assert!(audit.iter().all(|entry| entry.user_id.is_some()));
+    assert!(
+        audit[1]
+            .detail
+            .as_deref()
+            .is_some_and(|detail| detail.starts_with("xlsx area=530626104"))
+    );
+}

@@ -12,10 +12,10 @@ use doorstep_protocol::limits::MAX_REQUEST_BYTES;
 use serde::{Deserialize, Serialize};
 
 use super::error::FormProblem;
-use crate::form_upload::XLSX_TYPE;
 use super::{ApiError, ApiUser};
 use crate::app::{AppState, blocking};
 use crate::error::AppError;
+use crate::form_upload::XLSX_TYPE;
 use crate::net::body::BodyTimeout;
 use crate::store::{AuditEntry, AuditKind, FormRow, StoreError};
 

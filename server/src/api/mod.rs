@@ -60,6 +60,30 @@ pub fn routes() -> Routes {
         .get("/admin/v1/forms", forms::list)
         .post("/admin/v1/forms", forms::publish)
         .get("/admin/v1/audit", forms::audit)
+        .get("/admin/v1/exports/visits", export_visits)
+}
+
+/// Visits of the token's scope as a download (`crate::export::http`),
+/// audited with the account and the question.
+async fn export_visits(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    ClientAddr(client): ClientAddr,
+    user: ApiUser,
+    uri: axum::http::Uri,
+) -> Response {
+    let query = match crate::export::ExportQuery::from_uri(&uri) {
+        Ok(query) => query,
+        Err(error) => return ApiError::from(error).into_response(),
+    };
+    crate::console::note(
+        &state,
+        AuditEvent::new(AuditKind::VisitsExported)
+            .user(user.0.id)
+            .client(client)
+            .detail(query.summary()),
+    )
+    .await;
+    crate::export::http::visits_response(Arc::clone(&state.store), user.scope(), query).await
 }
 
 async fn openapi() -> Response {

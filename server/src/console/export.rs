@@ -12,9 +12,10 @@ use maud::html;
 
 use super::layout::{self, Nav};
 use super::{Ctx, blocking};
-use crate::app::AppState;
+use crate::app::{AppState, ClientAddr};
+use crate::export::ExportQuery;
 use crate::export::http::visits_response;
-use crate::export::query::ExportQuery;
+use crate::store::{AuditEvent, AuditKind};
 
 pub(super) async fn page(State(state): State<AppState>, ctx: Ctx) -> Response {
     let store = Arc::clone(&state.store);
@@ -72,12 +73,24 @@ pub(super) async fn page(State(state): State<AppState>, ctx: Ctx) -> Response {
     ))
 }
 
-/// The download itself.
-pub(super) async fn visits(State(state): State<AppState>, ctx: Ctx, uri: Uri) -> Response {
+/// The download itself, audited with the account and the question.
+pub(super) async fn visits(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    ctx: Ctx,
+    uri: Uri,
+) -> Response {
     let query = match ExportQuery::from_uri(&uri) {
         Ok(query) => query,
         Err(error) => return error.into_response(),
     };
-    tracing::info!(user = %ctx.session.user.id, format = ?query.format, "console export");
+    super::note(
+        &state,
+        AuditEvent::new(AuditKind::VisitsExported)
+            .user(ctx.session.user.id)
+            .client(client)
+            .detail(query.summary()),
+    )
+    .await;
     visits_response(Arc::clone(&state.store), ctx.scope.clone(), query).await
 }

@@ -25,6 +25,7 @@ use crate::store::{
 use crate::throttle::client_key;
 
 mod chart;
+mod export;
 mod households;
 pub mod i18n;
 mod layout;
@@ -60,6 +61,8 @@ pub fn routes() -> Routes {
         .get("/console/review", review::conflicts)
         .post("/console/review/conflicts/{id}", review::decide)
         .get("/console/review/rejected", review::rejected)
+        .get("/console/export", export::page)
+        .get("/console/export/visits", export::visits)
 }
 
 /// A page, never cached, never framed.

@@ -142,6 +142,21 @@ impl ExportQuery {
         }
     }
 
+    /// The question, for the audit log: format, area, days, version,
+    /// table (codes and dates only).
+    pub fn summary(&self) -> String {
+        let or_any = |value: Option<String>| value.unwrap_or_else(|| "-".to_owned());
+        format!(
+            "{} area={} since={} until={} form_version={} table={}",
+            self.format.extension(),
+            or_any(self.area.clone()),
+            or_any(self.since.map(|day| day.to_string())),
+            or_any(self.until.map(|day| day.to_string())),
+            or_any(self.form_version.clone()),
+            or_any(self.table.clone()),
+        )
+    }
+
     /// `visits-AREA-DAY[-TABLE].EXT`: the area asked for, else the scope's,
     /// else `all`; only ASCII letters, digits, `-` and `_`.
     pub fn file_name(&self, scope: &Scope, today: NaiveDate) -> String {

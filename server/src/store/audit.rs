@@ -48,10 +48,13 @@ pub enum AuditKind {
     ConflictResolved,
     ApiTokenIssued,
     ApiTokenRevoked,
+    /// Visits downloaded from the console or the admin API (the query in
+    /// `detail`, never the rows).
+    VisitsExported,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 21] = [
+    pub const ALL: [AuditKind; 22] = [
         AuditKind::Enrolled,
         AuditKind::EnrolRetried,
         AuditKind::EnrolRefused,
@@ -73,6 +76,7 @@ impl AuditKind {
         AuditKind::ConflictResolved,
         AuditKind::ApiTokenIssued,
         AuditKind::ApiTokenRevoked,
+        AuditKind::VisitsExported,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -98,6 +102,7 @@ impl AuditKind {
             AuditKind::ConflictResolved => "conflict_resolved",
             AuditKind::ApiTokenIssued => "api_token_issued",
             AuditKind::ApiTokenRevoked => "api_token_revoked",
+            AuditKind::VisitsExported => "visits_exported",
         }
     }
 

@@ -100,7 +100,8 @@ CREATE TABLE audit_new (
                   'households_imported', 'cadre_added', 'assigned', 'unassigned',
                   'form_published', 'enrol_code_issued',
                   'user_added', 'signed_in', 'sign_in_refused', 'password_changed',
-                  'conflict_resolved', 'api_token_issued', 'api_token_revoked')),
+                  'conflict_resolved', 'api_token_issued', 'api_token_revoked',
+                  'visits_exported')),
     device_id TEXT,                       -- the device concerned, if any
     cadre_id  TEXT,                       -- the cadre concerned, if any
     client    TEXT,                       -- the client's network address, for requests
