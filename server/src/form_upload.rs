@@ -42,22 +42,28 @@ pub fn is_workbook(content_type: &str, body: &[u8]) -> bool {
 }
 
 /// The form in `body`, a workbook (`xlsx`) or a JSON definition; or every
-/// problem that keeps it from importing. Blocking (a workbook is parsed).
-pub fn read_form(body: &[u8], xlsx: bool) -> Result<Form, Vec<FormProblem>> {
+/// problem that keeps it from importing. `name` is the uploaded file's
+/// name, if known: a workbook whose settings give no form id takes its
+/// stem, as `doorstep admin publish-form` does. Blocking (a workbook is
+/// parsed).
+pub fn read_form(body: &[u8], xlsx: bool, name: Option<&str>) -> Result<Form, Vec<FormProblem>> {
     if xlsx {
-        return doorstep_forms::xlsform::read_xlsx_bytes(body).map_err(|error| {
-            error
-                .groups()
-                .iter()
-                .map(|group| FormProblem {
-                    sheet: group.sheet.clone(),
-                    rows: group.rows.clone(),
-                    column: group.column.clone(),
-                    message: group.message.clone(),
-                    text: group.to_string(),
-                })
-                .collect()
-        });
+        let attachments = doorstep_forms::xlsform::Attachments::new();
+        return doorstep_forms::xlsform::read_xlsx_files(body, name, &attachments).map_err(
+            |error| {
+                error
+                    .groups()
+                    .iter()
+                    .map(|group| FormProblem {
+                        sheet: group.sheet.clone(),
+                        rows: group.rows.clone(),
+                        column: group.column.clone(),
+                        message: group.message.clone(),
+                        text: group.to_string(),
+                    })
+                    .collect()
+            },
+        );
     }
     let value: serde_json::Value = serde_json::from_slice(body)
         .map_err(|error| vec![FormProblem::whole(format!("not JSON: {error}"))])?;

@@ -98,6 +98,19 @@ impl Call {
         self
     }
 
+    /// A console upload (`multipart/form-data`) with a CSRF token that is
+    /// nobody's and a small file.
+    fn forged_upload(mut self) -> Call {
+        let body = format!(
+            "--matrix\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{}\r\n\
+             --matrix\r\nContent-Disposition: form-data; name=\"file\"; filename=\"form.json\"\r\n\
+             Content-Type: application/json\r\n\r\n{{}}\r\n--matrix--\r\n",
+            "0".repeat(64)
+        );
+        self.body = Some(("multipart/form-data; boundary=matrix", body.into_bytes()));
+        self
+    }
+
     fn hiding(mut self, id: impl ToString) -> Call {
         self.hidden = Some(id.to_string());
         self
@@ -134,6 +147,8 @@ const ROUTES: &[Route] = &[
     Route { method: "GET", template: "/console/review", access: Access::Scoped, ok: 200, example: |_| Call::to(format!("/console/review?area={TOWNSHIP_A}")) },
     Route { method: "POST", template: "/console/review/conflicts/{id}", access: Access::SignedIn, ok: 403, example: |_| Call::to("/console/review/conflicts/1").forged_form("decision=keep") },
     Route { method: "GET", template: "/console/review/rejected", access: Access::Scoped, ok: 200, example: |_| Call::to(format!("/console/review/rejected?area={TOWNSHIP_A}")) },
+    Route { method: "GET", template: "/console/forms", access: Access::Admin, ok: 200, example: |_| Call::to("/console/forms") },
+    Route { method: "POST", template: "/console/forms", access: Access::Admin, ok: 403, example: |_| Call::to("/console/forms").forged_upload() },
     Route { method: "GET", template: "/console/export", access: Access::SignedIn, ok: 200, example: |_| Call::to("/console/export") },
     Route { method: "GET", template: "/console/export/visits", access: Access::Scoped, ok: 200, example: |_| Call::to(format!("/console/export/visits?format=csv&area={TOWNSHIP_A}")) },
     // The admin API.

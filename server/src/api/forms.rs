@@ -126,7 +126,7 @@ pub(super) async fn publish(
 }
 
 fn read_form(body: &[u8], xlsx: bool) -> Result<Form, ApiError> {
-    crate::form_upload::read_form(body, xlsx).map_err(ApiError::FormProblems)
+    crate::form_upload::read_form(body, xlsx, None).map_err(ApiError::FormProblems)
 }
 
 /// A problem of the form as a whole.

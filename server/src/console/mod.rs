@@ -26,6 +26,7 @@ use crate::throttle::client_key;
 
 mod chart;
 mod export;
+mod forms;
 mod households;
 pub mod i18n;
 mod layout;
@@ -61,6 +62,8 @@ pub fn routes() -> Routes {
         .get("/console/review", review::conflicts)
         .post("/console/review/conflicts/{id}", review::decide)
         .get("/console/review/rejected", review::rejected)
+        .get("/console/forms", forms::page)
+        .post("/console/forms", forms::upload)
         .get("/console/export", export::page)
         .get("/console/export/visits", export::visits)
 }
