@@ -27,6 +27,7 @@ use doorstep_protocol::{
     RetireResponse, SnapshotRequest, routes,
 };
 
+use crate::enrol::EnrolSettings;
 use crate::error::AppError;
 use crate::store::{AuditEvent, AuditKind, DeviceAuth, ServerStore, StoreError};
 use crate::throttle::{Buckets, Throttle, client_key};
@@ -42,6 +43,8 @@ pub struct AppState {
     pub throttle: Arc<Throttle>,
     /// Reverse proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Arc<Vec<IpAddr>>,
+    /// What enrolment QR codes say besides the code.
+    pub enrol: Arc<EnrolSettings>,
 }
 
 impl AppState {
@@ -50,6 +53,7 @@ impl AppState {
             store,
             throttle: Arc::new(Throttle::default()),
             trusted_proxies: Arc::new(Vec::new()),
+            enrol: Arc::new(EnrolSettings::default()),
         }
     }
 }
@@ -183,8 +187,14 @@ async fn push(
 ) -> Result<WireResponse, AppError> {
     check_protocol(request.protocol)?;
     let now = Utc::now();
-    let (results, position) =
-        blocking(move || state.store.push(auth, &request.changes, client, now)).await?;
+    let (results, position) = blocking(move || {
+        let pushed = state.store.push(auth, &request.changes, client, now)?;
+        if let Some(pending) = request.pending {
+            state.store.record_pending(auth.device_id, pending, now)?;
+        }
+        Ok(pushed)
+    })
+    .await?;
     tracing::info!(position, "push applied");
     WireResponse::new(
         accept,
@@ -207,7 +217,14 @@ async fn pull(
     let Query(query) = query.map_err(|rejection| {
         AppError::BadRequest(format!("bad pull query: {}", rejection.body_text()))
     })?;
-    let response = blocking(move || state.store.pull(auth, &query, Utc::now())).await?;
+    let response = blocking(move || {
+        let now = Utc::now();
+        if let Some(pending) = query.pending {
+            state.store.record_pending(auth.device_id, pending, now)?;
+        }
+        state.store.pull(auth, &query, now)
+    })
+    .await?;
     WireResponse::new(accept, &response)
 }
 

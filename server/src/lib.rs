@@ -1,6 +1,8 @@
 //! Doorstep's sync server: an axum app over an embedded SQLite store.
 //!
 //! - [`app`]: the `/v1` HTTP API (enroll, push, pull, snapshot, health);
+//! - [`enrol`]: what enrolment QR codes say besides the code (the public
+//!   address, the county CA's fingerprint);
 //! - [`store`]: the database, for the API and for operators' commands;
 //! - [`wire`]: zstd-compressed JSON bodies;
 //! - [`error`]: the one error type every handler returns;
@@ -13,6 +15,7 @@
 
 pub mod app;
 pub mod console;
+pub mod enrol;
 pub mod error;
 pub mod net;
 pub mod store;
@@ -45,8 +48,11 @@ pub async fn serve_with(
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let scheme = if options.tls.is_some() { "https" } else { "http" };
+    let listening = format!("{scheme}://{}", listener.local_addr()?);
     let state = AppState {
         trusted_proxies: Arc::new(options.trusted_proxies.clone()),
+        enrol: Arc::new(options.enrol.clone().or_url(listening)),
         ..AppState::new(store)
     };
     net::serve_router(listener, router(state), options, shutdown).await

@@ -24,6 +24,7 @@ use crate::store::{ConsoleSession, StoreError, users::SESSION_HOURS};
 use crate::throttle::client_key;
 
 mod pages;
+pub mod qr;
 
 /// The session cookie's name.
 pub const COOKIE_NAME: &str = "doorstep_console";

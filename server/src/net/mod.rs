@@ -71,6 +71,9 @@ pub struct ServeOptions {
     /// `X-Forwarded-For` (the right-most one that is not a trusted proxy),
     /// never by the proxy's own.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// What enrolment QR codes say besides the code; without a public
+    /// address, the one the server listens on.
+    pub enrol: crate::enrol::EnrolSettings,
 }
 
 /// Caps on connections and the timeouts that free them.

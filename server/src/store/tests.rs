@@ -179,6 +179,7 @@ fn pull_pages_through_the_log_within_scope() {
                     cursor,
                     scope: None,
                     limit: Some(1),
+                    pending: None,
                 },
                 Utc::now(),
             )
@@ -204,6 +205,7 @@ fn pull_pages_through_the_log_within_scope() {
                 cursor,
                 scope: None,
                 limit: None,
+                pending: None,
             },
             Utc::now(),
         )
@@ -223,6 +225,7 @@ fn the_scope_list_comes_only_when_the_device_digest_is_stale() {
         cursor: page.cursor,
         scope: Some(scope_digest(&scope)),
         limit: None,
+        pending: None,
     };
     assert_eq!(store.pull(auth, &current, Utc::now()).unwrap().scope, None);
     store
