@@ -49,13 +49,13 @@ pub struct ServeArgs {
     /// The address devices reach this server at, for enrolment QR codes
     /// (a public name, or a reverse proxy's https:// address). [default:
     /// the address printed on stdout]
-    #[arg(long, value_name = "URL",)]
+    #[arg(long, value_name = "URL")]
     public_url: Option<String>,
     /// The county CA's certificate (PEM), when the server's certificate is
     /// from the county's own CA: its SHA-256 goes into enrolment QR codes
     /// and devices pin it. With --tls-cert it is also sent in the TLS
     /// handshake (devices must see it there); a reverse proxy must send it.
-    #[arg(long, value_name = "FILE",)]
+    #[arg(long, value_name = "FILE")]
     public_ca: Option<PathBuf>,
 }
 

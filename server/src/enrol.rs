@@ -103,9 +103,8 @@ mod tests {
     #[test]
     fn the_payload_carries_the_public_address_and_the_fingerprint() {
         let fingerprint = CaFingerprint::of_der(b"a CA");
-        let settings =
-            EnrolSettings::new(Some("https://county.example:8686/"), Some(fingerprint))
-                .expect("settings");
+        let settings = EnrolSettings::new(Some("https://county.example:8686/"), Some(fingerprint))
+            .expect("settings");
         let payload = settings.payload("ABCD-EFGH").expect("a payload");
         let qr = EnrolQr::parse(&payload).expect("reads back");
         assert_eq!(qr.server, "https://county.example:8686");

@@ -48,7 +48,11 @@ pub async fn serve_with(
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let scheme = if options.tls.is_some() { "https" } else { "http" };
+    let scheme = if options.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let listening = format!("{scheme}://{}", listener.local_addr()?);
     let state = AppState {
         trusted_proxies: Arc::new(options.trusted_proxies.clone()),

@@ -14,8 +14,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use doorstep_protocol::{
-    CaFingerprint, ENCODING_ZSTD, EnrollRequest, EnrollResponse, ErrorBody, PullQuery, PullResponse, PushRequest,
-    PushResponse, RetireRequest, RetireResponse, SnapshotRequest, SnapshotResponse, routes,
+    CaFingerprint, ENCODING_ZSTD, EnrollRequest, EnrollResponse, ErrorBody, PullQuery,
+    PullResponse, PushRequest, PushResponse, RetireRequest, RetireResponse, SnapshotRequest,
+    SnapshotResponse, routes,
 };
 use reqwest::blocking::{Client, RequestBuilder};
 use reqwest::header::{

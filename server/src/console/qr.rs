@@ -103,9 +103,20 @@ mod tests {
     #[test]
     fn the_svg_is_self_contained_and_scans_back_to_the_payload() {
         let svg = qr_svg(PAYLOAD);
-        assert!(svg.starts_with(r#"<svg role="img" xmlns="http://www.w3.org/2000/svg""#), "{svg}");
+        assert!(
+            svg.starts_with(r#"<svg role="img" xmlns="http://www.w3.org/2000/svg""#),
+            "{svg}"
+        );
         assert!(svg.ends_with("</svg>"));
-        for outside in ["<?xml", "href", "<script", "<image", "url(", "<foreignObject", "<style"] {
+        for outside in [
+            "<?xml",
+            "href",
+            "<script",
+            "<image",
+            "url(",
+            "<foreignObject",
+            "<style",
+        ] {
             assert!(!svg.contains(outside), "{outside} in the SVG");
         }
         // The only address is the SVG namespace.
@@ -133,7 +144,10 @@ mod tests {
             rows.push(upper);
             rows.push(lower);
         }
-        assert!(rows[0].iter().all(|dark| !dark), "a light quiet zone on top");
+        assert!(
+            rows[0].iter().all(|dark| !dark),
+            "a light quiet zone on top"
+        );
         assert_eq!(decode(&rows, 3), PAYLOAD);
     }
 

@@ -477,3 +477,50 @@ fn visit_change(
         }),
     }
 }
+
+#[test]
+fn a_pending_count_is_written_when_it_changes_or_the_last_report_is_stale() {
+    let (_directory, store) = store();
+    let auth = device(&store, VILLAGE);
+    let shown = |store: &ServerStore| {
+        let device = store
+            .devices()
+            .unwrap()
+            .into_iter()
+            .find(|device| device.id == auth.device_id)
+            .unwrap();
+        (device.pending_changes, device.pending_reported_at)
+    };
+    assert_eq!(shown(&store), (None, None), "nothing reported yet");
+    let start = Utc::now();
+    store.record_pending(auth.device_id, 4, start).unwrap();
+    assert_eq!(
+        shown(&store),
+        (Some(4), Some(doorstep_core::sqlite::time_text(start)))
+    );
+    // The same count soon after: not worth the writer.
+    let soon = start + Duration::seconds(10);
+    store.record_pending(auth.device_id, 4, soon).unwrap();
+    assert_eq!(
+        shown(&store),
+        (Some(4), Some(doorstep_core::sqlite::time_text(start)))
+    );
+    // Another count: written at once, with the contact.
+    store.record_pending(auth.device_id, 1, soon).unwrap();
+    assert_eq!(
+        shown(&store),
+        (Some(1), Some(doorstep_core::sqlite::time_text(soon)))
+    );
+    // The same count a while later: the report is refreshed.
+    let later = soon + Duration::seconds(61);
+    store.record_pending(auth.device_id, 1, later).unwrap();
+    assert_eq!(
+        shown(&store),
+        (Some(1), Some(doorstep_core::sqlite::time_text(later)))
+    );
+    let device = store.devices().unwrap().remove(0);
+    assert_eq!(
+        device.last_seen_at,
+        Some(doorstep_core::sqlite::time_text(later))
+    );
+}
