@@ -155,6 +155,43 @@ impl EnrolQr {
         }
         payload
     }
+
+    /// Whether a server address can go into a payload: `http(s)://` and a
+    /// host, no user name or password, no query or fragment, no white
+    /// space or control characters. The device's transport parses it fully
+    /// when it connects.
+    pub fn check_server(server: &str) -> Result<(), EnrolQrError> {
+        let invalid = |why: &str| Err(EnrolQrError::Invalid(format!("the server address {why}")));
+        if server.len() > MAX_SERVER_BYTES {
+            return invalid("is too long");
+        }
+        let rest = ["https://", "http://"].iter().find_map(|scheme| {
+            server
+                .get(..scheme.len())
+                .filter(|prefix| prefix.eq_ignore_ascii_case(scheme))
+                .map(|_| &server[scheme.len()..])
+        });
+        let Some(rest) = rest else {
+            return invalid("does not start with https:// or http://");
+        };
+        if server
+            .chars()
+            .any(|character| character.is_whitespace() || character.is_control())
+        {
+            return invalid("has white space or control characters in it");
+        }
+        if server.contains(['?', '#']) {
+            return invalid("has a query or a fragment");
+        }
+        let authority = rest.split('/').next().unwrap_or_default();
+        if authority.contains('@') {
+            return invalid("has a user name in it");
+        }
+        if authority.is_empty() || authority.starts_with(':') {
+            return invalid("has no host");
+        }
+        Ok(())
+    }
 }
 
 /// The code is a secret until used: left out.
@@ -204,45 +241,6 @@ impl fmt::Debug for CaFingerprint {
 
 fn is_version_number(text: &str) -> bool {
     !text.is_empty() && text.len() <= 9 && text.bytes().all(|byte| byte.is_ascii_digit())
-}
-
-impl EnrolQr {
-    /// Whether a server address can go into a payload: `http(s)://` and a
-    /// host, no user name or password, no query or fragment, no white
-    /// space or control characters. The device's transport parses it fully
-    /// when it connects.
-    pub fn check_server(server: &str) -> Result<(), EnrolQrError> {
-        let invalid = |why: &str| Err(EnrolQrError::Invalid(format!("the server address {why}")));
-        if server.len() > MAX_SERVER_BYTES {
-            return invalid("is too long");
-        }
-        let rest = ["https://", "http://"].iter().find_map(|scheme| {
-            server
-                .get(..scheme.len())
-                .filter(|prefix| prefix.eq_ignore_ascii_case(scheme))
-                .map(|_| &server[scheme.len()..])
-        });
-        let Some(rest) = rest else {
-            return invalid("does not start with https:// or http://");
-        };
-        if server
-            .chars()
-            .any(|character| character.is_whitespace() || character.is_control())
-        {
-            return invalid("has white space or control characters in it");
-        }
-        if server.contains(['?', '#']) {
-            return invalid("has a query or a fragment");
-        }
-        let authority = rest.split('/').next().unwrap_or_default();
-        if authority.contains('@') {
-            return invalid("has a user name in it");
-        }
-        if authority.is_empty() || authority.starts_with(':') {
-            return invalid("has no host");
-        }
-        Ok(())
-    }
 }
 
 fn check_code(code: &str) -> Result<(), EnrolQrError> {
