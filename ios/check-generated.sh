@@ -76,13 +76,13 @@ for path in sys.argv[2:]:
         if f"public protocol {protocol}" not in generated:
             problems.append(f"{path}: protocol {protocol} is not in the generated Swift")
 # Swift-style names (bindings/uniffi.toml, [bindings.swift.rename]): no
-# field, method or argument label ends in Id, Url, Json, Pem or Http.
+# field, method or argument label ends in Id, Url, Json, Pem, Http or Qr.
 names = re.findall(r'public let (\w+)', generated) + re.findall(r'open func (\w+)\(', generated)
 for params in re.findall(r'open func \w+\(([^)]*)\)', generated):
     names += [p.split(":")[0].strip("` ") for p in params.split(",") if ":" in p]
 for name in sorted(set(names)):
     checked += 1
-    if re.search(r'[a-z](Id|Url|Json|Pem|Http)$', name):
+    if re.search(r'[a-z](Id|Url|Json|Pem|Http|Qr)$', name):
         problems.append(f"generated Swift: {name} is not Swift-style; rename it in bindings/uniffi.toml")
 for problem in problems:
     print(problem, file=sys.stderr)

@@ -116,6 +116,7 @@ impl From<&Error> for DoorstepError {
             | Error::Wiped
             | Error::Busy(_) => DoorstepError::Storage { reason },
             Error::Cancelled => DoorstepError::Cancelled,
+            Error::EnrolQr(_) => DoorstepError::InvalidInput { reason },
             Error::BadForm { .. } | Error::Protocol(_) => DoorstepError::Other { reason },
         }
     }

@@ -4,8 +4,9 @@
 //! anything the core does not (a missing capability goes into core first).
 //!
 //! - What talks to the server or may take long is `async` (Kotlin
-//!   `suspend`, Swift `async`): `enroll`, `sync`, `wipe`, `rekey`. Each runs
-//!   on a thread of its own and completes a future, with no async runtime.
+//!   `suspend`, Swift `async`): `enroll`, `enrollFromQr`, `sync`, `wipe`,
+//!   `rekey`. Each runs on a thread of its own and completes a future,
+//!   with no async runtime.
 //!   Cancelling the coroutine or task cancels a sync between two steps; it
 //!   resumes where it stopped.
 //! - The rest blocks its caller briefly and is safe from any thread (the
@@ -17,6 +18,7 @@
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use doorstep_core::enrol_qr::EnrolQr;
 use doorstep_core::sqlite::DatabaseKey;
 use doorstep_core::sync::{AutoSync, CancelToken, SyncEngine};
 use doorstep_core::transport::{Endpoint, HttpTimeouts, HttpTransport, Transport};
@@ -44,8 +46,8 @@ type Result<T> = std::result::Result<T, DoorstepError>;
 /// safe from any thread.
 ///
 /// Which calls wait, and for what:
-/// - `enroll`, `sync`, `wipe` (the network) and `rekey` (a copy of the
-///   whole store) are `suspend`/`async`.
+/// - `enroll`, `enrollFromQr`, `sync`, `wipe` (the network) and `rekey`
+///   (a copy of the whole store) are `suspend`/`async`.
 /// - `open` blocks while it opens the file and brings its schema up to
 ///   date: call it off the main thread.
 /// - Reads (`status`, `households`, `visits`, …) never wait for the writer
@@ -163,6 +165,33 @@ impl Doorstep {
             let transport = HttpTransport::connect(&endpoint, HttpTimeouts::default())?;
             let identity =
                 doorstep_core::sync::enroll(&store, &transport, &endpoint, &code, device_label)?;
+            Ok(identity.into())
+        })
+        .await
+    }
+
+    /// Enrols this store with a scanned enrolment QR code (its text, as the
+    /// scanner gives it): the server address, the one-time code and, when
+    /// the county runs its own CA, that CA's fingerprint. The same as
+    /// `enroll`; with a fingerprint, the server must present that CA, which
+    /// is then trusted from now on as a `ca_pem` would be. A payload that is
+    /// not a Doorstep enrolment code, or is damaged, is `InvalidInput`
+    /// (nothing is sent); a server that does not present the CA is `Tls`.
+    #[uniffi::method(default(device_label = None))]
+    pub async fn enroll_from_qr(
+        &self,
+        payload: String,
+        device_label: Option<String>,
+    ) -> Result<DeviceIdentity> {
+        let qr = EnrolQr::parse(&payload).map_err(doorstep_core::Error::from)?;
+        let store = Arc::clone(&self.store);
+        off_thread(move || {
+            let identity = doorstep_core::sync::enroll_from_qr(
+                &store,
+                &qr,
+                device_label,
+                HttpTimeouts::default(),
+            )?;
             Ok(identity.into())
         })
         .await

@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use doorstep_forms::Form;
-use doorstep_protocol::{AreaLevel, AreaRecord, HouseholdRecord};
+use doorstep_protocol::{AreaLevel, AreaRecord, CaFingerprint, HouseholdRecord};
 use doorstep_server::ServerStore;
+use doorstep_server::enrol::{self, EnrolSettings};
 use doorstep_server::store::{AssignmentTarget, AuditKind, NewUser, Role};
 use uuid::Uuid;
 
@@ -74,10 +75,27 @@ enum AdminCommand {
     Unassign(TargetArgs),
     /// Publish a form version from an XLSForm (.xlsx) or a JSON definition.
     PublishForm { file: PathBuf },
-    /// Make a one-time enrolment code for a cadre's device; prints the code.
+    /// Make a one-time enrolment code for a cadre's device; prints the
+    /// code, and with --public-url the enrolment QR code's payload on a
+    /// second line (`doorstep://enrol?…`, a secret like the code).
     EnrollCode {
         #[arg(long)]
         cadre: Uuid,
+        /// The address devices reach the server at (as `serve
+        /// --public-url`): makes the QR code's payload.
+        #[arg(long, value_name = "URL")]
+        public_url: Option<String>,
+        /// The county CA's certificate (PEM), as `serve --public-ca`: its
+        /// fingerprint goes into the payload and devices pin it.
+        #[arg(long, value_name = "FILE", requires = "public_url")]
+        ca: Option<PathBuf>,
+        /// Also draw the QR code on stderr, in Unicode blocks for a dark
+        /// terminal, for a phone to scan off the screen.
+        #[arg(long, requires = "public_url")]
+        qr: bool,
+        /// The code, its cadre, expiry and `qr_payload` as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// List the same-field conflicts the merge settled, for review: the
     /// value kept, the value that lost, and whose each was.
@@ -303,14 +321,13 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
             );
             out!("{}@{}", form.form_id, form.version);
         }
-        AdminCommand::EnrollCode { cadre } => {
-            let code = store.enroll_code(cadre)?;
-            eprintln!(
-                "one-time code for cadre {cadre}, valid until {}",
-                code.expires_at.format("%Y-%m-%d %H:%M UTC")
-            );
-            out!("{}", code.code);
-        }
+        AdminCommand::EnrollCode {
+            cadre,
+            public_url,
+            ca,
+            qr,
+            json,
+        } => enroll_code(&store, cadre, public_url, ca, qr, json)?,
         AdminCommand::Conflicts { household, json } => {
             let conflicts = store.conflicts(household)?;
             if json {
@@ -351,12 +368,15 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
             } else {
                 for device in devices {
                     out!(
-                        "{}\t{}\t{}\tlast seen {}\t{} visits{}",
+                        "{}\t{}\t{}\tlast seen {}\t{} visits\t{} unsent{}",
                         device.id,
                         device.cadre_id,
                         device.label.as_deref().unwrap_or("-"),
                         device.last_seen_at.as_deref().unwrap_or("never"),
                         device.visits,
+                        device
+                            .pending_changes
+                            .map_or("?".to_string(), |pending| pending.to_string()),
                         if device.revoked_at.is_some() {
                             "\trevoked"
                         } else {
@@ -477,4 +497,55 @@ pub fn records(rows: &[HouseholdRow]) -> (Vec<AreaRecord>, Vec<HouseholdRecord>)
         });
     }
     (areas.into_values().collect(), households)
+}
+
+/// `admin enroll-code`: the code on stdout (and the QR payload on a second
+/// line when the public address is given), or all of it as JSON; the QR
+/// code drawn on stderr with `--qr`. The address and the CA file are
+/// checked before the code is made: a mistake makes no code.
+fn enroll_code(
+    store: &ServerStore,
+    cadre: Uuid,
+    public_url: Option<String>,
+    ca: Option<PathBuf>,
+    qr: bool,
+    json: bool,
+) -> anyhow::Result<()> {
+    let fingerprint = ca
+        .as_deref()
+        .map(enrol::read_ca)
+        .transpose()
+        .map_err(|error| invalid(error.to_string()))?
+        .map(|certificate| CaFingerprint::of_der(&certificate));
+    let settings = EnrolSettings::new(public_url.as_deref(), fingerprint)
+        .map_err(|error| invalid(error.to_string()))?;
+    let code = store.enroll_code(cadre)?;
+    let qr_payload = settings.payload(&code.code);
+    eprintln!(
+        "one-time code for cadre {cadre}, valid until {}",
+        code.expires_at.format("%Y-%m-%d %H:%M UTC")
+    );
+    if let (true, Some(payload)) = (qr, &qr_payload) {
+        let drawing = doorstep_server::console::qr::qr_text(payload)
+            .ok_or_else(|| invalid("the payload is too long for a QR code"))?;
+        eprintln!("{drawing}");
+    }
+    if json {
+        #[derive(serde::Serialize)]
+        struct Shown<'a> {
+            #[serde(flatten)]
+            code: &'a doorstep_server::store::EnrollCode,
+            qr_payload: Option<&'a str>,
+        }
+        print_json(&Shown {
+            code: &code,
+            qr_payload: qr_payload.as_deref(),
+        })?;
+    } else {
+        out!("{}", code.code);
+        if let Some(payload) = &qr_payload {
+            out!("{payload}");
+        }
+    }
+    Ok(())
 }

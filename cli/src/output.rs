@@ -55,7 +55,8 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
                 | Error::AlreadyEnrolled { .. }
                 | Error::Key(_)
                 | Error::NoStore { .. }
-                | Error::Unsynced { .. } => EXIT_INVALID,
+                | Error::Unsynced { .. }
+                | Error::EnrolQr(_) => EXIT_INVALID,
                 _ => EXIT_ERROR,
             };
         }

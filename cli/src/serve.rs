@@ -9,6 +9,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
+use doorstep_protocol::CaFingerprint;
+use doorstep_server::enrol::{self, EnrolSettings};
 use doorstep_server::{ConnectionLimits, ServeOptions, ServerStore};
 
 use crate::output;
@@ -49,12 +51,34 @@ pub struct ServeArgs {
     /// or an internal network). Its URL is the second line on stdout.
     #[arg(long, value_name = "ADDR")]
     metrics: Option<SocketAddr>,
+    /// The address devices reach this server at, for enrolment QR codes
+    /// (a public name, or a reverse proxy's https:// address). [default:
+    /// the address printed on stdout]
+    #[arg(long, value_name = "URL")]
+    public_url: Option<String>,
+    /// The county CA's certificate (PEM), when the server's certificate is
+    /// from the county's own CA: its SHA-256 goes into enrolment QR codes
+    /// and devices pin it. With --tls-cert it is also sent in the TLS
+    /// handshake (devices must see it there); a reverse proxy must send it.
+    #[arg(long, value_name = "FILE")]
+    public_ca: Option<PathBuf>,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let public_ca = args
+        .public_ca
+        .as_deref()
+        .map(enrol::read_ca)
+        .transpose()
+        .map_err(|error| output::invalid(error.to_string()))?;
+    let enrol = EnrolSettings::new(
+        args.public_url.as_deref(),
+        public_ca.as_ref().map(|ca| CaFingerprint::of_der(ca)),
+    )
+    .map_err(|error| output::invalid(error.to_string()))?;
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(
-            doorstep_server::net::tls::server_config(cert, key)
+            doorstep_server::net::tls::server_config_with_ca(cert, key, public_ca.as_ref())
                 .map_err(|error| output::invalid(error.to_string()))?,
         ),
         _ => None,
@@ -71,6 +95,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         tls,
         limits,
         trusted_proxies: args.trusted_proxy.clone(),
+        enrol: enrol.clone(),
         ..ServeOptions::default()
     };
     let metrics = Arc::clone(&options.metrics);
@@ -122,6 +147,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
                 let _ = metrics_stopped.await;
             }))
         });
+        match &enrol.public_url {
+            Some(public) => eprintln!("enrolment QR codes send devices to {public}"),
+            None if address.ip().is_unspecified() => eprintln!(
+                "warning: enrolment QR codes would send devices to {url}, which no device can reach; give --public-url"
+            ),
+            None => {}
+        }
         if !https && !address.ip().is_loopback() {
             eprintln!(
                 "warning: serving plain http:// on {address}: devices refuse plain http:// except on loopback; use --tls-cert/--tls-key or a reverse proxy"

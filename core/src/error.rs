@@ -76,6 +76,9 @@ pub enum Error {
     Invalid(Vec<Violation>),
     #[error(transparent)]
     Transport(#[from] TransportError),
+    /// A scanned enrolment QR code that cannot be used.
+    #[error(transparent)]
+    EnrolQr(#[from] crate::enrol_qr::EnrolQrError),
     #[error("the server answered something this device does not understand: {0}")]
     Protocol(String),
     #[error("sync cancelled; it resumes where it stopped next time")]

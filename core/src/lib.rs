@@ -23,6 +23,10 @@ pub mod transport;
 /// store records visits against its forms.
 pub use doorstep_forms as forms;
 
+/// What an enrolment QR code says (`doorstep_protocol::enrol_qr`): the
+/// server, the one-time code, the county CA's fingerprint.
+pub use doorstep_protocol::enrol_qr;
+
 pub use error::{Error, Result};
 pub use model::*;
 pub use store::{Store, StoreOptions, VisitSession};

@@ -16,9 +16,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+pub mod enrol_qr;
 mod household;
 pub mod limits;
 
+pub use enrol_qr::{CaFingerprint, EnrolQr, EnrolQrError};
 pub use household::{ConflictRecord, HOUSEHOLD_CATEGORIES, Hlc, HouseholdEdit, HouseholdField};
 
 /// The protocol version this crate describes. Sent by the device in every
@@ -198,6 +200,11 @@ pub struct FormRecord {
 pub struct PushRequest {
     pub protocol: u32,
     pub changes: Vec<Change>,
+    /// Changes the device still holds to send after these (its outbox's
+    /// pending entries not in this request), for the console's device
+    /// list. Optional: older devices leave it out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<u64>,
 }
 
 /// One outbox entry. `(device id, seq)` identifies it for ever: the server
@@ -298,6 +305,11 @@ pub struct PullQuery {
     pub scope: Option<String>,
     #[serde(default)]
     pub limit: Option<u32>,
+    /// Changes the device still holds to send (its outbox's pending
+    /// entries), as [`PushRequest::pending`]. Optional: older devices
+    /// leave it out, and older servers ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -459,6 +471,7 @@ mod tests {
                 seq: 7,
                 mutation: Mutation::Visit(visit()),
             }],
+            pending: None,
         };
         let value = serde_json::to_value(&request).expect("serialises");
         assert_eq!(
@@ -541,6 +554,30 @@ mod tests {
         let query: PullQuery = serde_json::from_value(json!({})).expect("parses");
         assert_eq!(query.cursor, 0);
         assert_eq!(query.scope, None);
+        assert_eq!(query.pending, None);
+    }
+
+    #[test]
+    fn the_pending_count_is_optional_both_ways() {
+        // An older device's push has none; a newer one's is sent as is.
+        let older: PushRequest =
+            serde_json::from_value(json!({"protocol": 1, "changes": []})).expect("parses");
+        assert_eq!(older.pending, None);
+        assert_eq!(
+            serde_json::to_value(&older).expect("serialises"),
+            json!({"protocol": 1, "changes": []})
+        );
+        let newer = PushRequest {
+            pending: Some(3),
+            ..older
+        };
+        assert_eq!(
+            serde_json::to_value(&newer).expect("serialises"),
+            json!({"protocol": 1, "changes": [], "pending": 3})
+        );
+        let query: PullQuery =
+            serde_json::from_value(json!({"cursor": 5, "pending": 0})).expect("parses");
+        assert_eq!(query.pending, Some(0));
     }
 
     #[test]

@@ -27,6 +27,7 @@ use doorstep_protocol::{
     RetireResponse, SnapshotRequest, routes,
 };
 
+use crate::enrol::EnrolSettings;
 use crate::error::AppError;
 use crate::store::{AuditEvent, AuditKind, DeviceAuth, ServerStore, StoreError};
 use crate::throttle::{Buckets, Throttle, client_key};
@@ -44,6 +45,8 @@ pub struct AppState {
     pub trusted_proxies: Arc<Vec<IpAddr>>,
     /// What the requests and pushes come to, for Prometheus.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// What enrolment QR codes say besides the code.
+    pub enrol: Arc<EnrolSettings>,
 }
 
 impl AppState {
@@ -53,6 +56,7 @@ impl AppState {
             throttle: Arc::new(Throttle::default()),
             trusted_proxies: Arc::new(Vec::new()),
             metrics: Arc::new(crate::metrics::Metrics::new()),
+            enrol: Arc::new(EnrolSettings::default()),
         }
     }
 }
@@ -202,6 +206,9 @@ async fn push(
         state
             .metrics
             .record_push(&request.changes, &results, conflicts);
+        if let Some(pending) = request.pending {
+            state.store.record_pending(auth.device_id, pending, now)?;
+        }
         Ok((results, position))
     })
     .await?;
@@ -227,7 +234,14 @@ async fn pull(
     let Query(query) = query.map_err(|rejection| {
         AppError::BadRequest(format!("bad pull query: {}", rejection.body_text()))
     })?;
-    let response = blocking(move || state.store.pull(auth, &query, Utc::now())).await?;
+    let response = blocking(move || {
+        let now = Utc::now();
+        if let Some(pending) = query.pending {
+            state.store.record_pending(auth.device_id, pending, now)?;
+        }
+        state.store.pull(auth, &query, now)
+    })
+    .await?;
     WireResponse::new(accept, &response)
 }
 

@@ -1,6 +1,8 @@
 //! Doorstep's sync server: an axum app over an embedded SQLite store.
 //!
 //! - [`app`]: the `/v1` HTTP API (enroll, push, pull, snapshot, health);
+//! - [`enrol`]: what enrolment QR codes say besides the code (the public
+//!   address, the county CA's fingerprint);
 //! - [`store`]: the database, for the API and for operators' commands;
 //! - [`export`]: visits as CSV, XLSX or JSON lines, for the CLI and as a
 //!   streamed download;
@@ -20,6 +22,7 @@
 pub mod api;
 pub mod app;
 pub mod console;
+pub mod enrol;
 pub mod error;
 pub mod export;
 pub mod form_upload;
@@ -56,9 +59,16 @@ pub async fn serve_with(
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let scheme = if options.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let listening = format!("{scheme}://{}", listener.local_addr()?);
     let state = AppState {
         trusted_proxies: Arc::new(options.trusted_proxies.clone()),
         metrics: Arc::clone(&options.metrics),
+        enrol: Arc::new(options.enrol.clone().or_url(listening)),
         ..AppState::new(store)
     };
     net::serve_router(listener, router(state), options, shutdown).await

@@ -28,6 +28,9 @@ use reqwest::blocking::{Client, Response};
 use serde_json::json;
 use uuid::Uuid;
 
+/// Stands for the caller's CSRF token in a [`Call::console_form`].
+const CSRF: &str = "{CSRF}";
+
 /// Township A (village A's), where the matrix's objects are.
 const TOWNSHIP_A: &str = "530626104";
 
@@ -98,6 +101,15 @@ impl Call {
         self
     }
 
+    /// A console form with the caller's own CSRF token (nobody's for a
+    /// caller without a session): what passes the door then meets the
+    /// scope.
+    fn console_form(mut self, fields: &str) -> Call {
+        let body = format!("csrf={CSRF}&{fields}");
+        self.body = Some(("application/x-www-form-urlencoded", body.into_bytes()));
+        self
+    }
+
     /// A console upload (`multipart/form-data`) with a CSRF token that is
     /// nobody's and a small file.
     fn forged_upload(mut self) -> Call {
@@ -145,8 +157,15 @@ const ROUTES: &[Route] = &[
     Route { method: "GET", template: "/console/risk", access: Access::Scoped, ok: 200, example: |_| Call::to(format!("/console/risk?area={TOWNSHIP_A}")) },
     Route { method: "GET", template: "/console/coming-home", access: Access::Scoped, ok: 200, example: |_| Call::to(format!("/console/coming-home?area={VILLAGE_A}")) },
     Route { method: "GET", template: "/console/review", access: Access::Scoped, ok: 200, example: |_| Call::to(format!("/console/review?area={TOWNSHIP_A}")) },
-    Route { method: "POST", template: "/console/review/conflicts/{id}", access: Access::SignedIn, ok: 403, example: |_| Call::to("/console/review/conflicts/1").forged_form("decision=keep") },
     Route { method: "GET", template: "/console/review/rejected", access: Access::Scoped, ok: 200, example: |_| Call::to(format!("/console/review/rejected?area={TOWNSHIP_A}")) },
+    Route { method: "GET", template: "/console/cadres", access: Access::List, ok: 200, example: |f| Call::to("/console/cadres").hiding(f.cadre) },
+    Route { method: "GET", template: "/console/cadres/{id}", access: Access::Scoped, ok: 200, example: |f| Call::to(format!("/console/cadres/{}", f.cadre)) },
+    Route { method: "POST", template: "/console/cadres/{id}/assign", access: Access::Scoped, ok: 303, example: |f| Call::to(format!("/console/cadres/{}/assign", f.new_cadre(None))).console_form(&format!("village={VILLAGE_A}")) },
+    Route { method: "POST", template: "/console/cadres/{id}/unassign", access: Access::Scoped, ok: 303, example: |f| Call::to(format!("/console/cadres/{}/unassign", f.new_cadre(Some(VILLAGE_A)))).console_form(&format!("village={VILLAGE_A}")) },
+    Route { method: "POST", template: "/console/cadres/{id}/enrol-code", access: Access::Scoped, ok: 200, example: |f| Call::to(format!("/console/cadres/{}/enrol-code", f.cadre)).console_form("go=1") },
+    Route { method: "GET", template: "/console/devices", access: Access::List, ok: 200, example: |f| Call::to("/console/devices").hiding(f.device) },
+    Route { method: "POST", template: "/console/devices/{id}/revoke", access: Access::Scoped, ok: 303, example: |f| Call::to(format!("/console/devices/{}/revoke", f.new_device())).console_form("go=1") },
+    Route { method: "POST", template: "/console/review/conflicts/{id}", access: Access::Scoped, ok: 303, example: |f| Call::to(format!("/console/review/conflicts/{}", f.new_conflict())).console_form("decision=keep") },
     Route { method: "GET", template: "/console/forms", access: Access::Admin, ok: 200, example: |_| Call::to("/console/forms") },
     Route { method: "POST", template: "/console/forms", access: Access::Admin, ok: 403, example: |_| Call::to("/console/forms").forged_upload() },
     Route { method: "GET", template: "/console/export", access: Access::SignedIn, ok: 200, example: |_| Call::to("/console/export") },
@@ -180,6 +199,8 @@ struct Fixture {
     /// Supervisors of township A and of township B: cookie and API token.
     supervisor: (String, String),
     other_supervisor: (String, String),
+    /// The console sessions' CSRF tokens: admin, supervisor, other.
+    csrf: [String; 3],
 }
 
 impl Fixture {
@@ -218,7 +239,7 @@ impl Fixture {
                 area_code: area.map(Into::into),
             };
             let (user, password) = world.store.add_user(&new, Utc::now()).expect("account");
-            let (session, _) = world
+            let (session, signed) = world
                 .store
                 .login(name, &password, Utc::now())
                 .expect("signed in");
@@ -230,11 +251,14 @@ impl Fixture {
                 .store
                 .issue_api_token(name, "matrix", Utc::now())
                 .expect("API token");
-            (format!("doorstep_console={session}"), token)
+            (
+                (format!("doorstep_console={session}"), token),
+                signed.csrf_token,
+            )
         };
-        let (admin_cookie, admin_token) = account("operator", None);
-        let supervisor = account("supervisor.a", Some(&VILLAGE_A[..9]));
-        let other_supervisor = account("supervisor.b", Some("530623206"));
+        let ((admin_cookie, admin_token), admin_csrf) = account("operator", None);
+        let (supervisor, supervisor_csrf) = account("supervisor.a", Some(&VILLAGE_A[..9]));
+        let (other_supervisor, other_csrf) = account("supervisor.b", Some("530623206"));
         Fixture {
             cadre,
             device: enrolment.device_id,
@@ -243,6 +267,7 @@ impl Fixture {
             admin_token,
             supervisor,
             other_supervisor,
+            csrf: [admin_csrf, supervisor_csrf, other_csrf],
             world,
         }
     }
@@ -260,6 +285,55 @@ impl Fixture {
         self.world.raw_enrollment(self.cadre).device_id
     }
 
+    /// A new same-field conflict on a household of village A: two new
+    /// devices change its phone from the same version.
+    fn new_conflict(&self) -> u64 {
+        use doorstep_protocol::{Change, Hlc, HouseholdEdit, HouseholdField, Mutation};
+        let household = self.world.village_a[1];
+        let base = self
+            .world
+            .store
+            .household(household)
+            .expect("reads")
+            .expect("a household")
+            .version;
+        for (index, phone) in ["13900000011", "13900000022"].into_iter().enumerate() {
+            let enrolment = self.world.raw_enrollment(self.cadre);
+            let auth = doorstep_server::store::DeviceAuth {
+                device_id: enrolment.device_id,
+                cadre_id: enrolment.cadre_id,
+            };
+            let edit = HouseholdEdit {
+                id: Uuid::now_v7(),
+                household_id: household,
+                base_version: base,
+                fields: [(HouseholdField::Phone, json!(phone))]
+                    .into_iter()
+                    .collect(),
+                hlc: Hlc::new(Utc::now(), u16::try_from(index).unwrap_or(0)),
+            };
+            self.world
+                .store
+                .push(
+                    auth,
+                    &[Change {
+                        seq: 1,
+                        mutation: Mutation::Household(edit),
+                    }],
+                    None,
+                    Utc::now(),
+                )
+                .expect("an edit");
+        }
+        self.world
+            .store
+            .conflicts(Some(household))
+            .expect("conflicts")
+            .last()
+            .expect("a conflict")
+            .id
+    }
+
     fn send(&self, route: &Route, caller: Caller, address: IpAddr) -> (Call, Response) {
         let call = (route.example)(self);
         let client = client(address);
@@ -271,9 +345,16 @@ impl Fixture {
             other => panic!("the matrix does not send {other}"),
         };
         if let Some((content_type, body)) = &call.body {
+            let csrf = match caller {
+                Caller::AdminCookie => self.csrf[0].clone(),
+                Caller::Supervisor => self.csrf[1].clone(),
+                Caller::OtherSupervisor => self.csrf[2].clone(),
+                _ => "0".repeat(64),
+            };
+            let body = String::from_utf8_lossy(body).replace(CSRF, &csrf);
             request = request
                 .header("content-type", *content_type)
-                .body(body.clone());
+                .body(body.into_bytes());
         }
         let console = route.template.starts_with("/console");
         let (cookie, bearer) = match caller {

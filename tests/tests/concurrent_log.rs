@@ -210,6 +210,7 @@ fn pulls_skip_nothing_and_repeat_nothing_while_devices_push() {
                 cursor: 0,
                 scope: None,
                 limit: Some(5000),
+                pending: None,
             },
             Utc::now(),
         )
@@ -453,6 +454,7 @@ fn read(
                     cursor: seen.cursor,
                     scope: digest.clone(),
                     limit: Some(limit),
+                    pending: None,
                 },
                 Utc::now(),
             )

@@ -109,3 +109,121 @@ fn an_admin_publishes_a_form_by_upload_and_sees_every_problem_of_one_that_does_n
         "the supervisor published nothing"
     );
 }
+
+#[test]
+fn a_supervisor_pairs_cadres_shows_an_enrolment_qr_code_and_revokes_a_lost_phone() {
+    let mut world = World::new();
+    let url = world.url();
+    let cadre = world.cadre(doorstep_e2e::VILLAGE_A);
+    let device = world.device(cadre);
+    doorstep_e2e::sync(&device).expect("the phone syncs");
+    let supervisor = signed_in(&world, "li.juan", Role::Supervisor, Some(TOWNSHIP_A));
+
+    let cadres = page(
+        &format!("{url}/console/cadres"),
+        &supervisor,
+        StatusCode::OK,
+    );
+    assert!(cadres.contains(&format!("data-cadre-id=\"{cadre}\"")));
+    let cadre_page = page(
+        &format!("{url}/console/cadres/{cadre}"),
+        &supervisor,
+        StatusCode::OK,
+    );
+    let token = csrf(&cadre_page);
+    let post = |path: &str, body: &str| {
+        doorstep_e2e::console::post_form(&format!("{url}{path}"), Some(&supervisor), body)
+    };
+
+    // An enrolment code, as a QR code that scans to the payload.
+    let shown = post(
+        &format!("/console/cadres/{cadre}/enrol-code"),
+        &format!("csrf={token}"),
+    );
+    assert_eq!(shown.status(), StatusCode::OK);
+    assert_eq!(shown.headers()["cache-control"], "no-store");
+    let text = shown.text().expect("a page");
+    assert!(text.contains("<svg class=\"qr\""), "a QR code");
+    let start = text.find("class=\"enrol-code\">").expect("the code") + 19;
+    let code = &text[start..start + text[start..].find('<').expect("its end")];
+    let phone = doorstep_core::Store::open_with(
+        world.directory().join("qr-phone.db"),
+        doorstep_core::StoreOptions::default(),
+    )
+    .expect("a store");
+    let endpoint = world.endpoint();
+    let transport = doorstep_core::transport::HttpTransport::connect(
+        &endpoint,
+        doorstep_core::transport::HttpTimeouts::default(),
+    )
+    .expect("a transport");
+    doorstep_core::sync::enroll(&phone, &transport, &endpoint, code, None)
+        .expect("the code shown enrols a phone");
+
+    // Unpair and pair again.
+    let unpaired = post(
+        &format!("/console/cadres/{cadre}/unassign"),
+        &format!("csrf={token}&village={}", doorstep_e2e::VILLAGE_A),
+    );
+    assert_eq!(unpaired.status(), StatusCode::SEE_OTHER);
+    assert!(
+        !world
+            .store
+            .assignments()
+            .expect("pairings")
+            .iter()
+            .any(|pairing| pairing.cadre_id == cadre)
+    );
+    let paired = post(
+        &format!("/console/cadres/{cadre}/assign"),
+        &format!("csrf={token}&village={}", doorstep_e2e::VILLAGE_A),
+    );
+    assert_eq!(paired.status(), StatusCode::SEE_OTHER);
+    let elsewhere = post(
+        &format!("/console/cadres/{cadre}/assign"),
+        &format!("csrf={token}&village={}", doorstep_e2e::VILLAGE_B),
+    );
+    assert_eq!(
+        elsewhere.status(),
+        StatusCode::NOT_FOUND,
+        "a village of another county"
+    );
+
+    // The lost phone: revoked from the devices page, refused at its next sync.
+    let devices = page(
+        &format!("{url}/console/devices"),
+        &supervisor,
+        StatusCode::OK,
+    );
+    let id = device
+        .identity()
+        .expect("reads")
+        .expect("enrolled")
+        .device_id;
+    assert!(devices.contains(&format!("data-device-id=\"{id}\"")));
+    let revoked = post(
+        &format!("/console/devices/{id}/revoke"),
+        &format!("csrf={token}"),
+    );
+    assert_eq!(revoked.status(), StatusCode::SEE_OTHER);
+    let devices = page(
+        &format!("{url}/console/devices"),
+        &supervisor,
+        StatusCode::OK,
+    );
+    assert!(devices.contains("class=\"revoked\""));
+    assert!(
+        doorstep_e2e::sync(&device).is_err(),
+        "the revoked phone is refused"
+    );
+    let other = signed_in(&world, "zhou.min", Role::Supervisor, Some("530623206"));
+    let theirs = page(&format!("{url}/console/devices"), &other, StatusCode::OK);
+    assert!(
+        !theirs.contains(&id.to_string()),
+        "another county's supervisor sees no such phone"
+    );
+    assert_eq!(
+        get(&format!("{url}/console/cadres/{cadre}"), Some(&other)).status(),
+        StatusCode::NOT_FOUND
+    );
+}

@@ -227,6 +227,7 @@ fn an_injected_503_with_retry_after_is_busy_for_that_long() {
                 cursor: 0,
                 scope: None,
                 limit: None,
+                pending: None,
             },
         )
     };

@@ -41,6 +41,7 @@ fn push(world: &World, token: &str, first: u64, mutations: Vec<Mutation>) -> Vec
             &PushRequest {
                 protocol: PROTOCOL_VERSION,
                 changes,
+                pending: None,
             },
         )
         .expect("push answered")

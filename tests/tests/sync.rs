@@ -21,6 +21,7 @@ fn push(seq: u64, visit: VisitRecord) -> PushRequest {
             seq,
             mutation: Mutation::Visit(visit),
         }],
+        pending: None,
     }
 }
 
@@ -194,6 +195,7 @@ fn a_device_writes_and_reads_only_its_cadres_households() {
                 cursor: 0,
                 scope: None,
                 limit: None,
+                pending: None,
             },
         )
         .expect("pull");
@@ -245,6 +247,7 @@ fn invalid_visits_are_rejected_by_the_server_and_the_rest_of_the_batch_applies()
                 mutation: Mutation::Visit(visit),
             })
             .collect(),
+        pending: None,
     };
     let response = transport.push(&enrollment.token, &request).expect("push");
     let outcomes: Vec<&Outcome> = response
@@ -514,6 +517,7 @@ fn a_revoked_or_unknown_token_is_refused() {
                 cursor: 0,
                 scope: None,
                 limit: None,
+                pending: None,
             },
         )
         .expect_err("refused");

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use doorstep_core::enrol_qr::EnrolQr;
 use doorstep_core::sqlite::DatabaseKey;
 use doorstep_core::transport::{Endpoint, HttpTimeouts, HttpTransport};
 use doorstep_core::{NewVisit, Store, StoreOptions};
@@ -43,10 +44,16 @@ enum DeviceCommand {
     Enroll {
         /// The server, e.g. https://county.example:8686 (plain http:// only
         /// to this machine, unless --insecure-http).
-        #[arg(long)]
-        server: String,
-        #[arg(long)]
-        code: String,
+        #[arg(long, required_unless_present = "qr")]
+        server: Option<String>,
+        #[arg(long, required_unless_present = "qr")]
+        code: Option<String>,
+        /// An enrolment QR code's text (`doorstep://enrol?…`, from
+        /// `admin enroll-code --public-url`) instead of --server and --code:
+        /// when it names the county CA's fingerprint, the server must present
+        /// that CA, which this device then trusts.
+        #[arg(long, value_name = "PAYLOAD", conflicts_with_all = ["server", "code", "ca_file", "insecure_http"])]
+        qr: Option<String>,
         /// A label the operator will recognise (no personal data).
         #[arg(long)]
         label: Option<String>,
@@ -190,17 +197,28 @@ pub fn run(args: DeviceArgs) -> anyhow::Result<()> {
         DeviceCommand::Enroll {
             server,
             code,
+            qr,
             label,
             ca_file,
             insecure_http,
         } => {
-            let endpoint = endpoint(server, ca_file.as_deref(), insecure_http)?;
-            // Checked before the store is created: a bad address or CA
-            // file leaves nothing behind.
-            let transport = HttpTransport::connect(&endpoint, HttpTimeouts::default())?;
-            let store = Store::open_with(&args.db, options.clone())?;
-            let identity =
-                doorstep_core::sync::enroll(&store, &transport, &endpoint, &code, label)?;
+            let identity = if let Some(payload) = qr {
+                // Read before the store is created: a bad code leaves
+                // nothing behind.
+                let qr = EnrolQr::parse(&payload).map_err(doorstep_core::Error::from)?;
+                let store = Store::open_with(&args.db, options.clone())?;
+                doorstep_core::sync::enroll_from_qr(&store, &qr, label, HttpTimeouts::default())?
+            } else {
+                let (Some(server), Some(code)) = (server, code) else {
+                    return Err(invalid("--server and --code are needed (or --qr)"));
+                };
+                let endpoint = endpoint(server, ca_file.as_deref(), insecure_http)?;
+                // Checked before the store is created: a bad address or CA
+                // file leaves nothing behind.
+                let transport = HttpTransport::connect(&endpoint, HttpTimeouts::default())?;
+                let store = Store::open_with(&args.db, options.clone())?;
+                doorstep_core::sync::enroll(&store, &transport, &endpoint, &code, label)?
+            };
             eprintln!(
                 "enrolled as device {} of cadre {}; run `sync` to receive households and forms",
                 identity.device_id, identity.cadre_id

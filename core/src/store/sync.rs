@@ -136,6 +136,17 @@ impl Store {
         })
     }
 
+    /// Outbox entries waiting to be sent (rejected ones wait for a
+    /// person, not for the network, and are not counted): what the device
+    /// reports to the server with each push and pull.
+    pub(crate) fn pending_count(&self) -> Result<u64> {
+        self.read(|connection| {
+            Ok(connection
+                .prepare_cached("SELECT count(*) FROM outbox WHERE state = 'pending'")?
+                .query_row([], |row| count_column(row, 0))?)
+        })
+    }
+
     /// The pull cursor and the households held as assigned.
     pub(crate) fn pull_position(&self) -> Result<(u64, Vec<Uuid>)> {
         self.read(|connection| {

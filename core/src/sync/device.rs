@@ -1,13 +1,18 @@
-//! A device's enrolment and its end: trading a one-time code for an
-//! identity, and wiping the store when the phone goes to another cadre.
+//! A device's enrolment and its end: trading a one-time code (typed in, or
+//! scanned from a QR code) for an identity, and wiping the store when the
+//! phone goes to another cadre.
 
-use doorstep_protocol::{EnrollRequest, PROTOCOL_VERSION, RetireRequest};
+#[cfg(feature = "http")]
+use doorstep_protocol::EnrolQr;
+use doorstep_protocol::{EnrollRequest, EnrollResponse, PROTOCOL_VERSION, RetireRequest};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::model::DeviceIdentity;
 use crate::store::{Store, Unsynced};
 use crate::transport::{Endpoint, Transport};
+#[cfg(feature = "http")]
+use crate::transport::{HttpTimeouts, HttpTransport};
 
 /// Enrolls a fresh store with a one-time code. `endpoint` is where
 /// `transport` goes and how far it trusts the way: it is saved for every
@@ -19,18 +24,62 @@ pub fn enroll(
     code: &str,
     device_label: Option<String>,
 ) -> Result<DeviceIdentity> {
+    let response = request_enrolment(store, transport, code, device_label)?;
+    store.save_enrollment(endpoint, &response)
+}
+
+/// Enrols a fresh store with what an enrolment QR code says (the app's
+/// scanner hands over the text; [`EnrolQr::parse`] reads it). Without a
+/// CA fingerprint this is [`enroll`] with the default trust. With one, the
+/// enrolment exchange trusts only the CA the server presents with that
+/// fingerprint (`transport::pin`), and the device keeps that CA's
+/// certificate as its `ca_pem`: from then on it is as if the CA had been
+/// given as a file. Over `https://` only.
+#[cfg(feature = "http")]
+pub fn enroll_from_qr(
+    store: &Store,
+    qr: &EnrolQr,
+    device_label: Option<String>,
+    timeouts: HttpTimeouts,
+) -> Result<DeviceIdentity> {
+    let Some(fingerprint) = qr.ca_sha256 else {
+        let endpoint = Endpoint::new(&qr.server);
+        let transport = HttpTransport::connect(&endpoint, timeouts)?;
+        return enroll(store, &transport, &endpoint, &qr.code, device_label);
+    };
+    let (transport, pin) = HttpTransport::pinned(&qr.server, fingerprint, timeouts)?;
+    let response = request_enrolment(store, &transport, &qr.code, device_label)?;
+    // The answer came over a connection the pin accepted, so it found the
+    // certificate.
+    let ca_pem = pin.certificate_pem().ok_or_else(|| {
+        Error::Protocol("the enrolment answer came without a pinned certificate".into())
+    })?;
+    let endpoint = Endpoint {
+        url: qr.server.clone(),
+        ca_pem: Some(ca_pem),
+        allow_insecure_http: false,
+    };
+    store.save_enrollment(&endpoint, &response)
+}
+
+/// Refuses a store that is enrolled already, then trades the code.
+fn request_enrolment(
+    store: &Store,
+    transport: &dyn Transport,
+    code: &str,
+    device_label: Option<String>,
+) -> Result<EnrollResponse> {
     if let Some(identity) = store.identity()? {
         return Err(Error::AlreadyEnrolled {
             device_id: identity.device_id,
         });
     }
-    let response = transport.enroll(&EnrollRequest {
+    Ok(transport.enroll(&EnrollRequest {
         protocol: PROTOCOL_VERSION,
         code: code.trim().to_string(),
         device_label,
         attempt: Some(store.enrollment_attempt()?),
-    })?;
-    store.save_enrollment(endpoint, &response)
+    })?)
 }
 
 /// What [`wipe`] did.

@@ -23,6 +23,8 @@ use serde::Serialize;
 use uuid::Uuid;
 
 pub use auto::{AutoSync, AutoSyncEvent, AutoSyncListener, RunError};
+#[cfg(feature = "http")]
+pub use device::enroll_from_qr;
 pub use device::{WipeReport, enroll, wipe};
 pub use schedule::{Decision, RunOutcome, Scheduler, SyncPolicy};
 
@@ -233,9 +235,16 @@ impl<'a> SyncEngine<'a> {
             if changes.is_empty() {
                 return Ok(());
             }
+            // Counted after the batch was read: everything pending that is
+            // not in it, a visit recorded meanwhile included.
+            let pending = self
+                .store
+                .pending_count()?
+                .saturating_sub(changes.len() as u64);
             let request = PushRequest {
                 protocol: PROTOCOL_VERSION,
                 changes,
+                pending: Some(pending),
             };
             let response = self.transport.push(&token, &request)?;
             report.requests += 1;
@@ -285,6 +294,7 @@ impl<'a> SyncEngine<'a> {
                     cursor,
                     scope: Some(scope_digest(&assigned)),
                     limit: Some(self.options.pull_limit),
+                    pending: Some(self.store.pending_count()?),
                 },
             )?;
             report.requests += 1;

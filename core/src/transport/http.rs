@@ -14,8 +14,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use doorstep_protocol::{
-    ENCODING_ZSTD, EnrollRequest, EnrollResponse, ErrorBody, PullQuery, PullResponse, PushRequest,
-    PushResponse, RetireRequest, RetireResponse, SnapshotRequest, SnapshotResponse, routes,
+    CaFingerprint, ENCODING_ZSTD, EnrollRequest, EnrollResponse, ErrorBody, PullQuery,
+    PullResponse, PushRequest, PushResponse, RetireRequest, RetireResponse, SnapshotRequest,
+    SnapshotResponse, routes,
 };
 use reqwest::blocking::{Client, RequestBuilder};
 use reqwest::header::{
@@ -25,6 +26,7 @@ use reqwest::{StatusCode, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::pin::PinnedCa;
 use super::{Endpoint, Transport, TransportError, WireBytes, tls};
 
 /// Compression level for request bodies: fast enough for a cheap phone.
@@ -78,6 +80,36 @@ impl HttpTransport {
         let base_url = endpoint.url.trim().trim_end_matches('/').to_string();
         check_address(&base_url, endpoint.allow_insecure_http)?;
         let tls = tls::client_config(endpoint.ca_pem.as_deref())?;
+        HttpTransport::with_tls(base_url, tls, timeouts)
+    }
+
+    /// A transport to `https://` `url` that trusts only the certificate
+    /// authority with this fingerprint, which the server must present
+    /// (see [`super::pin`]); the pin says afterwards what it found.
+    pub(crate) fn pinned(
+        url: &str,
+        fingerprint: CaFingerprint,
+        timeouts: HttpTimeouts,
+    ) -> Result<(Self, Arc<PinnedCa>), TransportError> {
+        let base_url = url.trim().trim_end_matches('/').to_string();
+        check_address(&base_url, false)?;
+        if !base_url
+            .get(..8)
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
+        {
+            return Err(TransportError::BadAddress(format!(
+                "{base_url:?}: a certificate fingerprint can only be checked over https://"
+            )));
+        }
+        let (tls, pin) = PinnedCa::client_config(fingerprint)?;
+        Ok((HttpTransport::with_tls(base_url, tls, timeouts)?, pin))
+    }
+
+    fn with_tls(
+        base_url: String,
+        tls: rustls::ClientConfig,
+        timeouts: HttpTimeouts,
+    ) -> Result<Self, TransportError> {
         let client = Client::builder()
             .tls_backend_preconfigured(tls)
             .redirect(reqwest::redirect::Policy::none())
@@ -314,6 +346,9 @@ impl Transport for HttpTransport {
         }
         if let Some(limit) = query.limit {
             url.push_str(&format!("&limit={limit}"));
+        }
+        if let Some(pending) = query.pending {
+            url.push_str(&format!("&pending={pending}"));
         }
         self.exchange(self.client.get(url), Some(token))
     }

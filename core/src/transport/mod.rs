@@ -9,6 +9,8 @@
 #[cfg(feature = "http")]
 mod http;
 #[cfg(feature = "http")]
+mod pin;
+#[cfg(feature = "http")]
 mod tls;
 
 use std::time::Duration;

@@ -86,6 +86,7 @@ fn describe(error: &rustls::Error) -> String {
                 | CertificateError::NotValidForNameContext { .. } => {
                     "it is not valid for this server's name".to_string()
                 }
+                CertificateError::Other(other) => other.to_string(),
                 other => format!("{other:?}"),
             };
             format!("certificate not trusted: {why}")

@@ -54,6 +54,12 @@ final class TestServer {
             .trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// A fresh enrolment QR code's payload, as the console shows it.
+    func enrollQRPayload() throws -> String {
+        let output = try TestServer.run(binary, ["admin", "enroll-code", "--cadre", cadre, "--public-url", url], in: directory)
+        return try XCTUnwrap(output.split(separator: "\n").first { $0.hasPrefix("doorstep://") }.map(String.init))
+    }
+
     static func run(_ binary: String, _ arguments: [String], in directory: URL) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
@@ -175,6 +181,21 @@ final class DoorstepTests: XCTestCase {
         XCTAssertEqual(second.pushed, 1)
         XCTAssertEqual(try store.status().pending, 0)
         XCTAssertEqual(try store.visits(householdID: household.id).first { $0.id == visit.id }?.sync, .synced)
+    }
+
+    func testAScannedQRCodeEnrolsAsATypedCodeDoes() async throws {
+        let server = try server()
+        let fresh = try newStore()
+        do {
+            _ = try await fresh.enrollFromQR(payload: "https://example.com/", deviceLabel: nil)
+            XCTFail("not a Doorstep code")
+        } catch DoorstepError.InvalidInput {}
+        XCTAssertNil(try fresh.identity())
+        let identity = try await fresh.enrollFromQR(payload: try server.enrollQRPayload(), deviceLabel: "XCTest QR")
+        XCTAssertEqual(identity.cadreID, server.cadre)
+        XCTAssertEqual(identity.serverURL, server.url)
+        let report = try await fresh.sync()
+        XCTAssertGreaterThan(report.householdsAdded, 0)
     }
 
     func testAnInvalidVisitIsATypedValidationErrorAndRecordsNothing() async throws {

@@ -32,7 +32,9 @@ pub mod i18n;
 mod layout;
 mod lists;
 mod pages;
+mod people;
 mod progress;
+pub mod qr;
 mod review;
 
 use i18n::{LANG_COOKIE, Lang};
@@ -62,6 +64,13 @@ pub fn routes() -> Routes {
         .get("/console/review", review::conflicts)
         .post("/console/review/conflicts/{id}", review::decide)
         .get("/console/review/rejected", review::rejected)
+        .get("/console/cadres", people::cadres)
+        .get("/console/cadres/{id}", people::cadre)
+        .post("/console/cadres/{id}/assign", people::assign)
+        .post("/console/cadres/{id}/unassign", people::unassign)
+        .post("/console/cadres/{id}/enrol-code", people::enrol_code)
+        .get("/console/devices", people::devices)
+        .post("/console/devices/{id}/revoke", people::revoke)
         .get("/console/forms", forms::page)
         .post("/console/forms", forms::upload)
         .get("/console/export", export::page)

@@ -62,7 +62,12 @@ pub(super) async fn cadres(State(state): State<AppState>, ctx: Ctx) -> Response 
             }
         } }
     };
-    ctx.html(layout::page(&ctx.shell(), lang.t("干部", "Cadres"), Nav::Cadres, body))
+    ctx.html(layout::page(
+        &ctx.shell(),
+        lang.t("干部", "Cadres"),
+        Nav::Cadres,
+        body,
+    ))
 }
 
 /// A cadre's page; with a fresh enrolment code when one was just issued.
@@ -95,7 +100,11 @@ fn cadre_body(
 ) -> Markup {
     let lang: Lang = ctx.lang;
     let csrf = &ctx.session.csrf_token;
-    let paired: Vec<&str> = cadre.villages.iter().map(|village| village.code.as_str()).collect();
+    let paired: Vec<&str> = cadre
+        .villages
+        .iter()
+        .map(|village| village.code.as_str())
+        .collect();
     html! {
         nav #crumbs { a href="/console/cadres" { (lang.t("干部", "Cadres")) } " › " span { (cadre.name) } }
         h1 { (cadre.name) }
@@ -306,7 +315,12 @@ pub(super) async fn devices(State(state): State<AppState>, ctx: Ctx) -> Response
             }
         } }
     };
-    ctx.html(layout::page(&ctx.shell(), lang.t("设备", "Devices"), Nav::Devices, body))
+    ctx.html(layout::page(
+        &ctx.shell(),
+        lang.t("设备", "Devices"),
+        Nav::Devices,
+        body,
+    ))
 }
 
 pub(super) async fn revoke(

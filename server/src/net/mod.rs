@@ -74,6 +74,9 @@ pub struct ServeOptions {
     /// Where requests and pushes are counted; serve them with
     /// [`crate::serve_metrics`].
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// What enrolment QR codes say besides the code; without a public
+    /// address, the one the server listens on.
+    pub enrol: crate::enrol::EnrolSettings,
 }
 
 /// Caps on connections and the timeouts that free them.

@@ -51,13 +51,29 @@ pub fn server_config(
     cert_pem_path: &Path,
     key_pem_path: &Path,
 ) -> Result<Arc<ServerConfig>, TlsSetupError> {
-    let chain = CertificateDer::pem_file_iter(cert_pem_path)
+    server_config_with_ca(cert_pem_path, key_pem_path, None)
+}
+
+/// [`server_config`], sending `ca` (the county CA's certificate) after the
+/// chain unless the chain holds it already: a device enrolling by QR code
+/// pins the CA by its fingerprint and must see it in the handshake.
+pub fn server_config_with_ca(
+    cert_pem_path: &Path,
+    key_pem_path: &Path,
+    ca: Option<&CertificateDer<'static>>,
+) -> Result<Arc<ServerConfig>, TlsSetupError> {
+    let mut chain = CertificateDer::pem_file_iter(cert_pem_path)
         .and_then(|certificates| certificates.collect::<Result<Vec<_>, _>>())
         .map_err(|error| pem_error(cert_pem_path, error))?;
     if chain.is_empty() {
         return Err(TlsSetupError::NoCertificate {
             path: cert_pem_path.to_path_buf(),
         });
+    }
+    if let Some(ca) = ca
+        && !chain.contains(ca)
+    {
+        chain.push(ca.clone());
     }
     let key = PrivateKeyDer::from_pem_file(key_pem_path).map_err(|error| match error {
         pem::Error::NoItemsFound => TlsSetupError::NoKey {

@@ -64,6 +64,10 @@ pub struct DeviceSummary {
     pub revoked_at: Option<String>,
     /// Visits the server received from it.
     pub visits: u64,
+    /// Changes it last said it still had to send, and when (`None` until
+    /// it reports: devices older than the report never do).
+    pub pending_changes: Option<u64>,
+    pub pending_reported_at: Option<String>,
 }
 
 /// A one-time code, shown to the operator once.
@@ -367,7 +371,8 @@ impl ServerStore {
         self.read(|connection| {
             let mut statement = connection.prepare(
                 "SELECT d.id, d.cadre_id, d.label, d.enrolled_at, d.last_seen_at, d.revoked_at,
-                        (SELECT count(*) FROM visits v WHERE v.device_id = d.id)
+                        (SELECT count(*) FROM visits v WHERE v.device_id = d.id),
+                        d.pending_changes, d.pending_reported_at
                  FROM devices d ORDER BY d.enrolled_at, d.id",
             )?;
             let rows = statement.query_map([], |row| {
@@ -379,6 +384,8 @@ impl ServerStore {
                     last_seen_at: row.get(4)?,
                     revoked_at: row.get(5)?,
                     visits: row.get::<_, i64>(6)?.unsigned_abs(),
+                    pending_changes: row.get::<_, Option<i64>>(7)?.map(i64::unsigned_abs),
+                    pending_reported_at: row.get(8)?,
                 })
             })?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -143,6 +143,49 @@ impl ServerStore {
         Ok(auth)
     }
 
+    /// What a device said it still has to send (`pending` of a push or a
+    /// pull), for the console's device list; it is contact too, so
+    /// `last_seen_at` moves in the same transaction. Written only when the
+    /// count changed or the last report is older than the contact
+    /// precision: a device that syncs often does not take the writer on
+    /// every pull.
+    pub fn record_pending(
+        &self,
+        device_id: Uuid,
+        pending: u64,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let pending = i64::try_from(pending)
+            .map_err(|_| StoreError::Invalid("pending count out of range".into()))?;
+        let id = device_id.to_string();
+        let stale = time_text(now - chrono::Duration::seconds(CONTACT_PRECISION_SECONDS));
+        let current = self.read(|connection| {
+            Ok(connection
+                .prepare_cached(
+                    "SELECT pending_changes IS ?2 AND pending_reported_at >= ?3 FROM devices WHERE id = ?1",
+                )?
+                .query_row(params![id, pending, stale], |row| {
+                    row.get::<_, Option<bool>>(0)
+                })
+                .optional()?
+                .flatten()
+                .unwrap_or(false))
+        })?;
+        if current {
+            return Ok(());
+        }
+        self.write(|transaction| {
+            transaction
+                .prepare_cached(
+                    "UPDATE devices SET pending_changes = ?2, pending_reported_at = ?3, last_seen_at = ?3,
+                                        first_seen_at = coalesce(first_seen_at, ?3)
+                     WHERE id = ?1",
+                )?
+                .execute(params![id, pending, time_text(now)])?;
+            Ok(())
+        })
+    }
+
     /// A device being wiped revokes its own token: a copy of it (in a
     /// backup of the phone) no longer works.
     pub fn retire(

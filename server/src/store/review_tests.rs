@@ -266,6 +266,7 @@ fn restoring_writes_the_lost_value_as_a_new_server_edit_that_devices_pull() {
                 cursor,
                 scope: None,
                 limit: None,
+                pending: None,
             },
             now(),
         )

@@ -179,6 +179,7 @@ fn pull_pages_through_the_log_within_scope() {
                     cursor,
                     scope: None,
                     limit: Some(1),
+                    pending: None,
                 },
                 Utc::now(),
             )
@@ -204,6 +205,7 @@ fn pull_pages_through_the_log_within_scope() {
                 cursor,
                 scope: None,
                 limit: None,
+                pending: None,
             },
             Utc::now(),
         )
@@ -223,6 +225,7 @@ fn the_scope_list_comes_only_when_the_device_digest_is_stale() {
         cursor: page.cursor,
         scope: Some(scope_digest(&scope)),
         limit: None,
+        pending: None,
     };
     assert_eq!(store.pull(auth, &current, Utc::now()).unwrap().scope, None);
     store
@@ -515,4 +518,51 @@ pub(super) fn visit_change(
             clock_ahead: false,
         }),
     }
+}
+
+#[test]
+fn a_pending_count_is_written_when_it_changes_or_the_last_report_is_stale() {
+    let (_directory, store) = store();
+    let auth = device(&store, VILLAGE);
+    let shown = |store: &ServerStore| {
+        let device = store
+            .devices()
+            .unwrap()
+            .into_iter()
+            .find(|device| device.id == auth.device_id)
+            .unwrap();
+        (device.pending_changes, device.pending_reported_at)
+    };
+    assert_eq!(shown(&store), (None, None), "nothing reported yet");
+    let start = Utc::now();
+    store.record_pending(auth.device_id, 4, start).unwrap();
+    assert_eq!(
+        shown(&store),
+        (Some(4), Some(doorstep_core::sqlite::time_text(start)))
+    );
+    // The same count soon after: not worth the writer.
+    let soon = start + Duration::seconds(10);
+    store.record_pending(auth.device_id, 4, soon).unwrap();
+    assert_eq!(
+        shown(&store),
+        (Some(4), Some(doorstep_core::sqlite::time_text(start)))
+    );
+    // Another count: written at once, with the contact.
+    store.record_pending(auth.device_id, 1, soon).unwrap();
+    assert_eq!(
+        shown(&store),
+        (Some(1), Some(doorstep_core::sqlite::time_text(soon)))
+    );
+    // The same count a while later: the report is refreshed.
+    let later = soon + Duration::seconds(61);
+    store.record_pending(auth.device_id, 1, later).unwrap();
+    assert_eq!(
+        shown(&store),
+        (Some(1), Some(doorstep_core::sqlite::time_text(later)))
+    );
+    let device = store.devices().unwrap().remove(0);
+    assert_eq!(
+        device.last_seen_at,
+        Some(doorstep_core::sqlite::time_text(later))
+    );
 }

@@ -116,6 +116,26 @@ class DoorstepTest {
     }
 
     @Test(timeout = 120_000)
+    fun aScannedQrCodeEnrolsAsATypedCodeDoes() = runBlocking<Unit> {
+        val fresh = newStore()
+        // Not a Doorstep code, or a damaged one: nothing is sent.
+        assertFailsWith<DoorstepException.InvalidInput> { fresh.enrollFromQr("https://example.com/") }
+        assertFailsWith<DoorstepException.InvalidInput> {
+            fresh.enrollFromQr("doorstep://enrol?v=1&server=${server.url}&code=A&ca=12")
+        }
+        assertEquals(null, fresh.identity())
+
+        val identity = fresh.enrollFromQr(server.enrollQrPayload(), "JVM QR")
+        assertEquals(server.cadre, identity.cadreId)
+        assertEquals(server.url, identity.serverUrl)
+        assertTrue(fresh.sync().householdsAdded > 0)
+        // A used code's QR does not enrol another store.
+        val payload = server.enrollQrPayload()
+        newStore().enrollFromQr(payload)
+        assertFailsWith<DoorstepException.Auth> { newStore().enrollFromQr(payload) }
+    }
+
+    @Test(timeout = 120_000)
     fun anInvalidVisitIsATypedValidationErrorAndRecordsNothing() {
         val store = enrolledStore()
         val household = store.firstHousehold()

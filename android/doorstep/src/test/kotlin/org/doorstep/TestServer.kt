@@ -39,6 +39,15 @@ class TestServer : AutoCloseable {
     /** A fresh one-time enrolment code for the cadre. */
     fun enrollCode(): String = run(listOf("admin", "enroll-code", "--cadre", cadre)).trim()
 
+    /**
+     * A fresh enrolment QR code's payload for the cadre, as the console
+     * shows it: `doorstep://enrol?v=1&server=…&code=…` (the code, then the
+     * payload, on stdout).
+     */
+    fun enrollQrPayload(): String =
+        run(listOf("admin", "enroll-code", "--cadre", cadre, "--public-url", url))
+            .lines().single { it.startsWith("doorstep://") }
+
     /** How many visits the server holds (from its export). */
     fun visitCount(): Int {
         val export = File(directory, "export.jsonl")
