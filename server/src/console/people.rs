@@ -164,8 +164,9 @@ fn cadre_body(
     }
 }
 
-fn cadre_id(ctx: &Ctx, text: &str) -> Result<Uuid, Response> {
-    Uuid::parse_str(text).map_err(|_| ctx.fail(not_found(text)))
+/// The cadre id in a path; "not found" for anything else.
+fn cadre_id(ctx: &Ctx, text: &str) -> Result<Uuid, Box<Response>> {
+    Uuid::parse_str(text).map_err(|_| Box::new(ctx.fail(not_found(text))))
 }
 
 pub(super) async fn cadre(
@@ -175,7 +176,7 @@ pub(super) async fn cadre(
 ) -> Response {
     match cadre_id(&ctx, &id) {
         Ok(id) => cadre_page(&state, &ctx, id, None).await,
-        Err(response) => response,
+        Err(response) => *response,
     }
 }
 
@@ -197,7 +198,7 @@ pub(super) async fn enrol_code(
     }
     let id = match cadre_id(&ctx, &id) {
         Ok(id) => id,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let store = Arc::clone(&state.store);
     let scope = ctx.scope.clone();
@@ -238,7 +239,7 @@ async fn pair(state: AppState, ctx: Ctx, id: String, form: VillageForm, on: bool
     }
     let id = match cadre_id(&ctx, &id) {
         Ok(id) => id,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let store = Arc::clone(&state.store);
     let scope = ctx.scope.clone();
