@@ -36,7 +36,7 @@ export async function consoleSteps(world) {
     'switch the console to English and back (a#lang-en, a#lang-zh)',
     async () => {
       const { page } = world;
-      await open(page, `${world.url}/console/progress`);
+      await open(page, `${world.url}/console/`);
       await submitAndWait(page, page.locator('a#lang-en'));
       equal(await page.getAttribute('html', 'lang'), 'en', '<html lang> after a#lang-en');
       await submitAndWait(page, page.locator('a#lang-zh'));
@@ -60,6 +60,7 @@ export async function consoleSteps(world) {
         const phone = await world.browser.newContext({
           viewport: { width: 390, height: 844 },
           isMobile: true,
+          deviceScaleFactor: 2,
           storageState: await world.context.storageState(),
         });
         const small = await phone.newPage();
