@@ -57,6 +57,8 @@ function cleanUp() {
   }
 }
 process.on('exit', () => doorstep.killNow());
+// A promise nobody waited for must not end the run before the summary.
+process.on('unhandledRejection', (error) => log(`unexpected: ${error?.message ?? error}`));
 for (const signal of ['SIGINT', 'SIGTERM']) {
   process.on(signal, () => {
     log(`stopped by ${signal}`);

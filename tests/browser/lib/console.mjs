@@ -5,9 +5,16 @@ import { check, equal } from './steps.mjs';
 
 /** Clicks something that submits a form (or follows a link) and waits for the next page. */
 export async function submitAndWait(page, locator) {
-  const loaded = page.waitForEvent('load');
+  await clickAndWaitFor(page, 'load', locator);
+}
+
+/** Clicks and waits for a page event (`load`, `download`); resolves to the event. */
+export async function clickAndWaitFor(page, event, locator) {
+  const happened = page.waitForEvent(event);
+  // If the click fails, nobody awaits the event: its timeout is not news.
+  happened.catch(() => {});
   await locator.click();
-  await loaded;
+  return happened;
 }
 
 /** Loads a console page; fails unless it answers `status` (200 by default). */

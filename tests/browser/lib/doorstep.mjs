@@ -45,6 +45,9 @@ export class Doorstep {
       encoding: 'utf8',
       input,
       maxBuffer: 64 * 1024 * 1024,
+      // A guard against a hung command, not a measure: a sync takes a second.
+      timeout: 120_000,
+      killSignal: 'SIGKILL',
     });
     if (result.error) {
       throw new Error(`could not run ${this.binary}: ${result.error.message}`);
@@ -103,12 +106,16 @@ export class Doorstep {
     const exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
     const lines = createInterface({ input: child.stdout });
     const first = new Promise((resolve) => lines.once('line', resolve));
+    let timer;
     const url = await Promise.race([
       first,
       exited.then((code) => {
         throw new Error(`doorstep serve exited ${code} before printing its address: ${this.serverLog(3)}`);
       }),
-    ]);
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error('doorstep serve printed no address in 60 s')), 60_000);
+      }),
+    ]).finally(() => clearTimeout(timer));
     lines.close();
     child.stdout.resume();
     if (!/^https?:\/\/127\.0\.0\.1:\d+$/.test(url.trim())) {
@@ -152,8 +159,7 @@ export class Doorstep {
 /** A command for a message: the subcommands, without paths. */
 function describe(args) {
   return args
-    .filter((arg, index) => !(args[index - 1] === '--db'))
-    .filter((arg) => arg !== '--db')
+    .filter((arg, index) => arg !== '--db' && args[index - 1] !== '--db')
     .slice(0, 3)
     .join(' ');
 }

@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 
 import { KEPT_PHONE, LOST_PHONE } from './county.mjs';
-import { drillTo, filledCell, householdLinks, open, progressRows, signIn, submitAndWait } from './console.mjs';
+import { clickAndWaitFor, drillTo, filledCell, householdLinks, open, progressRows, signIn, submitAndWait } from './console.mjs';
 import { check, equal, log, number } from './steps.mjs';
 import { readWorkbook } from './xlsx.mjs';
 
@@ -205,9 +205,7 @@ export async function consoleSteps(world) {
         await form.locator('[name=format][value=xlsx]').check();
       }
       await shoot(page, 'export');
-      const downloading = page.waitForEvent('download');
-      await form.locator('[type=submit]').first().click();
-      const download = await downloading;
+      const download = await clickAndWaitFor(page, 'download', form.locator('[type=submit]').first());
       const path = join(world.directory, 'visits.xlsx');
       await download.saveAs(path);
       check(new URL(download.url()).pathname === '/console/export/visits', `the download came from ${download.url()}`);

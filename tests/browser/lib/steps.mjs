@@ -62,7 +62,12 @@ export class Steps {
 
 /** The first lines of a message (Playwright's carry a long call log). */
 function firstLines(message, count = 4) {
-  return String(message).split('\n').slice(0, count).join('\n    ');
+  return String(message)
+    .replace(/\x1b\[[0-9;]*m/g, '')
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .slice(0, count)
+    .join('\n    ');
 }
 
 export function check(condition, message) {
