@@ -5,17 +5,20 @@ import { check, equal } from './steps.mjs';
 
 /** Clicks something that submits a form (or follows a link) and waits for the next page. */
 export async function submitAndWait(page, locator) {
-  await clickAndWaitFor(page, 'load', locator);
+  await waitAfter(page, 'load', () => locator.click());
 }
 
-/** Clicks and waits for a page event (`load`, `download`); resolves to the event. */
-export async function clickAndWaitFor(page, event, locator) {
+/** Does something and waits for a page event (`load`, `download`); resolves to the event. */
+export async function waitAfter(page, event, action) {
   const happened = page.waitForEvent(event);
-  // If the click fails, nobody awaits the event: its timeout is not news.
+  // If the action fails, nobody awaits the event: its timeout is not news.
   happened.catch(() => {});
-  await locator.click();
+  await action();
   return happened;
 }
+
+/** A form's submit buttons (a `<button>` submits unless told otherwise). */
+export const SUBMIT = 'button:not([type=button]):not([type=reset]), input[type=submit]';
 
 /** Loads a console page; fails unless it answers `status` (200 by default). */
 export async function open(page, url, { status = 200 } = {}) {
@@ -39,14 +42,14 @@ export async function signIn(page, base, account, { beforeSignIn } = {}) {
   // A wrong password: the sign-in page again, and no session.
   await page.fill('#name', account.name);
   await page.fill('#password', 'not-the-password');
-  await submitAndWait(page, page.locator('form:has(#password) [type=submit]'));
+  await submitAndWait(page, page.locator('form:has(#password)').locator(SUBMIT));
   equal(new URL(page.url()).pathname, '/console/login', 'page after a wrong password');
   const cookies = await page.context().cookies();
   check(!cookies.some((cookie) => cookie.name === 'doorstep_console'), 'a wrong password gave a session cookie');
 
   await page.fill('#name', account.name);
   await page.fill('#password', account.password);
-  await submitAndWait(page, page.locator('form:has(#password) [type=submit]'));
+  await submitAndWait(page, page.locator('form:has(#password)').locator(SUBMIT));
   equal(new URL(page.url()).pathname, '/console/password', 'page after the first sign-in');
   const session = (await page.context().cookies()).find((cookie) => cookie.name === 'doorstep_console');
   check(session !== undefined, 'no session cookie after signing in');
@@ -54,7 +57,7 @@ export async function signIn(page, base, account, { beforeSignIn } = {}) {
 
   await page.fill('#current', account.password);
   await page.fill('#new', account.newPassword);
-  await submitAndWait(page, page.locator('form:has(#new) [type=submit]'));
+  await submitAndWait(page, page.locator('form:has(#new)').locator(SUBMIT));
   const landed = new URL(page.url()).pathname;
   check(
     landed === '/console/' || landed === '/console/progress',

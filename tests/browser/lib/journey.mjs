@@ -5,7 +5,17 @@
 import { join } from 'node:path';
 
 import { KEPT_PHONE, LOST_PHONE } from './county.mjs';
-import { clickAndWaitFor, drillTo, filledCell, householdLinks, open, progressRows, signIn, submitAndWait } from './console.mjs';
+import {
+  SUBMIT,
+  drillTo,
+  filledCell,
+  householdLinks,
+  open,
+  progressRows,
+  signIn,
+  submitAndWait,
+  waitAfter,
+} from './console.mjs';
 import { check, equal, log, number } from './steps.mjs';
 import { readWorkbook } from './xlsx.mjs';
 
@@ -137,7 +147,7 @@ export async function consoleSteps(world) {
       // The search form: the head's name, as on the phone.
       await open(page, base);
       await page.fill('form#search input[name=q]', household.name);
-      await submitAndWait(page, page.locator('form#search [type=submit]'));
+      await waitAfter(page, 'load', () => page.press('form#search input[name=q]', 'Enter'));
       check(new URL(page.url()).searchParams.get('q') === household.name, 'the search did not send q');
       check((await householdLinks(page)).includes(household.id), 'the household is not found by its head’s name');
 
@@ -198,14 +208,20 @@ export async function consoleSteps(world) {
       await open(page, `${world.url}/console/export`);
       const form = page.locator('form#export');
       equal(await form.count(), 1, 'form#export');
+      // The format: a select, radio buttons, or one submit button each.
       const format = form.locator('[name=format]');
-      if ((await format.first().evaluate((element) => element.tagName)) === 'SELECT') {
+      check((await format.count()) > 0, 'no field named format in form#export');
+      const kind = await format.first().evaluate((element) => element.tagName);
+      let submit = form.locator(SUBMIT).first();
+      if (kind === 'SELECT') {
         await format.selectOption('xlsx');
+      } else if (kind === 'BUTTON') {
+        submit = form.locator('button[name=format][value=xlsx]');
       } else {
-        await form.locator('[name=format][value=xlsx]').check();
+        await form.locator('input[name=format][value=xlsx]').check();
       }
       await shoot(page, 'export');
-      const download = await clickAndWaitFor(page, 'download', form.locator('[type=submit]').first());
+      const download = await waitAfter(page, 'download', () => submit.click());
       const path = join(world.directory, 'visits.xlsx');
       await download.saveAs(path);
       check(new URL(download.url()).pathname === '/console/export/visits', `the download came from ${download.url()}`);
