@@ -151,7 +151,7 @@ pub(super) async fn list(
                     class=[(option == filter).then_some("active")] { (filter_label(lang, option)) }
             }
         }
-        (table(lang, &list))
+        (table(lang, "households", &list))
         (layout::pager(lang, number, PAGE_SIZE, list.total, |page| {
             query.link(Some(filter.as_str()).filter(|_| filter != HouseholdFilter::All), Some(sort.as_str()), page)
         }))
@@ -164,11 +164,12 @@ pub(super) async fn list(
     ))
 }
 
-/// A table of households, shared by the list and the at-risk page.
-pub(super) fn table(lang: Lang, list: &HouseholdList) -> Markup {
+/// A table of households (`table#ID`), shared by the list and the
+/// at-risk page.
+pub(super) fn table(lang: Lang, id: &str, list: &HouseholdList) -> Markup {
     html! {
         .table {
-            table #households {
+            table id=(id) {
                 thead { tr {
                     th { (lang.t("户主", "Head")) }
                     th { (lang.t("村", "Village")) }

@@ -79,7 +79,7 @@ pub(super) async fn risk(
                 a href={ "/console/households?" (prefix) "risk=" (category) "&sort=income" } { (lang.risk(category)) }
             }
         }
-        div #risk { (table(lang, &risk.list)) }
+        (table(lang, "risk", &risk.list))
         (layout::pager(lang, number, PAGE_SIZE, risk.list.total, |page| {
             format!("/console/risk?{prefix}page={page}")
         }))
