@@ -4,17 +4,19 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Form, Path, State};
+use axum::extract::{Form, Path, Query, State};
 use axum::response::Response;
 use chrono::Utc;
 use maud::{Markup, PreEscaped, html};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::households::PAGE_SIZE;
 use super::i18n::Lang;
 use super::layout::{self, Nav};
 use super::{Ctx, blocking, csrf_ok, forbidden, qr, redirect};
 use crate::app::AppState;
+use crate::store::browse::Page;
 use crate::store::{CadreRow, EnrollCode, StoreError};
 
 fn short(time: &str) -> String {
@@ -25,13 +27,24 @@ fn not_found(id: &str) -> StoreError {
     StoreError::NotFound(format!("{id} is not known here"))
 }
 
-pub(super) async fn cadres(State(state): State<AppState>, ctx: Ctx) -> Response {
+#[derive(Deserialize, Default)]
+pub(super) struct PageQuery {
+    page: Option<u64>,
+}
+
+pub(super) async fn cadres(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(query): Query<PageQuery>,
+) -> Response {
+    let number = query.page.unwrap_or(1).max(1);
     let store = Arc::clone(&state.store);
     let scope = ctx.scope.clone();
-    let rows = match blocking(move || store.cadres_in_scope(&scope)).await {
-        Ok(rows) => rows,
-        Err(error) => return ctx.fail(error),
-    };
+    let (rows, total) =
+        match blocking(move || store.cadres_page(&scope, Page::number(number, PAGE_SIZE))).await {
+            Ok(found) => found,
+            Err(error) => return ctx.fail(error),
+        };
     let lang = ctx.lang;
     let body = html! {
         h1 { (lang.t("干部", "Cadres")) }
@@ -61,6 +74,7 @@ pub(super) async fn cadres(State(state): State<AppState>, ctx: Ctx) -> Response 
                 }
             }
         } }
+        (layout::pager(lang, number, PAGE_SIZE, total, |page| format!("/console/cadres?page={page}")))
     };
     ctx.html(layout::page(
         &ctx.shell(),
@@ -261,13 +275,19 @@ async fn pair(state: AppState, ctx: Ctx, id: String, form: VillageForm, on: bool
     }
 }
 
-pub(super) async fn devices(State(state): State<AppState>, ctx: Ctx) -> Response {
+pub(super) async fn devices(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(query): Query<PageQuery>,
+) -> Response {
+    let number = query.page.unwrap_or(1).max(1);
     let store = Arc::clone(&state.store);
     let scope = ctx.scope.clone();
-    let rows = match blocking(move || store.devices_in_scope(&scope)).await {
-        Ok(rows) => rows,
-        Err(error) => return ctx.fail(error),
-    };
+    let (rows, total) =
+        match blocking(move || store.devices_page(&scope, Page::number(number, PAGE_SIZE))).await {
+            Ok(found) => found,
+            Err(error) => return ctx.fail(error),
+        };
     let lang = ctx.lang;
     let csrf = &ctx.session.csrf_token;
     let body = html! {
@@ -315,6 +335,7 @@ pub(super) async fn devices(State(state): State<AppState>, ctx: Ctx) -> Response
                 }
             }
         } }
+        (layout::pager(lang, number, PAGE_SIZE, total, |page| format!("/console/devices?page={page}")))
     };
     ctx.html(layout::page(
         &ctx.shell(),

@@ -1,6 +1,7 @@
 //! What the console lists, kept beside the data it comes from (migration
 //! 7): one `household_facts` row per household (its search text and what
-//! its latest visit says) and the members working away that visit lists.
+//! its latest visit says), the members working away that visit lists, and
+//! visits per village and day.
 //!
 //! Written in the transaction that writes the household or the visit, so
 //! the console never sees one without the other. The indicators are read
@@ -92,6 +93,13 @@ pub(crate) fn record_visit(
     transaction
         .prepare_cached("UPDATE household_facts SET visits = visits + 1 WHERE household_id = ?1")?
         .execute([household])?;
+    transaction
+        .prepare_cached(
+            "INSERT INTO village_visit_days (village_code, day, visits)
+             SELECT village_code, substr(?2, 1, 10), 1 FROM household_facts WHERE household_id = ?1
+             ON CONFLICT (village_code, day) DO UPDATE SET visits = visits + 1",
+        )?
+        .execute([household, recorded_at])?;
     if !newer {
         return Ok(());
     }

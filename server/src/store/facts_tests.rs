@@ -63,6 +63,21 @@ fn facts_follow_the_latest_visit_and_equal_a_rebuild() {
             .all(|result| result.outcome == Outcome::Applied)
     );
 
+    let days = |store: &super::ServerStore| -> Vec<(String, String, i64)> {
+        store
+            .read(|connection| {
+                let mut statement = connection.prepare(
+                    "SELECT village_code, day, visits FROM village_visit_days ORDER BY 1, 2",
+                )?;
+                let rows =
+                    statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .unwrap()
+    };
+    let days_before = days(&store);
+    assert_eq!(days_before.len(), 2, "two days of one village");
+    assert!(days_before.iter().all(|(_, _, visits)| *visits == 1));
     let before = facts(&store);
     assert_eq!(before.len(), 3, "every household has a row, visited or not");
     let first = &before

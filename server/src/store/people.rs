@@ -16,6 +16,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::audit::{self, AuditEvent, AuditKind};
+use super::browse::Page;
 use super::{EnrollCode, Scope, ServerStore, StoreError, StoreResult};
 
 /// A village, named.
@@ -126,14 +127,52 @@ impl ServerStore {
     /// The cadres of `scope` (every cadre for the whole server, those with
     /// no pairing too), oldest first, each with its villages in the scope.
     pub fn cadres_in_scope(&self, scope: &Scope) -> StoreResult<Vec<CadreRow>> {
-        self.read(|connection| cadres_where(connection, scope, None))
+        self.read(|connection| cadres_where(connection, scope, None, None))
+    }
+
+    /// One page of [`ServerStore::cadres_in_scope`], and how many there are.
+    pub fn cadres_page(&self, scope: &Scope, page: Page) -> StoreResult<(Vec<CadreRow>, u64)> {
+        self.read(|connection| {
+            let total: i64 = connection.query_row(
+                &format!(
+                    "SELECT count(*) FROM cadres c WHERE {}",
+                    cadre_in_scope_sql(scope, "c.id")
+                ),
+                [],
+                |row| row.get(0),
+            )?;
+            let rows = cadres_where(connection, scope, None, Some(page))?;
+            Ok((rows, total.unsigned_abs()))
+        })
     }
 
     /// One cadre of `scope`, or "not found".
     pub fn cadre_in_scope(&self, scope: &Scope, cadre: Uuid) -> StoreResult<CadreRow> {
-        self.read(|connection| cadres_where(connection, scope, Some(cadre)))?
+        self.read(|connection| cadres_where(connection, scope, Some(cadre), None))?
             .pop()
             .ok_or_else(|| no_cadre(cadre))
+    }
+
+    /// One page of [`ServerStore::devices_in_scope`], and how many there
+    /// are.
+    pub fn devices_page(&self, scope: &Scope, page: Page) -> StoreResult<(Vec<DeviceRow>, u64)> {
+        self.read(|connection| {
+            let filter = cadre_in_scope_sql(scope, "d.cadre_id");
+            let total: i64 = connection.query_row(
+                &format!("SELECT count(*) FROM devices d WHERE {filter}"),
+                [],
+                |row| row.get(0),
+            )?;
+            let mut statement = connection.prepare(&format!(
+                "SELECT {DEVICE_COLUMNS} FROM devices d JOIN cadres c ON c.id = d.cadre_id
+                 WHERE {filter} ORDER BY d.enrolled_at, d.id LIMIT {} OFFSET {}",
+                page.limit, page.offset
+            ))?;
+            let rows = statement
+                .query_map([], device_from_row)?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok((rows, total.unsigned_abs()))
+        })
     }
 
     /// The devices of the cadres of `scope`, oldest first.
@@ -302,13 +341,17 @@ fn cadres_where(
     connection: &Connection,
     scope: &Scope,
     only: Option<Uuid>,
+    page: Option<Page>,
 ) -> StoreResult<Vec<CadreRow>> {
     let only = only.map(|id| id.to_string());
+    let limit = page.map_or_else(String::new, |page| {
+        format!("LIMIT {} OFFSET {}", page.limit, page.offset)
+    });
     let mut statement = connection.prepare(&format!(
         "SELECT c.id, c.name,
                 (SELECT count(*) FROM devices d WHERE d.cadre_id = c.id AND d.revoked_at IS NULL)
          FROM cadres c WHERE (?1 IS NULL OR c.id = ?1) AND {}
-         ORDER BY c.created_at, c.id",
+         ORDER BY c.created_at, c.id {limit}",
         cadre_in_scope_sql(scope, "c.id")
     ))?;
     let mut cadres: Vec<CadreRow> = statement

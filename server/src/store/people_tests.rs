@@ -259,3 +259,39 @@ fn enrolment_codes_only_for_cadres_of_the_area() {
     assert_eq!(audit.len(), 1, "the refused one issued nothing");
     assert_eq!(audit[0].user_id, Some(user));
 }
+
+#[test]
+fn cadres_and_devices_come_a_page_at_a_time_with_their_total() {
+    let (_directory, store) = store();
+    let mut cadres = Vec::new();
+    for name in ["甲", "乙", "丙"] {
+        let cadre = store.add_cadre(name).unwrap();
+        store
+            .assign(cadre, &AssignmentTarget::Village(HERE.into()))
+            .unwrap();
+        let code = store.enroll_code(cadre).unwrap();
+        store
+            .enroll(&code.code, None, None, None, Utc::now())
+            .unwrap();
+        cadres.push(cadre);
+    }
+    let elsewhere = store.add_cadre("丁").unwrap();
+    store
+        .assign(elsewhere, &AssignmentTarget::Village(THERE.into()))
+        .unwrap();
+    let (first, total) = store.cadres_page(&here(), Page::number(1, 2)).unwrap();
+    assert_eq!(total, 3, "the other county's cadre is not counted");
+    assert_eq!(
+        first.iter().map(|cadre| cadre.id).collect::<Vec<_>>(),
+        cadres[..2]
+    );
+    let (second, _) = store.cadres_page(&here(), Page::number(2, 2)).unwrap();
+    assert_eq!(
+        second.iter().map(|cadre| cadre.id).collect::<Vec<_>>(),
+        cadres[2..]
+    );
+    assert_eq!(second[0].villages.len(), 1, "its villages come with it");
+    let (devices, total) = store.devices_page(&here(), Page::number(2, 2)).unwrap();
+    assert_eq!((devices.len(), total), (1, 3));
+    assert_eq!(devices[0].cadre_id, cadres[2]);
+}

@@ -381,7 +381,6 @@ impl ServerStore {
             )?;
             let from = format!(
                 "FROM household_migrants m JOIN household_facts f ON f.household_id = m.household_id
-                 JOIN households h ON h.id = m.household_id JOIN areas a ON a.code = f.village_code
                  WHERE m.return_date BETWEEN ?{} AND ?{} AND {}",
                 filter.params.len() + 1,
                 filter.params.len() + 2,
@@ -393,9 +392,14 @@ impl ServerStore {
             let total: i64 = connection
                 .prepare(&format!("SELECT count(*) {from}"))?
                 .query_row(params_from_iter(&params), |row| row.get(0))?;
+            // The return-date index gives the order; households and areas
+            // are read for the page's rows only.
             let mut statement = connection.prepare(&format!(
-                "SELECT h.id, h.head_name, a.name, f.group_name, m.name, m.destination, m.city, m.employer, m.return_date
-                 {from} ORDER BY m.return_date, f.village_code, h.id, m.position {}",
+                "SELECT h.id, h.head_name, a.name, p.group_name, p.name, p.destination, p.city, p.employer, p.return_date
+                 FROM (SELECT m.*, f.village_code, f.group_name {from}
+                       ORDER BY m.return_date, m.household_id, m.position {}) p
+                 JOIN households h ON h.id = p.household_id JOIN areas a ON a.code = p.village_code
+                 ORDER BY p.return_date, p.household_id, p.position",
                 page.sql()
             ))?;
             let rows = statement

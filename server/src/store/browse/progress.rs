@@ -119,16 +119,23 @@ fn children(
     // Every area below a child, mapped to that child; then the facts of
     // the villages among them, summed per child. Children without any
     // household are listed too.
+    // Facts are summed per village first (an ordered scan of the
+    // village index), then the few village sums per child.
     let mut statement = connection.prepare_cached(
         "WITH RECURSIVE below(code, root) AS (
              SELECT code, code FROM areas WHERE parent_code IS ?1
              UNION ALL
              SELECT areas.code, below.root FROM areas JOIN below ON areas.parent_code = below.code
          ),
+         villages AS (
+             SELECT village_code, count(*) AS households, sum(visits > 0) AS visited,
+                    sum(last_visit_at >= ?2) AS recent
+             FROM household_facts GROUP BY village_code
+         ),
          sums AS (
-             SELECT below.root AS root, count(*) AS households, sum(f.visits > 0) AS visited,
-                    sum(f.last_visit_at >= ?2) AS recent
-             FROM household_facts f JOIN below ON below.code = f.village_code
+             SELECT below.root AS root, sum(v.households) AS households, sum(v.visited) AS visited,
+                    sum(v.recent) AS recent
+             FROM villages v JOIN below ON below.code = v.village_code
              GROUP BY below.root
          )
          SELECT a.code, a.name, a.level, coalesce(s.households, 0), coalesce(s.visited, 0), coalesce(s.recent, 0)
@@ -190,14 +197,12 @@ fn per_day(
 ) -> StoreResult<Vec<(String, u64)>> {
     let first = (now - Duration::days(CHART_DAYS - 1)).date_naive();
     let area_filter = match area {
-        Some(code) => Scope::Area(code.to_owned()).villages_sql("f.village_code"),
-        None => scope.villages_sql("f.village_code"),
+        Some(code) => Scope::Area(code.to_owned()).villages_sql("village_code"),
+        None => scope.villages_sql("village_code"),
     };
     let sql = format!(
-        "SELECT substr(v.recorded_at, 1, 10) AS day, count(*)
-         FROM visits v JOIN household_facts f ON f.household_id = v.household_id
-         WHERE v.recorded_at >= ?1 AND {area_filter}
-         GROUP BY day ORDER BY day"
+        "SELECT day, sum(visits) FROM village_visit_days
+         WHERE day >= ?1 AND {area_filter} GROUP BY day ORDER BY day"
     );
     let mut statement = connection.prepare(&sql)?;
     let found: Vec<(String, i64)> = statement

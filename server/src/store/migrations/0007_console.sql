@@ -27,8 +27,15 @@ CREATE TABLE household_facts (
 ) STRICT;
 CREATE INDEX household_facts_village ON household_facts (village_code, group_name);
 CREATE INDEX household_facts_last_visit ON household_facts (last_visit_at);
--- The visits-per-day chart reads visits by the date they were recorded.
-CREATE INDEX visits_recorded ON visits (recorded_at);
+-- Visits per village and day recorded (UTC), for the visits-per-day
+-- chart: a month of a county is a few thousand rows, not every visit.
+CREATE TABLE village_visit_days (
+    village_code TEXT NOT NULL REFERENCES areas (code),
+    day          TEXT NOT NULL,            -- YYYY-MM-DD of recorded_at
+    visits       INTEGER NOT NULL CHECK (visits >= 0),
+    PRIMARY KEY (village_code, day)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX village_visit_days_day ON village_visit_days (day);
 
 -- Members working away from home, as the household's latest visit lists
 -- them (replaced when a later visit arrives), by expected return date.
