@@ -457,15 +457,24 @@ fn a_failure_half_way_is_a_cut_transfer_not_a_short_file() {
     assert_eq!(damaged, 1);
     drop(connection);
 
-    let response = server.get("supervisor", "format=csv");
-    assert_eq!(response.status(), StatusCode::OK);
-    assert!(
-        response.bytes().is_err(),
-        "a CSV cut short must not read as a whole file"
-    );
-    let response = server.get("supervisor", "format=jsonl");
-    assert_eq!(response.status(), StatusCode::OK);
-    assert!(response.bytes().is_err());
+    // The connection is cut: after the headers (a body that ends in an
+    // error), or before them when the failure comes first (a few visits
+    // are read before hyper writes anything). Never a whole response.
+    for format in ["csv", "jsonl"] {
+        match server.try_get("supervisor", &format!("format={format}")) {
+            Ok(response) => {
+                assert_eq!(response.status(), StatusCode::OK);
+                assert!(
+                    response.bytes().is_err(),
+                    "a {format} export cut short must not read as a whole file"
+                );
+            }
+            Err(error) => assert!(
+                !error.is_status() && !error.is_builder(),
+                "{format}: a cut connection, not {error}"
+            ),
+        }
+    }
     // The workbook fails before its first byte: a plain error, nothing left.
     let response = server.get("supervisor", "format=xlsx");
     assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);

@@ -77,10 +77,14 @@ impl ExportServer {
     }
 
     pub fn get(&self, who: &str, query: &str) -> Response {
+        self.try_get(who, query).expect("a response")
+    }
+
+    /// The request, whose response may be cut before its headers.
+    pub fn try_get(&self, who: &str, query: &str) -> reqwest::Result<Response> {
         raw_client(std::net::IpAddr::from([127, 0, 0, 1]))
             .get(format!("http://{}/{who}/export?{query}", self.address))
             .send()
-            .expect("a response")
     }
 
     /// A download that must succeed: its headers and body.
