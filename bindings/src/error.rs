@@ -96,7 +96,11 @@ impl From<&Error> for DoorstepError {
                 }],
             },
             Error::NotEnrolled => DoorstepError::Auth { reason },
+            Error::FileTooLarge { .. } | Error::FileUnreadable { .. } => {
+                DoorstepError::InvalidInput { reason }
+            }
             Error::UnknownHousehold(_)
+            | Error::UnknownFile(_)
             | Error::UnknownVisit(_)
             | Error::UnknownForm { .. }
             | Error::NoForm => DoorstepError::NotFound { reason },

@@ -46,6 +46,9 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
                 Error::Invalid(_)
                 | Error::UnknownHousehold(_)
                 | Error::UnknownVisit(_)
+                | Error::UnknownFile(_)
+                | Error::FileTooLarge { .. }
+                | Error::FileUnreadable { .. }
                 | Error::UnknownForm { .. }
                 | Error::NoForm
                 | Error::Finalised(_)

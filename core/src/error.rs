@@ -53,6 +53,15 @@ pub enum Error {
     },
     #[error("visit {0} is not on this device")]
     UnknownVisit(Uuid),
+    /// A file larger than a file may be (nothing was stored).
+    #[error("the file is {size} bytes; a file may be at most {limit} bytes")]
+    FileTooLarge { size: u64, limit: u64 },
+    /// A file reference that names no file in this store.
+    #[error("file {0} is not on this device")]
+    UnknownFile(String),
+    /// A file that cannot be read from where the app said it is.
+    #[error("could not read the file {path}: {reason}")]
+    FileUnreadable { path: String, reason: String },
     #[error("visit {0} is finalised: it cannot be changed; record a correction instead")]
     Finalised(Uuid),
     #[error(

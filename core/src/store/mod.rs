@@ -15,6 +15,7 @@
 
 mod codec;
 mod edits;
+mod files;
 mod forms;
 mod households;
 mod lifecycle;
@@ -40,6 +41,7 @@ use crate::model::{DeviceIdentity, Status};
 use crate::sqlite::{self, DatabaseKey, Durability, Migration, OpenError};
 use crate::transport::Endpoint;
 pub use codec::{parse_time, parse_uuid, time_text};
+pub use files::{FileRef, MAX_FILE_BYTES, is_file_reference};
 /// The household search rule, shared with the server's console.
 pub use households::{FIELD_SEPARATOR as SEARCH_FIELD_SEPARATOR, normalise as normalise_search};
 pub use lifecycle::Unsynced;
@@ -82,6 +84,11 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 7,
         sql: include_str!("migrations/0007_endpoint_trust.sql"),
+        after: None,
+    },
+    Migration {
+        version: 8,
+        sql: include_str!("migrations/0008_files.sql"),
         after: None,
     },
 ];
@@ -482,3 +489,6 @@ mod tests;
 mod tests_lifecycle;
 #[cfg(test)]
 mod tests_session;
+
+#[cfg(test)]
+mod tests_files;

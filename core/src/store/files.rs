@@ -1,0 +1,185 @@
+//! Files attached to answers (ADR 0011): named by the SHA-256 of their
+//! bytes, kept in the store itself in chunks of [`CHUNK_BYTES`], so they
+//! are encrypted, durable and wiped with it. `add_file` commits a file in
+//! its own transaction before any visit can name it; the same bytes added
+//! twice are one file.
+
+use std::io::Read;
+use std::path::Path;
+
+use rusqlite::{OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::Store;
+use super::codec::time_text;
+use crate::error::{Error, Result};
+
+/// The largest file a store takes.
+pub const MAX_FILE_BYTES: u64 = 20 * 1024 * 1024;
+/// The bytes of one chunk (the last one of a file may be shorter).
+pub const CHUNK_BYTES: usize = 64 * 1024;
+/// The longest media type kept.
+const MAX_MEDIA_TYPE: usize = 127;
+
+/// A file in the store: what an answer names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRef {
+    /// The SHA-256 of the bytes, lower-case hex: the answer's value.
+    pub sha256: String,
+    pub size: u64,
+    pub media_type: String,
+}
+
+/// Whether `text` has the shape of a file reference (64 lower-case hex
+/// digits).
+pub fn is_file_reference(text: &str) -> bool {
+    text.len() == 64
+        && text
+            .bytes()
+            .all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+fn media_type(text: &str) -> String {
+    let cleaned: String = text
+        .trim()
+        .chars()
+        .filter(|character| !character.is_control())
+        .take(MAX_MEDIA_TYPE)
+        .collect();
+    if cleaned.is_empty() {
+        "application/octet-stream".to_owned()
+    } else {
+        cleaned.to_ascii_lowercase()
+    }
+}
+
+impl Store {
+    /// Keeps `bytes` as a file and returns its reference, durable when
+    /// this returns. The same bytes again change nothing.
+    pub fn add_file(&self, bytes: &[u8], media_type_text: &str) -> Result<FileRef> {
+        let size = bytes.len() as u64;
+        if size > MAX_FILE_BYTES {
+            return Err(Error::FileTooLarge {
+                size,
+                limit: MAX_FILE_BYTES,
+            });
+        }
+        let sha256 = hex(&Sha256::digest(bytes));
+        let media_type = media_type(media_type_text);
+        let now = time_text(self.clock.now());
+        self.write(|transaction| {
+            let inserted = transaction
+                .prepare_cached(
+                    "INSERT INTO files (sha256, size, media_type, added_at) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (sha256) DO NOTHING",
+                )?
+                .execute(params![
+                    sha256,
+                    i64::try_from(size).unwrap_or(i64::MAX),
+                    media_type,
+                    now
+                ])?;
+            if inserted == 1 {
+                let mut insert = transaction.prepare_cached(
+                    "INSERT INTO file_chunks (sha256, idx, bytes) VALUES (?1, ?2, ?3)",
+                )?;
+                for (index, chunk) in bytes.chunks(CHUNK_BYTES).enumerate() {
+                    insert.execute(params![
+                        sha256,
+                        i64::try_from(index).unwrap_or(i64::MAX),
+                        chunk
+                    ])?;
+                }
+            }
+            Ok(())
+        })?;
+        self.file(&sha256)?
+            .ok_or_else(|| Error::UnknownFile(sha256.clone()))
+    }
+
+    /// Keeps the file at `path` (read whole, at most [`MAX_FILE_BYTES`]).
+    pub fn add_file_from_path(&self, path: &Path, media_type: &str) -> Result<FileRef> {
+        let unreadable = |reason: String| Error::FileUnreadable {
+            path: path.display().to_string(),
+            reason,
+        };
+        let file = std::fs::File::open(path).map_err(|error| unreadable(error.to_string()))?;
+        let mut bytes = Vec::new();
+        file.take(MAX_FILE_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|error| unreadable(error.to_string()))?;
+        if bytes.len() as u64 > MAX_FILE_BYTES {
+            let size = std::fs::metadata(path).map_or(bytes.len() as u64, |meta| meta.len());
+            return Err(Error::FileTooLarge {
+                size,
+                limit: MAX_FILE_BYTES,
+            });
+        }
+        self.add_file(&bytes, media_type)
+    }
+
+    /// The file named `sha256`, if the store has it.
+    pub fn file(&self, sha256: &str) -> Result<Option<FileRef>> {
+        self.read(|connection| {
+            Ok(connection
+                .prepare_cached("SELECT size, media_type FROM files WHERE sha256 = ?1")?
+                .query_row([sha256], |row| {
+                    Ok(FileRef {
+                        sha256: sha256.to_owned(),
+                        size: row.get::<_, i64>(0)?.unsigned_abs(),
+                        media_type: row.get(1)?,
+                    })
+                })
+                .optional()?)
+        })
+    }
+
+    /// The bytes of file `sha256`, checked against its name: a damaged
+    /// file is an error, never wrong bytes.
+    pub fn file_bytes(&self, sha256: &str) -> Result<Vec<u8>> {
+        let (size, chunks) = self.read(|connection| {
+            let size: Option<i64> = connection
+                .prepare_cached("SELECT size FROM files WHERE sha256 = ?1")?
+                .query_row([sha256], |row| row.get(0))
+                .optional()?;
+            let Some(size) = size else {
+                return Ok((None, Vec::new()));
+            };
+            let chunks: Vec<Vec<u8>> = connection
+                .prepare_cached("SELECT bytes FROM file_chunks WHERE sha256 = ?1 ORDER BY idx")?
+                .query_map([sha256], |row| row.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok((Some(size.unsigned_abs()), chunks))
+        })?;
+        let Some(size) = size else {
+            return Err(Error::UnknownFile(sha256.to_owned()));
+        };
+        let bytes = chunks.concat();
+        if bytes.len() as u64 != size || hex(&Sha256::digest(&bytes)) != sha256 {
+            return Err(Error::Corrupt(format!(
+                "file {sha256} does not match its name"
+            )));
+        }
+        Ok(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_are_64_lower_case_hex_digits() {
+        assert!(is_file_reference(&"a".repeat(64)));
+        assert!(!is_file_reference(&"A".repeat(64)));
+        assert!(!is_file_reference(&"a".repeat(63)));
+        assert!(!is_file_reference("photo.jpg"));
+        assert_eq!(media_type(" Image/JPEG\n"), "image/jpeg");
+        assert_eq!(media_type(""), "application/octet-stream");
+    }
+}
