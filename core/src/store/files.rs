@@ -7,8 +7,10 @@
 use std::io::Read;
 use std::path::Path;
 
-use rusqlite::{OptionalExtension, params};
+use doorstep_forms::{Question, QuestionKind};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::Store;
@@ -19,6 +21,8 @@ use crate::error::{Error, Result};
 pub const MAX_FILE_BYTES: u64 = 20 * 1024 * 1024;
 /// The bytes of one chunk (the last one of a file may be shorter).
 pub const CHUNK_BYTES: usize = 64 * 1024;
+/// The most bytes of distinct files one visit may name.
+pub const MAX_VISIT_FILE_BYTES: u64 = 60 * 1024 * 1024;
 /// The longest media type kept.
 const MAX_MEDIA_TYPE: usize = 127;
 
@@ -167,6 +171,74 @@ impl Store {
         }
         Ok(bytes)
     }
+}
+
+/// The answers of file questions (photo, audio, video, file; signatures
+/// are photos) in `answers`, repeats included.
+fn attachment_answers(questions: &[Question], answers: &Map<String, Value>, out: &mut Vec<String>) {
+    for question in questions {
+        match &question.kind {
+            QuestionKind::Group => attachment_answers(&question.children, answers, out),
+            QuestionKind::Repeat => {
+                for item in answers
+                    .get(&question.name)
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_object)
+                {
+                    attachment_answers(&question.children, item, out);
+                }
+            }
+            QuestionKind::Photo
+            | QuestionKind::Audio
+            | QuestionKind::Video
+            | QuestionKind::File => {
+                if let Some(value) = answers.get(&question.name).and_then(Value::as_str)
+                    && !value.is_empty()
+                {
+                    out.push(value.to_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Checks, before a visit is finalised, that every file it names is in
+/// the store (a file named by anything but its reference is not) and
+/// that together they stay within [`MAX_VISIT_FILE_BYTES`].
+pub(crate) fn check_visit_files(
+    connection: &Connection,
+    questions: &[Question],
+    answers: &Map<String, Value>,
+) -> Result<()> {
+    let mut named = Vec::new();
+    attachment_answers(questions, answers, &mut named);
+    named.sort_unstable();
+    named.dedup();
+    let mut total: u64 = 0;
+    for reference in named {
+        let size: Option<i64> = if is_file_reference(&reference) {
+            connection
+                .prepare_cached("SELECT size FROM files WHERE sha256 = ?1")?
+                .query_row([&reference], |row| row.get(0))
+                .optional()?
+        } else {
+            None
+        };
+        let Some(size) = size else {
+            return Err(Error::UnknownFile(reference));
+        };
+        total = total.saturating_add(size.unsigned_abs());
+    }
+    if total > MAX_VISIT_FILE_BYTES {
+        return Err(Error::FileTooLarge {
+            size: total,
+            limit: MAX_VISIT_FILE_BYTES,
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -41,7 +41,7 @@ use crate::model::{DeviceIdentity, Status};
 use crate::sqlite::{self, DatabaseKey, Durability, Migration, OpenError};
 use crate::transport::Endpoint;
 pub use codec::{parse_time, parse_uuid, time_text};
-pub use files::{FileRef, MAX_FILE_BYTES, is_file_reference};
+pub use files::{FileRef, MAX_FILE_BYTES, MAX_VISIT_FILE_BYTES, is_file_reference};
 /// The household search rule, shared with the server's console.
 pub use households::{FIELD_SEPARATOR as SEARCH_FIELD_SEPARATOR, normalise as normalise_search};
 pub use lifecycle::Unsynced;

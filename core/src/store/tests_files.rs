@@ -125,3 +125,66 @@ fn files_are_encrypted_with_the_store() {
         "a lost phone's file gives nothing away"
     );
 }
+
+/// The enrolled test store with a newer demo form that asks for a photo of
+/// the house (the newest version is the one new visits take).
+fn store_with_a_photo_question() -> (tempfile::TempDir, Store) {
+    let (directory, store) = super::tests::enrolled_store();
+    let mut form = super::tests::demo_form();
+    form.version = "2099010101".into();
+    form.definition["version"] = "2099010101".into();
+    form.definition["questions"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "name": "house_photo",
+            "kind": {"type": "photo"},
+            "label": {"zh-CN": "房屋照片", "en": "Photo of the house"}
+        }));
+    store
+        .write(|transaction| super::forms::put_form(transaction, &form))
+        .unwrap();
+    (directory, store)
+}
+
+#[test]
+fn a_visit_is_finalised_only_when_every_file_it_names_is_on_the_device() {
+    let (_directory, store) = store_with_a_photo_question();
+    let visit = |photo: &str, draft: bool| {
+        let mut new = super::tests::new_visit(1, draft);
+        new.answers.insert("house_photo".into(), photo.into());
+        new
+    };
+    let missing = "ab".repeat(32);
+    assert!(matches!(
+        store.record_visit(visit(&missing, false)),
+        Err(Error::UnknownFile(reference)) if reference == missing
+    ));
+    assert!(
+        matches!(
+            store.record_visit(visit("IMG_0001.jpg", false)),
+            Err(Error::UnknownFile(_))
+        ),
+        "a file name is not a file the core keeps"
+    );
+    let draft = store
+        .record_visit(visit(&missing, true))
+        .expect("a draft may name a file not added yet");
+    let kept = store
+        .add_file(&photo(120_000, "HOUSE"), "image/jpeg")
+        .unwrap();
+    let recorded = store
+        .record_visit(visit(&kept.sha256, false))
+        .expect("the file is on the device");
+    assert_eq!(recorded.answers["house_photo"], kept.sha256.as_str());
+    assert!(matches!(
+        store.finalise_draft(draft.id),
+        Err(Error::UnknownFile(_))
+    ));
+    let unsent: i64 = store
+        .read(|connection| {
+            Ok(connection.query_row("SELECT count(*) FROM outbox", [], |row| row.get(0))?)
+        })
+        .unwrap();
+    assert_eq!(unsent, 1, "only the visit whose file is here was queued");
+}

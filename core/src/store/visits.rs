@@ -179,6 +179,10 @@ impl Store {
             Stage::Final if evaluation.is_valid() => &evaluation.answers,
             Stage::Final => return Err(Error::Invalid(evaluation.violations)),
         };
+        if stage == Stage::Final {
+            // Every file the visit names is on this device (ADR 0011).
+            super::files::check_visit_files(connection, &form.questions, kept)?;
+        }
         let text = |value: &Answers| {
             serde_json::to_string(value).map_err(|error| Error::Corrupt(error.to_string()))
         };
