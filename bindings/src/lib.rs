@@ -25,6 +25,7 @@ use doorstep_core::transport::{Endpoint, HttpTimeouts, HttpTransport, Transport}
 use doorstep_core::{NewVisit, Store, StoreOptions};
 
 mod error;
+mod files;
 mod observe;
 mod session;
 mod types;

@@ -198,6 +198,20 @@ final class DoorstepTests: XCTestCase {
         XCTAssertGreaterThan(report.householdsAdded, 0)
     }
 
+    func testAPhotoIsKeptOnceByItsContentAndNamedByItsReference() async throws {
+        let store = try newStore()
+        let photo = Data((0..<150_000).map { UInt8(truncatingIfNeeded: $0 * 31 + $0 / 7) })
+        let kept = try await store.addFile(bytes: photo, mediaType: "image/jpeg")
+        XCTAssertEqual(kept.reference.count, 64)
+        XCTAssertEqual(kept.size, 150_000)
+        let again = try await store.addFile(bytes: photo, mediaType: "image/jpeg")
+        XCTAssertEqual(again, kept)
+        do {
+            _ = try await store.addFileFromPath(path: "/nonexistent/house.jpg", mediaType: "image/jpeg")
+            XCTFail("no such file")
+        } catch DoorstepError.InvalidInput {}
+    }
+
     func testAnInvalidVisitIsATypedValidationErrorAndRecordsNothing() async throws {
         let store = try await enrolledStore()
         let household = try XCTUnwrap(try store.households().first)

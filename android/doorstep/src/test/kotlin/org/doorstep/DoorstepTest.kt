@@ -80,6 +80,21 @@ class DoorstepTest {
     private fun Doorstep.firstHousehold(): Household = households().first()
 
     @Test(timeout = 120_000)
+    fun aPhotoIsKeptOnceByItsContentAndNamedByItsReference() = runBlocking<Unit> {
+        val store = newStore()
+        val photo = ByteArray(150_000) { (it * 31 + it / 7).toByte() }
+        val kept = store.addFile(photo, "image/jpeg")
+        assertTrue(Regex("[0-9a-f]{64}").matches(kept.reference), kept.reference)
+        assertEquals(150_000uL, kept.size)
+        assertEquals(kept, store.addFile(photo, "image/jpeg"))
+        val file = File.createTempFile("house", ".jpg").apply { writeBytes(photo); deleteOnExit() }
+        assertEquals(kept.reference, store.addFileFromPath(file.path, "image/jpeg").reference)
+        assertFailsWith<DoorstepException.InvalidInput> {
+            store.addFileFromPath(File(file.parentFile, "missing-${kept.reference}.jpg").path, "image/jpeg")
+        }
+    }
+
+    @Test(timeout = 120_000)
     fun enrolsSyncsWithProgressRecordsAndDelivers() = runBlocking {
         val store = newStore()
         assertEquals(null, store.identity())
