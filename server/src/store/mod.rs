@@ -15,6 +15,7 @@ pub mod browse;
 mod enroll;
 mod export;
 mod facts;
+mod import;
 mod merge;
 pub mod people;
 mod published;
@@ -37,11 +38,10 @@ use doorstep_forms::Form;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use uuid::Uuid;
 
-pub use admin::{
-    Assignment, AssignmentTarget, CadreSummary, DeviceSummary, EnrollCode, ImportReport,
-};
+pub use admin::{Assignment, AssignmentTarget, CadreSummary, DeviceSummary, EnrollCode};
 pub use audit::{AuditEntry, AuditEvent, AuditKind};
 pub use export::{FormVersionCount, VisitFilter};
+pub use import::ImportReport;
 pub use merge::FieldHistory;
 pub use people::{CadreRow, DeviceRow, VillageRef};
 pub use published::FormRow;

@@ -5,11 +5,12 @@
 #![allow(clippy::unwrap_used)]
 
 use chrono::Utc;
-use doorstep_protocol::{AreaLevel, AreaRecord, HouseholdRecord};
+use doorstep_protocol::{AreaLevel, AreaRecord};
 use uuid::Uuid;
 
 use super::*;
 use crate::store::AssignmentTarget;
+use crate::store::tests::household;
 
 const HERE: &str = "530626104201";
 const HERE_TOO: &str = "530626104202";
@@ -23,20 +24,6 @@ fn store() -> (tempfile::TempDir, ServerStore) {
         name: format!("area {code}"),
         level,
         parent_code: parent.map(Into::into),
-    };
-    let household = |id: u128, village: &str| HouseholdRecord {
-        id: Uuid::from_u128(id),
-        village_code: village.into(),
-        head_name: "喻兰".into(),
-        id_card_suffix: "123X".into(),
-        group: "1组".into(),
-        members: 3,
-        phone: "13800000000".into(),
-        address: "1组1号".into(),
-        lat: None,
-        lon: None,
-        category: "general".into(),
-        version: 0,
     };
     store
         .import_households(

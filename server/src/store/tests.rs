@@ -42,7 +42,7 @@ pub(super) fn store() -> (TempDir, ServerStore) {
     (directory, store)
 }
 
-fn household(id: u128, village: &str) -> HouseholdRecord {
+pub(super) fn household(id: u128, village: &str) -> HouseholdRecord {
     HouseholdRecord {
         id: Uuid::from_u128(id),
         village_code: village.into(),

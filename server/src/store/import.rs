@@ -1,0 +1,194 @@
+//! Loading areas and households (`doorstep admin import-households`):
+//! new ones inserted, changed ones updated with a new version and a
+//! server write in each changed field's log, identical ones left alone.
+
+use chrono::Utc;
+use doorstep_core::sqlite::{household_record_from_row, time_text};
+use doorstep_protocol::limits::{MAX_SHORT_TEXT_CHARS, check_short_text};
+use doorstep_protocol::{AreaRecord, Hlc, HouseholdField, HouseholdRecord};
+use rusqlite::{OptionalExtension, Transaction, params};
+use serde::Serialize;
+
+use super::audit::{self, AuditEvent, AuditKind};
+use super::{ServerStore, StoreError, StoreResult};
+
+/// What an import did: areas written, households inserted, updated and
+/// left alone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ImportReport {
+    pub areas: u64,
+    pub inserted: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+}
+
+impl ServerStore {
+    /// Loads areas and households (new ones inserted, changed ones updated
+    /// with a new version, identical ones left alone), in one transaction.
+    pub fn import_households(
+        &self,
+        areas: &[AreaRecord],
+        households: &[HouseholdRecord],
+    ) -> StoreResult<ImportReport> {
+        for area in areas {
+            check_short_text(&area.name, MAX_SHORT_TEXT_CHARS).map_err(|problem| {
+                StoreError::Invalid(format!("area {}: its name {problem}", area.code))
+            })?;
+        }
+        for household in households {
+            check_household(household)?;
+        }
+        let clock = Utc::now();
+        self.write(|transaction| {
+            let mut report = ImportReport::default();
+            let mut sorted: Vec<&AreaRecord> = areas.iter().collect();
+            sorted.sort_by_key(|area| area.code.len());
+            for area in sorted {
+                report.areas += transaction
+                    .prepare_cached(
+                        "INSERT INTO areas (code, name, level, parent_code) VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (code) DO UPDATE SET name = excluded.name, level = excluded.level,
+                                                         parent_code = excluded.parent_code
+                         WHERE (name, level, coalesce(parent_code, '')) IS NOT
+                               (excluded.name, excluded.level, coalesce(excluded.parent_code, ''))",
+                    )?
+                    .execute(params![area.code, area.name, area.level.as_str(), area.parent_code])?
+                    as u64;
+            }
+            for household in households {
+                match upsert_household(transaction, household, clock)? {
+                    Upsert::Inserted => report.inserted += 1,
+                    Upsert::Updated => report.updated += 1,
+                    Upsert::Unchanged => report.unchanged += 1,
+                }
+            }
+            audit::record(
+                transaction,
+                clock,
+                &AuditEvent::new(AuditKind::HouseholdsImported).detail(format!(
+                    "{} areas, {} inserted, {} updated, {} unchanged",
+                    report.areas, report.inserted, report.updated, report.unchanged
+                )),
+            )?;
+            Ok(report)
+        })
+    }
+}
+
+enum Upsert {
+    Inserted,
+    Updated,
+    Unchanged,
+}
+
+fn upsert_household(
+    transaction: &Transaction<'_>,
+    household: &HouseholdRecord,
+    clock: chrono::DateTime<Utc>,
+) -> StoreResult<Upsert> {
+    let now_text = time_text(clock);
+    let now = now_text.as_str();
+    let key = household.id.to_string();
+    let existing: Option<HouseholdRecord> = transaction
+        .prepare_cached(&format!("{} WHERE id = ?1", super::rows::SELECT_HOUSEHOLD))?
+        .query_row([&key], household_record_from_row)
+        .optional()?;
+    let version = match &existing {
+        None => 1,
+        Some(current) if same_fields(current, household) => return Ok(Upsert::Unchanged),
+        Some(current) => current.version + 1,
+    };
+    let village_known: bool = transaction
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM areas WHERE code = ?1 AND level = 'village')",
+        )?
+        .query_row([&household.village_code], |row| row.get(0))?;
+    if !village_known {
+        return Err(StoreError::Invalid(format!(
+            "household {key}: village {} is not known",
+            household.village_code
+        )));
+    }
+    transaction
+        .prepare_cached(
+            "INSERT INTO households (id, village_code, head_name, id_card_suffix, group_name, members, phone,
+                                     address, lat, lon, category, version, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+             ON CONFLICT (id) DO UPDATE SET village_code = excluded.village_code, head_name = excluded.head_name,
+                id_card_suffix = excluded.id_card_suffix, group_name = excluded.group_name,
+                members = excluded.members, phone = excluded.phone, address = excluded.address,
+                lat = excluded.lat, lon = excluded.lon, category = excluded.category,
+                version = excluded.version, updated_at = excluded.updated_at",
+        )?
+        .execute(params![
+            key,
+            household.village_code,
+            household.head_name,
+            household.id_card_suffix,
+            household.group,
+            household.members,
+            household.phone,
+            household.address,
+            household.lat,
+            household.lon,
+            household.category,
+            i64::try_from(version).unwrap_or(i64::MAX),
+            now,
+        ])?;
+    super::facts::refresh_household(transaction, &key)?;
+    if let Some(current) = &existing {
+        // The operator's import is a write like a cadre's: it moves the
+        // fields' merge clocks, so an edit made before it is concurrent.
+        for field in HouseholdField::ALL {
+            let value = field.get(household);
+            if value != field.get(current) {
+                super::merge::record_write(
+                    transaction,
+                    &super::merge::FieldWrite {
+                        household: &key,
+                        field,
+                        version,
+                        value: &value,
+                        hlc: Hlc::new(clock, 0),
+                        origin: None,
+                        edit: None,
+                        base: current.version,
+                        at: now,
+                    },
+                )?;
+            }
+        }
+    }
+    super::rows::log_household_change(transaction, household.id, None, now)?;
+    Ok(if existing.is_some() {
+        Upsert::Updated
+    } else {
+        Upsert::Inserted
+    })
+}
+
+/// An imported household's fields, checked as a device's edit of them is
+/// (category from the list, no control characters), and the fields only an
+/// import sets.
+fn check_household(household: &HouseholdRecord) -> StoreResult<()> {
+    for field in HouseholdField::ALL {
+        field.check(&field.get(household)).map_err(|reason| {
+            StoreError::Invalid(format!("household {}: {reason}", household.id))
+        })?;
+    }
+    let suffix = &household.id_card_suffix;
+    if suffix.chars().count() > 18 || suffix.chars().any(doorstep_protocol::limits::is_hidden) {
+        return Err(StoreError::Invalid(format!(
+            "household {}: the ID-card suffix is not a short code",
+            household.id
+        )));
+    }
+    Ok(())
+}
+
+fn same_fields(current: &HouseholdRecord, new: &HouseholdRecord) -> bool {
+    HouseholdRecord {
+        version: current.version,
+        ..new.clone()
+    } == *current
+}
