@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 mod definition;
 mod evaluate;
 pub mod expr;
+mod files;
 mod kind;
 mod labels;
 pub mod session;

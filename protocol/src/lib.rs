@@ -17,10 +17,15 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 pub mod enrol_qr;
+pub mod files;
 mod household;
 pub mod limits;
 
 pub use enrol_qr::{CaFingerprint, EnrolQr, EnrolQrError};
+pub use files::{
+    FileOffer, FileState, FileStatusRequest, FileStatusResponse, FileUploadResponse,
+    is_file_reference,
+};
 pub use household::{ConflictRecord, HOUSEHOLD_CATEGORIES, Hlc, HouseholdEdit, HouseholdField};
 
 /// The protocol version this crate describes. Sent by the device in every
@@ -40,9 +45,28 @@ pub mod routes {
     pub const SNAPSHOT: &str = "/v1/sync/snapshot";
     /// A device that is being wiped asks for its own token to be revoked.
     pub const RETIRE: &str = "/v1/device/retire";
+    /// `POST`: what the server holds of some files.
+    pub const FILES_STATUS: &str = "/v1/files/status";
+    /// `PATCH` uploads bytes of a file, `GET` downloads a whole file; the
+    /// path ends with the file's SHA-256 ([`file`]).
+    pub const FILE: &str = "/v1/files/{sha256}";
+
+    /// The path of one file.
+    pub fn file(sha256: &str) -> String {
+        format!("/v1/files/{sha256}")
+    }
 
     /// Every route the server has (the authorisation tests go through each).
-    pub const ALL: [&str; 6] = [HEALTH, ENROLL, PUSH, PULL, SNAPSHOT, RETIRE];
+    pub const ALL: [&str; 8] = [
+        HEALTH,
+        ENROLL,
+        PUSH,
+        PULL,
+        SNAPSHOT,
+        RETIRE,
+        FILES_STATUS,
+        FILE,
+    ];
 }
 
 /// Answers of a visit: question name → value.

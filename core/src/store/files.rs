@@ -7,7 +7,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use doorstep_forms::{Question, QuestionKind};
+use doorstep_forms::Form;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -35,14 +35,7 @@ pub struct FileRef {
     pub media_type: String,
 }
 
-/// Whether `text` has the shape of a file reference (64 lower-case hex
-/// digits).
-pub fn is_file_reference(text: &str) -> bool {
-    text.len() == 64
-        && text
-            .bytes()
-            .all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte))
-}
+pub use doorstep_protocol::is_file_reference;
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|byte| format!("{byte:02x}")).collect()
@@ -173,62 +166,28 @@ impl Store {
     }
 }
 
-/// The answers of file questions (photo, audio, video, file; signatures
-/// are photos) in `answers`, repeats included.
-fn attachment_answers(questions: &[Question], answers: &Map<String, Value>, out: &mut Vec<String>) {
-    for question in questions {
-        match &question.kind {
-            QuestionKind::Group => attachment_answers(&question.children, answers, out),
-            QuestionKind::Repeat => {
-                for item in answers
-                    .get(&question.name)
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_object)
-                {
-                    attachment_answers(&question.children, item, out);
-                }
-            }
-            QuestionKind::Photo
-            | QuestionKind::Audio
-            | QuestionKind::Video
-            | QuestionKind::File => {
-                if let Some(value) = answers.get(&question.name).and_then(Value::as_str)
-                    && !value.is_empty()
-                {
-                    out.push(value.to_owned());
-                }
-            }
-            _ => {}
-        }
-    }
-}
-
 /// Checks, before a visit is finalised, that every file it names is in
 /// the store (a file named by anything but its reference is not) and
 /// that together they stay within [`MAX_VISIT_FILE_BYTES`].
+/// Returns the references, each once.
 pub(crate) fn check_visit_files(
     connection: &Connection,
-    questions: &[Question],
+    form: &Form,
     answers: &Map<String, Value>,
-) -> Result<()> {
-    let mut named = Vec::new();
-    attachment_answers(questions, answers, &mut named);
-    named.sort_unstable();
-    named.dedup();
+) -> Result<Vec<String>> {
+    let named = form.named_files(answers);
     let mut total: u64 = 0;
-    for reference in named {
+    for reference in &named {
         let size: Option<i64> = if is_file_reference(&reference) {
             connection
                 .prepare_cached("SELECT size FROM files WHERE sha256 = ?1")?
-                .query_row([&reference], |row| row.get(0))
+                .query_row([reference], |row| row.get(0))
                 .optional()?
         } else {
             None
         };
         let Some(size) = size else {
-            return Err(Error::UnknownFile(reference));
+            return Err(Error::UnknownFile(reference.clone()));
         };
         total = total.saturating_add(size.unsigned_abs());
     }
@@ -238,6 +197,23 @@ pub(crate) fn check_visit_files(
             limit: MAX_VISIT_FILE_BYTES,
         });
     }
+    Ok(named)
+}
+
+/// Notes which files the visit `visit_id` names (written with the visit):
+/// what an upload sends once the visit has reached the server, and what
+/// retention keeps.
+pub(crate) fn note_visit_files(
+    connection: &Connection,
+    visit_id: &str,
+    named: &[String],
+) -> Result<()> {
+    let mut insert = connection.prepare_cached(
+        "INSERT INTO visit_files (visit_id, sha256) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+    )?;
+    for reference in named {
+        insert.execute(params![visit_id, reference])?;
+    }
     Ok(())
 }
 
@@ -246,11 +222,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn references_are_64_lower_case_hex_digits() {
-        assert!(is_file_reference(&"a".repeat(64)));
-        assert!(!is_file_reference(&"A".repeat(64)));
-        assert!(!is_file_reference(&"a".repeat(63)));
-        assert!(!is_file_reference("photo.jpg"));
+    fn media_types_are_trimmed_and_lower_case() {
         assert_eq!(media_type(" Image/JPEG\n"), "image/jpeg");
         assert_eq!(media_type(""), "application/octet-stream");
     }

@@ -91,6 +91,11 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0008_files.sql"),
         after: None,
     },
+    Migration {
+        version: 9,
+        sql: include_str!("migrations/0009_file_uploads.sql"),
+        after: None,
+    },
 ];
 
 /// How to open a store.

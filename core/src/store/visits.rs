@@ -47,7 +47,7 @@ impl Store {
                 (form_id, _) => resolve_form(transaction, form_id)?,
             };
             let stage = if new.draft { Stage::Draft } else { Stage::Final };
-            let (answers, computed) = self.evaluate(transaction, &form_id, &form_version, &new.answers, stage, now)?;
+            let (answers, computed, files) = self.evaluate(transaction, &form_id, &form_version, &new.answers, stage, now)?;
             transaction
                 .prepare_cached(
                     "INSERT INTO visits (id, household_id, cadre_id, device_id, form_id, form_version, status,
@@ -68,6 +68,7 @@ impl Store {
                     computed,
                 ])?;
             if !new.draft {
+                super::files::note_visit_files(transaction, &id.to_string(), &files)?;
                 enqueue(transaction, id, &time_text(now))?;
             }
             visit(transaction, id)?.ok_or(Error::UnknownVisit(id))
@@ -79,7 +80,7 @@ impl Store {
         let now = self.now();
         self.write(|transaction| {
             let draft = own_draft(transaction, id, &self.require_identity_in(transaction)?)?;
-            let (answers, computed) = self.evaluate(
+            let (answers, computed, _) = self.evaluate(
                 transaction,
                 &draft.form_id,
                 &draft.form_version,
@@ -108,8 +109,9 @@ impl Store {
         self.write(|transaction| {
             let draft = own_draft(transaction, id, &self.require_identity_in(transaction)?)?;
             let given = answers.unwrap_or(&draft.answers);
-            let (answers, computed) =
+            let (answers, computed, files) =
                 self.evaluate(transaction, &draft.form_id, &draft.form_version, given, Stage::Final, now)?;
+            super::files::note_visit_files(transaction, &id.to_string(), &files)?;
             let now = time_text(now);
             transaction.execute(
                 "UPDATE visits SET status = 'final', answers = ?2, computed = ?3, recorded_at = ?4, updated_at = ?4
@@ -157,7 +159,8 @@ impl Store {
 
     /// Evaluates answers against a form version. A draft keeps its answers
     /// as given; a finalised visit must be valid and keeps only the answers
-    /// that apply. Returns the answers and the calculated values, as JSON.
+    /// that apply. Returns the answers and the calculated values, as JSON,
+    /// and (finalised) the files the answers name.
     fn evaluate(
         &self,
         connection: &Connection,
@@ -166,7 +169,7 @@ impl Store {
         answers: &Answers,
         stage: Stage,
         now: DateTime<Utc>,
-    ) -> Result<(String, String)> {
+    ) -> Result<(String, String, Vec<String>)> {
         let form = self.load_form(connection, form_id, version)?;
         let options = Options {
             stage,
@@ -179,14 +182,16 @@ impl Store {
             Stage::Final if evaluation.is_valid() => &evaluation.answers,
             Stage::Final => return Err(Error::Invalid(evaluation.violations)),
         };
-        if stage == Stage::Final {
+        let files = if stage == Stage::Final {
             // Every file the visit names is on this device (ADR 0011).
-            super::files::check_visit_files(connection, &form.questions, kept)?;
-        }
+            super::files::check_visit_files(connection, &form, kept)?
+        } else {
+            Vec::new()
+        };
         let text = |value: &Answers| {
             serde_json::to_string(value).map_err(|error| Error::Corrupt(error.to_string()))
         };
-        Ok((text(kept)?, text(&evaluation.computed)?))
+        Ok((text(kept)?, text(&evaluation.computed)?, files))
     }
 }
 
