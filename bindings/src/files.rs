@@ -6,6 +6,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use doorstep_core::transport::{HttpTimeouts, HttpTransport};
+
 use crate::{Doorstep, Result, off_thread};
 
 /// A file kept in the store.
@@ -47,5 +49,26 @@ impl Doorstep {
                 .into())
         })
         .await
+    }
+
+    /// The file `reference` names, fetched from the server when this
+    /// device does not hold it (a photo of one of its households taken on
+    /// another phone; the server sends only files of households in this
+    /// device's scope). The bytes are checked against the reference before
+    /// they are kept; read them with [`Doorstep::file_bytes`].
+    pub async fn fetch_file(&self, reference: String) -> Result<StoredFile> {
+        let store = Arc::clone(&self.store);
+        off_thread(move || {
+            let transport = HttpTransport::connect(&store.endpoint()?, HttpTimeouts::default())?;
+            Ok(doorstep_core::sync::fetch_file(&store, &transport, &reference)?.into())
+        })
+        .await
+    }
+
+    /// The bytes of a file this device holds (to show a photo), checked
+    /// against its reference.
+    pub async fn file_bytes(&self, reference: String) -> Result<Vec<u8>> {
+        let store = Arc::clone(&self.store);
+        off_thread(move || Ok(store.file_bytes(&reference)?)).await
     }
 }

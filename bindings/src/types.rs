@@ -306,6 +306,10 @@ pub struct Status {
     pub last_error: Option<String>,
     /// The last error needs a person (re-enrol, update the app).
     pub stalled: bool,
+    /// Files this device's visits name that the server does not hold yet,
+    /// and their bytes.
+    pub files_pending: i32,
+    pub bytes_pending: i64,
 }
 
 impl From<model::Status> for Status {
@@ -325,6 +329,8 @@ impl From<model::Status> for Status {
             last_contact: status.last_contact.map(time),
             last_error: status.last_error,
             stalled: status.stalled,
+            files_pending: count(status.files_pending),
+            bytes_pending: long(status.bytes_pending),
         }
     }
 }
@@ -334,15 +340,30 @@ pub enum SyncPhase {
     Push,
     Pull,
     Snapshot,
+    /// Files going up after the visits; `done` and `total` count bytes.
+    Files,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
 pub struct SyncProgress {
     pub phase: SyncPhase,
-    pub done: i32,
-    pub total: Option<i32>,
+    /// Items done in this phase (bytes, for files).
+    pub done: i64,
+    pub total: Option<i64>,
     /// Bytes on the wire so far in this run, both ways.
     pub bytes: i64,
+    /// The file going up, in the files phase.
+    pub file: Option<FileProgress>,
+}
+
+/// Where the upload of one file stands: file `index` (from 1) of `count`
+/// in this run, `sent` of its `size` bytes held by the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+pub struct FileProgress {
+    pub index: u32,
+    pub count: u32,
+    pub sent: i64,
+    pub size: i64,
 }
 
 impl From<sync::SyncProgress> for SyncProgress {
@@ -352,10 +373,17 @@ impl From<sync::SyncProgress> for SyncProgress {
                 CoreSyncPhase::Push => SyncPhase::Push,
                 CoreSyncPhase::Pull => SyncPhase::Pull,
                 CoreSyncPhase::Snapshot => SyncPhase::Snapshot,
+                CoreSyncPhase::Files => SyncPhase::Files,
             },
-            done: count(progress.done),
-            total: progress.total.map(count),
+            done: long(progress.done),
+            total: progress.total.map(long),
             bytes: long(progress.bytes),
+            file: progress.file.map(|file| FileProgress {
+                index: file.index,
+                count: file.count,
+                sent: long(file.sent),
+                size: long(file.size),
+            }),
         }
     }
 }
@@ -368,6 +396,8 @@ pub struct SyncReport {
     pub pulled: i32,
     pub households_added: i32,
     pub households_released: i32,
+    /// Files the server now holds whole that it lacked.
+    pub files_uploaded: i32,
     pub requests: i32,
     pub bytes_sent: i64,
     pub bytes_received: i64,
@@ -382,6 +412,7 @@ impl From<sync::SyncReport> for SyncReport {
             pulled: count(report.pulled),
             households_added: count(report.households_added),
             households_released: count(report.households_released),
+            files_uploaded: count(report.files_uploaded),
             requests: count(report.requests),
             bytes_sent: long(report.bytes.sent),
             bytes_received: long(report.bytes.received),

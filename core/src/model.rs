@@ -125,4 +125,8 @@ pub struct Status {
     /// app too old): a person has to act.
     pub stalled: bool,
     pub last_error: Option<String>,
+    /// Files this device's finalised visits name that the server does not
+    /// hold yet, and their bytes.
+    pub files_pending: u64,
+    pub bytes_pending: u64,
 }

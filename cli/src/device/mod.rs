@@ -2,6 +2,7 @@
 //! its own SQLite file (encrypted with `--key-file`), its outbox, the same
 //! sync.
 
+mod files;
 mod show;
 mod sync;
 
@@ -149,6 +150,10 @@ enum DeviceCommand {
         /// The finalised visit this one corrects.
         #[arg(long)]
         corrects: Option<Uuid>,
+        /// Attach a file to a photo, audio, video or file question:
+        /// QUESTION=PATH, repeatable; inside a repeat members[2]/photo=PATH.
+        #[arg(long = "file", value_name = "QUESTION=PATH")]
+        files: Vec<String>,
     },
     /// Replace a draft's answers.
     Edit {
@@ -315,9 +320,12 @@ pub fn run(args: DeviceArgs) -> anyhow::Result<()> {
             form,
             draft,
             corrects,
+            files: attached,
         } => {
-            let answers = read_answers(&answers)?;
-            let visit = open()?.record_visit(NewVisit {
+            let mut answers = read_answers(&answers)?;
+            let store = open()?;
+            files::attach(&store, &mut answers, &attached)?;
+            let visit = store.record_visit(NewVisit {
                 household_id: household,
                 form_id: form,
                 answers,
@@ -404,6 +412,8 @@ pub fn run(args: DeviceArgs) -> anyhow::Result<()> {
                 );
                 out!("server\t{}", status.server_url.as_deref().unwrap_or("-"));
                 out!("pending\t{}", status.pending);
+                out!("files_pending\t{}", status.files_pending);
+                out!("bytes_pending\t{}", status.bytes_pending);
                 out!("rejected\t{}", status.rejected);
                 out!("drafts\t{}", status.drafts);
                 out!("households\t{}", status.households);

@@ -22,12 +22,24 @@ pub(super) fn sync(store: &Store, json: bool, batch: usize) -> anyhow::Result<()
         ..SyncOptions::default()
     });
     let mut progress = |step: doorstep_core::sync::SyncProgress| {
+        let bytes = format_bytes(step.bytes);
         let phase = match step.phase {
             SyncPhase::Push => "pushed",
             SyncPhase::Pull => "pulled",
             SyncPhase::Snapshot => "fetched households",
+            SyncPhase::Files => {
+                if let Some(file) = step.file {
+                    eprintln!(
+                        "sync: file {}/{}: {}/{} ({bytes})",
+                        file.index,
+                        file.count,
+                        format_bytes(file.sent),
+                        format_bytes(file.size)
+                    );
+                }
+                return;
+            }
         };
-        let bytes = format_bytes(step.bytes);
         match step.total {
             Some(total) => eprintln!("sync: {phase} {}/{total} ({bytes})", step.done),
             None => eprintln!("sync: {phase} {} ({bytes})", step.done),
@@ -36,7 +48,13 @@ pub(super) fn sync(store: &Store, json: bool, batch: usize) -> anyhow::Result<()
     let report = match engine.run(&mut progress, &CancelToken::new()) {
         Ok(report) => report,
         Err(error) if error.is_transient() => {
-            let pending = store.status()?.pending;
+            let status = store.status()?;
+            let pending = status.pending;
+            let files = match status.files_pending {
+                0 => String::new(),
+                1 => " and 1 file".to_string(),
+                count => format!(" and {count} files"),
+            };
             let what = match &error {
                 doorstep_core::Error::Transport(
                     TransportError::Unreachable(_) | TransportError::Interrupted(_),
@@ -44,24 +62,26 @@ pub(super) fn sync(store: &Store, json: bool, batch: usize) -> anyhow::Result<()
                 _ => "sync did not finish".to_string(),
             };
             return Err(anyhow::Error::new(error).context(format!(
-                "{what}; {pending} changes stay queued on this device and go with the next sync"
+                "{what}; {pending} changes{files} stay queued on this device and go with the next sync"
             )));
         }
         Err(error) => return Err(error.into()),
     };
     let status = store.status()?;
     eprintln!(
-        "sync done: pushed {} (duplicates {}), rejected {}, pulled {}, households +{} -{}; {} sent, {} received; {} pending, {} rejected in all",
+        "sync done: pushed {} (duplicates {}), rejected {}, pulled {}, households +{} -{}, files {}; {} sent, {} received; {} pending, {} rejected, {} files pending in all",
         report.pushed,
         report.duplicates,
         report.rejected,
         report.pulled,
         report.households_added,
         report.households_released,
+        report.files_uploaded,
         format_bytes(report.bytes.sent),
         format_bytes(report.bytes.received),
         status.pending,
-        status.rejected
+        status.rejected,
+        status.files_pending
     );
     if json {
         print_json(&serde_json::json!({
@@ -71,11 +91,14 @@ pub(super) fn sync(store: &Store, json: bool, batch: usize) -> anyhow::Result<()
             "pulled": report.pulled,
             "households_added": report.households_added,
             "households_released": report.households_released,
+            "files_uploaded": report.files_uploaded,
             "requests": report.requests,
             "bytes_sent": report.bytes.sent,
             "bytes_received": report.bytes.received,
             "pending": status.pending,
             "rejected_total": status.rejected,
+            "files_pending": status.files_pending,
+            "bytes_pending": status.bytes_pending,
         }))?;
     }
     Ok(())
@@ -84,7 +107,9 @@ pub(super) fn sync(store: &Store, json: bool, batch: usize) -> anyhow::Result<()
 pub(super) fn format_bytes(bytes: u64) -> String {
     if bytes < 10 * 1024 {
         format!("{bytes} B")
-    } else {
+    } else if bytes < 10 * 1024 * 1024 {
         format!("{:.1} KiB", bytes as f64 / 1024.0)
+    } else {
+        format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
     }
 }

@@ -45,7 +45,7 @@ fn media_type(text: &str) -> String {
     let cleaned: String = text
         .trim()
         .chars()
-        .filter(|character| !character.is_control())
+        .filter(char::is_ascii_graphic)
         .take(MAX_MEDIA_TYPE)
         .collect();
     if cleaned.is_empty() {
@@ -178,7 +178,7 @@ pub(crate) fn check_visit_files(
     let named = form.named_files(answers);
     let mut total: u64 = 0;
     for reference in &named {
-        let size: Option<i64> = if is_file_reference(&reference) {
+        let size: Option<i64> = if is_file_reference(reference) {
             connection
                 .prepare_cached("SELECT size FROM files WHERE sha256 = ?1")?
                 .query_row([reference], |row| row.get(0))

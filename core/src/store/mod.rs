@@ -22,6 +22,7 @@ mod lifecycle;
 mod observe;
 mod session;
 pub(crate) mod sync;
+mod uploads;
 mod visits;
 
 use std::collections::HashMap;
@@ -48,6 +49,7 @@ pub use lifecycle::Unsynced;
 pub use observe::{DataChange, Observer, Subscription};
 pub use session::VisitSession;
 pub use sync::SyncFailure;
+pub use uploads::FilesPending;
 
 /// The device schema, one step per numbered file. Never edit a shipped step.
 pub const MIGRATIONS: &[Migration] = &[
@@ -392,6 +394,7 @@ impl Store {
                 [],
                 |row| row.get(0),
             )?;
+            let files = uploads::files_pending(connection)?;
             Ok(Status {
                 device_id: identity.as_ref().map(|identity| identity.device_id),
                 cadre_id: identity.as_ref().map(|identity| identity.cadre_id),
@@ -410,6 +413,8 @@ impl Store {
                 last_contact: last_contact.as_deref().map(parse_time).transpose()?,
                 stalled: last_error.is_some() && permanent,
                 last_error,
+                files_pending: files.files,
+                bytes_pending: files.bytes,
             })
         })
     }
@@ -489,11 +494,11 @@ fn read_identity(connection: &Connection) -> Result<Option<DeviceIdentity>> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 #[cfg(test)]
 mod tests_lifecycle;
 #[cfg(test)]
 mod tests_session;
 
 #[cfg(test)]
-mod tests_files;
+pub(crate) mod tests_files;

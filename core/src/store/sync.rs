@@ -254,7 +254,8 @@ impl Store {
 
     /// Lets go of households no longer assigned, and of every unassigned
     /// household whose own changes have all reached the server. A household
-    /// with a draft, a pending or a rejected change stays.
+    /// with a draft, a pending or a rejected change, or a visit whose files
+    /// the server does not hold yet, stays.
     pub(crate) fn release(&self, ids: &[Uuid]) -> Result<u64> {
         self.write(|transaction| {
             let mut unassign =
@@ -265,7 +266,9 @@ impl Store {
             transaction.execute(
                 "DELETE FROM visits WHERE status = 'final'
                    AND household_id NOT IN (SELECT household_id FROM assignments)
-                   AND id NOT IN (SELECT entity_id FROM outbox WHERE entity = 'visit')",
+                   AND id NOT IN (SELECT entity_id FROM outbox WHERE entity = 'visit')
+                   AND id NOT IN (SELECT vf.visit_id FROM visit_files vf JOIN files f ON f.sha256 = vf.sha256
+                                  WHERE f.synced_at IS NULL)",
                 [],
             )?;
             let removed = transaction.execute(

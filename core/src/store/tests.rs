@@ -61,7 +61,7 @@ pub(super) fn areas() -> Vec<AreaRecord> {
     ]
 }
 
-pub(super) fn demo_form() -> FormRecord {
+pub(crate) fn demo_form() -> FormRecord {
     let definition: serde_json::Value = serde_json::from_str(DEMO_FORM).unwrap();
     FormRecord {
         form_id: definition["form_id"].as_str().unwrap().into(),
@@ -74,7 +74,7 @@ pub(super) fn demo_form() -> FormRecord {
 
 /// An enrolled store holding households 1 (喻兰), 2 (王建国), 3 (欧阳娜娜)
 /// and the demo form.
-pub(super) fn enrolled_store() -> (TempDir, Store) {
+pub(crate) fn enrolled_store() -> (TempDir, Store) {
     let directory = tempfile::tempdir().unwrap();
     let store = Store::open(directory.path().join("device.db")).unwrap();
     fill(&store);
@@ -154,7 +154,7 @@ pub(super) fn valid_answers() -> doorstep_protocol::Answers {
     .clone()
 }
 
-pub(super) fn new_visit(household: u128, draft: bool) -> NewVisit {
+pub(crate) fn new_visit(household: u128, draft: bool) -> NewVisit {
     NewVisit {
         household_id: Uuid::from_u128(household),
         form_id: None,

@@ -8,7 +8,7 @@ use super::*;
 
 /// A photo-sized file of varied bytes (a fixed LCG; nothing repeats, so
 /// nothing compresses away) with `marker` inside.
-fn photo(size: usize, marker: &str) -> Vec<u8> {
+pub(crate) fn photo(size: usize, marker: &str) -> Vec<u8> {
     let mut state: u64 = 0x5eed;
     let mut bytes: Vec<u8> = (0..size)
         .map(|_| {
@@ -128,7 +128,7 @@ fn files_are_encrypted_with_the_store() {
 
 /// The enrolled test store with a newer demo form that asks for a photo of
 /// the house (the newest version is the one new visits take).
-fn store_with_a_photo_question() -> (tempfile::TempDir, Store) {
+pub(crate) fn store_with_a_photo_question() -> (tempfile::TempDir, Store) {
     let (directory, store) = super::tests::enrolled_store();
     let mut form = super::tests::demo_form();
     form.version = "2099010101".into();

@@ -3,7 +3,8 @@
 //! One run is: push the outbox in bounded batches until nothing is pending,
 //! then pull the server's change log page by page; when the server says the
 //! device's scope changed, fetch the new households whole and let go of the
-//! old ones. Every step is a short transaction of its own and idempotent: a
+//! old ones; then send the files the pushed visits name ([`files`]): the
+//! answers go first, so a short window of signal carries them. Every step is a short transaction of its own and idempotent: a
 //! run killed at any point resumes from where the store says it stands.
 //!
 //! The engine holds no socket and reads no clock: the [`Transport`] and the
@@ -11,6 +12,7 @@
 
 mod auto;
 mod device;
+mod files;
 pub mod merge;
 pub mod plan;
 pub mod schedule;
@@ -26,6 +28,7 @@ pub use auto::{AutoSync, AutoSyncEvent, AutoSyncListener, RunError};
 #[cfg(feature = "http")]
 pub use device::enroll_from_qr;
 pub use device::{WipeReport, enroll, wipe};
+pub use files::{UPLOAD_PIECE_BYTES, fetch_file};
 pub use schedule::{Decision, RunOutcome, Scheduler, SyncPolicy};
 
 use crate::error::{Error, Result};
@@ -72,6 +75,9 @@ pub struct SyncReport {
     pub households_added: u64,
     /// Households this device let go of.
     pub households_released: u64,
+    /// Files the server now holds whole that it lacked (or held only in
+    /// part) when the run began.
+    pub files_uploaded: u64,
     /// Requests made.
     pub requests: u64,
     /// Bytes on the wire, each way (as the transport counts them).
@@ -84,18 +90,33 @@ pub enum SyncPhase {
     Push,
     Pull,
     Snapshot,
+    /// Files going up; `done` and `total` count their bytes.
+    Files,
 }
 
 /// Progress of a run, reported after every exchange.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct SyncProgress {
     pub phase: SyncPhase,
-    /// Items done in this phase.
+    /// Items done in this phase (bytes, for files).
     pub done: u64,
     /// Items in this phase, when known.
     pub total: Option<u64>,
     /// Bytes on the wire so far in this run, both ways.
     pub bytes: u64,
+    /// The file going up, in the files phase.
+    pub file: Option<FileProgress>,
+}
+
+/// Where the upload of one file stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct FileProgress {
+    /// Which file of this run (from 1), of how many.
+    pub index: u32,
+    pub count: u32,
+    /// Bytes of it the server holds, of its size.
+    pub sent: u64,
+    pub size: u64,
 }
 
 /// Cancels a sync run between two steps. Cheap to clone; any clone cancels.
@@ -152,7 +173,7 @@ fn failure_note(result: &Result<SyncReport>) -> Option<SyncFailure> {
 }
 
 /// Refuses an answer in another protocol version than this build speaks.
-fn check_protocol(version: u32) -> Result<()> {
+pub(crate) fn check_protocol(version: u32) -> Result<()> {
     if version == PROTOCOL_VERSION {
         Ok(())
     } else {
@@ -211,7 +232,8 @@ impl<'a> SyncEngine<'a> {
         };
         let result = self
             .push(&mut report, &mut progress, cancel)
-            .and_then(|()| self.pull(&mut report, &mut progress, cancel));
+            .and_then(|()| self.pull(&mut report, &mut progress, cancel))
+            .and_then(|()| self.upload_files(&mut report, &mut progress, cancel));
         report.bytes = self.transport.bytes().since(start);
         let result = result.map(|()| report);
         self.store.note_sync_result(failure_note(&result))?;
@@ -262,6 +284,7 @@ impl<'a> SyncEngine<'a> {
                 done,
                 total: Some(total.max(done)),
                 bytes: 0,
+                file: None,
             });
             if verdicts.len() < changes.len() {
                 // The server settled only part of the batch: the rest is
@@ -307,6 +330,7 @@ impl<'a> SyncEngine<'a> {
                 done,
                 total: None,
                 bytes: 0,
+                file: None,
             });
             if let Some(scope) = &page.scope {
                 self.change_scope(&token, &assigned, scope, report, progress, cancel)?;
@@ -380,6 +404,7 @@ impl<'a> SyncEngine<'a> {
                 done,
                 total: Some(total),
                 bytes: 0,
+                file: None,
             });
         }
         report.households_released += self.store.release(&plan.release)?;
@@ -422,3 +447,6 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod files_tests;

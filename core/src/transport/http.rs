@@ -14,9 +14,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use doorstep_protocol::{
-    CaFingerprint, ENCODING_ZSTD, EnrollRequest, EnrollResponse, ErrorBody, PullQuery,
-    PullResponse, PushRequest, PushResponse, RetireRequest, RetireResponse, SnapshotRequest,
-    SnapshotResponse, routes,
+    CaFingerprint, ENCODING_ZSTD, EnrollRequest, EnrollResponse, ErrorBody, FileStatusRequest,
+    FileStatusResponse, FileUploadResponse, PullQuery, PullResponse, PushRequest, PushResponse,
+    RetireRequest, RetireResponse, SnapshotRequest, SnapshotResponse, files, routes,
 };
 use reqwest::blocking::{Client, RequestBuilder};
 use reqwest::header::{
@@ -27,7 +27,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::pin::PinnedCa;
-use super::{Endpoint, Transport, TransportError, WireBytes, tls};
+use super::{DownloadedFile, Endpoint, FileUpload, Transport, TransportError, WireBytes, tls};
 
 /// Compression level for request bodies: fast enough for a cheap phone.
 const ZSTD_LEVEL: i32 = 3;
@@ -164,6 +164,17 @@ impl HttpTransport {
         request: RequestBuilder,
         token: Option<&str>,
     ) -> Result<R, TransportError> {
+        let (body, _) = self.fetch(request, token)?;
+        serde_json::from_slice(&body).map_err(|error| TransportError::Protocol(error.to_string()))
+    }
+
+    /// Sends `request`; a success's body (decompressed) and content type,
+    /// or the failure the status means.
+    fn fetch(
+        &self,
+        request: RequestBuilder,
+        token: Option<&str>,
+    ) -> Result<(Vec<u8>, Option<String>), TransportError> {
         let mut request = request.header(ACCEPT_ENCODING, ENCODING_ZSTD);
         if let Some(token) = token {
             request = request.header(AUTHORIZATION, format!("Bearer {token}"));
@@ -183,14 +194,18 @@ impl HttpTransport {
                     .as_bytes()
                     .eq_ignore_ascii_case(ENCODING_ZSTD.as_bytes())
             });
+        let content_type = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
         let counted = Counted {
             inner: response,
             count: &self.received,
         };
         let body = read_body(counted, zstd)?;
         if status.is_success() {
-            return serde_json::from_slice(&body)
-                .map_err(|error| TransportError::Protocol(error.to_string()));
+            return Ok((body, content_type));
         }
         let message = serde_json::from_slice::<ErrorBody>(&body)
             .map(|error| error.message)
@@ -367,6 +382,44 @@ impl Transport for HttpTransport {
         request: &RetireRequest,
     ) -> Result<RetireResponse, TransportError> {
         self.post(routes::RETIRE, Some(token), request)
+    }
+
+    fn file_status(
+        &self,
+        token: &str,
+        request: &FileStatusRequest,
+    ) -> Result<FileStatusResponse, TransportError> {
+        self.post(routes::FILES_STATUS, Some(token), request)
+    }
+
+    fn upload_file(
+        &self,
+        token: &str,
+        upload: FileUpload<'_>,
+    ) -> Result<FileUploadResponse, TransportError> {
+        // Raw bytes: photos and recordings are compressed already.
+        self.sent
+            .fetch_add(upload.bytes.len() as u64, Ordering::Relaxed);
+        let request = self
+            .client
+            .patch(format!("{}{}", self.base_url, routes::file(upload.sha256)))
+            .header(CONTENT_TYPE, files::UPLOAD_CONTENT_TYPE)
+            .header(files::UPLOAD_OFFSET, upload.offset)
+            .header(files::UPLOAD_LENGTH, upload.size)
+            .header(files::UPLOAD_MEDIA_TYPE, upload.media_type)
+            .body(upload.bytes);
+        self.exchange(request, Some(token))
+    }
+
+    fn download_file(&self, token: &str, sha256: &str) -> Result<DownloadedFile, TransportError> {
+        let request = self
+            .client
+            .get(format!("{}{}", self.base_url, routes::file(sha256)));
+        let (bytes, media_type) = self.fetch(request, Some(token))?;
+        Ok(DownloadedFile {
+            bytes,
+            media_type: media_type.unwrap_or_else(|| "application/octet-stream".into()),
+        })
     }
 
     fn bytes(&self) -> WireBytes {

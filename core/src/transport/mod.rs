@@ -19,8 +19,9 @@ use std::time::Duration;
 pub use http::{HttpTimeouts, HttpTransport, MAX_RESPONSE_BYTES};
 
 use doorstep_protocol::{
-    EnrollRequest, EnrollResponse, PullQuery, PullResponse, PushRequest, PushResponse,
-    RetireRequest, RetireResponse, SnapshotRequest, SnapshotResponse,
+    EnrollRequest, EnrollResponse, FileStatusRequest, FileStatusResponse, FileUploadResponse,
+    PullQuery, PullResponse, PushRequest, PushResponse, RetireRequest, RetireResponse,
+    SnapshotRequest, SnapshotResponse,
 };
 
 /// One request/response exchange per call; implementations do their own
@@ -49,12 +50,63 @@ pub trait Transport: Send + Sync {
         })
     }
 
+    /// What the server holds of some files (`POST /v1/files/status`).
+    fn file_status(
+        &self,
+        token: &str,
+        request: &FileStatusRequest,
+    ) -> Result<FileStatusResponse, TransportError> {
+        let _ = (token, request);
+        Err(no_files())
+    }
+
+    /// Sends one piece of a file (`PATCH /v1/files/{sha256}`).
+    fn upload_file(
+        &self,
+        token: &str,
+        upload: FileUpload<'_>,
+    ) -> Result<FileUploadResponse, TransportError> {
+        let _ = (token, upload);
+        Err(no_files())
+    }
+
+    /// Fetches a whole file (`GET /v1/files/{sha256}`).
+    fn download_file(&self, token: &str, sha256: &str) -> Result<DownloadedFile, TransportError> {
+        let _ = (token, sha256);
+        Err(no_files())
+    }
+
     /// Bytes this transport has sent and received on the wire so far
     /// (bodies as transferred, compressed). A transport that cannot tell
     /// says zero.
     fn bytes(&self) -> WireBytes {
         WireBytes::default()
     }
+}
+
+fn no_files() -> TransportError {
+    TransportError::Refused {
+        status: 404,
+        message: "this transport carries no files".into(),
+    }
+}
+
+/// One piece of a file on its way up: `bytes` start at `offset` of the
+/// file's `size`.
+#[derive(Debug, Clone)]
+pub struct FileUpload<'a> {
+    pub sha256: &'a str,
+    pub size: u64,
+    pub media_type: &'a str,
+    pub offset: u64,
+    pub bytes: Vec<u8>,
+}
+
+/// A file as the server sent it; its name is checked by the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DownloadedFile {
+    pub bytes: Vec<u8>,
+    pub media_type: String,
 }
 
 /// Bytes on the wire, each way.

@@ -78,6 +78,17 @@ public extension Doorstep {
     func sync(onProgress: @escaping @Sendable (SyncProgress) -> Void) async throws -> SyncReport {
         try await self.sync(listener: ProgressForwarder(onProgress))
     }
+
+    /// Keeps the file at a file URL (the camera's output, a picker's copy)
+    /// and returns its reference for a photo, audio, video or file answer.
+    /// The core reads the file itself; a URL that is not a file URL is an
+    /// error.
+    func addFile(url: URL, mediaType: String) async throws -> StoredFile {
+        guard url.isFileURL else {
+            throw DoorstepError.InvalidInput(reason: "\(url.scheme ?? "this") URL is not a file URL")
+        }
+        return try await self.addFileFromPath(path: url.path, mediaType: mediaType)
+    }
 }
 
 public extension DoorstepError {

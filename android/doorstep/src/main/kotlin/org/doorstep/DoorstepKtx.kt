@@ -67,3 +67,19 @@ suspend fun Doorstep.sync(onProgress: (SyncProgress) -> Unit): SyncReport =
 /** The issues of a [DoorstepException.Validation], by question path. */
 val DoorstepException.Validation.byQuestion: Map<String, String>
     get() = issues.associate { it.question to it.message }
+
+/**
+ * Keeps the file read from [input] (at most 20 MiB) and returns its
+ * reference for a photo, audio, video or file answer. On Android, a
+ * picture the camera or a picker returned as a `Uri`:
+ * `contentResolver.openInputStream(uri)!!.use { store.addFile(it, "image/jpeg") }`
+ * (or `contentResolver.getType(uri)` for the media type). The stream is
+ * read on the calling coroutine's dispatcher; it is not closed here.
+ */
+suspend fun Doorstep.addFile(input: java.io.InputStream, mediaType: String): StoredFile {
+    val limit = 20 * 1024 * 1024
+    val bytes = input.readNBytes(limit + 1)
+    // One byte over the limit is enough for the core to refuse it with
+    // the size and the limit.
+    return addFile(bytes, mediaType)
+}
