@@ -356,6 +356,7 @@ fn household(id: Uuid, village: &str, name: &str) -> HouseholdRecord {
     }
 }
 pub mod console;
+pub mod link;
 pub mod proxy;
 pub mod sim;
 pub mod tls;
