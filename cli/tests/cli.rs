@@ -51,7 +51,7 @@ fn the_operators_journey_from_the_shell() {
     }
     assert_eq!(
         shell.ok(&["admin", "publish-form", &demo_form()]).trim(),
-        "household_check@2024122802"
+        "household_check@2024122803"
     );
     let code = shell
         .ok(&["admin", "enroll-code", "--cadre", &first])

@@ -93,6 +93,11 @@ SURVEY = [
         hint_zh="家庭成员均参加基本医疗保险", hint_en="Every member has basic medical insurance", required="yes"),
     row(YES_NO, "housing_safe", "住房安全有保障", "Housing is safe", required="yes"),
     row(YES_NO, "drinking_water_safe", "饮水安全有保障", "Drinking water is safe", required="yes"),
+    row("image", "housing_photo", "房屋照片", "Photo of the house", "拍房屋正面，看得清墙体和屋顶",
+        "The front of the house, walls and roof visible"),
+    row("image", "water_photo", "饮水水源照片", "Photo of the water source"),
+    row("image", "support_card_photo", "帮扶明白卡照片", "Photo of the support card",
+        "户主签字后拍照", "After the head of household signed it"),
     row("end_group", ""),
     row("calculate", "assurance_gaps",
         calculation="if(${food_clothing_ok} = 'no', 1, 0) + if(${education_ok} = 'no', 1, 0)"
@@ -149,7 +154,7 @@ CHOICES = [
 
 SETTINGS = [
     ("form_id", "version", "form_title", "default_language"),
-    ("household_check", 2024122802, "百日攻坚入户核查", "zh-CN"),
+    ("household_check", 2024122803, "百日攻坚入户核查", "zh-CN"),
 ]
 
 

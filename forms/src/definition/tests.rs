@@ -61,7 +61,7 @@ fn shipped_demo_definition_is_valid() {
     let value: Value = serde_json::from_str(text).expect("demo is JSON");
     let demo = Form::from_definition(&value).expect("demo definition is valid");
     assert_eq!(demo.form_id, "household_check");
-    assert_eq!(demo.version, "2024122802");
+    assert_eq!(demo.version, "2024122803");
     assert_eq!(demo.to_definition(), value);
 }
 

@@ -369,7 +369,7 @@ fn shipped_demo_spreadsheet_matches_its_definition() {
     let text = include_str!("../../household-check.json");
     let definition: Value = serde_json::from_str(text).expect("demo is JSON");
     assert_eq!(form.to_definition(), definition);
-    assert_eq!(form.version, "2024122802");
+    assert_eq!(form.version, "2024122803");
 }
 
 #[test]
