@@ -358,5 +358,6 @@ fn household(id: Uuid, village: &str, name: &str) -> HouseholdRecord {
 pub mod console;
 pub mod link;
 pub mod proxy;
+pub mod realistic;
 pub mod sim;
 pub mod tls;
