@@ -21,7 +21,9 @@ use axum::http::request::Parts;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
-use doorstep_protocol::limits::{MAX_ENROLL_BYTES, MAX_FILE_BYTES, MAX_REQUEST_BYTES, MAX_SNAPSHOT_REQUEST_BYTES};
+use doorstep_protocol::limits::{
+    MAX_ENROLL_BYTES, MAX_FILE_BYTES, MAX_REQUEST_BYTES, MAX_SNAPSHOT_REQUEST_BYTES,
+};
 use doorstep_protocol::{
     EnrollRequest, Health, PROTOCOL_VERSION, PullQuery, PushRequest, PushResponse, RetireRequest,
     RetireResponse, SnapshotRequest, routes,
@@ -110,9 +112,11 @@ pub fn router(state: AppState) -> Router {
         // its own limit is the file's length (at most MAX_FILE_BYTES).
         .route(
             routes::FILE,
-            get(crate::files::http::download).patch(crate::files::http::upload).layer(
-                DefaultBodyLimit::max(usize::try_from(MAX_FILE_BYTES).unwrap_or(usize::MAX)),
-            ),
+            get(crate::files::http::download)
+                .patch(crate::files::http::upload)
+                .layer(DefaultBodyLimit::max(
+                    usize::try_from(MAX_FILE_BYTES).unwrap_or(usize::MAX),
+                )),
         )
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)

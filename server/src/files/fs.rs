@@ -167,7 +167,10 @@ mod tests {
         file.write_all(&bytes[..5]).expect("write");
         file.write_all(&bytes[5..]).expect("write");
         drop(file);
-        assert_eq!(partials.len(device, &name).expect("len"), bytes.len() as u64);
+        assert_eq!(
+            partials.len(device, &name).expect("len"),
+            bytes.len() as u64
+        );
         assert!(partials.matches(device, &name).expect("hash"));
         assert!(!partials.matches(device, &"0".repeat(64)).unwrap_or(false));
         store
@@ -183,6 +186,10 @@ mod tests {
             .expect("read");
         assert_eq!(read, bytes);
         assert!(store.open(&name, 3).is_err());
-        assert!(store.path(&name).starts_with(directory.path().join(&name[..2])));
+        assert!(
+            store
+                .path(&name)
+                .starts_with(directory.path().join(&name[..2]))
+        );
     }
 }

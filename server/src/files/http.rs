@@ -24,8 +24,8 @@ use doorstep_protocol::files::{
 };
 use doorstep_protocol::limits::MAX_FILE_BYTES;
 use doorstep_protocol::{PROTOCOL_VERSION, is_file_reference};
-use std::io::{Read, Write};
 use hyper::body::Body as _;
+use std::io::{Read, Write};
 use uuid::Uuid;
 
 use super::{Files, sanitize_media_type};
@@ -256,7 +256,10 @@ pub async fn upload(
         let partials = Arc::clone(&files.partials);
         let reference = sha256.clone();
         blocking_io(move || partials.remove(device, &reference)).await?;
-        tracing::warn!(length, "an upload did not match its name; its bytes were dropped");
+        tracing::warn!(
+            length,
+            "an upload did not match its name; its bytes were dropped"
+        );
         return Err(AppError::Unprocessable(
             "the bytes do not match their name; upload again from the start".into(),
         ));
@@ -373,7 +376,10 @@ pub async fn download(
         headers.insert(CONTENT_TYPE, value);
     }
     headers.insert(CONTENT_LENGTH, HeaderValue::from(file.size));
-    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     Ok(response)
 }
 

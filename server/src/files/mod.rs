@@ -166,8 +166,14 @@ mod tests {
             sanitize_media_type(Some("text/html; charset=utf-8")),
             "application/octet-stream"
         );
-        assert_eq!(sanitize_media_type(Some("image")), "application/octet-stream");
-        assert_eq!(sanitize_media_type(Some("a/b\r\nx")), "application/octet-stream");
+        assert_eq!(
+            sanitize_media_type(Some("image")),
+            "application/octet-stream"
+        );
+        assert_eq!(
+            sanitize_media_type(Some("a/b\r\nx")),
+            "application/octet-stream"
+        );
         assert_eq!(sanitize_media_type(None), "application/octet-stream");
         assert_eq!(extension("image/jpeg"), "jpg");
         assert_eq!(extension("text/html"), "bin");

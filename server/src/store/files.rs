@@ -47,9 +47,8 @@ pub(super) fn record_visit_files(
     visit_id: &str,
     named: &[String],
 ) -> StoreResult<()> {
-    let mut insert = transaction.prepare_cached(
-        "INSERT OR IGNORE INTO visit_files (visit_id, sha256) VALUES (?1, ?2)",
-    )?;
+    let mut insert = transaction
+        .prepare_cached("INSERT OR IGNORE INTO visit_files (visit_id, sha256) VALUES (?1, ?2)")?;
     for reference in named.iter().filter(|name| is_file_reference(name)) {
         insert.execute(params![visit_id, reference])?;
     }
