@@ -382,3 +382,46 @@ fn a_status_request_is_bounded_and_checks_names() {
     );
     assert_eq!(send(Vec::new()), StatusCode::OK);
 }
+
+#[test]
+fn the_console_shows_arrived_and_pending_files_to_its_scope() {
+    use doorstep_e2e::console::{get, signed_in};
+    use doorstep_server::store::Role;
+    let world = world();
+    let mut phone = Phone::new(&world, VILLAGE_A, 2);
+    let photo = random_bytes(20_000, 4);
+    let name = name_of(&photo);
+    let pending = name_of(b"still on the phone");
+    phone.push_visit(world.village_a[0], &name, &pending);
+    let (status, _) = json_of(phone.patch(&name, 0, photo.len() as u64, &photo));
+    assert_eq!(status, StatusCode::OK);
+
+    let admin = signed_in(&world, "operator", Role::Admin, None);
+    let household = format!("{}/console/households/{}", world.url(), world.village_a[0]);
+    let page = get(&household, Some(&admin)).text().expect("page");
+    assert!(
+        page.contains(&format!("<img src=\"/console/files/{name}\"")),
+        "{page}"
+    );
+    assert!(
+        page.contains("待上传") || page.contains("pending"),
+        "{page}"
+    );
+    assert!(!page.contains(&format!("href=\"/console/files/{pending}\"")));
+
+    let file = format!("{}/console/files/{name}", world.url());
+    let response = get(&file, Some(&admin));
+    assert_eq!(response.status(), StatusCode::OK);
+    let headers = response.headers().clone();
+    assert_eq!(headers["content-type"], "image/jpeg");
+    assert_eq!(headers["content-disposition"], "inline");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(response.bytes().expect("bytes").as_ref(), photo.as_slice());
+    // Not arrived, or outside the account's scope: not found.
+    let missing = format!("{}/console/files/{pending}", world.url());
+    assert_eq!(get(&missing, Some(&admin)).status(), StatusCode::NOT_FOUND);
+    let other = signed_in(&world, "supervisor.b", Role::Supervisor, Some("530623206"));
+    assert_eq!(get(&file, Some(&other)).status(), StatusCode::NOT_FOUND);
+    let own = signed_in(&world, "supervisor.a", Role::Supervisor, Some("530626104"));
+    assert_eq!(get(&file, Some(&own)).status(), StatusCode::OK);
+}
