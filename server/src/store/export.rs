@@ -90,6 +90,10 @@ impl VisitFilter {
     }
 }
 
+/// Where [`ServerStore::export_visits_where`] hands each visit: the visit,
+/// its household's village code, and how many of its files are missing.
+pub type ExportedVisit<'a> = dyn FnMut(VisitRecord, Option<&str>, u64) -> std::io::Result<()> + 'a;
+
 impl ServerStore {
     /// Every visit on the server, in the order they were received, handed
     /// to `each` one at a time (the export never holds them all).
@@ -108,7 +112,7 @@ impl ServerStore {
     pub fn export_visits_where(
         &self,
         filter: &VisitFilter,
-        each: &mut dyn FnMut(VisitRecord, Option<&str>, u64) -> std::io::Result<()>,
+        each: &mut ExportedVisit<'_>,
     ) -> StoreResult<u64> {
         self.read(|connection| {
             check_area(connection, filter)?;
