@@ -15,6 +15,7 @@ use doorstep_server::enrol::{self, EnrolSettings};
 use doorstep_server::store::{AssignmentTarget, AuditKind, NewUser, Role};
 use uuid::Uuid;
 
+mod files;
 mod tokens;
 
 use crate::households::{self, HouseholdRow};
@@ -137,6 +138,15 @@ enum AdminCommand {
     /// Export data.
     #[command(subcommand)]
     Export(ExportCommand),
+    /// Files attached to visits: `--missing` lists the visits whose files
+    /// have not all arrived (visit, household, device, when received, how
+    /// many and which).
+    Files {
+        #[arg(long, required = true)]
+        missing: bool,
+        #[arg(long)]
+        json: bool,
+    },
     #[command(flatten)]
     Token(tokens::TokenCommand),
 }
@@ -426,6 +436,7 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
             crate::export::run(&store, &args)?;
         }
         AdminCommand::Token(command) => tokens::run(&store, command)?,
+        AdminCommand::Files { missing: _, json } => files::missing(&store, json)?,
     }
     Ok(())
 }

@@ -53,6 +53,15 @@ pub struct VisitsExport {
     /// (in the form's default language).
     #[arg(long, value_enum, default_value_t = Choices::Names)]
     choices: Choices,
+    /// Also copy every arrived file the exported visits name (photos,
+    /// audio notes) to DIR/<sha256>.<ext> (created if missing); the
+    /// answers name them by their sha256.
+    #[arg(long, value_name = "DIR")]
+    files: Option<PathBuf>,
+    /// Where the server keeps files (its `serve --files`). [default: a
+    /// directory `files` beside the --db file]
+    #[arg(long, value_name = "DIR")]
+    files_store: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -113,6 +122,58 @@ pub fn run(store: &ServerStore, args: &VisitsExport) -> anyhow::Result<()> {
         }
         ExportFormat::Csv | ExportFormat::Xlsx => export_tables(store, args, &filter)?,
     }
+    if let Some(directory) = &args.files {
+        let from = args
+            .files_store
+            .clone()
+            .unwrap_or_else(|| doorstep_server::files::default_directory(store.path()));
+        copy_files(store, &filter, &from, directory)?;
+    }
+    Ok(())
+}
+
+/// Copies the arrived files the visits name to `directory`, one line of
+/// progress on stderr a file (ids and sizes only).
+fn copy_files(
+    store: &ServerStore,
+    filter: &VisitFilter,
+    from: &std::path::Path,
+    directory: &std::path::Path,
+) -> anyhow::Result<()> {
+    let files = store.export_files(filter)?;
+    std::fs::create_dir_all(directory)
+        .with_context(|| format!("could not create {}", directory.display()))?;
+    let kept = doorstep_server::files::Files::in_directory(from);
+    let total = files.len();
+    let mut bytes = 0;
+    for (index, file) in files.iter().enumerate() {
+        let target = directory.join(format!(
+            "{}.{}",
+            file.sha256,
+            doorstep_server::files::extension(&file.media_type)
+        ));
+        let mut reader = kept.store.open(&file.sha256, file.size).with_context(|| {
+            format!(
+                "could not read file {} from {}",
+                file.sha256,
+                from.display()
+            )
+        })?;
+        let mut writer = BufWriter::new(
+            File::create(&target)
+                .with_context(|| format!("could not create {}", target.display()))?,
+        );
+        bytes += std::io::copy(&mut reader, &mut writer)?;
+        writer.flush()?;
+        eprint!("\rfiles: {}/{total}", index + 1);
+    }
+    if total > 0 {
+        eprintln!();
+    }
+    eprintln!(
+        "copied {total} files ({bytes} bytes) to {}",
+        directory.display()
+    );
     Ok(())
 }
 

@@ -62,6 +62,12 @@ pub struct ServeArgs {
     /// handshake (devices must see it there); a reverse proxy must send it.
     #[arg(long, value_name = "FILE")]
     public_ca: Option<PathBuf>,
+    /// Where files attached to answers (photos, audio notes) are kept:
+    /// whole files in DIR/<ab>/<sha256>, uploads under way in
+    /// DIR/partial/. Created if missing. [default: a directory `files`
+    /// beside the --db file]
+    #[arg(long, value_name = "DIR")]
+    files: Option<PathBuf>,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -91,11 +97,16 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         limits.max_connections = max as usize;
     }
     let https = tls.is_some();
+    let files = args
+        .files
+        .clone()
+        .unwrap_or_else(|| doorstep_server::files::default_directory(&args.db));
     let options = ServeOptions {
         tls,
         limits,
         trusted_proxies: args.trusted_proxy.clone(),
         enrol: enrol.clone(),
+        files: Some(files.clone()),
         ..ServeOptions::default()
     };
     let metrics = Arc::clone(&options.metrics);
@@ -154,6 +165,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             ),
             None => {}
         }
+        eprintln!("attached files are kept in {}", files.display());
         if !https && !address.ip().is_loopback() {
             eprintln!(
                 "warning: serving plain http:// on {address}: devices refuse plain http:// except on loopback; use --tls-cert/--tls-key or a reverse proxy"

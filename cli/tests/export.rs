@@ -105,7 +105,7 @@ fn visits_export_as_csv_files_and_an_xlsx_workbook() {
 
     let (header, visits) = read_csv(&shell.path("visits.csv"));
     assert_eq!(
-        header[..10],
+        header[..11],
         [
             "visit_id",
             "household_id",
@@ -116,7 +116,8 @@ fn visits_export_as_csv_files_and_an_xlsx_workbook() {
             "form_version",
             "recorded_at",
             "received_at",
-            "corrects"
+            "corrects",
+            "files_missing"
         ]
     );
     let position = |name: &str| header.iter().position(|column| column == name);

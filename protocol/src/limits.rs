@@ -20,6 +20,10 @@ pub const MAX_PUSH_CHANGES: usize = 1000;
 /// device sends at most 512 KiB of changes at once (or one larger visit).
 pub const MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
 
+/// Bytes of one file attached to an answer (a photo, an audio note): the
+/// device refuses to add a larger one and the server to take it.
+pub const MAX_FILE_BYTES: u64 = 20 * 1024 * 1024;
+
 /// Bytes of a snapshot request body (1,000 household ids and a cursor).
 pub const MAX_SNAPSHOT_REQUEST_BYTES: usize = 64 * 1024;
 

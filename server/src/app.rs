@@ -21,7 +21,9 @@ use axum::http::request::Parts;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
-use doorstep_protocol::limits::{MAX_ENROLL_BYTES, MAX_REQUEST_BYTES, MAX_SNAPSHOT_REQUEST_BYTES};
+use doorstep_protocol::limits::{
+    MAX_ENROLL_BYTES, MAX_FILE_BYTES, MAX_REQUEST_BYTES, MAX_SNAPSHOT_REQUEST_BYTES,
+};
 use doorstep_protocol::{
     EnrollRequest, Health, PROTOCOL_VERSION, PullQuery, PushRequest, PushResponse, RetireRequest,
     RetireResponse, SnapshotRequest, routes,
@@ -47,16 +49,23 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// What enrolment QR codes say besides the code.
     pub enrol: Arc<EnrolSettings>,
+    /// Attached files: whole ones and uploads under way.
+    pub files: crate::files::Files,
 }
 
 impl AppState {
+    /// Files go in a directory `files` beside the database
+    /// ([`crate::files::default_directory`]) unless set otherwise.
     pub fn new(store: Arc<ServerStore>) -> AppState {
         AppState {
-            store,
+            store: Arc::clone(&store),
             throttle: Arc::new(Throttle::default()),
             trusted_proxies: Arc::new(Vec::new()),
             metrics: Arc::new(crate::metrics::Metrics::new()),
             enrol: Arc::new(EnrolSettings::default()),
+            files: crate::files::Files::in_directory(&crate::files::default_directory(
+                store.path(),
+            )),
         }
     }
 }
@@ -93,6 +102,22 @@ pub fn router(state: AppState) -> Router {
             routes::RETIRE,
             post(retire).layer(DefaultBodyLimit::max(RETIRE_BYTES)),
         )
+        .route(
+            routes::FILES_STATUS,
+            post(crate::files::http::status).layer(DefaultBodyLimit::max(
+                crate::files::http::STATUS_REQUEST_BYTES,
+            )),
+        )
+        // An upload's body is read piece by piece and never held whole;
+        // its own limit is the file's length (at most MAX_FILE_BYTES).
+        .route(
+            routes::FILE,
+            get(crate::files::http::download)
+                .patch(crate::files::http::upload)
+                .layer(DefaultBodyLimit::max(
+                    usize::try_from(MAX_FILE_BYTES).unwrap_or(usize::MAX),
+                )),
+        )
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
@@ -113,7 +138,7 @@ pub(crate) async fn blocking<T: Send + 'static>(
         .map_err(AppError::from)
 }
 
-fn check_protocol(found: u32) -> Result<(), AppError> {
+pub(crate) fn check_protocol(found: u32) -> Result<(), AppError> {
     if found == PROTOCOL_VERSION {
         Ok(())
     } else {

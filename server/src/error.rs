@@ -18,6 +18,10 @@ pub enum AppError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// Understood but refused as it is (an upload whose bytes do not
+    /// match their name).
+    #[error("{0}")]
+    Unprocessable(String),
     #[error("request body too large: at most {limit} bytes")]
     TooLarge { limit: usize },
     /// Too many requests from this client or device: wait `retry_after`.
@@ -39,6 +43,7 @@ impl AppError {
             AppError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            AppError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable"),
             AppError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             AppError::Throttled { .. } => (StatusCode::TOO_MANY_REQUESTS, "throttled"),
             AppError::Timeout(_) => (StatusCode::REQUEST_TIMEOUT, "timeout"),

@@ -6,6 +6,8 @@
 //! - [`store`]: the database, for the API and for operators' commands;
 //! - [`export`]: visits as CSV, XLSX or JSON lines, for the CLI and as a
 //!   streamed download;
+//! - [`files`]: files attached to answers (photos, audio notes): the
+//!   routes that take and serve them and where they are kept;
 //! - [`wire`]: zstd-compressed JSON bodies;
 //! - [`error`]: the one error type every handler returns;
 //! - [`net`]: the connection layer: the accept loop, HTTPS, caps on
@@ -25,6 +27,7 @@ pub mod console;
 pub mod enrol;
 pub mod error;
 pub mod export;
+pub mod files;
 pub mod form_upload;
 pub mod metrics;
 pub mod net;
@@ -65,7 +68,21 @@ pub async fn serve_with(
         "http"
     };
     let listening = format!("{scheme}://{}", listener.local_addr()?);
+    let files_directory = options
+        .files
+        .clone()
+        .unwrap_or_else(|| files::default_directory(store.path()));
+    std::fs::create_dir_all(&files_directory).map_err(|error| {
+        std::io::Error::new(
+            error.kind(),
+            format!(
+                "could not make the files directory {}: {error}",
+                files_directory.display()
+            ),
+        )
+    })?;
     let state = AppState {
+        files: files::Files::in_directory(&files_directory),
         trusted_proxies: Arc::new(options.trusted_proxies.clone()),
         metrics: Arc::clone(&options.metrics),
         enrol: Arc::new(options.enrol.clone().or_url(listening)),

@@ -58,6 +58,7 @@ pub struct Metrics {
     visits_applied: Counter,
     rejected: Family<RejectLabels, Counter>,
     conflicts: Counter,
+    file_bytes: Counter,
 }
 
 impl Default for Metrics {
@@ -80,6 +81,7 @@ impl Metrics {
         let visits_applied = Counter::default();
         let rejected = Family::<RejectLabels, Counter>::default();
         let conflicts = Counter::default();
+        let file_bytes = Counter::default();
         registry.register(
             "doorstep_http_requests",
             "Requests answered, by method, route template and status",
@@ -110,7 +112,13 @@ impl Metrics {
             "Same-field conflicts settled by the merge of devices' household edits",
             conflicts.clone(),
         );
+        registry.register(
+            "doorstep_file_bytes_received",
+            "Bytes of attached files received from devices and kept (partial uploads included)",
+            file_bytes.clone(),
+        );
         Metrics {
+            file_bytes,
             registry,
             requests,
             push_seconds,
@@ -119,6 +127,11 @@ impl Metrics {
             rejected,
             conflicts,
         }
+    }
+
+    /// Counts bytes of an attached file kept from an upload.
+    pub fn record_file_bytes(&self, bytes: u64) {
+        self.file_bytes.inc_by(bytes);
     }
 
     /// Counts an answered request; times it when it was a push or a pull.

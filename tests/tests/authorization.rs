@@ -130,6 +130,11 @@ impl Matrix {
                 .post(url)
                 .body(json!({"protocol": 1, "households": [household]}).to_string()),
             routes::RETIRE => client.post(url).body(json!({"protocol": 1}).to_string()),
+            routes::FILES_STATUS => client.post(url).body(
+                json!({"protocol": 1, "files": [{"sha256": "0".repeat(64), "size": 1}]})
+                    .to_string(),
+            ),
+            routes::FILE => client.get(url.replace("{sha256}", &"0".repeat(64))),
             other => panic!("the matrix does not know route {other}"),
         };
         let request = match self.authorization(caller) {
@@ -206,6 +211,16 @@ fn check(matrix: &Matrix, caller: Caller, route: &str, status: StatusCode, body:
                 _ => matrix.b.device_id,
             };
             assert_eq!(body["device_id"], json!(own), "{place}");
+        }
+        // Nobody's visit names this file: nothing to send, nothing to get.
+        routes::FILES_STATUS => {
+            assert_eq!(status, StatusCode::OK, "{place}");
+            assert_eq!(body["files"][0]["expected"], false, "{place}");
+            assert_eq!(body["files"][0]["complete"], false, "{place}");
+        }
+        routes::FILE => {
+            assert_eq!(status, StatusCode::NOT_FOUND, "{place}");
+            assert_eq!(body["message"], "no such file for this device", "{place}");
         }
         other => panic!("no expectation for route {other}"),
     }

@@ -154,6 +154,7 @@ const ROUTES: &[Route] = &[
     Route { method: "GET", template: "/console/progress", access: Access::Scoped, ok: 200, example: |_| Call::to(format!("/console/progress?area={TOWNSHIP_A}")) },
     Route { method: "GET", template: "/console/households", access: Access::List, ok: 200, example: |f| Call::to("/console/households").hiding(f.world.village_a[0]) },
     Route { method: "GET", template: "/console/households/{id}", access: Access::Scoped, ok: 200, example: |f| Call::to(format!("/console/households/{}", f.world.village_a[0])) },
+    Route { method: "GET", template: "/console/files/{sha256}", access: Access::Scoped, ok: 200, example: |f| Call::to(format!("/console/files/{}", f.stored_file())) },
     Route { method: "GET", template: "/console/risk", access: Access::Scoped, ok: 200, example: |_| Call::to(format!("/console/risk?area={TOWNSHIP_A}")) },
     Route { method: "GET", template: "/console/coming-home", access: Access::Scoped, ok: 200, example: |_| Call::to(format!("/console/coming-home?area={VILLAGE_A}")) },
     Route { method: "GET", template: "/console/review", access: Access::Scoped, ok: 200, example: |_| Call::to(format!("/console/review?area={TOWNSHIP_A}")) },
@@ -169,7 +170,7 @@ const ROUTES: &[Route] = &[
     Route { method: "GET", template: "/console/forms", access: Access::Admin, ok: 200, example: |_| Call::to("/console/forms") },
     Route { method: "POST", template: "/console/forms", access: Access::Admin, ok: 403, example: |_| Call::to("/console/forms").forged_upload() },
     Route { method: "GET", template: "/console/export", access: Access::SignedIn, ok: 200, example: |_| Call::to("/console/export") },
-    Route { method: "GET", template: "/console/export/visits", access: Access::Scoped, ok: 200, example: |_| Call::to(format!("/console/export/visits?format=csv&area={TOWNSHIP_A}")) },
+    Route { method: "GET", template: "/console/export/visits", access: Access::Scoped, ok: 200, example: |_| Call::to(format!("/console/export/visits?format=csv&area={TOWNSHIP_A}&form_version={}", doorstep_e2e::demo_form_version())) },
     // The admin API.
     Route { method: "GET", template: "/admin/v1/openapi.json", access: Access::Open, ok: 200, example: |_| Call::to("/admin/v1/openapi.json") },
     Route { method: "GET", template: "/admin/v1/me", access: Access::SignedIn, ok: 200, example: |_| Call::to("/admin/v1/me") },
@@ -283,6 +284,63 @@ impl Fixture {
     /// A new device of the cadre of village A.
     fn new_device(&self) -> Uuid {
         self.world.raw_enrollment(self.cadre).device_id
+    }
+
+    /// A file named by a visit of a household of village A, arrived
+    /// whole: its reference.
+    fn stored_file(&self) -> String {
+        use doorstep_protocol::{Change, Mutation};
+        use sha2::{Digest, Sha256};
+        let form: doorstep_forms::Form = serde_json::from_value(json!({
+            "form_id": "photo_check", "version": "1", "title": "Photo check",
+            "questions": [{"name": "house", "kind": {"type": "photo"}, "label": {"en": "The house"}}]
+        }))
+        .expect("form");
+        self.world.store.publish_form(&form).expect("published");
+        let bytes = b"a small picture of a house";
+        let sha256: String = Sha256::digest(bytes)
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
+        let enrolment = self.world.raw_enrollment(self.cadre);
+        let mut answers = serde_json::Map::new();
+        answers.insert("house".into(), json!(sha256));
+        let visit = doorstep_protocol::VisitRecord {
+            form_id: "photo_check".into(),
+            form_version: "1".into(),
+            ..doorstep_e2e::visit_record(&enrolment, self.world.village_a[0], answers)
+        };
+        let auth = doorstep_server::store::DeviceAuth {
+            device_id: enrolment.device_id,
+            cadre_id: enrolment.cadre_id,
+        };
+        self.world
+            .store
+            .push(
+                auth,
+                &[Change {
+                    seq: 1,
+                    mutation: Mutation::Visit(visit),
+                }],
+                None,
+                Utc::now(),
+            )
+            .expect("a visit");
+        let directory = self.world.directory().join("files").join(&sha256[..2]);
+        std::fs::create_dir_all(&directory).expect("directory");
+        std::fs::write(directory.join(&sha256), bytes).expect("the file");
+        self.world
+            .store
+            .record_stored_file(
+                &doorstep_server::store::FileRecord {
+                    sha256: sha256.clone(),
+                    size: bytes.len() as u64,
+                    media_type: "image/jpeg".into(),
+                },
+                Utc::now(),
+            )
+            .expect("recorded");
+        sha256
     }
 
     /// A new same-field conflict on a household of village A: two new
@@ -503,10 +561,15 @@ fn every_caller_gets_what_its_role_and_area_allow_on_every_route() {
                     body.chars().take(200).collect::<String>()
                 ));
             }
-            // Every refusal and answer of the API is JSON.
+            // Every refusal and answer of the API is JSON (a JSON-lines
+            // export, line by line).
             if !route.template.starts_with("/console") && status != StatusCode::NO_CONTENT {
                 assert!(
-                    serde_json::from_str::<serde_json::Value>(&body).is_ok(),
+                    serde_json::from_str::<serde_json::Value>(&body).is_ok()
+                        || (call.path.contains("format=jsonl")
+                            && body.lines().all(|line| {
+                                serde_json::from_str::<serde_json::Value>(line).is_ok()
+                            })),
                     "{place}: not JSON: {body}"
                 );
             }

@@ -1,6 +1,7 @@
 //! The households pages: the list (search, filters, sort, pages) and one
 //! household (its fields with their history, its visits with answers).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
@@ -13,11 +14,11 @@ use super::i18n::Lang;
 use super::layout::{self, Nav, urlencode};
 use super::{Ctx, blocking};
 use crate::app::AppState;
-use crate::store::StoreError;
 use crate::store::browse::{
     HouseholdFilter, HouseholdList, HouseholdPage, HouseholdQuery, HouseholdRow, HouseholdSort,
     Page,
 };
+use crate::store::{NamedFile, StoreError};
 
 /// Rows on one page of a list.
 pub(super) const PAGE_SIZE: u64 = 50;
@@ -233,8 +234,14 @@ pub(super) async fn one(
         Ok(page) => page,
         Err(error) => return ctx.fail(error),
     };
+    let store = Arc::clone(&state.store);
+    let visit_ids: Vec<String> = page.visits.iter().map(|visit| visit.id.clone()).collect();
+    let files = match blocking(move || store.files_of_visits(&visit_ids)).await {
+        Ok(files) => files,
+        Err(error) => return ctx.fail(error),
+    };
     let lang = ctx.lang;
-    let body = household(lang, ctx.scope.is_all(), &page);
+    let body = household(lang, ctx.scope.is_all(), &page, &files);
     ctx.html(layout::page(
         &ctx.shell(),
         &page.record.head_name,
@@ -243,7 +250,12 @@ pub(super) async fn one(
     ))
 }
 
-fn household(lang: Lang, admin: bool, page: &HouseholdPage) -> Markup {
+fn household(
+    lang: Lang,
+    admin: bool,
+    page: &HouseholdPage,
+    files: &HashMap<String, Vec<NamedFile>>,
+) -> Markup {
     let record = &page.record;
     html! {
         (layout::crumbs(lang, "/console/households", &page.path, admin, Some(&record.group)))
@@ -321,6 +333,38 @@ fn household(lang: Lang, admin: bool, page: &HouseholdPage) -> Markup {
                                     dd { (value) }
                                 }
                             }
+                        }
+                    }
+                    @if let Some(named) = files.get(&visit.id) {
+                        (visit_files(lang, named))
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A visit's files: a link (a thumbnail for a picture) to each one that
+/// arrived, a "pending" badge for each one still on its way.
+fn visit_files(lang: Lang, named: &[NamedFile]) -> Markup {
+    html! {
+        ul.files {
+            @for file in named {
+                li data-file=(file.sha256) {
+                    @match &file.media_type {
+                        Some(media_type) => {
+                            a href={ "/console/files/" (file.sha256) } {
+                                @if super::files::shown_inline(media_type) && media_type.starts_with("image/") {
+                                    img src={ "/console/files/" (file.sha256) } alt=(lang.t("照片", "photo"))
+                                        style="max-width:8rem;max-height:8rem";
+                                } @else {
+                                    (lang.t("文件", "file")) " " (file.sha256.get(..12).unwrap_or(&file.sha256))
+                                }
+                            }
+                        }
+                        None => {
+                            span.muted { (lang.t("文件", "file")) " " (file.sha256.get(..12).unwrap_or(&file.sha256)) " " }
+                            span.badge.warn.pending { (lang.t("待上传", "pending")) }
                         }
                     }
                 }

@@ -26,6 +26,7 @@ use crate::throttle::client_key;
 
 mod chart;
 mod export;
+mod files;
 mod forms;
 mod households;
 pub mod i18n;
@@ -59,6 +60,7 @@ pub fn routes() -> Routes {
         .get("/console/progress", progress::page)
         .get("/console/households", households::list)
         .get("/console/households/{id}", households::one)
+        .get("/console/files/{sha256}", files::one)
         .get("/console/risk", lists::risk)
         .get("/console/coming-home", lists::coming_home)
         .get("/console/review", review::conflicts)

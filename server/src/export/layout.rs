@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::ExportError;
 
 /// The columns every visit row starts with.
-pub const VISIT_COLUMNS: [&str; 10] = [
+pub const VISIT_COLUMNS: [&str; 11] = [
     "visit_id",
     "household_id",
     "village_code",
@@ -25,6 +25,8 @@ pub const VISIT_COLUMNS: [&str; 10] = [
     "recorded_at",
     "received_at",
     "corrects",
+    // Files the visit names that have not reached the server yet.
+    "files_missing",
 ];
 
 /// How a select's answer is written: its choices' names, or their labels
@@ -144,6 +146,7 @@ impl Layout {
         &self,
         visit: &VisitRecord,
         village: Option<&str>,
+        files_missing: u64,
         row: &mut RowWriter<'_>,
     ) -> Result<(), ExportError> {
         let text = |value: String| Cell::Text(value);
@@ -163,6 +166,7 @@ impl Layout {
             visit
                 .corrects
                 .map_or(Cell::Empty, |id| text(id.to_string())),
+            Cell::Number(files_missing as f64),
         ]);
         self.item_rows(0, &mut keys, cells, &visit.answers, &visit.computed, row)
     }

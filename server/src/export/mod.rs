@@ -119,9 +119,11 @@ impl TableExport {
     /// how many visits. The sink is not finished.
     pub fn write(&self, store: &ServerStore, sink: &mut dyn Sink) -> Result<u64, ExportError> {
         let mut failure = None;
-        let count = store.export_visits_where(&self.filter, &mut |visit, village| {
+        let count = store.export_visits_where(&self.filter, &mut |visit, village, missing| {
             self.layout
-                .rows(&visit, village, &mut |table, cells| sink.row(table, cells))
+                .rows(&visit, village, missing, &mut |table, cells| {
+                    sink.row(table, cells)
+                })
                 .map_err(|error| {
                     let text = error.to_string();
                     failure = Some(error);
@@ -135,16 +137,21 @@ impl TableExport {
     }
 }
 
-/// Writes the visits `filter` takes as JSON lines (each visit as stored);
-/// returns how many.
+/// Writes the visits `filter` takes as JSON lines (each visit as stored,
+/// with `files_missing`: how many of the files it names have not
+/// arrived); returns how many.
 pub fn write_jsonl(
     store: &ServerStore,
     filter: &VisitFilter,
     out: &mut dyn Write,
 ) -> Result<u64, ExportError> {
     let mut failure = None;
-    let count = store.export_visits_where(filter, &mut |visit, _| {
-        serde_json::to_writer(&mut *out, &visit)
+    let count = store.export_visits_where(filter, &mut |visit, _, missing| {
+        let mut line = serde_json::to_value(&visit).map_err(std::io::Error::from)?;
+        if let Some(object) = line.as_object_mut() {
+            object.insert("files_missing".into(), missing.into());
+        }
+        serde_json::to_writer(&mut *out, &line)
             .map_err(std::io::Error::from)
             .and_then(|()| out.write_all(b"\n"))
             .inspect_err(|error| {

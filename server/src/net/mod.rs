@@ -77,6 +77,9 @@ pub struct ServeOptions {
     /// What enrolment QR codes say besides the code; without a public
     /// address, the one the server listens on.
     pub enrol: crate::enrol::EnrolSettings,
+    /// Where attached files are kept (`crate::files`); `None`: a directory
+    /// `files` beside the database file, created if missing.
+    pub files: Option<std::path::PathBuf>,
 }
 
 /// Caps on connections and the timeouts that free them.

@@ -90,6 +90,10 @@ impl VisitFilter {
     }
 }
 
+/// Where [`ServerStore::export_visits_where`] hands each visit: the visit,
+/// its household's village code, and how many of its files are missing.
+pub type ExportedVisit<'a> = dyn FnMut(VisitRecord, Option<&str>, u64) -> std::io::Result<()> + 'a;
+
 impl ServerStore {
     /// Every visit on the server, in the order they were received, handed
     /// to `each` one at a time (the export never holds them all).
@@ -97,16 +101,18 @@ impl ServerStore {
         &self,
         each: &mut dyn FnMut(VisitRecord) -> std::io::Result<()>,
     ) -> StoreResult<u64> {
-        self.export_visits_where(&VisitFilter::new(Scope::All), &mut |visit, _| each(visit))
+        self.export_visits_where(&VisitFilter::new(Scope::All), &mut |visit, _, _| {
+            each(visit)
+        })
     }
 
     /// The visits `filter` takes, in the order they were received, each
-    /// with its household's village code, handed to `each` one at a time
-    /// from a cursor.
+    /// with its household's village code and how many of the files it names
+    /// have not arrived, handed to `each` one at a time from a cursor.
     pub fn export_visits_where(
         &self,
         filter: &VisitFilter,
-        each: &mut dyn FnMut(VisitRecord, Option<&str>) -> std::io::Result<()>,
+        each: &mut ExportedVisit<'_>,
     ) -> StoreResult<u64> {
         self.read(|connection| {
             check_area(connection, filter)?;
@@ -114,7 +120,9 @@ impl ServerStore {
             let mut statement = connection.prepare(&format!(
                 "SELECT v.id, v.household_id, v.cadre_id, v.device_id, v.form_id, v.form_version,
                         v.answers, v.recorded_at, v.received_at, v.corrects, v.computed,
-                        v.clock_ahead, h.village_code
+                        v.clock_ahead, h.village_code,
+                        (SELECT count(*) FROM visit_files f WHERE f.visit_id = v.id
+                           AND NOT EXISTS (SELECT 1 FROM stored_files s WHERE s.sha256 = f.sha256))
                  FROM visits v LEFT JOIN households h ON h.id = v.household_id
                  {clause} ORDER BY v.received_at, v.id"
             ))?;
@@ -123,12 +131,42 @@ impl ServerStore {
             while let Some(row) = rows.next()? {
                 let visit = super::rows::visit_from_row(row)?;
                 let village: Option<String> = row.get(12)?;
-                each(visit, village.as_deref()).map_err(|error| {
+                let files_missing: i64 = row.get(13)?;
+                each(
+                    visit,
+                    village.as_deref(),
+                    u64::try_from(files_missing).unwrap_or(0),
+                )
+                .map_err(|error| {
                     StoreError::Invalid(format!("could not write the export: {error}"))
                 })?;
                 count += 1;
             }
             Ok(count)
+        })
+    }
+
+    /// The arrived files the visits `filter` takes name, each once.
+    pub fn export_files(&self, filter: &VisitFilter) -> StoreResult<Vec<super::FileRecord>> {
+        self.read(|connection| {
+            check_area(connection, filter)?;
+            let (clause, values) = filter.clause();
+            let mut statement = connection.prepare(&format!(
+                "SELECT s.sha256, s.size, s.media_type FROM stored_files s
+                 WHERE s.sha256 IN (SELECT f.sha256 FROM visit_files f
+                     JOIN visits v ON v.id = f.visit_id
+                     LEFT JOIN households h ON h.id = v.household_id {clause})
+                 ORDER BY s.sha256"
+            ))?;
+            let rows = statement.query_map(rusqlite::params_from_iter(values), |row| {
+                let size: i64 = row.get(1)?;
+                Ok(super::FileRecord {
+                    sha256: row.get(0)?,
+                    size: u64::try_from(size).unwrap_or(0),
+                    media_type: row.get(2)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
     }
 

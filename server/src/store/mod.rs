@@ -15,6 +15,7 @@ pub mod browse;
 mod enroll;
 mod export;
 mod facts;
+mod files;
 mod import;
 mod merge;
 pub mod people;
@@ -41,6 +42,7 @@ use uuid::Uuid;
 pub use admin::{Assignment, AssignmentTarget, CadreSummary, DeviceSummary, EnrollCode};
 pub use audit::{AuditEntry, AuditEvent, AuditKind};
 pub use export::{FormVersionCount, VisitFilter};
+pub use files::{FileRecord, MissingFiles, NamedFile};
 pub use import::ImportReport;
 pub use merge::FieldHistory;
 pub use people::{CadreRow, DeviceRow, VillageRef};
@@ -90,6 +92,11 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 7,
         sql: include_str!("migrations/0007_console.sql"),
         after: Some(facts::fill_all),
+    },
+    Migration {
+        version: 8,
+        sql: include_str!("migrations/0008_files.sql"),
+        after: None,
     },
 ];
 

@@ -400,6 +400,11 @@ fn apply_visit(
             ledger.digest,
             clock_ahead,
         ])?;
+    super::files::record_visit_files(
+        transaction,
+        ledger.key,
+        &form.named_files(&evaluation.answers),
+    )?;
     super::facts::record_visit(
         transaction,
         &household,

@@ -377,7 +377,7 @@ fn exports_choose_visits_by_scope_area_day_and_form_version() {
     let villages = |filter: &VisitFilter| {
         let mut seen = Vec::new();
         store
-            .export_visits_where(filter, &mut |visit, village| {
+            .export_visits_where(filter, &mut |visit, village, _| {
                 seen.push((visit.form_version, village.map(str::to_string)));
                 Ok(())
             })
@@ -471,7 +471,7 @@ fn exports_choose_visits_by_scope_area_day_and_form_version() {
             Err(StoreError::NotFound(message)) if message == expected
         ));
         assert!(matches!(
-            store.export_visits_where(&asked, &mut |_, _| Ok(())),
+            store.export_visits_where(&asked, &mut |_, _, _| Ok(())),
             Err(StoreError::NotFound(_))
         ));
     }
