@@ -178,7 +178,7 @@ pub(crate) fn check_visit_files(
     let named = form.named_files(answers);
     let mut total: u64 = 0;
     for reference in &named {
-        let size: Option<i64> = if is_file_reference(&reference) {
+        let size: Option<i64> = if is_file_reference(reference) {
             connection
                 .prepare_cached("SELECT size FROM files WHERE sha256 = ?1")?
                 .query_row([reference], |row| row.get(0))
