@@ -422,6 +422,11 @@ fn an_older_store_is_rebuilt_once_to_give_space_back_and_keeps_its_data() {
 #[test]
 fn storage_reports_what_was_added() {
     let phone = Phone::new(None);
+    assert_eq!(
+        auto_vacuum(&phone.store),
+        2,
+        "a new store gives freed space back"
+    );
     let empty = phone.store.storage().unwrap();
     assert_eq!((empty.files, empty.visits, empty.households), (0, 0, 3));
     assert_eq!(empty.policy, RetentionPolicy::default());
@@ -467,4 +472,71 @@ fn storage_reports_what_was_added() {
     let json = serde_json::to_value(report).unwrap();
     assert_eq!(json["bytes_pending"], 160_000);
     assert_eq!(json["policy"]["synced_files_days"], 7);
+}
+
+/// A campaign on one phone: 30 visits a day, each with two 300 KB photos
+/// (18 MB a day), synced every evening, with a 7-day retention and a byte
+/// cap. Days alone would hold 8 days of photos (144 MB) just before the
+/// evening's retention; the cap bounds it. Prints the peak.
+#[test]
+fn a_campaign_keeps_the_phones_storage_bounded() {
+    const DAYS: u32 = 12; // the 7-day window is full after 8; the rest repeats
+    const CAP: u64 = 60 * 1024 * 1024;
+    let phone = Phone::new(None);
+    let mut form = demo_form();
+    form.version = "2099010102".into();
+    form.definition["version"] = "2099010102".into();
+    for name in ["house_photo", "water_photo"] {
+        form.definition["questions"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"name": name, "kind": {"type": "photo"},
+                                     "label": {"en": "Photo"}}));
+    }
+    phone
+        .store
+        .write(|transaction| super::forms::put_form(transaction, &form))
+        .unwrap();
+    phone.policy(Some(7), Some(CAP), None);
+    let base = photo(300_000, "CAMPAIGN");
+    let mut taken: u64 = 0;
+    let mut peak: u64 = 0;
+    for _day in 0..DAYS {
+        for visit in 0..30u128 {
+            let mut new = new_visit(1 + visit % 3, false);
+            for name in ["house_photo", "water_photo"] {
+                let mut bytes = base.clone();
+                bytes[..8].copy_from_slice(&taken.to_le_bytes());
+                taken += 1;
+                let file = phone.store.add_file(&bytes, "image/jpeg").unwrap();
+                new.answers.insert(name.into(), file.sha256.into());
+            }
+            phone.store.record_visit(new).unwrap();
+        }
+        peak = peak.max(phone.store.storage().unwrap().disk_bytes);
+        // The evening's sync: visits accepted, then every photo confirmed.
+        phone.clock.advance(Duration::hours(12));
+        phone.accept_visits();
+        let now = time_text(phone.store.now());
+        phone.sql(
+            "UPDATE files SET synced_at = ?1 WHERE synced_at IS NULL",
+            &[&now],
+        );
+        phone.store.apply_retention().unwrap();
+        let after = phone.store.storage().unwrap();
+        assert!(after.file_bytes <= CAP, "{after:?}");
+        peak = peak.max(after.disk_bytes);
+        phone.clock.advance(Duration::hours(12));
+    }
+    println!(
+        "campaign: {DAYS} days, {taken} photos ({} MB), peak {:.1} MB on disk",
+        taken * 300_000 / 1_000_000,
+        peak as f64 / 1e6
+    );
+    let limit = CAP + 18_000_000 + 8 * 1024 * 1024;
+    assert!(
+        peak < limit,
+        "peak {peak} bytes: the cap, a day's photos and the visits"
+    );
+    assert!(peak < 100_000_000, "the issue's bound: {peak}");
 }
