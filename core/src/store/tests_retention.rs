@@ -479,6 +479,7 @@ fn storage_reports_what_was_added() {
 /// cap. Days alone would hold 8 days of photos (144 MB) just before the
 /// evening's retention; the cap bounds it. Prints the peak.
 #[test]
+#[allow(clippy::print_stdout)] // the peak is the test's report
 fn a_campaign_keeps_the_phones_storage_bounded() {
     const DAYS: u32 = 12; // the 7-day window is full after 8; the rest repeats
     const CAP: u64 = 60 * 1024 * 1024;
