@@ -293,22 +293,32 @@ fn pulled_visits_beyond_the_newest_k_of_a_household_go_and_their_files_with_them
     let own_photo = phone.photo(80_002, "OWN");
     let own = phone.visit(1, &own_photo, false);
     phone.accept_visits();
+    // A correction of an old pulled visit, still a draft: finalising it
+    // needs the visit it corrects.
+    let mut correction = new_visit(1, true);
+    correction.corrects = Some(pulled[0]);
+    let correction = phone.store.record_visit(correction).unwrap();
     phone.policy(None, None, Some(3));
     let report = phone.store.apply_retention().unwrap();
-    assert_eq!(report.visits_removed, 4, "household 1 keeps its newest 3");
+    assert_eq!(
+        report.visits_removed, 3,
+        "household 1 keeps its newest 3, and the one a draft corrects"
+    );
     let kept = |id: Uuid| phone.store.visit(id).unwrap().is_some();
     assert!(kept(own.id) && kept(newest) && kept(pulled[3]) && kept(other));
-    assert!(!kept(first) && !kept(pulled[0]) && !kept(pulled[2]));
+    assert!(kept(pulled[0]) && kept(correction.id));
+    assert!(!kept(first) && !kept(pulled[1]) && !kept(pulled[2]));
     assert!(!phone.has(&old_photo), "named by no visit left");
     assert!(phone.has(&new_photo) && phone.has(&own_photo));
     assert_eq!(report.files_removed, 1);
+    phone.store.finalise_draft(correction.id).unwrap();
     phone.policy(None, None, Some(0));
     assert_eq!(
         phone.store.apply_retention().unwrap().visits_removed,
-        3,
-        "own visits are never purged"
+        4,
+        "every pulled visit; own visits are never purged"
     );
-    assert!(kept(own.id));
+    assert!(kept(own.id) && kept(correction.id));
 }
 
 #[test]
