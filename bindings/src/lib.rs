@@ -28,6 +28,7 @@ mod error;
 mod files;
 mod observe;
 mod session;
+mod storage;
 mod types;
 
 pub use error::{DoorstepError, ValidationIssue};
@@ -37,6 +38,7 @@ pub use session::{
     AnswerValue, FormChanges, FormChoice, FormNode, FormRange, FormSession, FormViolation,
     NodeKind, ViolationRule,
 };
+pub use storage::{RetentionPolicy, RetentionReport, StorageReport};
 pub use types::*;
 
 uniffi::setup_scaffolding!();

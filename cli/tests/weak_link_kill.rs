@@ -94,32 +94,30 @@ fn photos_arrive_whole_over_a_cut_weak_link_after_the_sync_is_killed_mid_upload(
     let before = link.stats();
     let args = device(&["sync"]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut syncing = shell
-        .command(&args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("sync starts");
+    let spawn = || {
+        shell
+            .command(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sync starts")
+    };
+    let mut syncing = spawn();
     let started = Instant::now();
     let mut killed = false;
     while started.elapsed() < Duration::from_secs(600) {
         if syncing.try_wait().expect("wait").is_some() {
             // A cut ended this run before the kill: start another.
-            syncing = shell
-                .command(&args)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("sync starts");
-        }
-        if link.stats().bytes_up - before.bytes_up > 350_000 {
+            syncing = spawn();
+        } else if link.stats().bytes_up - before.bytes_up > 350_000 {
             syncing.kill().expect("SIGKILL");
-            syncing.wait().expect("reaped");
             killed = true;
             break;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    let _ = syncing.kill();
+    syncing.wait().expect("reaped");
     assert!(killed, "the sync was killed mid-upload");
 
     // The answers are on the server, their files pending.

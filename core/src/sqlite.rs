@@ -288,6 +288,48 @@ fn configure(connection: &Connection, durability: Durability) -> rusqlite::Resul
     Ok(())
 }
 
+/// Makes the database give the pages it frees back to the file system
+/// (`auto_vacuum = INCREMENTAL`; [`reclaim_space`] then returns them).
+/// Takes effect at once on a new database, before its first table; an
+/// existing one is rebuilt once with `VACUUM` (which needs free space
+/// about the size of the file, and keeps the key of an encrypted one).
+/// Returns whether it rebuilt the file.
+pub fn use_incremental_vacuum(connection: &Connection) -> rusqlite::Result<bool> {
+    let mode = |connection: &Connection| -> rusqlite::Result<i64> {
+        connection.pragma_query_value(None, "auto_vacuum", |row| row.get(0))
+    };
+    if mode(connection)? == INCREMENTAL {
+        return Ok(false);
+    }
+    connection.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
+    if mode(connection)? == INCREMENTAL {
+        return Ok(false);
+    }
+    connection.execute_batch("VACUUM")?;
+    Ok(true)
+}
+
+/// `PRAGMA auto_vacuum`'s value for INCREMENTAL.
+const INCREMENTAL: i64 = 2;
+
+/// Gives the free pages of a database in incremental auto-vacuum mode back
+/// to the file system, then copies the WAL into the database and empties
+/// it, so that both files shrink. Run outside any transaction. Returns
+/// whether the checkpoint finished (a reader elsewhere can hold it back;
+/// the next one finishes it).
+pub fn reclaim_space(connection: &Connection) -> rusqlite::Result<bool> {
+    // One result row for each page given back: stepped to the end, or it
+    // gives back one page only.
+    let mut vacuum = connection.prepare("PRAGMA incremental_vacuum")?;
+    let mut pages = vacuum.query([])?;
+    while pages.next()?.is_some() {}
+    drop(pages);
+    drop(vacuum);
+    let busy: i64 =
+        connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))?;
+    Ok(busy == 0)
+}
+
 /// The schema version of a connection's database.
 pub fn schema_version(connection: &Connection) -> rusqlite::Result<u32> {
     connection.pragma_query_value(None, "user_version", |row| row.get(0))

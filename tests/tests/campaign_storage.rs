@@ -71,7 +71,7 @@ fn campaign(policy: &RetentionPolicy) -> Campaign {
         last: 0,
         photos: 0,
     };
-    let mut note = |campaign: &mut Campaign, day: u32| {
+    let note = |campaign: &mut Campaign, day: u32| {
         let size = on_disk(&path);
         if size > campaign.peak {
             campaign.peak = size;
@@ -91,7 +91,7 @@ fn campaign(policy: &RetentionPolicy) -> Campaign {
             let household = world.village_a[visit as usize % world.village_a.len()];
             record(&device, household, answers);
             note(&mut campaign, day);
-            clock.advance(std::time::Duration::from_secs(15 * 60));
+            clock.advance(Duration::minutes(15));
         }
         // The evening: back in signal, everything goes up, retention runs.
         sync(&device).expect("the evening's sync");
@@ -100,7 +100,7 @@ fn campaign(policy: &RetentionPolicy) -> Campaign {
         note(&mut campaign, day);
         let next_morning = start + Duration::days(i64::from(day));
         let now = clock.now();
-        clock.advance((next_morning - now).to_std().unwrap_or_default());
+        clock.advance(next_morning - now);
     }
     let storage = device.storage().expect("storage");
     eprintln!(

@@ -4,6 +4,7 @@
 
 mod files;
 mod show;
+mod storage;
 mod sync;
 
 use std::io::Read;
@@ -186,6 +187,15 @@ enum DeviceCommand {
         #[arg(long)]
         json: bool,
     },
+    /// What the store takes on disk: files (and those not on the server
+    /// yet), visits, households, free space, and the retention policy.
+    Storage {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show or set what the device keeps (with no option: show it); --apply
+    /// removes what the policy lets go now.
+    Retention(storage::RetentionArgs),
 }
 
 pub fn run(args: DeviceArgs) -> anyhow::Result<()> {
@@ -366,6 +376,8 @@ pub fn run(args: DeviceArgs) -> anyhow::Result<()> {
             eprintln!("{count} rejected changes queued again; they go with the next sync");
         }
         DeviceCommand::Sync { json, batch } => sync::sync(&open()?, json, batch as usize)?,
+        DeviceCommand::Storage { json } => storage::storage(&open()?, json)?,
+        DeviceCommand::Retention(retention) => storage::retention(&open()?, retention)?,
         DeviceCommand::Wipe { force, json } => wipe(&open()?, force, json)?,
         DeviceCommand::SetServer {
             server,

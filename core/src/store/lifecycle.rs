@@ -212,6 +212,8 @@ fn export(connection: &Connection, copy: &Path, key: Option<&DatabaseKey>) -> Re
         rusqlite::params![name, literal],
     )?;
     let copied = (|| -> Result<()> {
+        // The copy gives freed space back too (set before its first table).
+        connection.pragma_update(Some("rekeyed"), "auto_vacuum", "INCREMENTAL")?;
         connection.query_row("SELECT sqlcipher_export('rekeyed')", [], |_| Ok(()))?;
         let version = sqlite::schema_version(connection)?;
         connection.pragma_update(Some("rekeyed"), "user_version", version)?;

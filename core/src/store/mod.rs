@@ -20,6 +20,7 @@ mod forms;
 mod households;
 mod lifecycle;
 mod observe;
+mod retention;
 mod session;
 pub(crate) mod sync;
 mod uploads;
@@ -47,6 +48,7 @@ pub use files::{FileRef, MAX_FILE_BYTES, MAX_VISIT_FILE_BYTES, is_file_reference
 pub use households::{FIELD_SEPARATOR as SEARCH_FIELD_SEPARATOR, normalise as normalise_search};
 pub use lifecycle::Unsynced;
 pub use observe::{DataChange, Observer, Subscription};
+pub use retention::{RetentionPolicy, RetentionReport, StorageReport};
 pub use session::VisitSession;
 pub use sync::SyncFailure;
 pub use uploads::FilesPending;
@@ -432,6 +434,7 @@ fn open_connections(
         Err(OpenError::Sqlite(source)) => Err(open_error(path, source)),
     };
     let mut writer = opened(sqlite::open_keyed(path, durability, key))?;
+    retention::give_space_back_from_now_on(&writer);
     sqlite::migrate(&mut writer, MIGRATIONS)?;
     let reader = opened(sqlite::open_reader_keyed(path, key))?;
     Ok((writer, reader))
@@ -502,3 +505,5 @@ mod tests_session;
 
 #[cfg(test)]
 pub(crate) mod tests_files;
+#[cfg(test)]
+mod tests_retention;

@@ -130,6 +130,12 @@ fn files_are_encrypted_with_the_store() {
 /// the house (the newest version is the one new visits take).
 pub(crate) fn store_with_a_photo_question() -> (tempfile::TempDir, Store) {
     let (directory, store) = super::tests::enrolled_store();
+    add_photo_question(&store);
+    (directory, store)
+}
+
+/// Publishes that newer form version on `store`.
+pub(super) fn add_photo_question(store: &Store) {
     let mut form = super::tests::demo_form();
     form.version = "2099010101".into();
     form.definition["version"] = "2099010101".into();
@@ -144,7 +150,6 @@ pub(crate) fn store_with_a_photo_question() -> (tempfile::TempDir, Store) {
     store
         .write(|transaction| super::forms::put_form(transaction, &form))
         .unwrap();
-    (directory, store)
 }
 
 #[test]

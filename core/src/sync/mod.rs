@@ -4,7 +4,8 @@
 //! then pull the server's change log page by page; when the server says the
 //! device's scope changed, fetch the new households whole and let go of the
 //! old ones; then send the files the pushed visits name ([`files`]): the
-//! answers go first, so a short window of signal carries them. Every step is a short transaction of its own and idempotent: a
+//! answers go first, so a short window of signal carries them. A run that
+//! ends well applies the store's retention policy. Every step is a short transaction of its own and idempotent: a
 //! run killed at any point resumes from where the store says it stands.
 //!
 //! The engine holds no socket and reads no clock: the [`Transport`] and the
@@ -233,7 +234,10 @@ impl<'a> SyncEngine<'a> {
         let result = self
             .push(&mut report, &mut progress, cancel)
             .and_then(|()| self.pull(&mut report, &mut progress, cancel))
-            .and_then(|()| self.upload_files(&mut report, &mut progress, cancel));
+            .and_then(|()| self.upload_files(&mut report, &mut progress, cancel))
+            // What the server now holds may leave the phone (the app's
+            // retention policy; nothing unsynced ever does).
+            .and_then(|()| self.store.apply_retention().map(|_| ()));
         report.bytes = self.transport.bytes().since(start);
         let result = result.map(|()| report);
         self.store.note_sync_result(failure_note(&result))?;

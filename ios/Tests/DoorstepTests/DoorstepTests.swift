@@ -212,6 +212,28 @@ final class DoorstepTests: XCTestCase {
         } catch DoorstepError.InvalidInput {}
     }
 
+    func testARetentionPolicyIsKeptAndStorageSaysWhatIsNotSentYet() async throws {
+        let store = try newStore()
+        XCTAssertEqual(try store.retention(), RetentionPolicy())
+        let policy = RetentionPolicy(syncedFilesDays: 7, syncedFilesMaxBytes: 100 * 1024 * 1024, visitsPerHousehold: 5)
+        try store.setRetention(policy: policy)
+        XCTAssertEqual(try store.retention(), policy)
+        do {
+            try store.setRetention(policy: RetentionPolicy(syncedFilesDays: -1))
+            XCTFail("a negative number of days")
+        } catch DoorstepError.InvalidInput {}
+        let photo = Data((0..<120_000).map { UInt8(truncatingIfNeeded: $0 * 13 + $0 / 5) })
+        _ = try await store.addFile(bytes: photo, mediaType: "image/jpeg")
+        let storage = try store.storage()
+        XCTAssertEqual(storage.files, 1)
+        XCTAssertEqual(storage.filesPending, 1)
+        XCTAssertEqual(storage.bytesPending, 120_000)
+        XCTAssertEqual(storage.policy, policy)
+        XCTAssertGreaterThanOrEqual(storage.diskBytes, 120_000)
+        let report = try await store.applyRetention()
+        XCTAssertEqual(report.filesRemoved, 0, "a file the server does not hold is never removed")
+    }
+
     func testAnInvalidVisitIsATypedValidationErrorAndRecordsNothing() async throws {
         let store = try await enrolledStore()
         let household = try XCTUnwrap(try store.households().first)

@@ -95,6 +95,32 @@ class DoorstepTest {
     }
 
     @Test(timeout = 120_000)
+    fun aRetentionPolicyIsKeptAndStorageSaysWhatIsNotSentYet() = runBlocking<Unit> {
+        val store = newStore()
+        assertEquals(RetentionPolicy(), store.retention(), "keep for ever until the app says")
+        val policy = RetentionPolicy(
+            syncedFilesDays = 7,
+            syncedFilesMaxBytes = 100L * 1024 * 1024,
+            visitsPerHousehold = 5,
+        )
+        store.setRetention(policy)
+        assertEquals(policy, store.retention())
+        assertFailsWith<DoorstepException.InvalidInput> {
+            store.setRetention(RetentionPolicy(syncedFilesDays = -1))
+        }
+        store.addFile(ByteArray(120_000) { (it * 13 + it / 5).toByte() }, "image/jpeg")
+        val storage = store.storage()
+        assertEquals(1, storage.files)
+        assertEquals(1, storage.filesPending)
+        assertEquals(120_000L, storage.bytesPending)
+        assertEquals(policy, storage.policy)
+        assertTrue(storage.diskBytes >= 120_000L, "$storage")
+        val report = store.applyRetention()
+        assertEquals(0, report.filesRemoved, "a file the server does not hold is never removed")
+        assertEquals(1, store.storage().filesPending)
+    }
+
+    @Test(timeout = 120_000)
     fun enrolsSyncsWithProgressRecordsAndDelivers() = runBlocking {
         val store = newStore()
         assertEquals(null, store.identity())
