@@ -411,47 +411,73 @@ impl FromRequestParts<AppState> for Device {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        let Ok(ClientAddr(client)) = ClientAddr::from_request_parts(parts, state).await;
-        let token = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim().to_string())
-            .filter(|token| !token.is_empty() && token.len() <= 256);
-        let Some(token) = token else {
-            limit(
-                state,
-                &state.throttle.bad_tokens,
-                client,
-                "requests without a token",
-            )
-            .await?;
-            return Err(AppError::Unauthorized(
-                "missing device token (Authorization: Bearer …)".into(),
-            ));
-        };
-        let store = Arc::clone(&state.store);
-        let auth = match blocking(move || store.authenticate(&token, Utc::now())).await {
-            Ok(auth) => auth,
-            Err(error) => {
-                if matches!(error, AppError::Unauthorized(_)) {
-                    limit(state, &state.throttle.bad_tokens, client, "unknown tokens").await?;
-                }
-                return Err(error);
-            }
-        };
-        if let Err(retry_after) = state.throttle.device.take(&auth.device_id, Instant::now()) {
-            if should_report(state, client) {
-                tracing::warn!(device = %auth.device_id, "device throttled (not logged again for a minute)");
-            }
-            return Err(AppError::Throttled {
-                retry_after: retry_after.max(Duration::from_secs(1)),
-            });
-        }
-        Ok(Device(auth))
+        device_within(parts, state, &state.throttle.device)
+            .await
+            .map(Device)
     }
+}
+
+/// [`Device`] on the file routes, within the rate for files
+/// ([`Throttle::files`](crate::throttle::Throttle::files)).
+#[derive(Debug, Clone, Copy)]
+pub struct FileDevice(pub DeviceAuth);
+
+impl FromRequestParts<AppState> for FileDevice {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        device_within(parts, state, &state.throttle.files)
+            .await
+            .map(FileDevice)
+    }
+}
+
+/// Authenticates the bearer token, then takes a token of `bucket`.
+async fn device_within(
+    parts: &mut Parts,
+    state: &AppState,
+    bucket: &crate::throttle::Buckets<uuid::Uuid>,
+) -> Result<DeviceAuth, AppError> {
+    let Ok(ClientAddr(client)) = ClientAddr::from_request_parts(parts, state).await;
+    let token = parts
+        .headers
+        .get(AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim().to_string())
+        .filter(|token| !token.is_empty() && token.len() <= 256);
+    let Some(token) = token else {
+        limit(
+            state,
+            &state.throttle.bad_tokens,
+            client,
+            "requests without a token",
+        )
+        .await?;
+        return Err(AppError::Unauthorized(
+            "missing device token (Authorization: Bearer …)".into(),
+        ));
+    };
+    let store = Arc::clone(&state.store);
+    let auth = match blocking(move || store.authenticate(&token, Utc::now())).await {
+        Ok(auth) => auth,
+        Err(error) => {
+            if matches!(error, AppError::Unauthorized(_)) {
+                limit(state, &state.throttle.bad_tokens, client, "unknown tokens").await?;
+            }
+            return Err(error);
+        }
+    };
+    if let Err(retry_after) = bucket.take(&auth.device_id, Instant::now()) {
+        if should_report(state, client) {
+            tracing::warn!(device = %auth.device_id, "device throttled (not logged again for a minute)");
+        }
+        return Err(AppError::Throttled {
+            retry_after: retry_after.max(Duration::from_secs(1)),
+        });
+    }
+    Ok(auth)
 }
 
 #[cfg(test)]

@@ -178,6 +178,11 @@ pub struct Throttle {
     /// Requests per device: generous for honest retries and large
     /// backlogs (a 10,000-visit push is about 25 requests).
     pub device: Buckets<Uuid>,
+    /// File requests per device (`/v1/files`): a phone back on good signal
+    /// sends a campaign's photos in pieces of 192 KiB, hundreds of requests
+    /// in a row, each bounded in size and naming a file its own visits
+    /// name. 1,000 at once, then 100 a second (about 19 MB/s of photos).
+    pub files: Buckets<Uuid>,
     /// Refusals per client address worth a log line: one per minute, so a
     /// flood cannot fill the disk.
     pub report: Buckets<IpAddr>,
@@ -195,6 +200,7 @@ impl Default for Throttle {
             api: Buckets::new(Rate::new(10.0, 1.0 / 6.0), 100_000),
             bad_tokens: Buckets::new(Rate::new(20.0, 1.0), 100_000),
             device: Buckets::new(Rate::new(120.0, 20.0), 1_000_000),
+            files: Buckets::new(Rate::new(1000.0, 100.0), 1_000_000),
             report: Buckets::new(Rate::new(1.0, 1.0 / 60.0), 100_000),
             throttled_report: Buckets::new(Rate::new(1.0, 1.0 / 60.0), 100_000),
         }

@@ -29,7 +29,7 @@ use std::io::{Read, Write};
 use uuid::Uuid;
 
 use super::{Files, sanitize_media_type};
-use crate::app::{AppState, Device, check_protocol};
+use crate::app::{AppState, FileDevice, check_protocol};
 use crate::error::AppError;
 use crate::net::body::BodyTimeout;
 use crate::store::{FileRecord, StoreError};
@@ -75,7 +75,7 @@ fn check_reference(sha256: &str) -> Result<(), AppError> {
 #[tracing::instrument(skip_all, fields(device = %auth.device_id, files = request.files.len()))]
 pub async fn status(
     State(state): State<AppState>,
-    Device(auth): Device,
+    FileDevice(auth): FileDevice,
     accept: AcceptZstd,
     WireJson(request): WireJson<FileStatusRequest, STATUS_REQUEST_BYTES>,
 ) -> Result<WireResponse, AppError> {
@@ -159,7 +159,7 @@ fn wrong_offset(held: u64, sent: u64) -> Response {
 #[tracing::instrument(skip_all, fields(device = %auth.device_id, file = %sha256))]
 pub async fn upload(
     State(state): State<AppState>,
-    Device(auth): Device,
+    FileDevice(auth): FileDevice,
     accept: AcceptZstd,
     Path(sha256): Path<String>,
     headers: HeaderMap,
@@ -358,7 +358,7 @@ async fn receive(
 #[tracing::instrument(skip_all, fields(device = %auth.device_id, file = %sha256))]
 pub async fn download(
     State(state): State<AppState>,
-    Device(auth): Device,
+    FileDevice(auth): FileDevice,
     Path(sha256): Path<String>,
 ) -> Result<Response, AppError> {
     if !is_file_reference(&sha256) {
