@@ -118,6 +118,20 @@ impl Partials {
         OpenOptions::new().create(true).append(true).open(path)
     }
 
+    /// Bytes of every unfinished upload of `device`.
+    pub fn held_by(&self, device: Uuid) -> io::Result<u64> {
+        let entries = match fs::read_dir(self.directory.join(device.to_string())) {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(0),
+            Err(error) => return Err(error),
+        };
+        let mut total: u64 = 0;
+        for entry in entries {
+            total = total.saturating_add(entry?.metadata()?.len());
+        }
+        Ok(total)
+    }
+
     /// Drops an upload (no error if there is none).
     pub fn remove(&self, device: Uuid, sha256: &str) -> io::Result<()> {
         match fs::remove_file(self.path(device, sha256)) {
@@ -172,6 +186,15 @@ mod tests {
             bytes.len() as u64
         );
         assert!(partials.matches(device, &name).expect("hash"));
+        let other = partials.open_append(device, &"1".repeat(64)).expect("open");
+        other.set_len(1000).expect("grow");
+        assert_eq!(
+            partials.held_by(device).expect("held"),
+            bytes.len() as u64 + 1000,
+            "a device's unfinished uploads add up"
+        );
+        assert_eq!(partials.held_by(Uuid::now_v7()).expect("held"), 0);
+        partials.remove(device, &"1".repeat(64)).expect("removed");
         assert!(!partials.matches(device, &"0".repeat(64)).unwrap_or(false));
         store
             .keep(&name, &partials.path(device, &name))

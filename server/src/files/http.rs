@@ -35,6 +35,11 @@ use crate::net::body::BodyTimeout;
 use crate::store::{FileRecord, StoreError};
 use crate::wire::{AcceptZstd, WireJson, WireResponse};
 
+/// Bytes of unfinished uploads one device may hold on the server: an
+/// honest phone sends one file at a time (20 MiB at most); a hostile one
+/// cannot fill the disk with uploads it never finishes.
+pub const MAX_PARTIAL_BYTES_PER_DEVICE: u64 = 256 * 1024 * 1024;
+
 /// A status request: up to [`MAX_STATUS_FILES`] references and sizes.
 pub const STATUS_REQUEST_BYTES: usize = 128 * 1024;
 
@@ -204,6 +209,10 @@ pub async fn upload(
     })
     .await?;
     if let Some(stored) = stored {
+        // Another device finished it: this device's part is not needed.
+        let partials = Arc::clone(&files.partials);
+        let (device, reference) = (auth.device_id, sha256.clone());
+        blocking_io(move || partials.remove(device, &reference)).await?;
         return uploaded(accept, stored.size, true);
     }
     if !expected {
@@ -236,6 +245,16 @@ pub async fn upload(
     }
     if offset != held {
         return Ok(wrong_offset(held, offset));
+    }
+    let partials = Arc::clone(&files.partials);
+    let others = blocking_io(move || partials.held_by(device))
+        .await?
+        .saturating_sub(held);
+    if others.saturating_add(length) > MAX_PARTIAL_BYTES_PER_DEVICE {
+        tracing::warn!(others, length, "a device holds too many unfinished uploads");
+        return Err(AppError::Throttled {
+            retry_after: std::time::Duration::from_secs(3600),
+        });
     }
     if announced.is_some_and(|bytes| offset.saturating_add(bytes) > length) {
         return Err(AppError::BadRequest(format!(
