@@ -359,7 +359,7 @@ fn bad_queries_are_400s_that_say_what_is_wrong() {
     let (world, _, _) = world_with_visits();
     let server = ExportServer::start(Arc::clone(&world.store));
     for (query, expected) in [
-        ("format=pdf", "format must be csv, xlsx or jsonl"),
+        ("format=pdf", "format must be csv, xlsx, jsonl or files"),
         ("choices=both", "choices must be names or labels"),
         ("since=28/12/2024", "since must be a day, YYYY-MM-DD"),
         ("since=2025-02-01&until=2025-01-01", "until is before since"),

@@ -424,4 +424,48 @@ fn the_console_shows_arrived_and_pending_files_to_its_scope() {
     assert_eq!(get(&file, Some(&other)).status(), StatusCode::NOT_FOUND);
     let own = signed_in(&world, "supervisor.a", Role::Supervisor, Some("530626104"));
     assert_eq!(get(&file, Some(&own)).status(), StatusCode::OK);
+
+    // The export's photos as a ZIP: the arrived one, named as the export
+    // names it, and a list; nothing for an area without arrived files.
+    let export = format!(
+        "{}/console/export/visits?format=files&form_version=1",
+        world.url()
+    );
+    let response = get(&export, Some(&own));
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "application/zip");
+    let bytes = response.bytes().expect("the ZIP");
+    let mut archive =
+        zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).expect("a ZIP archive");
+    let mut names: Vec<String> = archive
+        .file_names()
+        .map(|name| name.expect("a file name").into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, vec![format!("{name}.jpg"), "files.csv".to_owned()]);
+    let mut kept = Vec::new();
+    std::io::Read::read_to_end(
+        &mut archive.by_name(&format!("{name}.jpg")).expect("the photo"),
+        &mut kept,
+    )
+    .expect("read");
+    assert_eq!(kept, photo);
+    let mut list = String::new();
+    std::io::Read::read_to_string(
+        &mut archive.by_name("files.csv").expect("the list"),
+        &mut list,
+    )
+    .expect("read");
+    assert!(
+        list.contains(&format!("{name}.jpg,{name},image/jpeg,{}", photo.len())),
+        "{list}"
+    );
+    let elsewhere = format!(
+        "{}/console/export/visits?format=files&form_version=1",
+        world.url()
+    );
+    assert_eq!(
+        get(&elsewhere, Some(&other)).status(),
+        StatusCode::NOT_FOUND
+    );
 }

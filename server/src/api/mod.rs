@@ -83,7 +83,13 @@ async fn export_visits(
             .detail(query.summary()),
     )
     .await;
-    crate::export::http::visits_response(Arc::clone(&state.store), user.scope(), query).await
+    crate::export::http::visits_response(
+        Arc::clone(&state.store),
+        state.files.clone(),
+        user.scope(),
+        query,
+    )
+    .await
 }
 
 async fn openapi() -> Response {

@@ -1,7 +1,8 @@
 //! The export page and its download: visits of an area in the scope, over
 //! a date range and a form version, as CSV or XLSX (one sheet for the
 //! visits and one per repeat, joined by the visit id), with choices by
-//! name or label; streamed (`crate::export::http`).
+//! name or label, or the photos and files they name as a ZIP; streamed
+//! (`crate::export::http`).
 
 use std::sync::Arc;
 
@@ -56,6 +57,7 @@ pub(super) async fn page(State(state): State<AppState>, ctx: Ctx) -> Response {
             select #format name="format" {
                 option value="xlsx" { "Excel (XLSX)" }
                 option value="csv" { "CSV" }
+                option value="files" { (lang.t("照片和附件（ZIP）", "Photos and files (ZIP)")) }
             }
             label for="choices" { (lang.t("选项显示为", "Choices as")) }
             select #choices name="choices" {
@@ -92,5 +94,11 @@ pub(super) async fn visits(
             .detail(query.summary()),
     )
     .await;
-    visits_response(Arc::clone(&state.store), ctx.scope.clone(), query).await
+    visits_response(
+        Arc::clone(&state.store),
+        state.files.clone(),
+        ctx.scope.clone(),
+        query,
+    )
+    .await
 }

@@ -45,6 +45,7 @@ use super::layout::{Cell, ChoiceText};
 use super::query::{ExportFormat, ExportQuery};
 use super::{CsvSink, ExportError, Sink, TableExport, XlsxSink, write_jsonl};
 use crate::error::AppError;
+use crate::files::Files;
 use crate::store::{Scope, ServerStore, VisitFilter};
 
 /// Exports running at once (each keeps a core busy; an XLSX one also
@@ -67,10 +68,11 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 /// the scope or no visits to lay out).
 pub async fn visits_response(
     store: Arc<ServerStore>,
+    files: Files,
     scope: Scope,
     query: ExportQuery,
 ) -> Response {
-    match respond(store, scope, query).await {
+    match respond(store, files, scope, query).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
     }
@@ -78,6 +80,7 @@ pub async fn visits_response(
 
 async fn respond(
     store: Arc<ServerStore>,
+    files: Files,
     scope: Scope,
     query: ExportQuery,
 ) -> Result<Response, AppError> {
@@ -125,6 +128,18 @@ async fn respond(
                 let count = prepared.write(&store, &mut sink)?;
                 Box::new(sink).finish()?;
                 Ok(count)
+            }))
+        }
+        ExportFormat::Files => {
+            let reader = Arc::clone(&store);
+            let list = blocking(move || Ok(reader.export_files(&filter)?)).await?;
+            if list.is_empty() {
+                return Err(AppError::NotFound(
+                    "none of these visits' files has arrived".into(),
+                ));
+            }
+            Ok(stream(head, None, permit, move |out| {
+                super::write_files_zip(&files, &list, out)
             }))
         }
         ExportFormat::Xlsx => {

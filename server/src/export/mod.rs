@@ -14,6 +14,7 @@
 //! Modules: `store` ← `export` ← (the CLI, the console, the admin API);
 //! nothing in `store` knows of this one.
 
+mod files_zip;
 pub mod http;
 pub mod layout;
 mod query;
@@ -24,6 +25,7 @@ use std::io::Write;
 use doorstep_forms::Form;
 
 use crate::store::{FormVersionCount, ServerStore, StoreError, VisitFilter};
+pub use files_zip::write_files_zip;
 pub use http::{EXPORTS_AT_ONCE, visits_response};
 pub use layout::{Cell, ChoiceText, Layout, Table};
 pub use query::{ExportFormat, ExportQuery};

@@ -28,6 +28,8 @@ pub enum ExportFormat {
     Xlsx,
     /// One JSON object per visit, as stored.
     Jsonl,
+    /// A ZIP of the arrived files the visits name, and `files.csv`.
+    Files,
 }
 
 impl ExportFormat {
@@ -36,6 +38,7 @@ impl ExportFormat {
             ExportFormat::Csv => "csv",
             ExportFormat::Xlsx => "xlsx",
             ExportFormat::Jsonl => "jsonl",
+            ExportFormat::Files => "zip",
         }
     }
 
@@ -46,6 +49,7 @@ impl ExportFormat {
                 "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
             }
             ExportFormat::Jsonl => "application/x-ndjson",
+            ExportFormat::Files => "application/zip",
         }
     }
 }
@@ -90,9 +94,10 @@ impl ExportQuery {
             None | Some("csv") => ExportFormat::Csv,
             Some("xlsx") => ExportFormat::Xlsx,
             Some("jsonl") => ExportFormat::Jsonl,
+            Some("files") => ExportFormat::Files,
             Some(other) => {
                 return Err(bad(format!(
-                    "format must be csv, xlsx or jsonl, not {}",
+                    "format must be csv, xlsx, jsonl or files, not {}",
                     quoted(other)
                 )));
             }
@@ -292,7 +297,7 @@ mod tests {
     #[test]
     fn mistakes_are_400s_that_name_the_parameter() {
         for (query, expected) in [
-            ("format=pdf", "format must be csv, xlsx or jsonl"),
+            ("format=pdf", "format must be csv, xlsx, jsonl or files"),
             ("choices=both", "choices must be names or labels"),
             ("since=28/12/2024", "since must be a day"),
             ("until=2025-02-30", "until must be a day"),

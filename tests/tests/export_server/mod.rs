@@ -31,20 +31,29 @@ pub struct ExportServer {
 
 impl ExportServer {
     pub fn start(store: Arc<ServerStore>) -> ExportServer {
+        let files = doorstep_server::files::Files::in_directory(
+            &doorstep_server::files::default_directory(store.path()),
+        );
+        let for_admin = files.clone();
         let router = Router::new()
             .route(
                 "/admin/export",
                 get(
-                    |State(store): State<Arc<ServerStore>>, query: ExportQuery| async move {
-                        visits_response(store, Scope::All, query).await
+                    move |State(store): State<Arc<ServerStore>>, query: ExportQuery| {
+                        let files = for_admin.clone();
+                        async move { visits_response(store, files, Scope::All, query).await }
                     },
                 ),
             )
             .route(
                 "/supervisor/export",
                 get(
-                    |State(store): State<Arc<ServerStore>>, query: ExportQuery| async move {
-                        visits_response(store, Scope::Area(TOWNSHIP_A.into()), query).await
+                    move |State(store): State<Arc<ServerStore>>, query: ExportQuery| {
+                        let files = files.clone();
+                        async move {
+                            visits_response(store, files, Scope::Area(TOWNSHIP_A.into()), query)
+                                .await
+                        }
                     },
                 ),
             )
