@@ -1,8 +1,9 @@
 //! `doorstep demo`: the whole journey on a throw-away server, in a temporary
 //! directory. Cadres' devices enroll and receive their villages, the server
 //! goes down, visits are recorded offline, the server comes back, devices
-//! sync, and the demo checks that every visit arrived exactly once and that
-//! a second cadre of the same village sees them.
+//! sync, and the demo checks that every visit arrived exactly once (half
+//! of them with a photo of the house, which follows its visit) and that a
+//! second cadre of the same village sees them.
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
@@ -54,6 +55,8 @@ struct Summary {
     villages: usize,
     visits_recorded: u64,
     visits_on_server: u64,
+    photos_recorded: u64,
+    photos_on_server: u64,
     duplicates: u64,
     missing: u64,
     offline_sync_refused: bool,
@@ -145,6 +148,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     server.stop().context("could not stop the server")?;
     let mut rng = StdRng::seed_from_u64(args.seed);
     let mut recorded = Vec::new();
+    let mut photos = Vec::new();
     for phone in &phones {
         let households = phone.households(None)?;
         ensure!(
@@ -153,10 +157,18 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         );
         for _ in 0..args.visits {
             let household = &households[rng.random_range(0..households.len())];
+            let mut answers = household_check_answers(&mut rng, chrono::Utc::now().date_naive());
+            // Half the houses are photographed: the photo is kept on the
+            // phone first, then named by the answer.
+            if rng.random_bool(0.5) {
+                let photo = phone.add_file(&crate::picture::house(&mut rng), "image/bmp")?;
+                answers.insert("housing_photo".into(), photo.sha256.clone().into());
+                photos.push(photo.sha256);
+            }
             let visit = phone.record_visit(NewVisit {
                 household_id: household.record.id,
                 form_id: None,
-                answers: household_check_answers(&mut rng, chrono::Utc::now().date_naive()),
+                answers,
                 draft: false,
                 corrects: None,
             })?;
@@ -168,8 +180,9 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         .map(|phone| phone.status().map(|status| status.pending))
         .sum::<Result<_, _>>()?;
     say(format!(
-        "demo: server down; recorded {} visits offline, {pending} pending",
-        recorded.len()
+        "demo: server down; recorded {} visits offline ({} with a photo of the house), {pending} pending",
+        recorded.len(),
+        photos.len()
     ));
     let offline = sync(&phones[0]);
     let offline_sync_refused = matches!(&offline, Err(error) if error.is_transient());
@@ -213,8 +226,18 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         .count() as u64;
     let pending_after_sync: u64 = phones
         .iter()
-        .map(|phone| phone.status().map(|status| status.pending))
+        .map(|phone| {
+            phone
+                .status()
+                .map(|status| status.pending + status.files_pending)
+        })
         .sum::<Result<_, _>>()?;
+    let mut photos_on_server = 0;
+    for photo in &photos {
+        if store.stored_file(photo)?.is_some() {
+            photos_on_server += 1;
+        }
+    }
 
     // Check: the second cadre of the first village sees the first cadre's
     // visits; a cadre of another village sees none of them.
@@ -239,6 +262,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         villages: villages.len(),
         visits_recorded: recorded.len() as u64,
         visits_on_server: on_server.len() as u64,
+        photos_recorded: photos.len() as u64,
+        photos_on_server,
         duplicates,
         missing,
         offline_sync_refused,
@@ -254,11 +279,13 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         print_json(&summary)?;
     } else {
         eprintln!(
-            "demo: {} visits recorded, {} on the server, {} duplicates, {} missing; second cadre of the village sees {}/{} of the first cadre's visits, a cadre of another village {}; {} requests in {:.1} s",
+            "demo: {} visits recorded, {} on the server, {} duplicates, {} missing; {}/{} photos on the server; second cadre of the village sees {}/{} of the first cadre's visits, a cadre of another village {}; {} requests in {:.1} s",
             summary.visits_recorded,
             summary.visits_on_server,
             summary.duplicates,
             summary.missing,
+            summary.photos_on_server,
+            summary.photos_recorded,
             summary.second_cadre_sees,
             first_device_recorded,
             summary.other_village_sees,
@@ -271,6 +298,9 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         || summary.visits_on_server != summary.visits_recorded
     {
         bail!("not every visit reached the server exactly once");
+    }
+    if summary.photos_on_server != summary.photos_recorded {
+        bail!("not every photo reached the server");
     }
     if summary.pending_after_sync > 0 || summary.replay_pushed > 0 {
         bail!("changes are still pending after sync, or a second sync pushed again");

@@ -14,6 +14,7 @@ mod export;
 mod form;
 mod households;
 mod output;
+mod picture;
 mod serve;
 
 use std::process::ExitCode;

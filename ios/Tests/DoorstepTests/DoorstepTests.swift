@@ -212,6 +212,28 @@ final class DoorstepTests: XCTestCase {
         } catch DoorstepError.InvalidInput {}
     }
 
+    func testAPhotoFromAFileURLGoesUpAfterItsVisitAndComesBackOnDemand() async throws {
+        let store = try await enrolledStore()
+        let photo = Data((0..<250_000).map { UInt8(truncatingIfNeeded: ($0 * 7919) ^ ($0 >> 3)) })
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("\(UUID().uuidString).jpg")
+        try photo.write(to: url)
+        let kept = try await store.addFile(url: url, mediaType: "image/jpeg")
+        let household = try XCTUnwrap(try store.households().first)
+        let withPhoto = String(answers().dropLast()) + ", \"housing_photo\": \"\(kept.reference)\"}"
+        _ = try store.recordVisit(householdID: household.id, answersJSON: withPhoto)
+        XCTAssertEqual(try store.status().filesPending, 1)
+        let phases = Phases()
+        let report = try await store.sync { phases.add($0.phase) }
+        XCTAssertEqual(report.filesUploaded, 1)
+        XCTAssertTrue(phases.all.contains(.files))
+        XCTAssertEqual(try store.status().filesPending, 0)
+        let other = try await enrolledStore()
+        let fetched = try await other.fetchFile(reference: kept.reference)
+        XCTAssertEqual(fetched.reference, kept.reference)
+        let bytes = try await other.fileBytes(reference: kept.reference)
+        XCTAssertEqual(bytes, photo)
+    }
+
     func testARetentionPolicyIsKeptAndStorageSaysWhatIsNotSentYet() async throws {
         let store = try newStore()
         XCTAssertEqual(try store.retention(), RetentionPolicy())

@@ -157,6 +157,35 @@ class DoorstepTest {
     }
 
     @Test(timeout = 120_000)
+    fun aPhotoGoesUpAfterItsVisitWithProgressAndComesBackOnDemand() = runBlocking<Unit> {
+        val store = enrolledStore()
+        val photo = ByteArray(250_000) { ((it * 7919) xor (it shr 3)).toByte() }
+        // As an app hands over what contentResolver.openInputStream(uri) gives.
+        val kept = photo.inputStream().use { store.addFile(it, "image/jpeg") }
+        val answers = answers().trimEnd().removeSuffix("}") + """, "housing_photo": "${kept.reference}"}"""
+        store.recordVisit(store.firstHousehold().id, answers)
+        val before = store.status()
+        assertEquals(1, before.filesPending)
+        assertEquals(250_000L, before.bytesPending)
+
+        val progress = Collections.synchronizedList(mutableListOf<SyncProgress>())
+        val report = store.sync { progress += it }
+        assertEquals(1, report.pushed)
+        assertEquals(1, report.filesUploaded)
+        val files = progress.filter { it.phase == SyncPhase.FILES }
+        assertTrue(files.isNotEmpty(), "progress: $progress")
+        assertTrue(progress.indexOfLast { it.phase == SyncPhase.PUSH } < progress.indexOf(files.first()), "the visit first")
+        assertEquals(FileProgress(1u, 1u, 250_000L, 250_000L), files.last().file)
+        assertEquals(0, store.status().filesPending)
+
+        // Another phone of the same village fetches it when the visit is opened.
+        val other = enrolledStore()
+        val fetched = other.fetchFile(kept.reference)
+        assertEquals(kept.reference, fetched.reference)
+        assertTrue(photo.contentEquals(other.fileBytes(kept.reference)))
+    }
+
+    @Test(timeout = 120_000)
     fun aScannedQrCodeEnrolsAsATypedCodeDoes() = runBlocking<Unit> {
         val fresh = newStore()
         // Not a Doorstep code, or a damaged one: nothing is sent.
