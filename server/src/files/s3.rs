@@ -106,11 +106,25 @@ impl S3FileStore {
     /// photo. Runs its requests on the current runtime, which the store
     /// keeps for its blocking calls.
     pub async fn connect(url: &str) -> io::Result<S3FileStore> {
+        S3FileStore::connect_with(url, AmazonS3Builder::from_env()).await
+    }
+
+    /// [`S3FileStore::connect`] configured by `settings` rather than the
+    /// environment (tests; the bucket is always that of `url`).
+    pub async fn connect_with(url: &str, settings: AmazonS3Builder) -> io::Result<S3FileStore> {
         let (bucket, prefix) = parse_url(url)?;
+        let runtime = Handle::current();
+        // Blocking threads drive requests with `Handle::block_on`, which on
+        // a current-thread runtime would wait for a driver nobody runs.
+        if runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread {
+            return Err(io::Error::other(
+                "the S3 store needs a multi-threaded tokio runtime",
+            ));
+        }
         // reqwest has no provider of its own here (see the module's doc);
         // an error means one is installed already, which is as good.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let store = AmazonS3Builder::from_env()
+        let store = settings
             .with_bucket_name(&bucket)
             // A request that fails is retried a few times, for at most
             // 30 s: a device's upload waits on it.
@@ -129,7 +143,7 @@ impl S3FileStore {
             store: Arc::new(store),
             bucket,
             prefix,
-            runtime: Handle::current(),
+            runtime,
         };
         store
             .store
