@@ -13,6 +13,7 @@
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -21,6 +22,7 @@ use doorstep_server::ServerStore;
 use doorstep_server::export::{
     ChoiceText, CsvSink, ExportError, Sink, TableExport, XlsxSink, write_jsonl,
 };
+use doorstep_server::files::{FileStore, FsFileStore};
 use doorstep_server::store::{Scope, VisitFilter};
 
 use crate::output::invalid;
@@ -58,9 +60,10 @@ pub struct VisitsExport {
     /// answers name them by their sha256.
     #[arg(long, value_name = "DIR")]
     files: Option<PathBuf>,
-    /// Where the server keeps files (its `serve --files`). [default: a
-    /// directory `files` beside the --db file]
-    #[arg(long, value_name = "DIR")]
+    /// Where the server keeps files (its `serve --files`): a directory,
+    /// or s3://BUCKET/PREFIX with the same environment as the server's.
+    /// [default: a directory `files` beside the --db file]
+    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX")]
     files_store: Option<PathBuf>,
 }
 
@@ -143,7 +146,27 @@ fn copy_files(
     let files = store.export_files(filter)?;
     std::fs::create_dir_all(directory)
         .with_context(|| format!("could not create {}", directory.display()))?;
-    let kept = doorstep_server::files::Files::in_directory(from);
+    // A bucket's blocking reads run their requests on this runtime, which
+    // lives until the copy is done.
+    let mut runtime = None;
+    let kept: Arc<dyn FileStore> = match from
+        .to_str()
+        .filter(|from| doorstep_server::files::is_object_store(from))
+    {
+        Some(bucket) => {
+            let started = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .context("could not start the async runtime")?;
+            let store = started
+                .block_on(doorstep_server::files::connect_store(bucket))
+                .map_err(crate::output::file_store_error)?;
+            runtime = Some(started);
+            store
+        }
+        None => Arc::new(FsFileStore::new(from)),
+    };
     let total = files.len();
     let mut bytes = 0;
     for (index, file) in files.iter().enumerate() {
@@ -152,7 +175,7 @@ fn copy_files(
             file.sha256,
             doorstep_server::files::extension(&file.media_type)
         ));
-        let mut reader = kept.store.open(&file.sha256, file.size).with_context(|| {
+        let mut reader = kept.open(&file.sha256, file.size).with_context(|| {
             format!(
                 "could not read file {} from {}",
                 file.sha256,
@@ -174,6 +197,7 @@ fn copy_files(
         "copied {total} files ({bytes} bytes) to {}",
         directory.display()
     );
+    drop(runtime);
     Ok(())
 }
 

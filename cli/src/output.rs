@@ -30,6 +30,18 @@ pub fn invalid(message: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(InputError(message.into()))
 }
 
+/// A store of files that could not be opened (`--files s3://…`): a
+/// location written wrong, or a build without S3, is the caller's
+/// mistake; a bucket that does not answer is an error.
+pub fn file_store_error(error: std::io::Error) -> anyhow::Error {
+    match error.kind() {
+        std::io::ErrorKind::InvalidInput | std::io::ErrorKind::Unsupported => {
+            invalid(error.to_string())
+        }
+        _ => anyhow::Error::msg(error.to_string()),
+    }
+}
+
 /// The exit code for an error, by what kind of failure it is.
 pub fn exit_code(error: &anyhow::Error) -> u8 {
     for cause in error.chain() {

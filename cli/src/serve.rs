@@ -64,9 +64,13 @@ pub struct ServeArgs {
     public_ca: Option<PathBuf>,
     /// Where files attached to answers (photos, audio notes) are kept:
     /// whole files in DIR/<ab>/<sha256>, uploads under way in
-    /// DIR/partial/. Created if missing. [default: a directory `files`
-    /// beside the --db file]
-    #[arg(long, value_name = "DIR")]
+    /// DIR/partial/. Created if missing. Or s3://BUCKET/PREFIX: whole files
+    /// in an S3-compatible bucket (objects PREFIX/<sha256>; credentials,
+    /// region and endpoint from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+    /// AWS_REGION, AWS_ENDPOINT_URL), uploads under way in a directory
+    /// `files` beside the --db file. [default: a directory `files` beside
+    /// the --db file]
+    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX")]
     files: Option<PathBuf>,
 }
 
@@ -97,11 +101,17 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         limits.max_connections = max as usize;
     }
     let https = tls.is_some();
-    let files = args
+    let bucket = args
         .files
-        .clone()
-        .unwrap_or_else(|| doorstep_server::files::default_directory(&args.db));
-    let options = ServeOptions {
+        .as_deref()
+        .and_then(|files| files.to_str())
+        .filter(|files| doorstep_server::files::is_object_store(files))
+        .map(str::to_owned);
+    let files = match (&bucket, &args.files) {
+        (None, Some(directory)) => directory.clone(),
+        _ => doorstep_server::files::default_directory(&args.db),
+    };
+    let mut options = ServeOptions {
         tls,
         limits,
         trusted_proxies: args.trusted_proxy.clone(),
@@ -113,6 +123,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let store = Arc::new(ServerStore::open(&args.db)?);
     let runtime = tokio::runtime::Runtime::new().context("could not start the async runtime")?;
     runtime.block_on(async move {
+        // The bucket must answer before the server listens.
+        if let Some(bucket) = &bucket {
+            options.file_store = Some(
+                doorstep_server::files::connect_store(bucket)
+                    .await
+                    .map_err(output::file_store_error)?,
+            );
+        }
         let listen = args.listen;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
@@ -165,7 +183,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             ),
             None => {}
         }
-        eprintln!("attached files are kept in {}", files.display());
+        match &bucket {
+            Some(bucket) => eprintln!(
+                "attached files are kept in {bucket}, uploads under way in {}",
+                files.display()
+            ),
+            None => eprintln!("attached files are kept in {}", files.display()),
+        }
         if !https && !address.ip().is_loopback() {
             eprintln!(
                 "warning: serving plain http:// on {address}: devices refuse plain http:// except on loopback; use --tls-cert/--tls-key or a reverse proxy"

@@ -81,8 +81,12 @@ pub async fn serve_with(
             ),
         )
     })?;
+    let files = match &options.file_store {
+        Some(store) => files::Files::with_store(Arc::clone(store), &files_directory),
+        None => files::Files::in_directory(&files_directory),
+    };
     let state = AppState {
-        files: files::Files::in_directory(&files_directory),
+        files,
         trusted_proxies: Arc::new(options.trusted_proxies.clone()),
         metrics: Arc::clone(&options.metrics),
         enrol: Arc::new(options.enrol.clone().or_url(listening)),

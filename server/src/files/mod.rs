@@ -1,10 +1,10 @@
 //! Files attached to answers, on the server (ADR 0011): photos, audio
 //! notes and documents, each named by the SHA-256 of its bytes.
 //!
-//! - [`FileStore`]: where whole, verified files are kept. The one here is
-//!   [`fs::FsFileStore`], a directory (`doorstep serve --files DIR`); the
-//!   trait is small so that an S3-compatible object store can stand beside
-//!   it later.
+//! - [`FileStore`]: where whole, verified files are kept: a directory
+//!   ([`fs::FsFileStore`], `doorstep serve --files DIR`, the default) or,
+//!   with the cargo feature `s3`, a bucket of an S3-compatible object store
+//!   ([`s3::S3FileStore`], `doorstep serve --files s3://BUCKET/PREFIX`).
 //! - [`fs::Partials`]: uploads under way, one file per (device, file) on
 //!   the local disk, so a cut connection keeps every byte that arrived and
 //!   one device cannot spoil another's upload. A partial that reaches its
@@ -19,6 +19,8 @@
 
 pub mod fs;
 pub mod http;
+#[cfg(feature = "s3")]
+pub mod s3;
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
@@ -101,9 +103,44 @@ impl Files {
         }
     }
 
+    /// Whole files in `store`, uploads under way in
+    /// `DIR/partial/<device>/<sha256>` on the local disk (an upload is
+    /// appended to piece by piece, which an object store cannot do).
+    pub fn with_store(store: Arc<dyn FileStore>, directory: &Path) -> Files {
+        Files {
+            store,
+            ..Files::in_directory(directory)
+        }
+    }
+
     /// The directory given to [`Files::in_directory`].
     pub fn directory(&self) -> &Path {
         &self.directory
+    }
+}
+
+/// Whether `location` (`--files`) names an object store (`s3://…`)
+/// rather than a directory.
+pub fn is_object_store(location: &str) -> bool {
+    location.starts_with("s3://")
+}
+
+/// The store of whole files at `location`, an `s3://BUCKET/PREFIX` URL,
+/// once it has answered (see [`s3::S3FileStore::connect`]); an error in a
+/// build without the feature `s3`. Call it on the runtime that will serve.
+pub async fn connect_store(location: &str) -> std::io::Result<Arc<dyn FileStore>> {
+    #[cfg(feature = "s3")]
+    {
+        Ok(Arc::new(s3::S3FileStore::connect(location).await?))
+    }
+    #[cfg(not(feature = "s3"))]
+    {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            format!(
+                "{location:?} names an S3 bucket, and this build has no S3 support: build doorstep with the cargo feature `s3`"
+            ),
+        ))
     }
 }
 

@@ -80,6 +80,10 @@ pub struct ServeOptions {
     /// Where attached files are kept (`crate::files`); `None`: a directory
     /// `files` beside the database file, created if missing.
     pub files: Option<std::path::PathBuf>,
+    /// Where whole files are kept instead of that directory (an S3 bucket,
+    /// [`crate::files::connect_store`]); uploads under way stay in the
+    /// directory.
+    pub file_store: Option<Arc<dyn crate::files::FileStore>>,
 }
 
 /// Caps on connections and the timeouts that free them.
