@@ -279,6 +279,22 @@ pub fn sync(device: &Store) -> Result<SyncReport, doorstep_core::Error> {
     SyncEngine::new(device, &transport).run(&mut |_| {}, &CancelToken::new())
 }
 
+/// [`sync`], run again after the wait a busy server asks for (HTTP 429 or
+/// 503 with `Retry-After`), as the app's scheduler does: for tests that
+/// send more than a device's rate (a campaign's photos over loopback).
+pub fn sync_when_allowed(device: &Store) -> Result<SyncReport, doorstep_core::Error> {
+    use doorstep_core::transport::TransportError;
+    for _ in 0..100 {
+        match sync(device) {
+            Err(doorstep_core::Error::Transport(TransportError::Busy { retry_after })) => {
+                std::thread::sleep(retry_after.unwrap_or(std::time::Duration::from_secs(1)));
+            }
+            other => return other,
+        }
+    }
+    sync(device)
+}
+
 /// Valid answers for the demo form, with `members` household members (at
 /// least one). Per-capita net income is (38000 + 6200.5 + 800 + 3600 −
 /// 2400) ÷ members.
@@ -318,11 +334,16 @@ pub fn answers(members: i64) -> Answers {
 
 /// Records a finalised visit with valid answers.
 pub fn record(device: &Store, household: Uuid) -> Uuid {
+    record_answers(device, household, answers(4))
+}
+
+/// Records a finalised visit of the newest form with `answers`.
+pub fn record_answers(device: &Store, household: Uuid, answers: Answers) -> Uuid {
     device
         .record_visit(NewVisit {
             household_id: household,
             form_id: None,
-            answers: answers(4),
+            answers,
             draft: false,
             corrects: None,
         })

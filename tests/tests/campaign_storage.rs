@@ -15,12 +15,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
+use doorstep_core::StoreOptions;
 use doorstep_core::clock::{Clock, ManualClock};
 use doorstep_core::sqlite::Durability;
 use doorstep_core::store::RetentionPolicy;
-use doorstep_core::{NewVisit, Store, StoreOptions};
 use doorstep_e2e::realistic::{self, Draw};
-use doorstep_e2e::{VILLAGE_A, World, sync};
+use doorstep_e2e::{VILLAGE_A, World, sync, sync_when_allowed};
 
 const DAYS: u32 = 100;
 const VISITS_PER_DAY: u32 = 30;
@@ -89,12 +89,14 @@ fn campaign(policy: &RetentionPolicy) -> Campaign {
                 answers.insert(question.into(), file.sha256.into());
             }
             let household = world.village_a[visit as usize % world.village_a.len()];
-            record(&device, household, answers);
+            doorstep_e2e::record_answers(&device, household, answers);
             note(&mut campaign, day);
             clock.advance(Duration::minutes(15));
         }
-        // The evening: back in signal, everything goes up, retention runs.
-        sync(&device).expect("the evening's sync");
+        // The evening: back in signal, everything goes up, retention runs
+        // (waiting as the app would when the server says it is busy: over
+        // loopback, a day's photos go faster than a device's rate).
+        sync_when_allowed(&device).expect("the evening's sync");
         let status = device.status().expect("status");
         assert_eq!((status.pending, status.files_pending), (0, 0), "day {day}");
         note(&mut campaign, day);
@@ -113,18 +115,6 @@ fn campaign(policy: &RetentionPolicy) -> Campaign {
         storage.visits,
     );
     campaign
-}
-
-fn record(device: &Store, household: uuid::Uuid, answers: doorstep_protocol::Answers) {
-    device
-        .record_visit(NewVisit {
-            household_id: household,
-            form_id: None,
-            answers,
-            draft: false,
-            corrects: None,
-        })
-        .expect("visit recorded");
 }
 
 #[test]

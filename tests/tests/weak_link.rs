@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use doorstep_core::sync::{CancelToken, SyncEngine, SyncPhase};
 use doorstep_core::transport::{Endpoint, HttpTimeouts, HttpTransport};
-use doorstep_core::{Error, NewVisit, Store};
+use doorstep_core::{Error, Store};
 use doorstep_e2e::link::{LinkShape, WeakLink};
 use doorstep_e2e::realistic::{self, Draw};
 use doorstep_e2e::{VILLAGE_A, World, sync};
@@ -43,15 +43,7 @@ fn visit_with_photos(device: &Store, household: uuid::Uuid, draw: &mut Draw, pho
         let file = device.add_file(bytes, "image/jpeg").expect("photo kept");
         answers.insert((*question).into(), file.sha256.into());
     }
-    device
-        .record_visit(NewVisit {
-            household_id: household,
-            form_id: None,
-            answers,
-            draft: false,
-            corrects: None,
-        })
-        .expect("visit recorded");
+    doorstep_e2e::record_answers(device, household, answers);
 }
 
 /// Files the server holds whole: files named by a SHA-256 under its
@@ -190,15 +182,7 @@ fn a_thousand_visits_go_up_over_the_weak_link_before_their_photos() {
                 &[realistic::photo(20_000, index as u64)],
             );
         } else {
-            device
-                .record_visit(NewVisit {
-                    household_id: household,
-                    form_id: None,
-                    answers: realistic::answers(&mut draw),
-                    draft: false,
-                    corrects: None,
-                })
-                .expect("visit recorded");
+            doorstep_e2e::record_answers(&device, household, realistic::answers(&mut draw));
         }
     }
     let upstream = world

@@ -1,63 +1,6 @@
-//! A weak mobile link between a device and the real server, for the tests
-//! that sync over what phones in the villages actually have: a byte-level
-//! TCP relay that limits the bandwidth of each direction, delays every byte
-//! by a one-way latency and, when asked, cuts every open connection at once
-//! after a given volume (a phone losing its signal).
-//!
-//! It works on bytes only and knows nothing of HTTP:
-//!
-//! - each direction of the link (device to server, "up"; server to device,
-//!   "down") has one token bucket shared by every connection, as a single
-//!   radio would: all connections together carry at most
-//!   [`LinkShape::up_bytes_per_sec`] up and
-//!   [`LinkShape::down_bytes_per_sec`] down (a ceiling: at several MB/s
-//!   the threads' short sleeps make it carry somewhat less);
-//! - bytes are taken from a socket only when the bucket has room for them,
-//!   in pieces of at most [`MAX_PIECE_BYTES`] (and at most 20 ms of the
-//!   rate), so the link never reads ahead of its pace: the backlog stays in
-//!   the kernel's buffers and the sender's, as on a real slow link, and
-//!   [`LinkStats`] counts exactly the bytes that entered the link;
-//! - every piece is delivered [`LinkShape::one_way_delay`] after it was
-//!   read, through a queue per direction of each connection, so the delay
-//!   costs latency, not throughput; order is preserved;
-//! - with [`LinkShape::cut_every`], each time the bytes carried (both
-//!   directions, all connections) cross another multiple of it, every open
-//!   connection is closed at once: both sockets shut down, the pieces in
-//!   flight inside the link dropped. New connections are accepted as
-//!   before. [`WeakLink::cut_now`] does the same on demand;
-//! - half-closes pass through: the end of one direction (a client that
-//!   shuts down its writing side, a server that closes after its answer)
-//!   reaches the other end after the delay, behind the bytes before it. A
-//!   connection ends when both directions have ended, or at once on any
-//!   error on either socket;
-//! - the in-flight queue of each direction of a connection is bounded (64
-//!   KiB plus the bandwidth-delay product), so a peer that stops reading
-//!   makes the link stop reading too, and the link never grows without
-//!   limit. Every socket has a short timeout, so every thread sees the stop
-//!   flag, and dropping the [`WeakLink`] closes everything and joins its
-//!   threads.
-//!
-//! What it does not emulate:
-//!
-//! - packet loss, reordering, duplication or jitter below TCP: the two
-//!   TCP connections (device to link, link to server) are loopback
-//!   connections and deliver every byte in order; a weak link's losses
-//!   show up here only as lower bandwidth, latency and cuts;
-//! - the handshake's round trip: the device's connect succeeds at once
-//!   (the link accepts it) and the link connects to the server then; if
-//!   the server refuses, the device sees its connection closed before any
-//!   byte;
-//! - anything about what the bytes mean: TLS, HTTP/1.1 or HTTP/2 pass
-//!   through untouched, since the link relays bytes;
-//! - idle timeouts of a carrier's network: an idle connection stays open
-//!   until a peer, a cut or the drop closes it;
-//! - a cut as a reset: a cut shuts the sockets down, so a peer sees an end
-//!   of stream (or a reset if it had bytes the link had not read yet),
-//!   whichever its kernel reports.
-//!
-//! It runs on plain threads (one to accept; per connection, one to run it,
-//! and one to read and one to deliver in each direction) rather than an
-//! async runtime, like [`crate::proxy`].
+//! The relay behind [`super::WeakLink`]: the state its threads share, the
+//! token buckets, the connections with their in-flight queues, and the
+//! threads that read, delay and deliver each direction.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read, Write};
@@ -67,227 +10,48 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// Largest piece the link reads from a socket at once: about one packet.
-pub const MAX_PIECE_BYTES: usize = 1_500;
-/// The in-flight queue of one direction of a connection holds this much
-/// beyond the bandwidth-delay product before the link stops reading.
-const QUEUE_SLACK_BYTES: usize = 64 * 1024;
-/// Upper bound of that queue, whatever the shape.
-const MAX_QUEUE_BYTES: usize = 64 * 1024 * 1024;
-/// Time limit of each read and write on the sockets, and of each wait: how
-/// long a thread may go without looking at the stop flag.
-const SLICE: Duration = Duration::from_millis(20);
-/// How long the link tries to reach the server for a new connection.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Latency the link never adds beyond (a year): keeps instants finite.
-const MAX_DELAY: Duration = Duration::from_secs(365 * 24 * 3600);
-
-/// The shape of the link: bandwidth each way, latency, and cuts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LinkShape {
-    /// Bytes per second from the devices to the server, all connections
-    /// together. 0 stalls the direction: nothing more is read until a
-    /// [`WeakLink::set_shape`] gives it a rate.
-    pub up_bytes_per_sec: u64,
-    /// Bytes per second from the server to the devices, all connections
-    /// together; 0 stalls, as for `up_bytes_per_sec`.
-    pub down_bytes_per_sec: u64,
-    /// How long after it is read each byte is delivered, each way (half
-    /// the round trip).
-    pub one_way_delay: Duration,
-    /// Close every open connection each time the bytes carried (both
-    /// directions, all connections, since the link started) cross another
-    /// multiple of this. `None` (or `Some(0)`): never.
-    pub cut_every: Option<u64>,
-}
-
-impl LinkShape {
-    /// The reference weak link: 50 kbit/s each way (6,250 bytes a second),
-    /// 500 ms round trip (250 ms each way), no cuts.
-    pub fn weak_2g() -> LinkShape {
-        LinkShape {
-            up_bytes_per_sec: 6_250,
-            down_bytes_per_sec: 6_250,
-            one_way_delay: Duration::from_millis(250),
-            cut_every: None,
-        }
-    }
-
-    /// The same link, cut every `bytes` carried (both directions together).
-    pub fn with_cuts(self, bytes: u64) -> LinkShape {
-        LinkShape {
-            cut_every: Some(bytes),
-            ..self
-        }
-    }
-}
-
-/// What the link has carried since it started.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct LinkStats {
-    /// Device connections accepted.
-    pub connections: u64,
-    /// Bytes read from the devices into the link, towards the server
-    /// (counted as they enter the link, whether or not a cut lost them on
-    /// the way).
-    pub bytes_up: u64,
-    /// Bytes read from the server into the link, towards the devices.
-    pub bytes_down: u64,
-    /// Times every open connection was closed at once: by
-    /// [`LinkShape::cut_every`] or [`WeakLink::cut_now`].
-    pub cuts: u64,
-}
-
-/// A weak link on `127.0.0.1`, port 0, in front of `upstream`. It runs on
-/// its own threads until dropped.
-#[derive(Debug)]
-pub struct WeakLink {
-    address: SocketAddr,
-    shared: Arc<Shared>,
-    acceptor: Option<JoinHandle<Vec<JoinHandle<()>>>>,
-}
-
-impl WeakLink {
-    /// Listens on `127.0.0.1:0` and relays each connection to `upstream`
-    /// through a link of `shape`.
-    pub fn start(upstream: SocketAddr, shape: LinkShape) -> io::Result<WeakLink> {
-        let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
-        let address = listener.local_addr()?;
-        let shared = Arc::new(Shared {
-            upstream,
-            shape: Mutex::new(shape),
-            stopping: AtomicBool::new(false),
-            up: Bucket::new(shape.up_bytes_per_sec),
-            down: Bucket::new(shape.down_bytes_per_sec),
-            carried: AtomicU64::new(0),
-            counters: Counters::default(),
-            live: Mutex::new(HashMap::new()),
-        });
-        let acceptor = {
-            let shared = Arc::clone(&shared);
-            std::thread::Builder::new()
-                .name(format!("weak-link-{}", address.port()))
-                .spawn(move || accept_loop(&listener, &shared))?
-        };
-        Ok(WeakLink {
-            address,
-            shared,
-            acceptor: Some(acceptor),
-        })
-    }
-
-    /// Where the link listens.
-    pub fn address(&self) -> SocketAddr {
-        self.address
-    }
-
-    /// `http://ADDRESS`, for a device's transport.
-    pub fn url(&self) -> String {
-        format!("http://{}", self.address)
-    }
-
-    /// The server the link relays to.
-    pub fn upstream(&self) -> SocketAddr {
-        self.shared.upstream
-    }
-
-    /// The shape of the link now.
-    pub fn shape(&self) -> LinkShape {
-        *lock(&self.shared.shape)
-    }
-
-    /// Changes the shape at once, for the connections already open as for
-    /// new ones: the rates from the next piece read (a stalled direction
-    /// wakes up), the delay for pieces read from now on (pieces already in
-    /// flight keep theirs; order is still preserved), and the cuts at the
-    /// next multiple of the new `cut_every` of the bytes carried so far.
-    pub fn set_shape(&self, shape: LinkShape) {
-        *lock(&self.shared.shape) = shape;
-        self.shared.up.set_rate(shape.up_bytes_per_sec);
-        self.shared.down.set_rate(shape.down_bytes_per_sec);
-    }
-
-    /// Closes every open connection at once, as a cut does (both sockets
-    /// shut down, the bytes in flight lost), and counts it in
-    /// [`LinkStats::cuts`]. New connections are accepted as before.
-    pub fn cut_now(&self) {
-        self.shared.cut();
-    }
-
-    /// The counters so far.
-    pub fn stats(&self) -> LinkStats {
-        let counters = &self.shared.counters;
-        let read = |counter: &AtomicU64| counter.load(Ordering::SeqCst);
-        LinkStats {
-            connections: read(&counters.connections),
-            bytes_up: read(&counters.bytes_up),
-            bytes_down: read(&counters.bytes_down),
-            cuts: read(&counters.cuts),
-        }
-    }
-}
-
-impl Drop for WeakLink {
-    /// Stops accepting, closes the open connections and waits for every
-    /// thread of the link.
-    fn drop(&mut self) {
-        self.shared.stopping.store(true, Ordering::SeqCst);
-        // Wakes the acceptor, blocked in accept(); it sees the flag.
-        let woken = TcpStream::connect_timeout(&self.address, Duration::from_secs(1)).is_ok();
-        self.shared.close_all();
-        self.shared.up.wake();
-        self.shared.down.wake();
-        // Without the wake-up, joining could wait forever: leave the thread.
-        if !woken {
-            return;
-        }
-        if let Some(acceptor) = self.acceptor.take()
-            && let Ok(handlers) = acceptor.join()
-        {
-            for handler in handlers {
-                let _ = handler.join();
-            }
-        }
-    }
-}
+use super::{
+    CONNECT_TIMEOUT, LinkShape, MAX_DELAY, MAX_PIECE_BYTES, MAX_QUEUE_BYTES, QUEUE_SLACK_BYTES,
+    SLICE,
+};
 
 /// State shared by the handle and the link's threads.
 #[derive(Debug)]
-struct Shared {
-    upstream: SocketAddr,
-    shape: Mutex<LinkShape>,
-    stopping: AtomicBool,
+pub(super) struct Shared {
+    pub(super) upstream: SocketAddr,
+    pub(super) shape: Mutex<LinkShape>,
+    pub(super) stopping: AtomicBool,
     /// The two directions' buckets, shared by every connection.
-    up: Bucket,
-    down: Bucket,
+    pub(super) up: Bucket,
+    pub(super) down: Bucket,
     /// Bytes carried both ways since the start, for the cuts.
-    carried: AtomicU64,
-    counters: Counters,
+    pub(super) carried: AtomicU64,
+    pub(super) counters: Counters,
     /// The connections open, by number, so that a cut or a drop can close
     /// them.
-    live: Mutex<HashMap<u64, Arc<Connection>>>,
+    pub(super) live: Mutex<HashMap<u64, Arc<Connection>>>,
 }
 
 #[derive(Debug, Default)]
-struct Counters {
-    connections: AtomicU64,
-    bytes_up: AtomicU64,
-    bytes_down: AtomicU64,
-    cuts: AtomicU64,
+pub(super) struct Counters {
+    pub(super) connections: AtomicU64,
+    pub(super) bytes_up: AtomicU64,
+    pub(super) bytes_down: AtomicU64,
+    pub(super) cuts: AtomicU64,
 }
 
 impl Shared {
-    fn stopping(&self) -> bool {
+    pub(super) fn stopping(&self) -> bool {
         self.stopping.load(Ordering::SeqCst)
     }
 
-    fn shape(&self) -> LinkShape {
+    pub(super) fn shape(&self) -> LinkShape {
         *lock(&self.shape)
     }
 
     /// Records `connection` as open; false (and not recorded) once the link
     /// is stopping.
-    fn register(&self, number: u64, connection: &Arc<Connection>) -> bool {
+    pub(super) fn register(&self, number: u64, connection: &Arc<Connection>) -> bool {
         let mut live = lock(&self.live);
         // Checked under the lock that the drop takes after setting the flag:
         // a connection is either closed by the drop or never used.
@@ -298,26 +62,26 @@ impl Shared {
         true
     }
 
-    fn forget(&self, number: u64) {
+    pub(super) fn forget(&self, number: u64) {
         lock(&self.live).remove(&number);
     }
 
     /// Closes every open connection.
-    fn close_all(&self) {
+    pub(super) fn close_all(&self) {
         for connection in lock(&self.live).values() {
             connection.close();
         }
     }
 
     /// A cut: every open connection closed, and counted.
-    fn cut(&self) {
+    pub(super) fn cut(&self) {
         self.counters.cuts.fetch_add(1, Ordering::SeqCst);
         self.close_all();
     }
 
     /// Counts `bytes` that entered the link going `direction`; true when
     /// they cross a multiple of `cut_every` (the caller then cuts).
-    fn carry(&self, direction: Direction, bytes: usize) -> bool {
+    pub(super) fn carry(&self, direction: Direction, bytes: usize) -> bool {
         let bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
         let counter = match direction {
             Direction::Up => &self.counters.bytes_up,
@@ -332,7 +96,7 @@ impl Shared {
         }
     }
 
-    fn bucket(&self, direction: Direction) -> &Bucket {
+    pub(super) fn bucket(&self, direction: Direction) -> &Bucket {
         match direction {
             Direction::Up => &self.up,
             Direction::Down => &self.down,
@@ -340,11 +104,11 @@ impl Shared {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn wait<'a, T>(
+pub(super) fn wait<'a, T>(
     condvar: &Condvar,
     guard: MutexGuard<'a, T>,
     timeout: Duration,
@@ -356,7 +120,7 @@ fn wait<'a, T>(
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Direction {
+pub(super) enum Direction {
     /// From the device to the server.
     Up,
     /// From the server to the device.
@@ -365,28 +129,28 @@ enum Direction {
 
 /// A token bucket: one direction of the whole link.
 #[derive(Debug)]
-struct Bucket {
-    state: Mutex<BucketState>,
-    changed: Condvar,
+pub(super) struct Bucket {
+    pub(super) state: Mutex<BucketState>,
+    pub(super) changed: Condvar,
 }
 
 #[derive(Debug)]
-struct BucketState {
-    rate: u64,
+pub(super) struct BucketState {
+    pub(super) rate: u64,
     /// Bytes that may be read now.
-    tokens: f64,
-    refilled: Instant,
+    pub(super) tokens: f64,
+    pub(super) refilled: Instant,
 }
 
 impl BucketState {
     /// The most the bucket holds, and so the largest piece: 20 ms of the
     /// rate, at least one byte and at most [`MAX_PIECE_BYTES`].
-    fn capacity(&self) -> f64 {
+    pub(super) fn capacity(&self) -> f64 {
         let piece = (self.rate / 50).clamp(1, MAX_PIECE_BYTES as u64);
         piece as f64
     }
 
-    fn refill(&mut self, now: Instant) {
+    pub(super) fn refill(&mut self, now: Instant) {
         let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
         self.refilled = now;
         self.tokens = (self.tokens + elapsed * self.rate as f64).min(self.capacity());
@@ -394,7 +158,7 @@ impl BucketState {
 }
 
 impl Bucket {
-    fn new(rate: u64) -> Bucket {
+    pub(super) fn new(rate: u64) -> Bucket {
         let mut state = BucketState {
             rate,
             tokens: 0.0,
@@ -407,7 +171,7 @@ impl Bucket {
         }
     }
 
-    fn set_rate(&self, rate: u64) {
+    pub(super) fn set_rate(&self, rate: u64) {
         let mut state = lock(&self.state);
         state.refill(Instant::now());
         state.rate = rate;
@@ -416,13 +180,13 @@ impl Bucket {
         self.changed.notify_all();
     }
 
-    fn wake(&self) {
+    pub(super) fn wake(&self) {
         self.changed.notify_all();
     }
 
     /// Waits until the bucket holds `want` bytes (or as many as it can
     /// hold, if fewer) and takes them; `None` when `give_up` says so first.
-    fn take(&self, want: usize, give_up: &dyn Fn() -> bool) -> Option<usize> {
+    pub(super) fn take(&self, want: usize, give_up: &dyn Fn() -> bool) -> Option<usize> {
         let mut state = lock(&self.state);
         loop {
             if give_up() {
@@ -445,7 +209,7 @@ impl Bucket {
     }
 
     /// Returns tokens taken but not used.
-    fn give_back(&self, unused: usize) {
+    pub(super) fn give_back(&self, unused: usize) {
         if unused == 0 {
             return;
         }
@@ -459,22 +223,22 @@ impl Bucket {
 /// One relayed connection: the device's socket, the server's, and the
 /// pieces in flight each way.
 #[derive(Debug)]
-struct Connection {
-    client: TcpStream,
-    server: TcpStream,
-    up: Pipe,
-    down: Pipe,
-    closed: AtomicBool,
+pub(super) struct Connection {
+    pub(super) client: TcpStream,
+    pub(super) server: TcpStream,
+    pub(super) up: Pipe,
+    pub(super) down: Pipe,
+    pub(super) closed: AtomicBool,
 }
 
 impl Connection {
-    fn closed(&self) -> bool {
+    pub(super) fn closed(&self) -> bool {
         self.closed.load(Ordering::SeqCst)
     }
 
     /// Closes the connection at once: both sockets shut down, the pieces in
     /// flight dropped, every thread of it woken.
-    fn close(&self) {
+    pub(super) fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
         let _ = self.client.shutdown(Shutdown::Both);
         let _ = self.server.shutdown(Shutdown::Both);
@@ -483,7 +247,7 @@ impl Connection {
     }
 
     /// The socket a direction reads from, and the one it writes to.
-    fn ends(&self, direction: Direction) -> (&TcpStream, &TcpStream, &Pipe) {
+    pub(super) fn ends(&self, direction: Direction) -> (&TcpStream, &TcpStream, &Pipe) {
         match direction {
             Direction::Up => (&self.client, &self.server, &self.up),
             Direction::Down => (&self.server, &self.client, &self.down),
@@ -493,22 +257,22 @@ impl Connection {
 
 /// The in-flight queue of one direction of a connection.
 #[derive(Debug, Default)]
-struct Pipe {
-    state: Mutex<PipeState>,
-    changed: Condvar,
+pub(super) struct Pipe {
+    pub(super) state: Mutex<PipeState>,
+    pub(super) changed: Condvar,
 }
 
 #[derive(Debug, Default)]
-struct PipeState {
-    items: VecDeque<Item>,
+pub(super) struct PipeState {
+    pub(super) items: VecDeque<Item>,
     /// Bytes in `items`.
-    queued: usize,
+    pub(super) queued: usize,
     /// The connection was closed: everything in flight is lost.
-    dropped: bool,
+    pub(super) dropped: bool,
 }
 
 #[derive(Debug)]
-enum Item {
+pub(super) enum Item {
     /// Bytes to deliver at an instant.
     Bytes(Instant, Vec<u8>),
     /// The end of the direction, to pass on at an instant.
@@ -517,7 +281,7 @@ enum Item {
 
 /// What a writer does next.
 #[derive(Debug)]
-enum Next {
+pub(super) enum Next {
     Bytes(Vec<u8>),
     End,
     /// Closed, or the link is stopping.
@@ -525,7 +289,7 @@ enum Next {
 }
 
 impl Pipe {
-    fn drop_all(&self) {
+    pub(super) fn drop_all(&self) {
         let mut state = lock(&self.state);
         state.dropped = true;
         state.items.clear();
@@ -536,7 +300,7 @@ impl Pipe {
 
     /// Waits until the queue holds less than `bound` bytes; false when the
     /// connection closes or the link stops first.
-    fn wait_room(&self, bound: usize, shared: &Shared) -> bool {
+    pub(super) fn wait_room(&self, bound: usize, shared: &Shared) -> bool {
         let mut state = lock(&self.state);
         loop {
             if state.dropped || shared.stopping() {
@@ -550,7 +314,7 @@ impl Pipe {
     }
 
     /// Queues `item`, unless the connection was closed meanwhile.
-    fn push(&self, item: Item) {
+    pub(super) fn push(&self, item: Item) {
         let mut state = lock(&self.state);
         if state.dropped {
             return;
@@ -564,7 +328,7 @@ impl Pipe {
     }
 
     /// Waits for the next item and for its instant, and takes it.
-    fn next(&self, shared: &Shared) -> Next {
+    pub(super) fn next(&self, shared: &Shared) -> Next {
         let mut state = lock(&self.state);
         loop {
             if state.dropped || shared.stopping() {
@@ -597,7 +361,7 @@ impl Pipe {
 }
 
 /// Accepts until the stop flag is up; returns the handlers still running.
-fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) -> Vec<JoinHandle<()>> {
+pub(super) fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) -> Vec<JoinHandle<()>> {
     let mut handlers: Vec<JoinHandle<()>> = Vec::new();
     let mut number = 0_u64;
     for incoming in listener.incoming() {
@@ -631,14 +395,14 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) -> Vec<JoinHandle<(
     handlers
 }
 
-fn configure(stream: &TcpStream) -> io::Result<()> {
+pub(super) fn configure(stream: &TcpStream) -> io::Result<()> {
     stream.set_read_timeout(Some(SLICE))?;
     stream.set_write_timeout(Some(SLICE))?;
     stream.set_nodelay(true)
 }
 
 /// One connection, start to end. Errors only mean the connection ends.
-fn handle(client: TcpStream, shared: &Shared, number: u64) {
+pub(super) fn handle(client: TcpStream, shared: &Shared, number: u64) {
     if configure(&client).is_err() || shared.stopping() {
         return;
     }
@@ -679,7 +443,7 @@ fn handle(client: TcpStream, shared: &Shared, number: u64) {
     });
 }
 
-fn is_timeout(error: &io::Error) -> bool {
+pub(super) fn is_timeout(error: &io::Error) -> bool {
     matches!(
         error.kind(),
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
@@ -688,7 +452,7 @@ fn is_timeout(error: &io::Error) -> bool {
 
 /// Reads one direction into the link, at the pace of its bucket, until the
 /// source's end (queued for the writer), an error or a close.
-fn read_side(shared: &Shared, connection: &Connection, direction: Direction) {
+pub(super) fn read_side(shared: &Shared, connection: &Connection, direction: Direction) {
     let (mut source, _, pipe) = connection.ends(direction);
     let bucket = shared.bucket(direction);
     let give_up = || connection.closed() || shared.stopping();
@@ -747,7 +511,7 @@ fn read_side(shared: &Shared, connection: &Connection, direction: Direction) {
 }
 
 /// When a piece read now is delivered.
-fn due(shared: &Shared) -> Instant {
+pub(super) fn due(shared: &Shared) -> Instant {
     let now = Instant::now();
     let delay = shared.shape().one_way_delay.min(MAX_DELAY);
     now.checked_add(delay).unwrap_or(now)
@@ -755,7 +519,7 @@ fn due(shared: &Shared) -> Instant {
 
 /// How many bytes may wait in one direction of a connection before the
 /// link stops reading it: the bandwidth-delay product and some slack.
-fn queue_bound(shape: &LinkShape, direction: Direction) -> usize {
+pub(super) fn queue_bound(shape: &LinkShape, direction: Direction) -> usize {
     let rate = match direction {
         Direction::Up => shape.up_bytes_per_sec,
         Direction::Down => shape.down_bytes_per_sec,
@@ -769,7 +533,7 @@ fn queue_bound(shape: &LinkShape, direction: Direction) -> usize {
 
 /// Delivers one direction's pieces, each at its instant, then passes the
 /// end on (shuts down the writing side of the destination).
-fn write_side(shared: &Shared, connection: &Connection, direction: Direction) {
+pub(super) fn write_side(shared: &Shared, connection: &Connection, direction: Direction) {
     let (_, destination, pipe) = connection.ends(direction);
     loop {
         match pipe.next(shared) {
@@ -792,7 +556,7 @@ fn write_side(shared: &Shared, connection: &Connection, direction: Direction) {
 
 /// Writes all of `bytes`, in slices of the socket's timeout so that a close
 /// or the stop flag is seen.
-fn write_all(
+pub(super) fn write_all(
     mut destination: &TcpStream,
     mut bytes: &[u8],
     connection: &Connection,
