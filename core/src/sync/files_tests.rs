@@ -267,3 +267,46 @@ fn hex_sha(bytes: &[u8]) -> String {
         .map(|byte| format!("{byte:02x}"))
         .collect()
 }
+
+/// A server from before files answers 404 to the status request: the run
+/// still ends well, and the files stay pending for a server that takes them.
+#[test]
+fn a_server_without_files_leaves_them_pending_without_failing_the_run() {
+    struct Older;
+    impl Transport for Older {
+        fn enroll(
+            &self,
+            _: &doorstep_protocol::EnrollRequest,
+        ) -> std::result::Result<doorstep_protocol::EnrollResponse, TransportError> {
+            unreachable!("not in this test")
+        }
+        fn push(
+            &self,
+            _: &str,
+            _: &PushRequest,
+        ) -> std::result::Result<PushResponse, TransportError> {
+            unreachable!("not in this test")
+        }
+        fn pull(
+            &self,
+            _: &str,
+            _: &PullQuery,
+        ) -> std::result::Result<PullResponse, TransportError> {
+            unreachable!("not in this test")
+        }
+        fn snapshot(
+            &self,
+            _: &str,
+            _: &SnapshotRequest,
+        ) -> std::result::Result<SnapshotResponse, TransportError> {
+            unreachable!("not in this test")
+        }
+    }
+    let (_directory, store, _photos) = store_with_three_photos();
+    let mut report = SyncReport::default();
+    SyncEngine::new(&store, &Older)
+        .upload_files(&mut report, &mut |_| {}, &CancelToken::new())
+        .expect("the run ends well");
+    assert_eq!(report.files_uploaded, 0);
+    assert_eq!(store.status().unwrap().files_pending, 3);
+}
