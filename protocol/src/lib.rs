@@ -20,6 +20,7 @@ pub mod enrol_qr;
 pub mod files;
 mod household;
 pub mod limits;
+pub mod routes;
 
 pub use enrol_qr::{CaFingerprint, EnrolQr, EnrolQrError};
 pub use files::{
@@ -35,39 +36,6 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// HTTP header carrying the bearer token is the standard `Authorization`.
 /// Bodies are compressed with zstd and say so with `Content-Encoding: zstd`.
 pub const ENCODING_ZSTD: &str = "zstd";
-
-/// Routes, all under the `/v1` prefix.
-pub mod routes {
-    pub const HEALTH: &str = "/v1/health";
-    pub const ENROLL: &str = "/v1/enroll";
-    pub const PUSH: &str = "/v1/sync/push";
-    pub const PULL: &str = "/v1/sync/pull";
-    pub const SNAPSHOT: &str = "/v1/sync/snapshot";
-    /// A device that is being wiped asks for its own token to be revoked.
-    pub const RETIRE: &str = "/v1/device/retire";
-    /// `POST`: what the server holds of some files.
-    pub const FILES_STATUS: &str = "/v1/files/status";
-    /// `PATCH` uploads bytes of a file, `GET` downloads a whole file; the
-    /// path ends with the file's SHA-256 ([`file`]).
-    pub const FILE: &str = "/v1/files/{sha256}";
-
-    /// The path of one file.
-    pub fn file(sha256: &str) -> String {
-        format!("/v1/files/{sha256}")
-    }
-
-    /// Every route the server has (the authorisation tests go through each).
-    pub const ALL: [&str; 8] = [
-        HEALTH,
-        ENROLL,
-        PUSH,
-        PULL,
-        SNAPSHOT,
-        RETIRE,
-        FILES_STATUS,
-        FILE,
-    ];
-}
 
 /// Answers of a visit: question name → value.
 pub type Answers = Map<String, Value>;
