@@ -16,12 +16,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+pub mod columns;
 pub mod enrol_qr;
 pub mod files;
 mod household;
 pub mod limits;
 pub mod routes;
 
+pub use columns::COLUMNS_MEDIA_TYPE;
 pub use enrol_qr::{CaFingerprint, EnrolQr, EnrolQrError};
 pub use files::{
     FileOffer, FileState, FileStatusRequest, FileStatusResponse, FileUploadResponse,
