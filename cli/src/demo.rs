@@ -30,7 +30,7 @@ use crate::households;
 use crate::output::print_json;
 
 /// The demo form, shipped in the repository as an XLSForm.
-const DEMO_FORM: &[u8] = include_bytes!("../../forms/household-check.xlsx");
+pub(crate) const DEMO_FORM: &[u8] = include_bytes!("../../forms/household-check.xlsx");
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {

@@ -8,6 +8,7 @@
 #![allow(clippy::print_stdout)]
 
 mod admin;
+mod bench;
 mod demo;
 mod device;
 mod export;
@@ -55,6 +56,9 @@ enum Command {
     Form(form::FormCommand),
     /// Run the whole journey on a temporary server: record offline, sync, check.
     Demo(demo::DemoArgs),
+    /// Measure sync against a local server: time, requests, bytes on the wire.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -108,5 +112,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Device(args) => device::run(args),
         Command::Form(command) => form::run(command),
         Command::Demo(args) => demo::run(args),
+        Command::Bench(command) => bench::run(command),
     }
 }

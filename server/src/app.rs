@@ -25,7 +25,7 @@ use doorstep_protocol::limits::{
     MAX_ENROLL_BYTES, MAX_FILE_BYTES, MAX_REQUEST_BYTES, MAX_SNAPSHOT_REQUEST_BYTES,
 };
 use doorstep_protocol::{
-    EnrollRequest, Health, PROTOCOL_VERSION, PullQuery, PushRequest, PushResponse, RetireRequest,
+    EnrollRequest, Health, PROTOCOL_VERSION, PullQuery, PushResponse, RetireRequest,
     RetireResponse, SnapshotRequest, routes,
 };
 
@@ -33,7 +33,7 @@ use crate::enrol::EnrolSettings;
 use crate::error::AppError;
 use crate::store::{AuditEvent, AuditKind, DeviceAuth, ServerStore, StoreError};
 use crate::throttle::{Buckets, Throttle, client_key};
-use crate::wire::{AcceptZstd, WireJson, WireResponse};
+use crate::wire::{AcceptColumns, AcceptZstd, WireJson, WirePush, WireResponse};
 use tower::limit::ConcurrencyLimitLayer;
 
 /// What every handler shares: the store and the rate limits. Holds no
@@ -217,7 +217,8 @@ async fn push(
     Device(auth): Device,
     ClientAddr(client): ClientAddr,
     accept: AcceptZstd,
-    WireJson(request): WireJson<PushRequest>,
+    columns: AcceptColumns,
+    WirePush(request): WirePush,
 ) -> Result<WireResponse, AppError> {
     check_protocol(request.protocol)?;
     let now = Utc::now();
@@ -238,8 +239,9 @@ async fn push(
     })
     .await?;
     tracing::info!(position, "push applied");
-    WireResponse::new(
+    WireResponse::push(
         accept,
+        columns,
         &PushResponse {
             protocol: PROTOCOL_VERSION,
             results,

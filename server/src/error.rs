@@ -22,6 +22,10 @@ pub enum AppError {
     /// match their name).
     #[error("{0}")]
     Unprocessable(String),
+    /// A body in a format this server does not read (a later encoding):
+    /// the client may send it again as JSON.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     #[error("request body too large: at most {limit} bytes")]
     TooLarge { limit: usize },
     /// Too many requests from this client or device: wait `retry_after`.
@@ -44,6 +48,9 @@ impl AppError {
             AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             AppError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable"),
+            AppError::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
             AppError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             AppError::Throttled { .. } => (StatusCode::TOO_MANY_REQUESTS, "throttled"),
             AppError::Timeout(_) => (StatusCode::REQUEST_TIMEOUT, "timeout"),

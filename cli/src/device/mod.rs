@@ -179,7 +179,7 @@ enum DeviceCommand {
         json: bool,
         /// Changes in one push request at most (smaller batches lose less
         /// on a link that keeps dropping).
-        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=5000))]
+        #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..=2000))]
         batch: u32,
     },
     /// What is pending, what was rejected, when the device last synced.

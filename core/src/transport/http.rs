@@ -10,7 +10,7 @@
 
 use std::io::Read;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use doorstep_protocol::{
@@ -27,6 +27,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::pin::PinnedCa;
+use super::push;
 use super::{DownloadedFile, Endpoint, FileUpload, Transport, TransportError, WireBytes, tls};
 
 /// Compression level for request bodies: fast enough for a cheap phone.
@@ -45,6 +46,9 @@ pub struct HttpTransport {
     client: Client,
     sent: Arc<AtomicU64>,
     received: Arc<AtomicU64>,
+    /// The server refused a columnar push: it is older than the columns,
+    /// and gets JSON from now on (see [`push`]).
+    json_only: Arc<AtomicBool>,
 }
 
 /// Time limits of the HTTP transport.
@@ -129,6 +133,7 @@ impl HttpTransport {
             client,
             sent: Arc::default(),
             received: Arc::default(),
+            json_only: Arc::default(),
         })
     }
 
@@ -136,7 +141,7 @@ impl HttpTransport {
         &self.base_url
     }
 
-    fn post<B: Serialize, R: DeserializeOwned>(
+    pub(super) fn post<B: Serialize, R: DeserializeOwned>(
         &self,
         route: &str,
         token: Option<&str>,
@@ -144,19 +149,35 @@ impl HttpTransport {
     ) -> Result<R, TransportError> {
         let json = serde_json::to_vec(body)
             .map_err(|error| TransportError::Protocol(error.to_string()))?;
+        let request = self.compressed_post(route, &json, ZSTD_LEVEL, "application/json")?;
+        self.exchange(request, token)
+    }
+
+    /// A POST of `body` compressed with zstd at `level`, counted as sent.
+    pub(super) fn compressed_post(
+        &self,
+        route: &str,
+        body: &[u8],
+        level: i32,
+        content_type: &'static str,
+    ) -> Result<RequestBuilder, TransportError> {
         // In one go: the frame then names its size, so the server's decoder
         // needs no window larger than the body.
-        let compressed = zstd::bulk::compress(&json, ZSTD_LEVEL)
+        let compressed = zstd::bulk::compress(body, level)
             .map_err(|error| TransportError::Protocol(error.to_string()))?;
         self.sent
             .fetch_add(compressed.len() as u64, Ordering::Relaxed);
-        let request = self
+        Ok(self
             .client
             .post(format!("{}{route}", self.base_url))
-            .header(CONTENT_TYPE, "application/json")
+            .header(CONTENT_TYPE, content_type)
             .header(CONTENT_ENCODING, ENCODING_ZSTD)
-            .body(compressed);
-        self.exchange(request, token)
+            .body(compressed))
+    }
+
+    /// Whether pushes go as JSON (the server refused columns).
+    pub(super) fn json_only(&self) -> &AtomicBool {
+        &self.json_only
     }
 
     fn exchange<R: DeserializeOwned>(
@@ -170,7 +191,7 @@ impl HttpTransport {
 
     /// Sends `request`; a success's body (decompressed) and content type,
     /// or the failure the status means.
-    fn fetch(
+    pub(super) fn fetch(
         &self,
         request: RequestBuilder,
         token: Option<&str>,
@@ -351,7 +372,7 @@ impl Transport for HttpTransport {
     }
 
     fn push(&self, token: &str, request: &PushRequest) -> Result<PushResponse, TransportError> {
-        self.post(routes::PUSH, Some(token), request)
+        push::push(self, token, request)
     }
 
     fn pull(&self, token: &str, query: &PullQuery) -> Result<PullResponse, TransportError> {

@@ -11,12 +11,16 @@ mod http;
 #[cfg(feature = "http")]
 mod pin;
 #[cfg(feature = "http")]
+mod push;
+#[cfg(feature = "http")]
 mod tls;
 
 use std::time::Duration;
 
 #[cfg(feature = "http")]
 pub use http::{HttpTimeouts, HttpTransport, MAX_RESPONSE_BYTES};
+#[cfg(feature = "http")]
+pub use push::{COLUMNS_ZSTD_LEVEL, JSON_PUSH_CHANGES};
 
 use doorstep_protocol::{
     EnrollRequest, EnrollResponse, FileStatusRequest, FileStatusResponse, FileUploadResponse,

@@ -60,14 +60,6 @@ impl<'a> Reader<'a> {
         Reader { bytes, part }
     }
 
-    pub(super) fn is_empty(&self) -> bool {
-        self.bytes.is_empty()
-    }
-
-    pub(super) fn remaining(&self) -> usize {
-        self.bytes.len()
-    }
-
     pub(super) fn error(&self, what: impl std::fmt::Display) -> ColumnsError {
         ColumnsError(format!("{}: {what}", self.part))
     }
@@ -203,7 +195,7 @@ mod tests {
             writer.varint(value);
             let mut reader = Reader::new(&writer.0, "test");
             assert_eq!(reader.varint().expect("reads"), value);
-            assert!(reader.is_empty());
+            assert!(reader.finish().is_ok());
         }
         for value in [0, -1, 1, i64::MIN, i64::MAX, -300] {
             let mut writer = Writer::default();
