@@ -184,8 +184,10 @@ pub fn visit_answers(draw: &mut Draw, today: NaiveDate) -> Map<String, Value> {
         "support_needed": support(draw),
         "notes": note(draw),
         "location": {
-            "lat": 27.0 + draw.below(10_000) as f64 / 10_000.0,
-            "lon": 103.2 + draw.below(10_000) as f64 / 10_000.0,
+            // Four decimals (about 10 m), each the nearest double to its
+            // decimal text, as a phone's JSON would carry it.
+            "lat": (270_000 + draw.below(10_000)) as f64 / 10_000.0,
+            "lon": (1_032_000 + draw.below(10_000)) as f64 / 10_000.0,
             "accuracy": (3 + draw.below(28)) as f64,
         },
     });

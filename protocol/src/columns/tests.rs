@@ -58,7 +58,7 @@ fn sample() -> PushRequest {
                 {"member_name": "李秀英", "age": 51, "relation": "spouse", "able_to_work": "full"},
             ],
             "income_transfer": 2500.5,
-            "location": {"lat": 27.123, "lon": 103.456, "accuracy": 12.0},
+            "location": {"lat": 27.123, "lon": 103.4567891, "accuracy": 12.0},
             "support_needed": ["jobs", "loans"],
             "notes": "户主在家，配合走访；长子在外务工，春节返乡",
             "debt": -1200,
@@ -166,10 +166,10 @@ fn the_encoding_is_pinned() {
             // key 1 "name", a string
             "02",
             "0003616765",
-            "0b02",
+            "1102",
             "0303",
             "01046e616d65",
-            "0a",
+            "10",
             "0304",       // the column of the ages
             "0003e585b0"  // the column of the names: new string 0, "兰"
         )
@@ -303,7 +303,7 @@ fn json_value() -> impl Strategy<Value = Value> {
         any::<f64>().prop_map(
             |float| serde_json::Number::from_f64(float).map_or(Value::Null, Value::Number)
         ),
-        (-100_000i64..100_000, 0u32..4)
+        (-100_000_000_000i64..100_000_000_000, 0u32..11)
             .prop_map(|(whole, scale)| Value::from(whole as f64 / 10f64.powi(scale as i32))),
         "[a-c兰]{0,3}".prop_map(Value::String),
         ".{0,8}".prop_map(Value::String),

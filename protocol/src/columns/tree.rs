@@ -31,17 +31,17 @@ const TRUE: u8 = 2;
 const UNSIGNED: u8 = 3;
 /// A whole number < 0: varint of `-(n + 1)`.
 const NEGATIVE: u8 = 4;
-/// A float that is `k / 10^d` exactly, for d in 0..=3 (`FLOAT_SCALED + d`):
-/// zigzag varint of `k`. JSON `2500.0` and `27.123` are floats to serde_json
-/// and stay floats.
+/// A float that is `k / 10^d` exactly, for d in 0..=9 (`FLOAT_SCALED + d`):
+/// zigzag varint of `k`. JSON `2500.0`, `27.123` and a GPS reading with
+/// seven decimals are floats to serde_json and stay floats.
 const FLOAT_SCALED: u8 = 5;
-const MAX_SCALE: u8 = 3;
+const MAX_SCALE: u8 = 9;
 const FLOAT_SCALED_LAST: u8 = FLOAT_SCALED + MAX_SCALE;
 /// Any other float: its 8 bytes, little-endian.
-const FLOAT_BITS: u8 = 9;
-const STRING: u8 = 10;
-const ARRAY: u8 = 11;
-const OBJECT: u8 = 12;
+const FLOAT_BITS: u8 = 15;
+const STRING: u8 = 16;
+const ARRAY: u8 = 17;
+const OBJECT: u8 = 18;
 
 /// How deep answers may nest: serde_json's own limit, so that this
 /// encoding refuses what a JSON body would.
@@ -203,7 +203,9 @@ fn scaled(float: f64) -> Option<(u8, i64)> {
 }
 
 fn unscale(scale: u8) -> f64 {
-    [1.0, 10.0, 100.0, 1000.0][usize::from(scale.min(MAX_SCALE))]
+    const POWERS: [f64; MAX_SCALE as usize + 1] =
+        [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9];
+    POWERS[usize::from(scale.min(MAX_SCALE))]
 }
 
 fn from_scaled(scale: u8, whole: i64) -> f64 {
