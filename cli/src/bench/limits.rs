@@ -47,7 +47,7 @@ pub(super) fn measure(
     (cadre, device): (Uuid, Uuid),
     directory: &Path,
 ) -> anyhow::Result<Limits> {
-    let batch_visits = doorstep_core::sync::SyncOptions::default().max_batch_changes;
+    let batch_visits = args.batch as usize;
     let mut recorded_at = chrono::Utc::now();
     let changes: Vec<Change> = super::backlog(args.seed, households, args.visits)
         .into_iter()

@@ -22,7 +22,7 @@ use anyhow::{Context, ensure};
 use chrono::NaiveDate;
 use clap::{Args, Subcommand};
 use doorstep_core::sqlite::Durability;
-use doorstep_core::sync::{CancelToken, SyncEngine, SyncPhase, enroll};
+use doorstep_core::sync::{CancelToken, SyncEngine, SyncOptions, SyncPhase, enroll};
 use doorstep_core::transport::{Endpoint, HttpTransport};
 use doorstep_core::{NewVisit, Store, StoreOptions};
 use doorstep_protocol::Answers;
@@ -59,6 +59,13 @@ pub struct PushArgs {
     /// zstd of it, raw SQLite inserts, the loopback's bandwidth.
     #[arg(long)]
     limits: bool,
+    /// Changes in one push at most.
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..=2000))]
+    batch: u32,
+    /// Push as JSON (as devices before the columnar encoding did), for
+    /// comparison.
+    #[arg(long)]
+    json_pushes: bool,
     /// Keep the server and device databases here (a new directory)
     /// instead of a temporary one.
     #[arg(long)]
@@ -71,6 +78,9 @@ pub struct PushArgs {
 /// What one push of the backlog measured.
 #[derive(Debug, Serialize)]
 struct PushReport {
+    /// "columns" or "json".
+    encoding: &'static str,
+    batch: u32,
     visits: u64,
     /// From the first byte sent to the last push answer applied.
     seconds: f64,
@@ -204,20 +214,29 @@ fn push(args: PushArgs) -> anyhow::Result<()> {
         "the backlog is not pending"
     );
     let transport = HttpTransport::new(&relay.url())?;
+    if args.json_pushes {
+        transport.send_json_pushes();
+    }
     relay.reset();
     let mut last_answer = None;
     let mut push_requests = 0;
     let run_started = Instant::now();
-    let report = SyncEngine::new(&phone, &transport).run(
-        &mut |step| {
-            if step.phase == SyncPhase::Push {
-                last_answer = Some(Instant::now());
-                push_requests += 1;
-                eprintln!("bench: pushed {} of {}", step.done, step.total.unwrap_or(0));
-            }
-        },
-        &CancelToken::new(),
-    )?;
+    let options = SyncOptions {
+        max_batch_changes: args.batch as usize,
+        ..SyncOptions::default()
+    };
+    let report = SyncEngine::new(&phone, &transport)
+        .with_options(options)
+        .run(
+            &mut |step| {
+                if step.phase == SyncPhase::Push {
+                    last_answer = Some(Instant::now());
+                    push_requests += 1;
+                    eprintln!("bench: pushed {} of {}", step.done, step.total.unwrap_or(0));
+                }
+            },
+            &CancelToken::new(),
+        )?;
     let sync_seconds = run_started.elapsed().as_secs_f64();
     let crossed = relay.crossed();
     ensure!(
@@ -246,6 +265,8 @@ fn push(args: PushArgs) -> anyhow::Result<()> {
         None
     };
     let result = PushReport {
+        encoding: if args.json_pushes { "json" } else { "columns" },
+        batch: args.batch,
         visits,
         seconds,
         requests: report.requests,

@@ -175,6 +175,12 @@ impl HttpTransport {
             .body(compressed))
     }
 
+    /// Pushes go as JSON from now on, as they do once a server refused
+    /// columns: for comparisons and tests.
+    pub fn send_json_pushes(&self) {
+        self.json_only.store(true, Ordering::Relaxed);
+    }
+
     /// Whether pushes go as JSON (the server refused columns).
     pub(super) fn json_only(&self) -> &AtomicBool {
         &self.json_only

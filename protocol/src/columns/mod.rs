@@ -61,6 +61,10 @@ const HAS_CORRECTS: u8 = 1;
 const HAS_RECEIVED_AT: u8 = 2;
 const CLOCK_AHEAD: u8 = 4;
 const HAS_COMPUTED: u8 = 8;
+/// `recorded_at` is in whole milliseconds (a phone's clock): its fraction
+/// is written as milliseconds, not nanoseconds.
+const WHOLE_MILLIS: u8 = 16;
+const FLAGS: u8 = HAS_CORRECTS | HAS_RECEIVED_AT | CLOCK_AHEAD | HAS_COMPUTED | WHOLE_MILLIS;
 
 const OUTCOME_APPLIED: u8 = 0;
 const OUTCOME_DUPLICATE: u8 = 1;
@@ -110,7 +114,10 @@ pub fn encode_push(request: &PushRequest) -> Result<Vec<u8>, ColumnsError> {
                 refs.text(text);
             }
         }
+        let nanos = visit.recorded_at.timestamp_subsec_nanos();
+        let millis = nanos % 1_000_000 == 0;
         let flags = [
+            (millis, WHOLE_MILLIS),
             (visit.corrects.is_some(), HAS_CORRECTS),
             (visit.received_at.is_some(), HAS_RECEIVED_AT),
             (visit.clock_ahead, CLOCK_AHEAD),
@@ -122,7 +129,7 @@ pub fn encode_push(request: &PushRequest) -> Result<Vec<u8>, ColumnsError> {
         times.byte(flags);
         let second = visit.recorded_at.timestamp();
         times.signed(second.wrapping_sub(previous_second));
-        times.varint(u64::from(visit.recorded_at.timestamp_subsec_nanos()));
+        times.varint(u64::from(if millis { nanos / 1_000_000 } else { nanos }));
         previous_second = second;
         if let Some(received_at) = visit.received_at {
             times.signed(received_at.timestamp());
@@ -247,7 +254,7 @@ fn visit<'a>(
 ) -> Result<VisitRecord, ColumnsError> {
     let id = ids.uuid()?;
     let flags = times.byte()?;
-    if flags & !(HAS_CORRECTS | HAS_RECEIVED_AT | CLOCK_AHEAD | HAS_COMPUTED) != 0 {
+    if flags & !FLAGS != 0 {
         return Err(times.error(format_args!("unknown flags {flags:#x}")));
     }
     let mut uuid = |refs: &mut Reader<'a>| -> Result<Uuid, ColumnsError> {
@@ -277,7 +284,16 @@ fn visit<'a>(
     let form_version = text(refs)?;
     let second = previous_second.wrapping_add(times.signed()?);
     *previous_second = second;
-    let recorded_at = time(second, times)?;
+    let recorded_at = if flags & WHOLE_MILLIS != 0 {
+        let millis = u32::try_from(times.varint()?)
+            .ok()
+            .filter(|millis| *millis < 2000)
+            .ok_or_else(|| times.error("milliseconds"))?;
+        DateTime::from_timestamp(second, millis * 1_000_000)
+            .ok_or_else(|| times.error("a time out of range"))?
+    } else {
+        time(second, times)?
+    };
     let received_at = if flags & HAS_RECEIVED_AT != 0 {
         let second = times.signed()?;
         Some(time(second, times)?)

@@ -98,7 +98,11 @@ fn sample() -> PushRequest {
         },
         Change {
             seq: 3,
-            mutation: Mutation::Visit(visit(4, Map::new())),
+            // A phone's clock: whole milliseconds.
+            mutation: Mutation::Visit(VisitRecord {
+                recorded_at: at("2024-12-02T03:04:05.123Z"),
+                ..visit(4, Map::new())
+            }),
         },
     ])
 }
