@@ -1,7 +1,7 @@
 //! A device back in range after days offline pushes a backlog of 10,000
 //! finalised visits to a real server on loopback, over plain HTTP and over
-//! HTTPS (a certificate from a CA made here; zstd bodies, batches of 500,
-//! `synchronous=FULL` on the server). Each sample starts from copies of the
+//! HTTPS (a certificate from a CA made here; columnar bodies with zstd,
+//! batches of 2,000, `synchronous=FULL` on the server). Each sample starts from copies of the
 //! same device and server files, so every push is a first push.
 
 use std::net::SocketAddr;
@@ -11,19 +11,14 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use doorstep_core::sqlite::Durability;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use doorstep_core::sync::{CancelToken, SyncEngine};
-use doorstep_core::transport::{Endpoint, HttpTimeouts, HttpTransport, Transport, TransportError};
+use doorstep_core::transport::{Endpoint, HttpTimeouts, HttpTransport};
 use doorstep_core::{NewVisit, Store, StoreOptions};
+use doorstep_e2e::realistic::{self, Draw};
 use doorstep_e2e::tls::TestCa;
-use doorstep_e2e::{VILLAGE_A, World, answers, sync};
-use doorstep_protocol::{
-    EnrollRequest, EnrollResponse, PullQuery, PullResponse, PushRequest, PushResponse,
-    SnapshotRequest, SnapshotResponse,
-};
+use doorstep_e2e::{VILLAGE_A, World, sync};
 use doorstep_server::{BackgroundServer, ServeOptions, ServerStore};
-use serde_json::json;
 
 const BACKLOG: u64 = 10_000;
 
@@ -50,46 +45,12 @@ fn push_backlog(criterion: &mut Criterion) {
         },
     );
     sync(&device).expect("first sync");
-    // Answers vary like real ones do (a fixed LCG, so every run is the
-    // same), or zstd would squeeze identical visits to nothing.
-    let mut state: u64 = 0x2024_1228;
-    let mut next = |bound: u64| {
-        state = state
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (state >> 33) % bound
-    };
+    // Realistic answers (doorstep-synthetic: names, incomes, migrants,
+    // notes of 20 to 80 characters, all varied), or zstd would squeeze
+    // identical visits to nothing.
+    let mut draw = Draw::new(0x2024_1228);
     for index in 0..BACKLOG as usize {
-        let mut answers = answers(1 + next(6) as i64);
-        answers.insert("income_wages".into(), json!(next(400) * 100));
-        answers.insert("income_business".into(), json!(next(200) * 50));
-        answers.insert("income_transfer".into(), json!(next(5000) as f64 / 2.0));
-        answers.insert("production_costs".into(), json!(next(60) * 100));
-        for (question, choices) in [
-            ("housing_safe", &["yes", "no"][..]),
-            ("drinking_water_safe", &["yes", "no"]),
-            (
-                "risk_category",
-                &["none", "unstable", "edge", "sudden_hardship"],
-            ),
-        ] {
-            answers.insert(
-                question.into(),
-                json!(choices[next(choices.len() as u64) as usize]),
-            );
-        }
-        let support = [
-            "jobs",
-            "training",
-            "industry",
-            "loans",
-            "medical",
-            "education",
-        ];
-        answers.insert(
-            "support_needed".into(),
-            json!([support[next(support.len() as u64) as usize]]),
-        );
+        let answers = realistic::answers(&mut draw);
         device
             .record_visit(NewVisit {
                 household_id: world.village_a[index % world.village_a.len()],
@@ -173,9 +134,9 @@ fn push_backlog(criterion: &mut Criterion) {
     group.finish();
 }
 
-/// One untimed push of the backlog through a transport that counts the
-/// zstd-compressed JSON bodies (what HttpTransport sends and receives, HTTP
-/// headers left out), printed for docs/benchmarks.md.
+/// One untimed push of the backlog, printing the body bytes the HTTP
+/// transport sent and received (columns and zstd; headers left out: `doorstep
+/// bench push` counts the socket), for docs/benchmarks.md.
 fn report_bytes(device_template: &Path, server_template: &Path, scratch: &Path) {
     let device_path = scratch.join("bytes-device.db");
     let server_path = scratch.join("bytes-server.db");
@@ -185,89 +146,27 @@ fn report_bytes(device_template: &Path, server_template: &Path, scratch: &Path) 
     let server = BackgroundServer::start(server_store, SocketAddr::from(([127, 0, 0, 1], 0)))
         .expect("server");
     let device = Store::open(&device_path).expect("device");
-    let transport = Counting::new(HttpTransport::new(&server.url()).expect("transport"));
+    let transport = HttpTransport::new(&server.url()).expect("transport");
     let report = SyncEngine::new(&device, &transport)
         .run(&mut |_| {}, &CancelToken::new())
         .expect("push");
-    let (up, down) = transport.totals();
     eprintln!(
-        "push_backlog: {} visits in {} requests; request bodies {up} bytes ({:.0} per visit), response bodies {down} bytes",
+        "push_backlog: {} visits in {} requests; request bodies {} bytes ({:.0} per visit), response bodies {} bytes",
         report.pushed,
         report.requests,
-        up as f64 / report.pushed as f64
+        report.bytes.sent,
+        report.bytes.sent as f64 / report.pushed as f64,
+        report.bytes.received
     );
     // A no-op sync right after: what an idle phone costs.
-    let transport = Counting::new(HttpTransport::new(&server.url()).expect("transport"));
     let idle = SyncEngine::new(&device, &transport)
         .run(&mut |_| {}, &CancelToken::new())
         .expect("no-op sync");
-    let (up, down) = transport.totals();
     eprintln!(
-        "no-op sync: {} requests; request bodies {up} bytes, response bodies {down} bytes",
-        idle.requests
+        "no-op sync: {} requests; request bodies {} bytes, response bodies {} bytes",
+        idle.requests, idle.bytes.sent, idle.bytes.received
     );
     server.stop().expect("stop");
-}
-
-/// Counts body bytes as the HTTP transport puts them on the wire.
-struct Counting {
-    inner: HttpTransport,
-    up: AtomicU64,
-    down: AtomicU64,
-}
-
-impl Counting {
-    fn new(inner: HttpTransport) -> Self {
-        Counting {
-            inner,
-            up: AtomicU64::new(0),
-            down: AtomicU64::new(0),
-        }
-    }
-
-    fn totals(&self) -> (u64, u64) {
-        (
-            self.up.load(Ordering::Relaxed),
-            self.down.load(Ordering::Relaxed),
-        )
-    }
-
-    fn count<T: serde::Serialize>(counter: &AtomicU64, value: &T) {
-        let json = serde_json::to_vec(value).expect("json");
-        let size = zstd::encode_all(json.as_slice(), 3).expect("zstd").len();
-        // Bodies under 256 bytes go uncompressed (server) -- count the smaller.
-        counter.fetch_add(size.min(json.len()) as u64, Ordering::Relaxed);
-    }
-}
-
-impl Transport for Counting {
-    fn enroll(&self, request: &EnrollRequest) -> Result<EnrollResponse, TransportError> {
-        self.inner.enroll(request)
-    }
-
-    fn push(&self, token: &str, request: &PushRequest) -> Result<PushResponse, TransportError> {
-        Self::count(&self.up, request);
-        let response = self.inner.push(token, request)?;
-        Self::count(&self.down, &response);
-        Ok(response)
-    }
-
-    fn pull(&self, token: &str, query: &PullQuery) -> Result<PullResponse, TransportError> {
-        let response = self.inner.pull(token, query)?;
-        Self::count(&self.down, &response);
-        Ok(response)
-    }
-
-    fn snapshot(
-        &self,
-        token: &str,
-        request: &SnapshotRequest,
-    ) -> Result<SnapshotResponse, TransportError> {
-        Self::count(&self.up, request);
-        let response = self.inner.snapshot(token, request)?;
-        Self::count(&self.down, &response);
-        Ok(response)
-    }
 }
 
 criterion_group!(benches, push_backlog);
