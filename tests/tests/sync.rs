@@ -435,7 +435,13 @@ fn a_large_backlog_goes_in_bounded_batches() {
     }
     let transport = HttpTransport::new(&world.url()).expect("transport");
     let mut steps = Vec::new();
+    // Batches of 500 (the default is 2,000: ADR 0012).
+    let options = SyncOptions {
+        max_batch_changes: 500,
+        ..SyncOptions::default()
+    };
     let report = SyncEngine::new(&device, &transport)
+        .with_options(options)
         .run(&mut |step| steps.push(step), &CancelToken::new())
         .expect("push the backlog");
     assert_eq!(report.pushed, 1200);
@@ -466,7 +472,9 @@ fn a_large_backlog_goes_in_bounded_batches() {
         steps.last().map(|step| step.bytes),
         Some(report.bytes.total())
     );
-    assert!(report.bytes.sent > 1200 * 20, "{:?}", report.bytes);
+    // The same answers in every visit: in columns with zstd, little more
+    // than the ids.
+    assert!(report.bytes.sent > 1200 * 8, "{:?}", report.bytes);
 }
 
 #[test]
