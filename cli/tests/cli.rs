@@ -410,3 +410,37 @@ fn the_demo_reports_every_visit_exactly_once() {
     assert_eq!(summary["second_cadre_sees"], 4);
     assert_eq!(summary["other_village_sees"], 0);
 }
+
+#[test]
+fn bench_push_counts_the_requests_and_the_bytes_on_the_socket() {
+    let shell = Shell::new();
+    let result = shell.json(&[
+        "bench",
+        "push",
+        "--visits",
+        "30",
+        "--batch",
+        "20",
+        "--households",
+        "12",
+        "--json",
+    ]);
+    assert_eq!(result["visits"], 30);
+    assert_eq!(result["encoding"], "columns");
+    // Two pushes (20 and 10) and the pull.
+    assert_eq!(result["push_requests"], 2);
+    assert_eq!(result["requests"], 3);
+    let up = result["bytes_up"].as_u64().expect("bytes up");
+    let down = result["bytes_down"].as_u64().expect("bytes down");
+    // Every request's line and headers are counted, not only the bodies:
+    // three requests' heads alone are some hundreds of bytes each way.
+    assert!(up > 30 * 20 + 3 * 150, "{result}");
+    assert!(down > 3 * 100, "{result}");
+    let per_visit = result["bytes_per_visit"].as_f64().expect("per visit");
+    assert!((per_visit - (up + down) as f64 / 30.0).abs() < 1e-9);
+    assert!(result["seconds"].as_f64().expect("seconds") > 0.0);
+    // Nothing goes to stdout but the JSON.
+    let json = shell.json(&["bench", "push", "--visits", "5", "--json-pushes", "--json"]);
+    assert_eq!(json["encoding"], "json");
+    assert_eq!(json["push_requests"], 1);
+}
