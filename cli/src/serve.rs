@@ -109,7 +109,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .map(str::to_owned);
     let files = match (&bucket, &args.files) {
         (None, Some(directory)) => directory.clone(),
-        _ => doorstep_server::files::default_directory(&args.db),
+        _ => doorstep_server::files::default_directory(Some(&args.db)),
     };
     let mut options = ServeOptions {
         tls,

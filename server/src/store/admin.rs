@@ -8,7 +8,7 @@ use doorstep_forms::Form;
 use doorstep_protocol::AreaRecord;
 use doorstep_protocol::limits::{MAX_CHANGE_BYTES, MAX_SHORT_TEXT_CHARS, check_short_text};
 use rand::Rng;
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -87,12 +87,12 @@ impl ServerStore {
         })?;
         let id = Uuid::now_v7();
         let now = Utc::now();
-        self.write(|transaction| {
+        self.write_legacy(|transaction| {
             transaction.execute(
                 "INSERT INTO cadres (id, name, created_at) VALUES (?1, ?2, ?3)",
                 params![id.to_string(), name, time_text(now)],
             )?;
-            audit::record(
+            audit::record_legacy(
                 transaction,
                 now,
                 &AuditEvent {
@@ -105,7 +105,7 @@ impl ServerStore {
     }
 
     pub fn cadres(&self) -> StoreResult<Vec<CadreSummary>> {
-        self.read(|connection| {
+        self.read_legacy(|connection| {
             let mut statement = connection.prepare(
                 "SELECT c.id, c.name, c.role,
                         (SELECT count(*) FROM households h WHERE h.id IN
@@ -130,7 +130,7 @@ impl ServerStore {
     /// Pairs a cadre with a village or a household. Assigning twice is not
     /// an error (returns `false`).
     pub fn assign(&self, cadre_id: Uuid, target: &AssignmentTarget) -> StoreResult<bool> {
-        self.write(|transaction| {
+        self.write_legacy(|transaction| {
             require_cadre(transaction, cadre_id)?;
             require_target(transaction, target)?;
             let (village, household) = target_columns(target);
@@ -141,7 +141,7 @@ impl ServerStore {
                 params![cadre_id.to_string(), village, household, time_text(now)],
             )?;
             if added > 0 {
-                audit::record(
+                audit::record_legacy(
                     transaction,
                     now,
                     &AuditEvent::new(AuditKind::Assigned)
@@ -155,7 +155,7 @@ impl ServerStore {
 
     /// Removes a pairing. Returns whether there was one.
     pub fn unassign(&self, cadre_id: Uuid, target: &AssignmentTarget) -> StoreResult<bool> {
-        self.write(|transaction| {
+        self.write_legacy(|transaction| {
             require_cadre(transaction, cadre_id)?;
             let (village, household) = target_columns(target);
             let now = Utc::now();
@@ -166,7 +166,7 @@ impl ServerStore {
                 params![cadre_id.to_string(), village, household, time_text(now)],
             )?;
             if moved > 0 {
-                audit::record(
+                audit::record_legacy(
                     transaction,
                     now,
                     &AuditEvent::new(AuditKind::Unassigned)
@@ -183,7 +183,7 @@ impl ServerStore {
     }
 
     pub fn assignments(&self) -> StoreResult<Vec<Assignment>> {
-        self.read(|connection| {
+        self.read_legacy(|connection| {
             let mut statement = connection
                 .prepare("SELECT cadre_id, village_code, household_id FROM assignments ORDER BY cadre_id, id")?;
             let rows = statement.query_map([], |row| {
@@ -228,7 +228,7 @@ impl ServerStore {
         }
         let clock = Utc::now();
         let now = time_text(clock);
-        self.write(|transaction| {
+        self.write_legacy(|transaction| {
             let existing: Option<String> = transaction
                 .query_row(
                     "SELECT definition FROM forms WHERE form_id = ?1 AND version = ?2",
@@ -252,11 +252,17 @@ impl ServerStore {
                 params![form.form_id, form.version, form.title, text, now],
             )?;
             let id = transaction.last_insert_rowid();
-            transaction.execute(
-                "INSERT INTO changes (entity, entity_id, created_at) VALUES ('form', ?1, ?2)",
-                params![id.to_string(), now],
+            super::rows::append_log(
+                &super::db::Tx::sqlite(transaction),
+                &[super::rows::LogEntry {
+                    entity: "form",
+                    entity_id: id.to_string(),
+                    household: None,
+                    origin: None,
+                }],
+                &now,
             )?;
-            audit::record(
+            audit::record_legacy(
                 transaction,
                 clock,
                 &AuditEvent {
@@ -283,14 +289,14 @@ impl ServerStore {
             .collect();
         let now = Utc::now();
         let expires_at = now + Duration::days(ENROLL_CODE_LIFETIME_DAYS);
-        self.write(|transaction| {
+        self.write_legacy(|transaction| {
             require_cadre(transaction, cadre_id)?;
             transaction.execute(
                 "INSERT INTO enroll_codes (code_hash, cadre_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
                 params![secret_hash(&code), cadre_id.to_string(), time_text(now), time_text(expires_at)],
             )?;
             // The code itself is a secret: only who it is for.
-            audit::record(
+            audit::record_legacy(
                 transaction,
                 now,
                 &AuditEvent {
@@ -310,7 +316,7 @@ impl ServerStore {
 
     /// Enrolled devices, oldest first.
     pub fn devices(&self) -> StoreResult<Vec<DeviceSummary>> {
-        self.read(|connection| {
+        self.read_legacy(|connection| {
             let mut statement = connection.prepare(
                 "SELECT d.id, d.cadre_id, d.label, d.enrolled_at, d.last_seen_at, d.revoked_at,
                         (SELECT count(*) FROM visits v WHERE v.device_id = d.id),
@@ -338,7 +344,7 @@ impl ServerStore {
     /// push or pull. What it pushed before stays.
     pub fn revoke_device(&self, device_id: Uuid) -> StoreResult<()> {
         let clock = Utc::now();
-        self.write(|transaction| {
+        self.write_legacy(|transaction| {
             let changed = transaction.execute(
                 "UPDATE devices SET revoked_at = coalesce(revoked_at, ?2),
                                     revoked_reason = coalesce(revoked_reason, 'revoked')
@@ -348,7 +354,7 @@ impl ServerStore {
             if changed == 0 {
                 return Err(StoreError::NotFound(format!("no device {device_id}")));
             }
-            audit::record(
+            audit::record_legacy(
                 transaction,
                 clock,
                 &AuditEvent::new(AuditKind::DeviceRevoked).device(device_id),
@@ -359,7 +365,7 @@ impl ServerStore {
 
     /// Villages with their household counts, for operators.
     pub fn villages(&self) -> StoreResult<Vec<(AreaRecord, u64)>> {
-        self.read(|connection| {
+        self.read_legacy(|connection| {
             let mut statement = connection.prepare(
                 "SELECT a.code, a.name, a.parent_code, (SELECT count(*) FROM households h WHERE h.village_code = a.code)
                  FROM areas a WHERE a.level = 'village' ORDER BY a.code",
@@ -387,7 +393,7 @@ fn target_subject(target: &AssignmentTarget) -> String {
     }
 }
 
-fn require_cadre(transaction: &Transaction<'_>, cadre_id: Uuid) -> StoreResult<()> {
+fn require_cadre(transaction: &Connection, cadre_id: Uuid) -> StoreResult<()> {
     let known: bool = transaction.query_row(
         "SELECT EXISTS (SELECT 1 FROM cadres WHERE id = ?1)",
         [cadre_id.to_string()],
@@ -400,7 +406,7 @@ fn require_cadre(transaction: &Transaction<'_>, cadre_id: Uuid) -> StoreResult<(
     }
 }
 
-fn require_target(transaction: &Transaction<'_>, target: &AssignmentTarget) -> StoreResult<()> {
+fn require_target(transaction: &Connection, target: &AssignmentTarget) -> StoreResult<()> {
     let (sql, key, what) = match target {
         AssignmentTarget::Village(code) => (
             "SELECT EXISTS (SELECT 1 FROM areas WHERE code = ?1 AND level = 'village')",

@@ -3,6 +3,7 @@
 //! at a time to the writer, so an export of 100,000 visits never holds
 //! them all. The tables and files made of them are `crate::export`'s.
 
+use crate::store::db::Tx;
 use chrono::{DateTime, Utc};
 use doorstep_core::sqlite::time_text;
 use doorstep_forms::Form;
@@ -114,7 +115,7 @@ impl ServerStore {
         filter: &VisitFilter,
         each: &mut ExportedVisit<'_>,
     ) -> StoreResult<u64> {
-        self.read(|connection| {
+        self.read_legacy(|connection| {
             check_area(connection, filter)?;
             let (clause, values) = filter.clause();
             let mut statement = connection.prepare(&format!(
@@ -148,7 +149,7 @@ impl ServerStore {
 
     /// The arrived files the visits `filter` takes name, each once.
     pub fn export_files(&self, filter: &VisitFilter) -> StoreResult<Vec<super::FileRecord>> {
-        self.read(|connection| {
+        self.read_legacy(|connection| {
             check_area(connection, filter)?;
             let (clause, values) = filter.clause();
             let mut statement = connection.prepare(&format!(
@@ -172,7 +173,7 @@ impl ServerStore {
 
     /// The form versions of the visits `filter` takes, with their counts.
     pub fn export_form_versions(&self, filter: &VisitFilter) -> StoreResult<Vec<FormVersionCount>> {
-        self.read(|connection| {
+        self.read_legacy(|connection| {
             check_area(connection, filter)?;
             let (clause, values) = filter.clause();
             let mut statement = connection.prepare(&format!(
@@ -193,7 +194,7 @@ impl ServerStore {
 
     /// A published form version, if there is one.
     pub fn published_form(&self, form_id: &str, version: &str) -> StoreResult<Option<Form>> {
-        self.read(|connection| {
+        self.read_legacy(|connection| {
             let definition: Option<String> = connection
                 .query_row(
                     "SELECT definition FROM forms WHERE form_id = ?1 AND version = ?2",
@@ -220,7 +221,7 @@ fn check_area(connection: &Connection, filter: &VisitFilter) -> StoreResult<()> 
     let Some(area) = &filter.area else {
         return Ok(());
     };
-    if filter.scope.contains_area(connection, area)? {
+    if filter.scope.contains_area(&Tx::sqlite(connection), area)? {
         Ok(())
     } else {
         Err(StoreError::NotFound(format!("no area {area}")))

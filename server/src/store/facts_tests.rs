@@ -20,7 +20,7 @@ type FactsRow = (
 
 fn facts(store: &super::ServerStore) -> Vec<FactsRow> {
     store
-        .read(|connection| {
+        .read_legacy(|connection| {
             let mut statement = connection.prepare(
                 "SELECT household_id, visits, last_visit_at, per_capita_income, risk_category, water_unsafe
                  FROM household_facts ORDER BY household_id",
@@ -65,7 +65,7 @@ fn facts_follow_the_latest_visit_and_equal_a_rebuild() {
 
     let days = |store: &super::ServerStore| -> Vec<(String, String, i64)> {
         store
-            .read(|connection| {
+            .read_legacy(|connection| {
                 let mut statement = connection.prepare(
                     "SELECT village_code, day, visits FROM village_visit_days ORDER BY 1, 2",
                 )?;
@@ -95,11 +95,9 @@ fn facts_follow_the_latest_visit_and_equal_a_rebuild() {
     );
 
     store
-        .write(|transaction| {
-            transaction
-                .execute_batch("DELETE FROM household_migrants; DELETE FROM household_facts;")?;
-            super::facts::fill_all(transaction)?;
-            Ok(())
+        .write(|tx| {
+            tx.batch("DELETE FROM household_migrants; DELETE FROM household_facts;")?;
+            super::facts::fill(tx)
         })
         .unwrap();
     assert_eq!(
@@ -126,7 +124,7 @@ fn refused_changes_are_kept_once_per_sequence_with_their_attempts() {
         assert!(matches!(results[0].outcome, Outcome::Rejected { .. }));
     }
     let kept: Vec<(String, String, i64, Option<String>)> = store
-        .read(|connection| {
+        .read_legacy(|connection| {
             let mut statement = connection
                 .prepare("SELECT entity, code, attempts, household_id FROM rejected_changes")?;
             let rows = statement.query_map([], |row| {

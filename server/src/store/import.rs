@@ -2,11 +2,12 @@
 //! new ones inserted, changed ones updated with a new version and a
 //! server write in each changed field's log, identical ones left alone.
 
+use crate::store::db::Tx;
 use chrono::Utc;
 use doorstep_core::sqlite::{household_record_from_row, time_text};
 use doorstep_protocol::limits::{MAX_SHORT_TEXT_CHARS, check_short_text};
 use doorstep_protocol::{AreaRecord, Hlc, HouseholdField, HouseholdRecord};
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use super::audit::{self, AuditEvent, AuditKind};
@@ -39,7 +40,7 @@ impl ServerStore {
             check_household(household)?;
         }
         let clock = Utc::now();
-        self.write(|transaction| {
+        self.write_legacy(|transaction| {
             let mut report = ImportReport::default();
             let mut sorted: Vec<&AreaRecord> = areas.iter().collect();
             sorted.sort_by_key(|area| area.code.len());
@@ -62,7 +63,7 @@ impl ServerStore {
                     Upsert::Unchanged => report.unchanged += 1,
                 }
             }
-            audit::record(
+            audit::record_legacy(
                 transaction,
                 clock,
                 &AuditEvent::new(AuditKind::HouseholdsImported).detail(format!(
@@ -82,7 +83,7 @@ enum Upsert {
 }
 
 fn upsert_household(
-    transaction: &Transaction<'_>,
+    transaction: &Connection,
     household: &HouseholdRecord,
     clock: chrono::DateTime<Utc>,
 ) -> StoreResult<Upsert> {
@@ -135,7 +136,7 @@ fn upsert_household(
             i64::try_from(version).unwrap_or(i64::MAX),
             now,
         ])?;
-    super::facts::refresh_household(transaction, &key)?;
+    super::facts::refresh_household(&Tx::sqlite(transaction), &key)?;
     if let Some(current) = &existing {
         // The operator's import is a write like a cadre's: it moves the
         // fields' merge clocks, so an edit made before it is concurrent.
@@ -143,7 +144,7 @@ fn upsert_household(
             let value = field.get(household);
             if value != field.get(current) {
                 super::merge::record_write(
-                    transaction,
+                    &Tx::sqlite(transaction),
                     &super::merge::FieldWrite {
                         household: &key,
                         field,
@@ -159,7 +160,7 @@ fn upsert_household(
             }
         }
     }
-    super::rows::log_household_change(transaction, household.id, None, now)?;
+    super::rows::log_household_change(&Tx::sqlite(transaction), household.id, None, now)?;
     Ok(if existing.is_some() {
         Upsert::Updated
     } else {

@@ -127,12 +127,12 @@ impl ServerStore {
     /// The cadres of `scope` (every cadre for the whole server, those with
     /// no pairing too), oldest first, each with its villages in the scope.
     pub fn cadres_in_scope(&self, scope: &Scope) -> StoreResult<Vec<CadreRow>> {
-        self.read(|connection| cadres_where(connection, scope, None, None))
+        self.read_legacy(|connection| cadres_where(connection, scope, None, None))
     }
 
     /// One page of [`ServerStore::cadres_in_scope`], and how many there are.
     pub fn cadres_page(&self, scope: &Scope, page: Page) -> StoreResult<(Vec<CadreRow>, u64)> {
-        self.read(|connection| {
+        self.read_legacy(|connection| {
             let total: i64 = connection.query_row(
                 &format!(
                     "SELECT count(*) FROM cadres c WHERE {}",
@@ -148,7 +148,7 @@ impl ServerStore {
 
     /// One cadre of `scope`, or "not found".
     pub fn cadre_in_scope(&self, scope: &Scope, cadre: Uuid) -> StoreResult<CadreRow> {
-        self.read(|connection| cadres_where(connection, scope, Some(cadre), None))?
+        self.read_legacy(|connection| cadres_where(connection, scope, Some(cadre), None))?
             .pop()
             .ok_or_else(|| no_cadre(cadre))
     }
@@ -156,7 +156,7 @@ impl ServerStore {
     /// One page of [`ServerStore::devices_in_scope`], and how many there
     /// are.
     pub fn devices_page(&self, scope: &Scope, page: Page) -> StoreResult<(Vec<DeviceRow>, u64)> {
-        self.read(|connection| {
+        self.read_legacy(|connection| {
             let filter = cadre_in_scope_sql(scope, "d.cadre_id");
             let total: i64 = connection.query_row(
                 &format!("SELECT count(*) FROM devices d WHERE {filter}"),
@@ -177,7 +177,7 @@ impl ServerStore {
 
     /// The devices of the cadres of `scope`, oldest first.
     pub fn devices_in_scope(&self, scope: &Scope) -> StoreResult<Vec<DeviceRow>> {
-        self.read(|connection| {
+        self.read_legacy(|connection| {
             let mut statement = connection.prepare(&format!(
                 "SELECT {DEVICE_COLUMNS} FROM devices d JOIN cadres c ON c.id = d.cadre_id
                  WHERE {} ORDER BY d.enrolled_at, d.id",
@@ -198,7 +198,7 @@ impl ServerStore {
         user: Uuid,
         now: DateTime<Utc>,
     ) -> StoreResult<DeviceRow> {
-        self.write(|transaction| {
+        self.write_legacy(|transaction| {
             let select = format!(
                 "SELECT {DEVICE_COLUMNS} FROM devices d JOIN cadres c ON c.id = d.cadre_id
                  WHERE d.id = ?1 AND {}",
@@ -217,7 +217,7 @@ impl ServerStore {
                 "UPDATE devices SET revoked_at = ?2, revoked_reason = 'revoked' WHERE id = ?1",
                 params![device.to_string(), time_text(now)],
             )?;
-            audit::record(
+            audit::record_legacy(
                 transaction,
                 now,
                 &AuditEvent::new(AuditKind::DeviceRevoked)
@@ -241,7 +241,7 @@ impl ServerStore {
         user: Uuid,
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        self.write(|transaction| {
+        self.write_legacy(|transaction| {
             village_in_scope(transaction, scope, village)?;
             let paired_nowhere: Option<bool> = transaction
                 .query_row(
@@ -264,7 +264,7 @@ impl ServerStore {
                 params![cadre.to_string(), village, time_text(now)],
             )?;
             if added > 0 {
-                audit::record(
+                audit::record_legacy(
                     transaction,
                     now,
                     &AuditEvent::new(AuditKind::Assigned)
@@ -289,7 +289,7 @@ impl ServerStore {
         user: Uuid,
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
-        self.write(|transaction| {
+        self.write_legacy(|transaction| {
             village_in_scope(transaction, scope, village)?;
             if !cadre_visible(transaction, scope, cadre)? {
                 return Err(no_cadre(cadre));
@@ -309,7 +309,7 @@ impl ServerStore {
                 "DELETE FROM assignments WHERE cadre_id = ?1 AND village_code = ?2",
                 params![cadre.to_string(), village],
             )?;
-            audit::record(
+            audit::record_legacy(
                 transaction,
                 now,
                 &AuditEvent::new(AuditKind::Unassigned)
@@ -329,7 +329,7 @@ impl ServerStore {
         cadre: Uuid,
         user: Uuid,
     ) -> StoreResult<EnrollCode> {
-        if !self.read(|connection| cadre_visible(connection, scope, cadre))? {
+        if !self.read_legacy(|connection| cadre_visible(connection, scope, cadre))? {
             return Err(no_cadre(cadre));
         }
         self.enroll_code_by(cadre, Some(user))

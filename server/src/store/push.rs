@@ -23,12 +23,12 @@ use doorstep_core::sqlite::time_text;
 use doorstep_forms::{Form, Options, Rule, Stage};
 use doorstep_protocol::limits::{MAX_CHANGE_BYTES, MAX_PUSH_CHANGES, MAX_VISIT_BYTES, json_size};
 use doorstep_protocol::{Change, ChangeResult, Mutation, Outcome, RejectCode, VisitRecord};
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::audit::{self, AuditEvent, AuditKind};
-use super::rows::log_position;
+use super::db::Tx;
+use super::rows::{LogEntry, append_log, log_position};
 use super::secrets::hex;
 use super::{DeviceAuth, ServerStore, StoreError, StoreResult};
 
@@ -70,14 +70,17 @@ impl ServerStore {
                 changes.len()
             )));
         }
-        self.write(|transaction| {
+        self.write(|tx| {
             let mut results = Vec::with_capacity(changes.len());
             let mut refused = Vec::new();
+            // The visits' entries in the change log, appended at the end in
+            // one go (the log's head is held only from there to the commit).
+            let mut log = Vec::new();
             for change in changes {
-                let outcome = apply_change(self, transaction, auth, change, now)?;
+                let outcome = apply_change(self, tx, auth, change, &mut log, now)?;
                 if let Outcome::Rejected { code, reason } = &outcome {
                     refused.push(format!("{} {}", change.seq, code.as_str()));
-                    keep_rejection(transaction, auth, change, *code, reason, now)?;
+                    keep_rejection(tx, auth, change, *code, reason, now)?;
                 }
                 results.push(ChangeResult {
                     seq: change.seq,
@@ -88,7 +91,7 @@ impl ServerStore {
                 let count = refused.len();
                 refused.truncate(AUDITED_REFUSALS);
                 audit::record(
-                    transaction,
+                    tx,
                     now,
                     &AuditEvent::new(AuditKind::ChangeRefused)
                         .device(auth.device_id)
@@ -101,16 +104,18 @@ impl ServerStore {
                         )),
                 )?;
             }
-            Ok((results, log_position(transaction)?))
+            append_log(tx, &log, &time_text(now))?;
+            Ok((results, log_position(tx)?))
         })
     }
 }
 
 fn apply_change(
     store: &ServerStore,
-    transaction: &Transaction<'_>,
+    tx: &Tx<'_>,
     auth: DeviceAuth,
     change: &Change,
+    log: &mut Vec<LogEntry>,
     now: DateTime<Utc>,
 ) -> StoreResult<Outcome> {
     let seq = match i64::try_from(change.seq) {
@@ -142,12 +147,11 @@ fn apply_change(
     let device = auth.device_id.to_string();
     let key_text = key.to_string();
     // 2. This device's own history.
-    let seen: Option<(String, Option<String>)> = transaction
-        .prepare_cached(
-            "SELECT entity_id, digest FROM device_changes WHERE device_id = ?1 AND seq = ?2",
-        )?
-        .query_row(params![device, seq], |row| Ok((row.get(0)?, row.get(1)?)))
-        .optional()?;
+    let seen: Option<(String, Option<String>)> = tx.query_opt(
+        "SELECT entity_id, digest FROM device_changes WHERE device_id = ?1 AND seq = ?2",
+        &[&device, &seq],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
     if let Some((id, stored)) = seen {
         return Ok(
             if id == key_text && stored.as_ref().is_none_or(|stored| *stored == digest) {
@@ -178,14 +182,14 @@ fn apply_change(
     };
     // 3 and 4 for a visit come after its own checks of what it claims.
     match &change.mutation {
-        Mutation::Visit(visit) => apply_visit(store, transaction, auth, visit, &ledger, now),
+        Mutation::Visit(visit) => apply_visit(store, tx, auth, visit, &ledger, log, now),
         Mutation::Household(edit) => {
-            if let Some(refusal) = check_write_scope(transaction, auth, household, now)? {
+            if let Some(refusal) = check_write_scope(tx, auth, household, now)? {
                 return Ok(refusal);
             }
-            let outcome = super::merge::apply_edit(transaction, auth, edit, now)?;
+            let outcome = super::merge::apply_edit(tx, auth, edit, now)?;
             if matches!(outcome, Outcome::Applied) {
-                ledger.record(transaction)?;
+                ledger.record(tx)?;
             }
             Ok(outcome)
         }
@@ -223,20 +227,19 @@ struct Ledger<'a> {
 }
 
 impl Ledger<'_> {
-    fn record(&self, transaction: &Transaction<'_>) -> StoreResult<()> {
-        transaction
-            .prepare_cached(
-                "INSERT INTO device_changes (device_id, seq, entity, entity_id, applied_at, digest)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?
-            .execute(params![
-                self.device,
-                self.seq,
-                self.entity,
-                self.key,
-                self.now,
-                self.digest
-            ])?;
+    fn record(&self, tx: &Tx<'_>) -> StoreResult<()> {
+        tx.execute(
+            "INSERT INTO device_changes (device_id, seq, entity, entity_id, applied_at, digest)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            &[
+                &self.device,
+                &self.seq,
+                &self.entity,
+                &self.key,
+                &self.now,
+                &self.digest,
+            ],
+        )?;
         Ok(())
     }
 }
@@ -245,20 +248,13 @@ impl Ledger<'_> {
 /// the grace period). A household that does not exist gets the same
 /// answer: a device learns nothing of ids outside its scope.
 fn check_write_scope(
-    transaction: &Transaction<'_>,
+    tx: &Tx<'_>,
     auth: DeviceAuth,
     household: Uuid,
     now: DateTime<Utc>,
 ) -> StoreResult<Option<Outcome>> {
     let grace_start = time_text(now - chrono::Duration::days(UNASSIGNED_GRACE_DAYS));
-    let in_scope: bool = transaction.prepare_cached(IN_WRITE_SCOPE)?.query_row(
-        params![
-            auth.cadre_id.to_string(),
-            household.to_string(),
-            grace_start
-        ],
-        |row| row.get(0),
-    )?;
+    let in_scope: bool = tx.value(IN_WRITE_SCOPE, &[&auth.cadre_id, &household, &grace_start])?;
     if in_scope {
         Ok(None)
     } else {
@@ -271,10 +267,11 @@ fn check_write_scope(
 
 fn apply_visit(
     store: &ServerStore,
-    transaction: &Transaction<'_>,
+    tx: &Tx<'_>,
     auth: DeviceAuth,
     visit: &VisitRecord,
     ledger: &Ledger<'_>,
+    log: &mut Vec<LogEntry>,
     now: DateTime<Utc>,
 ) -> StoreResult<Outcome> {
     if visit.device_id != auth.device_id || visit.cadre_id != auth.cadre_id {
@@ -292,20 +289,21 @@ fn apply_visit(
             ),
         ));
     }
-    if let Some(refusal) = check_write_scope(transaction, auth, visit.household_id, now)? {
+    if let Some(refusal) = check_write_scope(tx, auth, visit.household_id, now)? {
         return Ok(refusal);
     }
-    let taken: Option<(String, Option<String>)> = transaction
-        .prepare_cached("SELECT device_id, digest FROM visits WHERE id = ?1")?
-        .query_row([ledger.key], |row| Ok((row.get(0)?, row.get(1)?)))
-        .optional()?;
+    let taken: Option<(String, Option<String>)> = tx.query_opt(
+        "SELECT device_id, digest FROM visits WHERE id = ?1",
+        &[&ledger.key],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
     if let Some((owner, stored)) = taken {
         let same =
             owner == ledger.device && stored.as_ref().is_none_or(|stored| stored == ledger.digest);
         if same {
             // This device's own visit again under a new sequence number (a
             // lost answer and a rebuilt outbox): it is here already.
-            ledger.record(transaction)?;
+            ledger.record(tx)?;
             return Ok(Outcome::Duplicate);
         }
         return Ok(rejected(
@@ -316,7 +314,7 @@ fn apply_visit(
             ),
         ));
     }
-    let Some(form) = load_form(store, transaction, &visit.form_id, &visit.form_version)? else {
+    let Some(form) = load_form(store, tx, &visit.form_id, &visit.form_version)? else {
         return Ok(rejected(
             RejectCode::UnknownForm,
             &format!(
@@ -365,10 +363,11 @@ fn apply_visit(
     }
     let household = visit.household_id.to_string();
     if let Some(corrected) = visit.corrects {
-        let same_household: Option<String> = transaction
-            .prepare_cached("SELECT household_id FROM visits WHERE id = ?1")?
-            .query_row([corrected.to_string()], |row| row.get(0))
-            .optional()?;
+        let same_household: Option<String> = tx.query_opt(
+            "SELECT household_id FROM visits WHERE id = ?1",
+            &[&corrected],
+            |row| row.get(0),
+        )?;
         if same_household.as_deref() != Some(household.as_str()) {
             return Ok(rejected(
                 RejectCode::Malformed,
@@ -379,47 +378,42 @@ fn apply_visit(
     let json = |value: &doorstep_protocol::Answers| {
         serde_json::to_string(value).map_err(|error| StoreError::Invalid(error.to_string()))
     };
-    transaction
-        .prepare_cached(
-            "INSERT INTO visits (id, household_id, cadre_id, device_id, form_id, form_version, answers, recorded_at,
-                                 received_at, corrects, computed, digest, clock_ahead)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-        )?
-        .execute(params![
-            ledger.key,
-            household,
-            auth.cadre_id.to_string(),
-            ledger.device,
-            visit.form_id,
-            visit.form_version,
-            json(&evaluation.answers)?,
-            time_text(visit.recorded_at),
-            ledger.now,
-            visit.corrects.map(|id| id.to_string()),
-            json(&evaluation.computed)?,
-            ledger.digest,
-            clock_ahead,
-        ])?;
-    super::files::record_visit_files(
-        transaction,
-        ledger.key,
-        &form.named_files(&evaluation.answers),
+    tx.execute(
+        "INSERT INTO visits (id, household_id, cadre_id, device_id, form_id, form_version, answers, recorded_at,
+                             received_at, corrects, computed, digest, clock_ahead)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        &[
+            &ledger.key,
+            &household,
+            &auth.cadre_id,
+            &ledger.device,
+            &visit.form_id,
+            &visit.form_version,
+            &json(&evaluation.answers)?,
+            &visit.recorded_at,
+            &ledger.now,
+            &visit.corrects,
+            &json(&evaluation.computed)?,
+            &ledger.digest,
+            &clock_ahead,
+        ],
     )?;
+    super::files::record_visit_files(tx, ledger.key, &form.named_files(&evaluation.answers))?;
     super::facts::record_visit(
-        transaction,
+        tx,
         &household,
         ledger.key,
         &time_text(visit.recorded_at),
         &evaluation.answers,
         &evaluation.computed,
     )?;
-    ledger.record(transaction)?;
-    transaction
-        .prepare_cached(
-            "INSERT INTO changes (entity, entity_id, household_id, origin_device, created_at)
-             VALUES ('visit', ?1, ?2, ?3, ?4)",
-        )?
-        .execute(params![ledger.key, household, ledger.device, ledger.now])?;
+    ledger.record(tx)?;
+    log.push(LogEntry {
+        entity: "visit",
+        entity_id: ledger.key.to_string(),
+        household: Some(household),
+        origin: Some(ledger.device.to_string()),
+    });
     Ok(Outcome::Applied)
 }
 
@@ -427,7 +421,7 @@ fn apply_visit(
 /// (device, sequence), its attempts counted. The household is named only
 /// when this server has it (a supervisor's scope is decided by it).
 fn keep_rejection(
-    transaction: &Transaction<'_>,
+    tx: &Tx<'_>,
     auth: DeviceAuth,
     change: &Change,
     code: RejectCode,
@@ -445,24 +439,23 @@ fn keep_rejection(
         Mutation::Household(edit) => ("household_edit", edit.id, edit.household_id),
     };
     let now = time_text(now);
-    transaction
-        .prepare_cached(
-            "INSERT INTO rejected_changes (device_id, seq, entity, entity_id, household_id, code, reason, first_at, last_at)
-             VALUES (?1, ?2, ?3, ?4, (SELECT id FROM households WHERE id = ?5), ?6, ?7, ?8, ?8)
-             ON CONFLICT (device_id, seq) DO UPDATE SET entity = excluded.entity, entity_id = excluded.entity_id,
-                 household_id = excluded.household_id, code = excluded.code, reason = excluded.reason,
-                 last_at = excluded.last_at, attempts = attempts + 1",
-        )?
-        .execute(params![
-            auth.device_id.to_string(),
-            seq,
-            entity,
-            key.to_string(),
-            household.to_string(),
-            code.as_str(),
-            reason,
-            now,
-        ])?;
+    tx.execute(
+        "INSERT INTO rejected_changes (device_id, seq, entity, entity_id, household_id, code, reason, first_at, last_at)
+         VALUES (?1, ?2, ?3, ?4, (SELECT id FROM households WHERE id = ?5), ?6, ?7, ?8, ?8)
+         ON CONFLICT (device_id, seq) DO UPDATE SET entity = excluded.entity, entity_id = excluded.entity_id,
+             household_id = excluded.household_id, code = excluded.code, reason = excluded.reason,
+             last_at = excluded.last_at, attempts = rejected_changes.attempts + 1",
+        &[
+            &auth.device_id,
+            &seq,
+            &entity,
+            &key,
+            &household,
+            &code.as_str(),
+            &reason,
+            &now,
+        ],
+    )?;
     Ok(())
 }
 
@@ -476,7 +469,7 @@ pub(crate) fn rejected(code: RejectCode, reason: &str) -> Outcome {
 /// A published form version, parsed once and cached (versions never change).
 pub(crate) fn load_form(
     store: &ServerStore,
-    connection: &Connection,
+    tx: &Tx<'_>,
     form_id: &str,
     version: &str,
 ) -> StoreResult<Option<Arc<Form>>> {
@@ -489,10 +482,11 @@ pub(crate) fn load_form(
     {
         return Ok(Some(Arc::clone(form)));
     }
-    let definition: Option<String> = connection
-        .prepare_cached("SELECT definition FROM forms WHERE form_id = ?1 AND version = ?2")?
-        .query_row(params![form_id, version], |row| row.get(0))
-        .optional()?;
+    let definition: Option<String> = tx.query_opt(
+        "SELECT definition FROM forms WHERE form_id = ?1 AND version = ?2",
+        &[&form_id, &version],
+        |row| row.get(0),
+    )?;
     definition
         .map(|text| {
             let value: serde_json::Value = serde_json::from_str(&text)

@@ -15,11 +15,12 @@
 //! Every query goes through the caller's [`Scope`]; a conflict or a
 //! refused change outside it is "not found". Lists are paged in SQL.
 
+use crate::store::db::Tx;
 use chrono::{DateTime, Utc};
 use doorstep_core::sqlite::{household_record_from_row, time_text};
 use doorstep_protocol::{Hlc, HouseholdField};
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
@@ -180,7 +181,7 @@ impl Where {
         column: &str,
     ) -> StoreResult<()> {
         if let Some(area) = area {
-            if !scope.contains_area(connection, area)? {
+            if !scope.contains_area(&Tx::sqlite(connection), area)? {
                 return Err(StoreError::NotFound(format!(
                     "area {area} is not known here"
                 )));
@@ -287,12 +288,12 @@ impl ServerStore {
         filter: &ConflictFilter,
         page: Page,
     ) -> StoreResult<(Vec<ConflictRow>, u64)> {
-        self.read(|connection| {
+        self.read_legacy(|connection| {
             let mut conditions = Where::default();
             conditions.clause(scope.villages_sql("h.village_code"));
             conditions.area(connection, scope, filter.area.as_deref(), "h.village_code")?;
             if let Some(household) = filter.household {
-                if !scope.contains_household(connection, &household.to_string())? {
+                if !scope.contains_household(&Tx::sqlite(connection), &household.to_string())? {
                     return Err(StoreError::NotFound(format!(
                         "household {household} is not known here"
                     )));
@@ -333,7 +334,7 @@ impl ServerStore {
         user: Uuid,
         now: DateTime<Utc>,
     ) -> StoreResult<ResolveOutcome> {
-        self.write(|transaction| {
+        self.write_legacy(|transaction| {
             let conflict = load(transaction, scope, id)?;
             if let Some(earlier) = &conflict.resolution {
                 return Err(StoreError::Conflict(format!(
@@ -356,7 +357,7 @@ impl ServerStore {
                     user.to_string(),
                     resolution.recorded(),
                 ])?;
-            audit::record(
+            audit::record_legacy(
                 transaction,
                 now,
                 &AuditEvent::new(AuditKind::ConflictResolved)
@@ -383,7 +384,7 @@ impl ServerStore {
         filter: &RejectedFilter,
         page: Page,
     ) -> StoreResult<(Vec<RejectedRow>, u64)> {
-        self.read(|connection| {
+        self.read_legacy(|connection| {
             let mut conditions = Where::default();
             conditions.clause(rejected_scope(scope));
             conditions.area(connection, scope, filter.area.as_deref(), "h.village_code")?;
@@ -445,7 +446,7 @@ fn not_found(id: u64) -> StoreError {
     StoreError::NotFound(format!("conflict {id} is not known here"))
 }
 
-fn load(transaction: &Transaction<'_>, scope: &Scope, id: u64) -> StoreResult<Stored> {
+fn load(transaction: &Connection, scope: &Scope, id: u64) -> StoreResult<Stored> {
     let key = i64::try_from(id).map_err(|_| not_found(id))?;
     let json = |text: String| serde_json::from_str(&text).unwrap_or(Value::Null);
     transaction
@@ -468,7 +469,7 @@ fn load(transaction: &Transaction<'_>, scope: &Scope, id: u64) -> StoreResult<St
         .ok_or_else(|| not_found(id))
 }
 
-fn require_user(transaction: &Transaction<'_>, user: Uuid) -> StoreResult<()> {
+fn require_user(transaction: &Connection, user: Uuid) -> StoreResult<()> {
     let active: bool = transaction
         .prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM users WHERE id = ?1 AND disabled_at IS NULL)",
@@ -483,7 +484,7 @@ fn require_user(transaction: &Transaction<'_>, user: Uuid) -> StoreResult<()> {
     }
 }
 
-fn household_version(transaction: &Transaction<'_>, household: &str) -> StoreResult<u64> {
+fn household_version(transaction: &Connection, household: &str) -> StoreResult<u64> {
     let version: i64 = transaction
         .prepare_cached("SELECT version FROM households WHERE id = ?1")?
         .query_row([household], |row| row.get(0))?;
@@ -493,7 +494,7 @@ fn household_version(transaction: &Transaction<'_>, household: &str) -> StoreRes
 /// Writes the conflict's losing value as a new edit by the server; the
 /// household's new version.
 fn restore(
-    transaction: &Transaction<'_>,
+    transaction: &Connection,
     id: u64,
     conflict: &Stored,
     now: DateTime<Utc>,
@@ -507,7 +508,7 @@ fn restore(
     let mut record = transaction
         .prepare_cached(&format!("{SELECT_HOUSEHOLD} WHERE id = ?1"))?
         .query_row([&conflict.household], household_record_from_row)?;
-    let clock = merge::field_clock(transaction, &conflict.household, field)?;
+    let clock = merge::field_clock(&Tx::sqlite(transaction), &conflict.household, field)?;
     let written_since = clock.is_some_and(|clock| clock.version > conflict.version);
     if written_since || field.get(&record) != conflict.kept {
         return Err(StoreError::Conflict(format!(
@@ -528,7 +529,7 @@ fn restore(
     field.set(&mut record, &conflict.lost);
     let now_text = time_text(now);
     merge::record_write(
-        transaction,
+        &Tx::sqlite(transaction),
         &FieldWrite {
             household: &conflict.household,
             field,
@@ -541,8 +542,8 @@ fn restore(
             at: &now_text,
         },
     )?;
-    merge::store_record(transaction, &record, &now_text)?;
-    log_household_change(transaction, record.id, None, &now_text)?;
+    merge::store_record(&Tx::sqlite(transaction), &record, &now_text)?;
+    log_household_change(&Tx::sqlite(transaction), record.id, None, &now_text)?;
     Ok(record.version)
 }
 

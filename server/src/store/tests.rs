@@ -98,7 +98,7 @@ fn enrolment_codes_are_single_use_and_expire() {
     );
     // Only hashes are kept.
     let kept: String = store
-        .read(|connection| {
+        .read_legacy(|connection| {
             Ok(connection.query_row("SELECT token_hash FROM devices", [], |row| row.get(0))?)
         })
         .unwrap();

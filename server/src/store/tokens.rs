@@ -59,7 +59,7 @@ impl ServerStore {
         })?;
         let token = format!("{API_TOKEN_PREFIX}{}", new_token());
         let id = Uuid::now_v7();
-        self.write(|transaction| {
+        self.write_legacy(|transaction| {
             let user: Option<String> = transaction
                 .query_row(
                     "SELECT id FROM users WHERE name = ?1 AND disabled_at IS NULL",
@@ -86,7 +86,7 @@ impl ServerStore {
             )?;
             let user = Uuid::parse_str(&user)
                 .map_err(|error| StoreError::Invalid(format!("a user's id: {error}")))?;
-            audit::record(
+            audit::record_legacy(
                 transaction,
                 now,
                 &AuditEvent::new(AuditKind::ApiTokenIssued)
@@ -107,7 +107,7 @@ impl ServerStore {
         }
         let hash = secret_hash(token);
         let stale = time_text(now - Duration::seconds(USE_PRECISION_SECONDS));
-        let found = self.read(|connection| {
+        let found = self.read_legacy(|connection| {
             Ok(connection
                 .prepare_cached(
                     "SELECT u.id, u.name, u.role, u.area_code, u.must_change, t.id,
@@ -135,7 +135,7 @@ impl ServerStore {
             return Ok(None);
         };
         if stale {
-            self.write(|transaction| {
+            self.write_legacy(|transaction| {
                 transaction.execute(
                     "UPDATE api_tokens SET last_used_at = ?2 WHERE id = ?1",
                     params![id, time_text(now)],
@@ -148,7 +148,7 @@ impl ServerStore {
 
     /// Every token issued, revoked ones too, oldest first.
     pub fn list_api_tokens(&self) -> StoreResult<Vec<ApiTokenRow>> {
-        self.read(|connection| {
+        self.read_legacy(|connection| {
             let mut statement = connection.prepare(
                 "SELECT t.id, t.user_id, u.name, t.label, t.created_at, t.last_used_at, t.revoked_at
                  FROM api_tokens t JOIN users u ON u.id = t.user_id ORDER BY t.created_at, t.id",
@@ -171,7 +171,7 @@ impl ServerStore {
     /// Revokes a token: it opens nothing from now on. Returns `false` when
     /// it was revoked already (nothing changes, nothing is audited again).
     pub fn revoke_api_token(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<bool> {
-        self.write(|transaction| {
+        self.write_legacy(|transaction| {
             let found: Option<(String, bool)> = transaction
                 .query_row(
                     "SELECT user_id, revoked_at IS NOT NULL FROM api_tokens WHERE id = ?1",
@@ -191,7 +191,7 @@ impl ServerStore {
             )?;
             let user = Uuid::parse_str(&user)
                 .map_err(|error| StoreError::Invalid(format!("a user's id: {error}")))?;
-            audit::record(
+            audit::record_legacy(
                 transaction,
                 now,
                 &AuditEvent::new(AuditKind::ApiTokenRevoked)
@@ -247,7 +247,7 @@ mod tests {
             Some(user.clone())
         );
         let stored: Vec<String> = store
-            .read(|connection| {
+            .read_legacy(|connection| {
                 let mut statement = connection.prepare("SELECT token_hash FROM api_tokens")?;
                 let rows = statement.query_map([], |row| row.get(0))?;
                 Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -323,7 +323,7 @@ mod tests {
         );
         assert!(store.api_token_auth(&other, now).expect("auth").is_some());
         store
-            .write(|transaction| {
+            .write_legacy(|transaction| {
                 transaction.execute(
                     "UPDATE users SET disabled_at = ?2 WHERE id = ?1",
                     params![user.id.to_string(), time_text(now)],

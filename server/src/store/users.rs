@@ -144,7 +144,7 @@ impl ServerStore {
         }
         let password = one_time_password();
         let hash = hash_password(&password)?;
-        self.write(|transaction| {
+        self.write_legacy(|transaction| {
             match (new.role, new.area_code.as_deref()) {
                 (Role::Admin, Some(_)) => {
                     return Err(StoreError::Invalid("an admin has no area: leave out --area".into()));
@@ -190,7 +190,7 @@ impl ServerStore {
             if let Some(area) = &new.area_code {
                 event = event.subject(area.clone());
             }
-            super::audit::record(transaction, now, &event)?;
+            super::audit::record_legacy(transaction, now, &event)?;
             Ok(User {
                 id,
                 name: name.to_owned(),
@@ -204,7 +204,7 @@ impl ServerStore {
 
     /// Console accounts, by name.
     pub fn users(&self) -> StoreResult<Vec<User>> {
-        self.read(|connection| {
+        self.read_legacy(|connection| {
             let mut statement = connection.prepare(&format!(
                 "SELECT {USER_COLUMNS} FROM users WHERE disabled_at IS NULL ORDER BY name"
             ))?;
@@ -227,7 +227,7 @@ impl ServerStore {
         if password.chars().count() > MAX_PASSWORD_CHARS {
             return Err(StoreError::Unauthorized);
         }
-        let found = self.read(|connection| {
+        let found = self.read_legacy(|connection| {
             Ok(connection
                 .query_row(
                     &format!(
@@ -249,7 +249,7 @@ impl ServerStore {
         }
         let token = new_token();
         let csrf_token = new_token();
-        self.write(|transaction| {
+        self.write_legacy(|transaction| {
             transaction.execute(
                 "INSERT INTO console_sessions (token_hash, user_id, csrf_token, created_at, expires_at)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -278,12 +278,12 @@ impl ServerStore {
         token: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<ConsoleSession>> {
-        self.read(|connection| session_of(connection, token, now))
+        self.read_legacy(|connection| session_of(connection, token, now))
     }
 
     /// Ends a session (logout); an unknown token is no error.
     pub fn logout(&self, token: &str) -> StoreResult<()> {
-        self.write(|transaction| {
+        self.write_legacy(|transaction| {
             transaction.execute(
                 "DELETE FROM console_sessions WHERE token_hash = ?1",
                 [secret_hash(token)],
@@ -307,7 +307,7 @@ impl ServerStore {
                 "the new password must differ from the old one".into(),
             ));
         }
-        let stored: String = self.read(|connection| {
+        let stored: String = self.read_legacy(|connection| {
             connection
                 .query_row(
                     "SELECT password_hash FROM users WHERE id = ?1",
@@ -321,7 +321,7 @@ impl ServerStore {
             return Err(StoreError::Unauthorized);
         }
         let hash = hash_password(new_password)?;
-        self.write(|transaction| {
+        self.write_legacy(|transaction| {
             transaction.execute(
                 "UPDATE users SET password_hash = ?2, must_change = 0 WHERE id = ?1",
                 params![user.to_string(), hash],

@@ -28,7 +28,7 @@ fn an_account_signs_in_with_its_one_time_password_and_must_change_it() {
     assert!(user.must_change);
     assert_eq!(password.len(), 19, "four groups of four: {password}");
     let stored: String = store
-        .read(|connection| {
+        .read_legacy(|connection| {
             Ok(connection.query_row("SELECT password_hash FROM users", [], |row| row.get(0))?)
         })
         .unwrap();

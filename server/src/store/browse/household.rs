@@ -2,6 +2,7 @@
 //! what, from which device), and its visits in order with their answers
 //! under the form's labels, corrections linked both ways.
 
+use crate::store::db::Tx;
 use doorstep_core::sqlite::household_record_from_row;
 use doorstep_forms::{Form, Question, QuestionKind};
 use doorstep_protocol::HouseholdRecord;
@@ -75,8 +76,8 @@ impl ServerStore {
         language: &str,
     ) -> StoreResult<HouseholdPage> {
         let key = id.to_string();
-        self.read(|connection| {
-            if !scope.contains_household(connection, &key)? {
+        self.read_legacy(|connection| {
+            if !scope.contains_household(&Tx::sqlite(connection), &key)? {
                 return Err(StoreError::NotFound(format!(
                     "household {id} is not known here"
                 )));
@@ -176,7 +177,8 @@ fn visits(
         computed,
     ) in rows
     {
-        let form = crate::store::push::load_form(store, connection, &form_id, &version)?;
+        let form =
+            crate::store::push::load_form(store, &Tx::sqlite(connection), &form_id, &version)?;
         let answers: Map<String, Value> = serde_json::from_str(&answers).unwrap_or_default();
         let computed: Map<String, Value> = serde_json::from_str(&computed).unwrap_or_default();
         let lines = match &form {

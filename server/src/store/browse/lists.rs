@@ -292,7 +292,7 @@ impl ServerStore {
         query: &HouseholdQuery,
         page: Page,
     ) -> StoreResult<HouseholdList> {
-        self.read(|connection| {
+        self.read_legacy(|connection| {
             let mut filter = household_where(
                 connection,
                 scope,
@@ -321,7 +321,7 @@ impl ServerStore {
         area: Option<&str>,
         page: Page,
     ) -> StoreResult<RiskList> {
-        self.read(|connection| {
+        self.read_legacy(|connection| {
             let mut filter = household_where(
                 connection,
                 scope,
@@ -370,7 +370,7 @@ impl ServerStore {
         query: &MigrantsQuery,
         page: Page,
     ) -> StoreResult<(Vec<MigrantRow>, u64)> {
-        self.read(|connection| {
+        self.read_legacy(|connection| {
             let filter = household_where(
                 connection,
                 scope,

@@ -12,6 +12,7 @@ mod household;
 mod lists;
 mod progress;
 
+use crate::store::db::Tx;
 use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 
@@ -65,7 +66,7 @@ pub(crate) fn area_path(
     scope: &Scope,
     code: &str,
 ) -> StoreResult<Vec<AreaNode>> {
-    if !scope.contains_area(connection, code)? {
+    if !scope.contains_area(&Tx::sqlite(connection), code)? {
         return Err(not_found_area(code));
     }
     let mut path = Vec::new();
@@ -104,14 +105,14 @@ impl super::ServerStore {
     /// The area `code` and its ancestors down from the top of the scope;
     /// "not found" outside it.
     pub fn area_path(&self, scope: &Scope, code: &str) -> StoreResult<Vec<AreaNode>> {
-        self.read(|connection| area_path(connection, scope, code))
+        self.read_legacy(|connection| area_path(connection, scope, code))
     }
 }
 
 impl super::ServerStore {
     /// The villages in the scope, by code (for pairing a cadre).
     pub fn villages_in_scope(&self, scope: &Scope) -> StoreResult<Vec<AreaNode>> {
-        self.read(|connection| {
+        self.read_legacy(|connection| {
             let mut statement = connection.prepare(&format!(
                 "SELECT code, name, level FROM areas WHERE level = 'village' AND {} ORDER BY code",
                 scope.villages_sql("code")

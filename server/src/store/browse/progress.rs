@@ -82,7 +82,7 @@ impl ServerStore {
             (None, Scope::Area(own)) => Some(own.clone()),
             (None, Scope::All) => None,
         };
-        self.read(|connection| {
+        self.read_legacy(|connection| {
             let path = match &area {
                 Some(code) => area_path(connection, scope, code)?,
                 None => Vec::new(),
