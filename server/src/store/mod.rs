@@ -269,6 +269,9 @@ impl ServerStore {
 }
 
 #[cfg(test)]
+mod testing;
+
+#[cfg(test)]
 mod tests;
 
 #[cfg(test)]

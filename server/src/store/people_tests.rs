@@ -16,9 +16,8 @@ const HERE: &str = "530626104201";
 const HERE_TOO: &str = "530626104202";
 const THERE: &str = "530623206201";
 
-fn store() -> (tempfile::TempDir, ServerStore) {
-    let directory = tempfile::tempdir().unwrap();
-    let store = ServerStore::open(directory.path().join("server.db")).unwrap();
+fn store() -> (crate::store::testing::TestDatabase, ServerStore) {
+    let (directory, store) = crate::store::testing::empty_store();
     let area = |code: &str, level, parent: Option<&str>| AreaRecord {
         code: code.into(),
         name: format!("area {code}"),

@@ -36,7 +36,7 @@ pub(super) fn id(number: u128) -> Uuid {
 }
 
 /// The test store with a far township and its household 4.
-pub(super) fn world() -> (tempfile::TempDir, ServerStore) {
+pub(super) fn world() -> (crate::store::testing::TestDatabase, ServerStore) {
     let (directory, store) = store();
     let area = |code: &str, level, parent: Option<&str>| AreaRecord {
         code: code.into(),
