@@ -300,6 +300,12 @@ impl ServerStore {
 mod testing;
 
 #[cfg(test)]
+mod upgrade_tests;
+
+#[cfg(test)]
+mod schema_tests;
+
+#[cfg(test)]
 mod tests;
 
 #[cfg(test)]
