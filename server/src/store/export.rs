@@ -119,6 +119,18 @@ impl ServerStore {
         filter: &VisitFilter,
         each: &mut ExportedVisit<'_>,
     ) -> StoreResult<u64> {
+        self.export_visits_paged(filter, each, PG_EXPORT_PAGE)
+    }
+
+    /// [`Self::export_visits_where`], reading `page` visits at a time on
+    /// PostgreSQL.
+    pub(super) fn export_visits_paged(
+        &self,
+        filter: &VisitFilter,
+        each: &mut ExportedVisit<'_>,
+        page: i64,
+    ) -> StoreResult<u64> {
+        let page = page.max(1);
         self.read(|tx| {
             check_area(tx, filter)?;
             let (clause, values) = filter.clause();
@@ -173,13 +185,13 @@ impl ServerStore {
                 let mut page_params = params.clone();
                 let sql = match &previous {
                     None => select(&format!(
-                        "{clause} ORDER BY v.received_at, v.id LIMIT {PG_EXPORT_PAGE}"
+                        "{clause} ORDER BY v.received_at, v.id LIMIT {page}"
                     )),
                     Some((received_at, id)) => {
                         page_params.push(received_at);
                         page_params.push(id);
                         select(&format!(
-                            "{clause} {after} ORDER BY v.received_at, v.id LIMIT {PG_EXPORT_PAGE}"
+                            "{clause} {after} ORDER BY v.received_at, v.id LIMIT {page}"
                         ))
                     }
                 };
@@ -188,7 +200,7 @@ impl ServerStore {
                     read += 1;
                     Ok(true)
                 })?;
-                if read < PG_EXPORT_PAGE {
+                if read < page {
                     return Ok(count);
                 }
             }
