@@ -13,6 +13,8 @@ mod lists;
 mod progress;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod visit_tests;
 
 use serde::Serialize;
 

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::*;
 use crate::store::testing::{TestDatabase, empty_store, on_both_backends};
 use crate::store::tests::{form, visit_change};
-use crate::store::{AssignmentTarget, ServerStore};
+use crate::store::{AssignmentTarget, DeviceAuth, ServerStore};
 
 const COUNTY: &str = "530626";
 const TOWNSHIP: &str = "530626104";
@@ -39,12 +39,12 @@ const HOUSEHOLDS: [(u128, &str, &str, &str, &str); 7] = [
     (7, V_OTHER, "1组", "刘洋", "4455"),
 ];
 
-fn id(number: u128) -> Uuid {
+pub(super) fn id(number: u128) -> Uuid {
     Uuid::from_u128(number)
 }
 
 /// The areas and households above, nothing visited.
-fn imported() -> (TestDatabase, ServerStore) {
+pub(super) fn imported() -> (TestDatabase, ServerStore) {
     let (database, store) = empty_store();
     let area = |code: &str, name: &str, level, parent: Option<&str>| AreaRecord {
         code: code.into(),
@@ -99,7 +99,7 @@ fn imported() -> (TestDatabase, ServerStore) {
 /// (one member: the per-capita income), a risk category and members
 /// working away (`name`, `return_date`).
 fn visit(
-    auth: crate::store::DeviceAuth,
+    auth: DeviceAuth,
     seq: u64,
     number: u128,
     at: DateTime<Utc>,
@@ -131,17 +131,18 @@ fn visit(
 }
 
 /// What [`visited`] recorded.
-struct Visited {
-    now: DateTime<Utc>,
-    /// Each visit's household and time, in the order pushed.
-    times: Vec<(u128, DateTime<Utc>)>,
+pub(super) struct Visited {
+    pub(super) auth: DeviceAuth,
+    pub(super) now: DateTime<Utc>,
+    /// Each visit's household, time and id, in the order pushed.
+    pub(super) visits: Vec<(u128, DateTime<Utc>, Uuid)>,
 }
 
 /// Visits to households 1 (2 days ago, 30,000 yuan), 2 (10 days ago, 9,000,
 /// unstable, two members away), 5 (an hour ago, 5,000, unsafe water, one
 /// away) and 6 (a day ago, 12,000, edge, one away with a date and one
 /// without), by one device of villages 1 to 3, pushed at once.
-fn visited(store: &ServerStore) -> Visited {
+pub(super) fn visited(store: &ServerStore) -> Visited {
     store.publish_form(&form("1", "first")).unwrap();
     let cadre = store.add_cadre("测试").unwrap();
     for village in [V1, V2, V3] {
@@ -206,10 +207,18 @@ fn visited(store: &ServerStore) -> Visited {
             .all(|result| result.outcome == Outcome::Applied),
         "{results:?}"
     );
-    Visited { now, times }
+    let visits = times
+        .into_iter()
+        .zip(&changes)
+        .map(|((household, at), change)| match &change.mutation {
+            Mutation::Visit(visit) => (household, at, visit.id),
+            _ => unreachable!("only visits are pushed"),
+        })
+        .collect();
+    Visited { auth, now, visits }
 }
 
-fn township() -> Scope {
+pub(super) fn township() -> Scope {
     Scope::Area(TOWNSHIP.into())
 }
 
@@ -245,7 +254,7 @@ fn numbers(list: &HouseholdList) -> Vec<u128> {
         .collect()
 }
 
-fn not_found<T: std::fmt::Debug>(result: StoreResult<T>) -> bool {
+pub(super) fn not_found<T: std::fmt::Debug>(result: StoreResult<T>) -> bool {
     matches!(result, Err(StoreError::NotFound(_)))
 }
 
@@ -253,7 +262,7 @@ on_both_backends! {
 #[test]
 fn progress_counts_households_by_area_group_and_day() {
     let (_database, store) = imported();
-    let Visited { now, times } = visited(&store);
+    let Visited { now, visits, .. } = visited(&store);
 
     let top = store.progress(&Scope::All, None, now).unwrap();
     assert!(top.path.is_empty());
@@ -287,7 +296,7 @@ fn progress_counts_households_by_area_group_and_day() {
     // Visits per day: every one of the last 30 days, oldest first.
     let expected = |households: &[u128]| {
         let mut days = std::collections::BTreeMap::new();
-        for (household, at) in &times {
+        for (household, at, _) in &visits {
             if households.contains(household) {
                 *days.entry(at.format("%Y-%m-%d").to_string()).or_insert(0) += 1;
             }
