@@ -458,7 +458,9 @@ fn the_at_risk_list_and_its_income_bands() {
     // Incomes at the edges of the 2,000-yuan bands: a quotient such as
     // 3,999.5 / 2,000 must fall in band 1 (a cast would round it to 2 on
     // PostgreSQL).
-    let facts: [(u128, Option<f64>, Option<i64>, Option<&str>); 7] = [
+    // Household, per-capita income, below the line, risk category.
+    type Facts = (u128, Option<f64>, Option<i64>, Option<&'static str>);
+    let facts: [Facts; 7] = [
         (1, Some(-5.0), Some(0), Some("none")),
         (2, Some(1_999.99), Some(1), None),
         (3, Some(2_000.0), Some(0), None),

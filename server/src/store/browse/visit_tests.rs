@@ -147,7 +147,7 @@ fn a_household_page_shows_its_record_history_and_visits() {
     assert_eq!(newer.corrects.as_deref(), Some(original.as_str()));
     assert!(newer.corrected_by.is_empty());
     assert_eq!(older.id, original);
-    assert_eq!(older.corrected_by, [newer.id.clone()]);
+    assert_eq!(older.corrected_by, std::slice::from_ref(&newer.id));
     assert!(older.recorded_at < newer.recorded_at);
     assert_eq!((older.cadre.as_str(), older.device.as_str()), ("测试", device.as_str()));
     assert_eq!(older.form, "first (1)");
@@ -263,7 +263,7 @@ fn exports_take_their_filters_and_read_in_pages() {
         ]
     );
     assert_eq!(store.export_form_versions(&area(V2)).unwrap()[0].visits, 1);
-    assert_eq!(store.export_files(&all).unwrap(), [file.clone()]);
+    assert_eq!(store.export_files(&all).unwrap(), std::slice::from_ref(&file));
     assert_eq!(store.export_files(&other).unwrap(), [file]);
     assert!(store.export_files(&area(V2)).unwrap().is_empty());
     assert!(store.published_form("household_check", "2").unwrap().is_some());
