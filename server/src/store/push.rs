@@ -57,6 +57,7 @@ impl ServerStore {
     /// Applies a device's changes in order, in one transaction: a replayed
     /// change (same device and sequence) is a duplicate and changes nothing.
     /// Returns one result per change and the log position after the push.
+    #[tracing::instrument(name = "store", level = "debug", skip_all, fields(device = %auth.device_id, changes = changes.len()))]
     pub fn push(
         &self,
         auth: DeviceAuth,
