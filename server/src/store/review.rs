@@ -24,9 +24,9 @@ use uuid::Uuid;
 
 use super::audit::{self, AuditEvent, AuditKind};
 use super::browse::{MAX_PAGE, Page};
-use super::db::{self, Row, ToValue, Tx};
+use super::db::{self, Dialect, Row, ToValue, Tx};
 use super::merge::{self, FieldWrite};
-use super::rows::{SELECT_HOUSEHOLD, household_from, log_household_change};
+use super::rows::log_household_change;
 use super::{Scope, ServerStore, StoreError, StoreResult};
 
 /// Which conflicts a list keeps.
@@ -444,13 +444,20 @@ fn not_found(id: u64) -> StoreError {
     StoreError::NotFound(format!("conflict {id} is not known here"))
 }
 
+/// The conflict, its row locked until the transaction ends (on
+/// PostgreSQL a second decision on it waits, then finds it decided; on
+/// SQLite the one writer already excludes it).
 fn load(tx: &Tx<'_>, scope: &Scope, id: u64) -> StoreResult<Stored> {
     let key = i64::try_from(id).map_err(|_| not_found(id))?;
     let json = |text: String| serde_json::from_str(&text).unwrap_or(Value::Null);
+    let lock = match tx.dialect() {
+        Dialect::Sqlite => "",
+        Dialect::Postgres => " FOR UPDATE OF c",
+    };
     tx.query_opt(
         &format!(
             "SELECT c.household_id, c.field, c.version, c.kept, c.lost, c.resolution {CONFLICT_FROM}
-             WHERE c.id = ?1 AND {}",
+             WHERE c.id = ?1 AND {}{lock}",
             scope.villages_sql("h.village_code")
         ),
         &[&key],
@@ -498,11 +505,7 @@ fn restore(tx: &Tx<'_>, id: u64, conflict: &Stored, now: DateTime<Utc>) -> Store
             conflict.field
         ))
     })?;
-    let mut record = tx.query_one(
-        &format!("{SELECT_HOUSEHOLD} WHERE id = ?1"),
-        &[&conflict.household],
-        household_from,
-    )?;
+    let mut record = merge::lock_household(tx, &conflict.household)?;
     let clock = merge::field_clock(tx, &conflict.household, field)?;
     let written_since = clock.is_some_and(|clock| clock.version > conflict.version);
     if written_since || field.get(&record) != conflict.kept {
