@@ -34,6 +34,8 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use chrono::{DateTime, Utc};
+
 use doorstep_core::sqlite::{Durability, Migration};
 use doorstep_forms::Form;
 use uuid::Uuid;
@@ -151,6 +153,10 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// The store's one clock: admin methods read it, and the HTTP layer hands
+/// its reading to sync methods as `now`. Tests inject their own.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
 /// Where the store keeps its rows.
 #[derive(Debug)]
 enum Backend {
@@ -158,11 +164,20 @@ enum Backend {
     Postgres(db::pg::PgBackend),
 }
 
-#[derive(Debug)]
 pub struct ServerStore {
     backend: Backend,
+    clock: Clock,
     /// Parsed form versions (a published version never changes).
     forms: Mutex<HashMap<(String, String), Arc<Form>>>,
+}
+
+impl std::fmt::Debug for ServerStore {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("ServerStore")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ServerStore {
@@ -186,8 +201,21 @@ impl ServerStore {
     fn with_backend(backend: Backend) -> ServerStore {
         ServerStore {
             backend,
+            clock: Arc::new(Utc::now),
             forms: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The same store reading `clock` instead of the system's.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Clock) -> ServerStore {
+        self.clock = clock;
+        self
+    }
+
+    /// The time by the store's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
     }
 
     /// The embedded database's file; `None` on PostgreSQL.
@@ -270,6 +298,12 @@ impl ServerStore {
 
 #[cfg(test)]
 mod testing;
+
+#[cfg(test)]
+mod upgrade_tests;
+
+#[cfg(test)]
+mod schema_tests;
 
 #[cfg(test)]
 mod tests;

@@ -51,6 +51,25 @@ impl TestDatabase {
     }
 }
 
+impl Drop for TestDatabase {
+    /// A passed test's schema is dropped; a failed test's stays in the
+    /// run's database for inspection.
+    fn drop(&mut self) {
+        if let TestDatabase::Postgres(schema) = self {
+            if std::thread::panicking() {
+                eprintln!(
+                    "the failed test's rows stay in schema {schema} of {}",
+                    run_database()
+                );
+                return;
+            }
+            if let Ok(mut client) = postgres::Client::connect(run_database(), postgres::NoTls) {
+                let _ = client.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"));
+            }
+        }
+    }
+}
+
 /// Runs `test` with [`empty_store`] answering `backend`; on PostgreSQL
 /// without `TEST_DATABASE_URL`, says that it skipped.
 pub(crate) fn run(backend: Backend, test: impl FnOnce()) {
@@ -103,7 +122,9 @@ fn run_database() -> &'static str {
         let mut client =
             postgres::Client::connect(&url, postgres::NoTls).expect("TEST_DATABASE_URL reachable");
         client
-            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .batch_execute(&format!(
+                "CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C'"
+            ))
             .expect("a test database created");
         with_dbname(&url, &name)
     })

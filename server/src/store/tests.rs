@@ -135,9 +135,7 @@ fn enrolment_codes_are_single_use_and_expire() {
     );
     // Only hashes are kept.
     let kept: String = store
-        .read_legacy(|connection| {
-            Ok(connection.query_row("SELECT token_hash FROM devices", [], |row| row.get(0))?)
-        })
+        .read(|tx| tx.value("SELECT token_hash FROM devices", &[]))
         .unwrap();
     assert_ne!(kept, response.token);
     assert_eq!(
