@@ -552,3 +552,7 @@ mod tests;
 #[cfg(test)]
 #[path = "review_rejected_tests.rs"]
 mod rejected_tests;
+
+#[cfg(test)]
+#[path = "review_race_tests.rs"]
+mod race_tests;

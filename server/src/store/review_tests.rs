@@ -83,7 +83,7 @@ pub(super) fn device(store: &ServerStore, cadre_name: &str, village: &str) -> De
     store.authenticate(&response.token, now()).unwrap()
 }
 
-fn user(store: &ServerStore, name: &str, area: Option<&str>) -> Uuid {
+pub(super) fn user(store: &ServerStore, name: &str, area: Option<&str>) -> Uuid {
     let new = NewUser {
         name: name.into(),
         role: if area.is_some() {
