@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::audit::{self, AuditEvent, AuditKind};
 use super::secrets::{new_token, secret_hash};
-use super::users::{Role, User};
+use super::users::{Role, User, name_is};
 use super::{ServerStore, StoreError, StoreResult};
 
 /// What every admin-API token starts with, so that it is told apart from a
@@ -60,9 +60,11 @@ impl ServerStore {
         let token_hash = secret_hash(&token);
         let user_name = user_name.trim();
         self.write(|tx| {
-            // Names are unique whatever their case (see `users`).
             let user: Option<Uuid> = tx.query_opt(
-                "SELECT id FROM users WHERE lower(name) = lower(?1) AND disabled_at IS NULL",
+                &format!(
+                    "SELECT id FROM users WHERE {} AND disabled_at IS NULL",
+                    name_is("name", 1)
+                ),
                 &[&user_name],
                 |row| row.get(0),
             )?;
@@ -287,8 +289,9 @@ mod tests {
             let (token, id) = store
                 .issue_api_token("operator", "one", now)
                 .expect("a token");
+            // Names are the same whatever their case.
             let (other, _) = store
-                .issue_api_token("operator", "two", now)
+                .issue_api_token("OPERATOR", "two", now)
                 .expect("a token");
             assert!(store.revoke_api_token(id, now).expect("revoked"));
             assert!(

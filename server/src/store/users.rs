@@ -92,7 +92,7 @@ fn user_from_row(row: &Row<'_>) -> StoreResult<User> {
 /// A condition true for the account called `?N` in `column`: names are
 /// unique whatever their case (SQLite's `COLLATE NOCASE`, PostgreSQL's
 /// unique index on `lower(name)`).
-fn name_is(column: &str, parameter: usize) -> String {
+pub(super) fn name_is(column: &str, parameter: usize) -> String {
     format!("lower({column}) = lower(?{parameter})")
 }
 

@@ -95,6 +95,15 @@ on_both_backends! {
                 now(),
             )
             .unwrap();
+        let again = NewUser {
+            name: "Admin".into(),
+            role: Role::Admin,
+            area_code: None,
+        };
+        assert!(
+            matches!(store.add_user(&again, now()), Err(StoreError::Conflict(_))),
+            "names are unique whatever their case"
+        );
         let (first, _) = store.login("admin", &password, now()).unwrap();
         let (second, _) = store.login("ADMIN", &password, now()).unwrap();
         assert!(
