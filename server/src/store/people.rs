@@ -207,18 +207,23 @@ impl ServerStore {
             if row.revoked {
                 return Ok(row);
             }
-            tx.execute(
-                "UPDATE devices SET revoked_at = ?2, revoked_reason = 'revoked' WHERE id = ?1",
+            // Only if still not revoked: on PostgreSQL another revocation
+            // may have committed since the row was read.
+            let revoked = tx.execute(
+                "UPDATE devices SET revoked_at = ?2, revoked_reason = 'revoked'
+                 WHERE id = ?1 AND revoked_at IS NULL",
                 &[&device, &now],
             )?;
-            audit::record(
-                tx,
-                now,
-                &AuditEvent::new(AuditKind::DeviceRevoked)
-                    .device(device)
-                    .cadre(row.cadre_id)
-                    .user(user),
-            )?;
+            if revoked > 0 {
+                audit::record(
+                    tx,
+                    now,
+                    &AuditEvent::new(AuditKind::DeviceRevoked)
+                        .device(device)
+                        .cadre(row.cadre_id)
+                        .user(user),
+                )?;
+            }
             tx.query_one(&select, &[&device], device_from_row)
         })
     }
@@ -286,20 +291,23 @@ impl ServerStore {
             if !cadre_visible(tx, scope, cadre)? {
                 return Err(no_cadre(cadre));
             }
-            let moved = tx.execute(
-                "INSERT INTO assignment_history (cadre_id, village_code, household_id, assigned_at, removed_at)
-                 SELECT cadre_id, village_code, household_id, created_at, ?3 FROM assignments
-                 WHERE cadre_id = ?1 AND village_code = ?2",
-                &[&cadre, &village, &now],
-            )?;
-            if moved == 0 {
+            // Deleted first, so that of two servers undoing the same
+            // pairing at once (PostgreSQL) one finds it gone.
+            let Some(assigned_at) = tx.query_opt(
+                "DELETE FROM assignments WHERE cadre_id = ?1 AND village_code = ?2
+                 RETURNING created_at",
+                &[&cadre, &village],
+                |row| row.get::<String>(0),
+            )?
+            else {
                 return Err(StoreError::NotFound(format!(
                     "cadre {cadre} is not paired with village {village}"
                 )));
-            }
+            };
             tx.execute(
-                "DELETE FROM assignments WHERE cadre_id = ?1 AND village_code = ?2",
-                &[&cadre, &village],
+                "INSERT INTO assignment_history (cadre_id, village_code, assigned_at, removed_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+                &[&cadre, &village, &assigned_at, &now],
             )?;
             audit::record(
                 tx,

@@ -284,3 +284,56 @@ on_both_backends! {
         assert_eq!(devices[0].cadre_id, cadres[2]);
     }
 }
+
+/// Runs `work` on two threads at once; both results.
+fn twice_at_once<T: Send>(work: impl Fn() -> T + Sync) -> [T; 2] {
+    let barrier = std::sync::Barrier::new(2);
+    std::thread::scope(|scope| {
+        let racers = [(); 2].map(|()| {
+            scope.spawn(|| {
+                barrier.wait();
+                work()
+            })
+        });
+        racers.map(|racer| racer.join().unwrap())
+    })
+}
+
+on_both_backends! {
+    #[test]
+    fn two_servers_undoing_or_revoking_the_same_thing_do_it_once() {
+        let (_directory, store) = store();
+        let user = Uuid::now_v7();
+        let now = Utc::now();
+        for round in 0..5 {
+            let local = cadre(&store, HERE);
+            let device = enrolled(&store, local);
+            let undone = twice_at_once(|| store.unassign_in_scope(&here(), local, HERE, user, now));
+            let found = undone.iter().filter(|result| result.is_ok()).count();
+            let missing = undone
+                .iter()
+                .filter(|result| matches!(result, Err(StoreError::NotFound(_))))
+                .count();
+            assert_eq!((found, missing), (1, 1), "round {round}: {undone:?}");
+            let history: u64 = store
+                .read(|tx| {
+                    tx.value(
+                        "SELECT count(*) FROM assignment_history WHERE cadre_id = ?1",
+                        &[&local],
+                    )
+                })
+                .unwrap();
+            assert_eq!(history, 1, "round {round}: one pairing in the history");
+
+            let revoked = twice_at_once(|| store.revoke_device_in_scope(&Scope::All, device, user, now));
+            assert!(revoked.iter().all(|result| result.as_ref().is_ok_and(|row| row.revoked)));
+        }
+        let audit = store.audit(100, None).unwrap();
+        let count = |kind: AuditKind| audit.iter().filter(|entry| entry.kind == kind.as_str()).count();
+        assert_eq!(
+            (count(AuditKind::Unassigned), count(AuditKind::DeviceRevoked)),
+            (5, 5),
+            "each done once, audited once"
+        );
+    }
+}

@@ -174,10 +174,15 @@ impl ServerStore {
             if revoked {
                 return Ok(false);
             }
-            tx.execute(
-                "UPDATE api_tokens SET revoked_at = ?2 WHERE id = ?1",
+            // Only if still not revoked: on PostgreSQL another revocation
+            // may have committed since the row was read.
+            let revoked = tx.execute(
+                "UPDATE api_tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
                 &[&id, &now],
             )?;
+            if revoked == 0 {
+                return Ok(false);
+            }
             audit::record(
                 tx,
                 now,
@@ -322,6 +327,46 @@ mod tests {
                 store.revoke_api_token(Uuid::now_v7(), now),
                 Err(StoreError::NotFound(_))
             ));
+        }
+
+        #[test]
+        fn two_revocations_at_once_revoke_once() {
+            let (_directory, store) = store();
+            admin(&store, "operator");
+            let now = Utc::now();
+            for _ in 0..5 {
+                let (_, id) = store
+                    .issue_api_token("operator", "script", now)
+                    .expect("a token");
+                let barrier = std::sync::Barrier::new(2);
+                let revoked: Vec<bool> = std::thread::scope(|scope| {
+                    let racers: Vec<_> = (0..2)
+                        .map(|_| {
+                            scope.spawn(|| {
+                                barrier.wait();
+                                store.revoke_api_token(id, now).expect("revoked")
+                            })
+                        })
+                        .collect();
+                    racers
+                        .into_iter()
+                        .map(|racer| racer.join().expect("a thread"))
+                        .collect()
+                });
+                assert_eq!(
+                    revoked.iter().filter(|&&first| first).count(),
+                    1,
+                    "{revoked:?}"
+                );
+            }
+            assert_eq!(
+                store
+                    .audit(20, Some(AuditKind::ApiTokenRevoked))
+                    .expect("audit")
+                    .len(),
+                5,
+                "audited once each"
+            );
         }
 
         #[test]
