@@ -8,6 +8,7 @@
 #![allow(clippy::print_stdout)]
 
 mod admin;
+mod database;
 mod demo;
 mod device;
 mod export;

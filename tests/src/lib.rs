@@ -377,6 +377,7 @@ fn household(id: Uuid, village: &str, name: &str) -> HouseholdRecord {
     }
 }
 pub mod console;
+pub mod in_process;
 pub mod link;
 pub mod proxy;
 pub mod realistic;
