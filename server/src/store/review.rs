@@ -363,8 +363,8 @@ impl ServerStore {
             )?;
             Ok(ResolveOutcome {
                 conflict_id: id,
-                household_id: conflict.household.clone(),
-                field: conflict.field.clone(),
+                household_id: conflict.household,
+                field: conflict.field,
                 resolution: resolution.recorded().to_owned(),
                 version,
             })
