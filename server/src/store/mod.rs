@@ -23,6 +23,7 @@ pub mod people;
 mod published;
 mod pull;
 mod push;
+mod push_eval;
 mod review;
 mod rows;
 pub mod scope;

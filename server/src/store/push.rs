@@ -16,18 +16,18 @@
 //!    server's own date (a day's grace for time zones).
 
 use std::net::IpAddr;
-use std::sync::{Arc, PoisonError};
 
 use chrono::{DateTime, Utc};
 use doorstep_core::sqlite::time_text;
-use doorstep_forms::{Form, Options, Rule, Stage};
-use doorstep_protocol::limits::{MAX_CHANGE_BYTES, MAX_PUSH_CHANGES, MAX_VISIT_BYTES, json_size};
+use doorstep_protocol::limits::{MAX_PUSH_CHANGES, MAX_VISIT_BYTES, json_size};
 use doorstep_protocol::{Change, ChangeResult, Mutation, Outcome, RejectCode, VisitRecord};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::audit::{self, AuditEvent, AuditKind};
 use super::db::Tx;
+use super::push_eval::Judged;
+pub(crate) use super::push_eval::load_form;
 use super::rows::{LogEntry, append_log, log_position};
 use super::secrets::hex;
 use super::{DeviceAuth, ServerStore, StoreError, StoreResult};
@@ -35,10 +35,6 @@ use super::{DeviceAuth, ServerStore, StoreError, StoreResult};
 /// How long after an unassignment a device may still push what it recorded
 /// for the household (it may not have synced since).
 pub const UNASSIGNED_GRACE_DAYS: i64 = 30;
-
-/// How far ahead of the server's clock a phone's `recorded_at` may be
-/// before the visit is flagged (time zones, a slightly fast clock).
-const CLOCK_GRACE_HOURS: i64 = 24;
 
 /// Whether a cadre (`?1`) may push changes for a household (`?2`): it is
 /// assigned now (directly or by its village), or was unassigned since `?3`
@@ -57,6 +53,7 @@ impl ServerStore {
     /// Applies a device's changes in order, in one transaction: a replayed
     /// change (same device and sequence) is a duplicate and changes nothing.
     /// Returns one result per change and the log position after the push.
+    #[tracing::instrument(name = "store", level = "debug", skip_all, fields(device = %auth.device_id, changes = changes.len()))]
     pub fn push(
         &self,
         auth: DeviceAuth,
@@ -70,14 +67,18 @@ impl ServerStore {
                 changes.len()
             )));
         }
+        // The visits are judged by their forms before the write begins, on
+        // every core (published versions never change): the writer is held
+        // only for the checks that need the database and the writes.
+        let judged = super::push_eval::judge_visits(self, auth, changes, now)?;
         self.write(|tx| {
             let mut results = Vec::with_capacity(changes.len());
             let mut refused = Vec::new();
             // The visits' entries in the change log, appended at the end in
             // one go (the log's head is held only from there to the commit).
             let mut log = Vec::new();
-            for change in changes {
-                let outcome = apply_change(self, tx, auth, change, &mut log, now)?;
+            for (change, judged) in changes.iter().zip(&judged) {
+                let outcome = apply_change(self, tx, auth, change, judged.as_ref(), &mut log, now)?;
                 if let Outcome::Rejected { code, reason } = &outcome {
                     refused.push(format!("{} {}", change.seq, code.as_str()));
                     keep_rejection(tx, auth, change, *code, reason, now)?;
@@ -110,11 +111,13 @@ impl ServerStore {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn apply_change(
     store: &ServerStore,
     tx: &Tx<'_>,
     auth: DeviceAuth,
     change: &Change,
+    judged: Option<&Judged>,
     log: &mut Vec<LogEntry>,
     now: DateTime<Utc>,
 ) -> StoreResult<Outcome> {
@@ -182,7 +185,7 @@ fn apply_change(
     };
     // 3 and 4 for a visit come after its own checks of what it claims.
     match &change.mutation {
-        Mutation::Visit(visit) => apply_visit(store, tx, auth, visit, &ledger, log, now),
+        Mutation::Visit(visit) => apply_visit(store, tx, auth, visit, judged, &ledger, log, now),
         Mutation::Household(edit) => {
             if let Some(refusal) = check_write_scope(tx, auth, household, now)? {
                 return Ok(refusal);
@@ -265,11 +268,13 @@ fn check_write_scope(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn apply_visit(
     store: &ServerStore,
     tx: &Tx<'_>,
     auth: DeviceAuth,
     visit: &VisitRecord,
+    judged_before: Option<&Judged>,
     ledger: &Ledger<'_>,
     log: &mut Vec<LogEntry>,
     now: DateTime<Utc>,
@@ -314,53 +319,18 @@ fn apply_visit(
             ),
         ));
     }
-    let Some(form) = load_form(store, tx, &visit.form_id, &visit.form_version)? else {
-        return Ok(rejected(
-            RejectCode::UnknownForm,
-            &format!(
-                "form {} version {} is not published",
-                visit.form_id, visit.form_version
-            ),
-        ));
+    let judged;
+    let judged = match judged_before {
+        Some(judged) => judged,
+        None => {
+            judged = super::push_eval::judge_one(store, tx, visit, now)?;
+            &judged
+        }
     };
-    // `today()` is the day the cadre recorded the visit, so the server
-    // judges the answers as the device did, but never later than the
-    // server's own date (a day's grace for time zones): a phone's clock
-    // set ahead cannot make a future date valid. Reasons are in the form's
-    // own language, which its cadres read.
-    let latest = now + chrono::Duration::hours(CLOCK_GRACE_HOURS);
-    let clock_ahead = visit.recorded_at > latest;
-    let options = Options {
-        stage: Stage::Final,
-        language: form.default_language.as_deref(),
-        today: visit.recorded_at.min(latest).date_naive(),
+    let accepted = match judged {
+        Judged::Refused(outcome) => return Ok(outcome.clone()),
+        Judged::Accepted(accepted) => accepted,
     };
-    let evaluation = form.evaluate(&visit.answers, &options);
-    if !evaluation.is_valid() {
-        let code = if evaluation
-            .violations
-            .iter()
-            .any(|violation| violation.rule == Rule::TooLong)
-        {
-            RejectCode::TooLarge
-        } else {
-            RejectCode::Invalid
-        };
-        let list: Vec<String> = evaluation
-            .violations
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        return Ok(rejected(code, &list.join("; ")));
-    }
-    // What is stored (the answers that apply and the computed values) must
-    // fit one pulled change, or no device could ever receive it.
-    if json_size(&evaluation.answers) + json_size(&evaluation.computed) > MAX_CHANGE_BYTES / 2 {
-        return Ok(rejected(
-            RejectCode::TooLarge,
-            "the answers with what the form computes from them are larger than a visit may be",
-        ));
-    }
     let household = visit.household_id.to_string();
     if let Some(corrected) = visit.corrects {
         let same_household: Option<String> = tx.query_opt(
@@ -375,9 +345,6 @@ fn apply_visit(
             ));
         }
     }
-    let json = |value: &doorstep_protocol::Answers| {
-        serde_json::to_string(value).map_err(|error| StoreError::Invalid(error.to_string()))
-    };
     tx.execute(
         "INSERT INTO visits (id, household_id, cadre_id, device_id, form_id, form_version, answers, recorded_at,
                              received_at, corrects, computed, digest, clock_ahead)
@@ -389,23 +356,23 @@ fn apply_visit(
             &ledger.device,
             &visit.form_id,
             &visit.form_version,
-            &json(&evaluation.answers)?,
+            &accepted.answers_json,
             &visit.recorded_at,
             &ledger.now,
             &visit.corrects,
-            &json(&evaluation.computed)?,
+            &accepted.computed_json,
             &ledger.digest,
-            &clock_ahead,
+            &accepted.clock_ahead,
         ],
     )?;
-    super::files::record_visit_files(tx, ledger.key, &form.named_files(&evaluation.answers))?;
+    super::files::record_visit_files(tx, ledger.key, &accepted.files)?;
     super::facts::record_visit(
         tx,
         &household,
         ledger.key,
         &time_text(visit.recorded_at),
-        &evaluation.answers,
-        &evaluation.computed,
+        &accepted.answers,
+        &accepted.computed,
     )?;
     ledger.record(tx)?;
     log.push(LogEntry {
@@ -464,45 +431,4 @@ pub(crate) fn rejected(code: RejectCode, reason: &str) -> Outcome {
         code,
         reason: reason.to_string(),
     }
-}
-
-/// A published form version, parsed once and cached (versions never change).
-pub(crate) fn load_form(
-    store: &ServerStore,
-    tx: &Tx<'_>,
-    form_id: &str,
-    version: &str,
-) -> StoreResult<Option<Arc<Form>>> {
-    let key = (form_id.to_string(), version.to_string());
-    if let Some(form) = store
-        .forms
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .get(&key)
-    {
-        return Ok(Some(Arc::clone(form)));
-    }
-    let definition: Option<String> = tx.query_opt(
-        "SELECT definition FROM forms WHERE form_id = ?1 AND version = ?2",
-        &[&form_id, &version],
-        |row| row.get(0),
-    )?;
-    definition
-        .map(|text| {
-            let value: serde_json::Value = serde_json::from_str(&text)
-                .map_err(|error| StoreError::Invalid(error.to_string()))?;
-            Form::from_definition(&value).map_err(|error| StoreError::Invalid(error.to_string()))
-        })
-        .transpose()
-        .map(|form| {
-            form.map(|form| {
-                let form = Arc::new(form);
-                store
-                    .forms
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .insert(key, Arc::clone(&form));
-                form
-            })
-        })
 }
