@@ -262,21 +262,6 @@ impl ServerStore {
         }
     }
 
-    /// [`Self::write`] for code still written against SQLite alone.
-    fn write_legacy<T>(
-        &self,
-        work: impl FnOnce(&rusqlite::Connection) -> StoreResult<T>,
-    ) -> StoreResult<T> {
-        let mut work = Some(work);
-        self.write(|tx| {
-            let connection = tx.legacy()?;
-            let work = work
-                .take()
-                .ok_or_else(|| StoreError::Unsupported("a legacy write ran twice".into()))?;
-            work(connection)
-        })
-    }
-
     /// [`Self::read`] for code still written against SQLite alone.
     fn read_legacy<T>(
         &self,
