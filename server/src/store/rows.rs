@@ -4,12 +4,10 @@
 
 use std::collections::BTreeSet;
 
-use doorstep_core::sqlite::{json_column, optional_uuid_column, time_column, uuid_column};
 use doorstep_protocol::{
     AreaLevel, AreaRecord, ConflictRecord, FormRecord, Hlc, HouseholdField, HouseholdRecord,
     VisitRecord,
 };
-use rusqlite::Row;
 use uuid::Uuid;
 
 use super::db::{self, Json, Tx};
@@ -224,23 +222,6 @@ pub(crate) fn form_from(row: &db::Row<'_>) -> StoreResult<FormRecord> {
 pub(crate) const SELECT_VISIT: &str =
     "SELECT id, household_id, cadre_id, device_id, form_id, form_version, answers,
         recorded_at, received_at, corrects, computed, clock_ahead FROM visits";
-
-pub(crate) fn visit_from_row(row: &Row<'_>) -> rusqlite::Result<VisitRecord> {
-    Ok(VisitRecord {
-        id: uuid_column(row, 0)?,
-        household_id: uuid_column(row, 1)?,
-        cadre_id: uuid_column(row, 2)?,
-        device_id: uuid_column(row, 3)?,
-        form_id: row.get(4)?,
-        form_version: row.get(5)?,
-        answers: json_column(row, 6)?,
-        recorded_at: time_column(row, 7)?,
-        received_at: Some(time_column(row, 8)?),
-        corrects: optional_uuid_column(row, 9)?,
-        computed: json_column(row, 10)?,
-        clock_ahead: row.get(11)?,
-    })
-}
 
 pub(crate) const SELECT_FORM: &str =
     "SELECT form_id, version, title, definition, published_at FROM forms";
