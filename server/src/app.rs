@@ -129,11 +129,13 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Runs blocking store work off the async workers.
+/// Runs blocking store work off the async workers, inside the request's
+/// span.
 pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, AppError> {
-    tokio::task::spawn_blocking(work)
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(work))
         .await
         .map_err(|error| AppError::Internal(format!("worker failed: {error}")))?
         .map_err(AppError::from)

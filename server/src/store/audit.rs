@@ -234,12 +234,3 @@ impl ServerStore {
         })
     }
 }
-
-/// [`record`] for code still written against SQLite alone.
-pub(crate) fn record_legacy(
-    connection: &rusqlite::Connection,
-    at: DateTime<Utc>,
-    event: &AuditEvent,
-) -> StoreResult<()> {
-    record(&Tx::sqlite(connection), at, event)
-}

@@ -53,6 +53,7 @@ enum Enrolment {
 impl ServerStore {
     /// Trades a one-time code for a device identity and token. `client` is
     /// the requester's address, for the audit log.
+    #[tracing::instrument(name = "store", level = "debug", skip_all, fields(attempt = ?attempt))]
     pub fn enroll(
         &self,
         code: &str,

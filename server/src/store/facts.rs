@@ -10,6 +10,8 @@
 //! them leaves them empty.
 
 use doorstep_core::store::{SEARCH_FIELD_SEPARATOR, normalise_search};
+use std::collections::BTreeMap;
+
 use serde_json::{Map, Value};
 
 use super::StoreResult;
@@ -77,28 +79,31 @@ pub(crate) fn record_visit(
     answers: &Map<String, Value>,
     computed: &Map<String, Value>,
 ) -> StoreResult<()> {
-    refresh_household_if_missing(tx, household)?;
-    // The facts row is locked for the rest of the transaction: on
-    // PostgreSQL two servers' visits to one household are counted in turn.
-    let latest: Option<(Option<String>, Option<String>)> = tx.query_opt(
-        "UPDATE household_facts SET visits = visits + 1 WHERE household_id = ?1
-         RETURNING last_visit_at, last_visit_id",
-        &[&household],
-        |row| Ok((row.get(0)?, row.get(1)?)),
-    )?;
-    let newer = match latest {
-        Some((Some(at), Some(id))) => (recorded_at, visit) > (at.as_str(), id.as_str()),
-        _ => true,
-    };
-    tx.execute(
-        "INSERT INTO village_visit_days (village_code, day, visits)
-         SELECT village_code, ?2, 1 FROM household_facts WHERE household_id = ?1
-         ON CONFLICT (village_code, day) DO UPDATE SET visits = village_visit_days.visits + 1",
-        &[&household, &recorded_at.get(..10).unwrap_or(recorded_at)],
-    )?;
-    if !newer {
-        return Ok(());
-    }
+    let day = recorded_at.get(..10).unwrap_or(recorded_at).to_string();
+    record_visits(
+        tx,
+        household,
+        1,
+        &BTreeMap::from([(day, 1)]),
+        Some(LatestVisit {
+            id: visit,
+            recorded_at,
+            answers,
+            computed,
+        }),
+    )
+}
+
+/// Takes a household's indicators and members working away from its
+/// latest visit.
+fn take_indicators(
+    tx: &Tx<'_>,
+    household: &str,
+    visit: &str,
+    recorded_at: &str,
+    answers: &Map<String, Value>,
+    computed: &Map<String, Value>,
+) -> StoreResult<()> {
     let value = |name: &str| answers.get(name).or_else(|| computed.get(name));
     let number = |name: &str| value(name).and_then(Value::as_f64);
     let yes_no = |name: &str| match value(name).and_then(Value::as_str) {
@@ -147,6 +152,62 @@ pub(crate) fn record_visit(
                 &text("employer"),
                 &text("return_date"),
             ],
+        )?;
+    }
+    Ok(())
+}
+
+/// The latest of the visits a push brings to one household.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LatestVisit<'a> {
+    pub id: &'a str,
+    pub recorded_at: &'a str,
+    pub answers: &'a Map<String, Value>,
+    pub computed: &'a Map<String, Value>,
+}
+
+/// [`record_visit`] for several visits of one household at once (a push):
+/// `count` more visits, on these days, and `latest` the latest of them,
+/// which replaces the household's indicators when it is later than the
+/// one they come from.
+pub(crate) fn record_visits(
+    tx: &Tx<'_>,
+    household: &str,
+    count: i64,
+    days: &BTreeMap<String, i64>,
+    latest: Option<LatestVisit<'_>>,
+) -> StoreResult<()> {
+    refresh_household_if_missing(tx, household)?;
+    let stored: Option<(Option<String>, Option<String>)> = tx.query_opt(
+        "UPDATE household_facts SET visits = visits + ?2 WHERE household_id = ?1
+         RETURNING last_visit_at, last_visit_id",
+        &[&household, &count],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
+    for (day, visits) in days {
+        tx.execute(
+            "INSERT INTO village_visit_days (village_code, day, visits)
+             SELECT village_code, ?2, ?3 FROM household_facts WHERE household_id = ?1
+             ON CONFLICT (village_code, day) DO UPDATE
+                 SET visits = village_visit_days.visits + excluded.visits",
+            &[&household, day, visits],
+        )?;
+    }
+    let Some(latest) = latest else {
+        return Ok(());
+    };
+    let newer = match stored {
+        Some((Some(at), Some(id))) => (latest.recorded_at, latest.id) > (at.as_str(), id.as_str()),
+        _ => true,
+    };
+    if newer {
+        take_indicators(
+            tx,
+            household,
+            latest.id,
+            latest.recorded_at,
+            latest.answers,
+            latest.computed,
         )?;
     }
     Ok(())

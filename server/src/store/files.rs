@@ -7,7 +7,6 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use doorstep_protocol::is_file_reference;
 
 use super::db::Tx;
 use super::rows::SCOPE_CTE;
@@ -37,18 +36,6 @@ pub struct MissingFiles {
 pub struct NamedFile {
     pub sha256: String,
     pub media_type: Option<String>,
-}
-
-/// Notes the files a visit names, keeping only real references (an old
-/// form's answer may hold a bare file name).
-pub(super) fn record_visit_files(tx: &Tx<'_>, visit_id: &str, named: &[String]) -> StoreResult<()> {
-    for reference in named.iter().filter(|name| is_file_reference(name)) {
-        tx.execute(
-            "INSERT INTO visit_files (visit_id, sha256) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-            &[&visit_id, reference],
-        )?;
-    }
-    Ok(())
 }
 
 fn stored(tx: &Tx<'_>, sha256: &str) -> StoreResult<Option<FileRecord>> {

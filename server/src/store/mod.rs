@@ -23,6 +23,8 @@ pub mod people;
 mod published;
 mod pull;
 mod push;
+mod push_batch;
+mod push_eval;
 mod review;
 mod rows;
 pub mod scope;
@@ -258,21 +260,6 @@ impl ServerStore {
             Backend::Sqlite(backend) => backend.read(&mut work),
             Backend::Postgres(backend) => backend.read(&mut work),
         }
-    }
-
-    /// [`Self::write`] for code still written against SQLite alone.
-    fn write_legacy<T>(
-        &self,
-        work: impl FnOnce(&rusqlite::Connection) -> StoreResult<T>,
-    ) -> StoreResult<T> {
-        let mut work = Some(work);
-        self.write(|tx| {
-            let connection = tx.legacy()?;
-            let work = work
-                .take()
-                .ok_or_else(|| StoreError::Unsupported("a legacy write ran twice".into()))?;
-            work(connection)
-        })
     }
 
     /// [`Self::read`] for code still written against SQLite alone.

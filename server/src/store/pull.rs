@@ -33,6 +33,7 @@ impl ServerStore {
     /// One page of the change log after `query.cursor`, within the device's
     /// scope, leaving out the device's own visits (it has them). When the
     /// device's scope digest is stale, the page also lists the whole scope.
+    #[tracing::instrument(name = "store", level = "debug", skip_all, fields(device = %auth.device_id, cursor = query.cursor))]
     pub fn pull(
         &self,
         auth: DeviceAuth,
@@ -106,6 +107,7 @@ impl ServerStore {
     /// conflicts; every page carries visits (ordered by household, then
     /// id) up to the page's byte bound and the forms they use, and says
     /// where to `resume` while more wait.
+    #[tracing::instrument(name = "store", level = "debug", skip_all, fields(device = %auth.device_id, households = requested.len()))]
     pub fn snapshot(
         &self,
         auth: DeviceAuth,

@@ -190,6 +190,56 @@ impl<'a> Tx<'a> {
         self.query_one(sql, params, |row| row.get(0))
     }
 
+    /// Inserts rows of `width` values each (`values` holds them one after
+    /// the other): `head` is `INSERT INTO t (a, b) VALUES`, `tail` what
+    /// follows the rows (`ON CONFLICT DO NOTHING`, or nothing). Up to 64
+    /// rows go in one statement, in a few fixed sizes so that each size is
+    /// prepared once per connection. Returns the rows inserted.
+    pub fn insert_rows(
+        &self,
+        head: &str,
+        tail: &str,
+        width: usize,
+        values: &[Value],
+    ) -> StoreResult<u64> {
+        const SIZES: [usize; 4] = [64, 16, 4, 1];
+        if width == 0 || values.len() % width != 0 {
+            return Err(StoreError::from(DbError::other(
+                "rows of unequal width for one insert",
+            )));
+        }
+        let mut rows = values.len() / width;
+        let mut at = 0;
+        let mut inserted = 0;
+        for size in SIZES {
+            while rows >= size {
+                let mut sql = String::with_capacity(head.len() + tail.len() + size * width * 6);
+                sql.push_str(head);
+                for row in 0..size {
+                    sql.push_str(if row == 0 { " (" } else { ", (" });
+                    for column in 0..width {
+                        if column > 0 {
+                            sql.push_str(", ");
+                        }
+                        sql.push('?');
+                        sql.push_str(&(row * width + column + 1).to_string());
+                    }
+                    sql.push(')');
+                }
+                sql.push(' ');
+                sql.push_str(tail);
+                let params: Vec<&dyn ToValue> = values[at..at + size * width]
+                    .iter()
+                    .map(|value| value as &dyn ToValue)
+                    .collect();
+                inserted += self.execute(&sql, &params)?;
+                at += size * width;
+                rows -= size;
+            }
+        }
+        Ok(inserted)
+    }
+
     /// The SQLite connection under this transaction, for code that has not
     /// moved onto [`Tx`] yet; on PostgreSQL, a clear error.
     pub fn legacy(&self) -> StoreResult<&rusqlite::Connection> {
