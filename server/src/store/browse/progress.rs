@@ -115,17 +115,24 @@ fn children(tx: &Tx<'_>, area: Option<&str>, recent: &str) -> StoreResult<Vec<Pr
     // household are listed too.
     // Facts are summed per village first (an ordered scan of the
     // village index), then the few village sums per child. Sums are cast
-    // back to 64-bit integers (PostgreSQL sums them as NUMERIC).
+    // back to 64-bit integers (PostgreSQL sums them as NUMERIC). The
+    // children are found by an equality or IS NULL (the parent index
+    // serves both; `IS NOT DISTINCT FROM` would scan on PostgreSQL).
+    let (children, params): (&str, Vec<&dyn ToValue>) = match &area {
+        Some(code) => ("parent_code = ?2", vec![&recent, code]),
+        None => ("parent_code IS NULL", vec![&recent]),
+    };
     tx.query(
+        &format!(
         "WITH RECURSIVE below(code, root) AS (
-             SELECT code, code FROM areas WHERE parent_code IS NOT DISTINCT FROM ?1
+             SELECT code, code FROM areas WHERE {children}
              UNION ALL
              SELECT areas.code, below.root FROM areas JOIN below ON areas.parent_code = below.code
          ),
          villages AS (
              SELECT village_code, count(*) AS households,
                     CAST(sum(CASE WHEN visits > 0 THEN 1 ELSE 0 END) AS BIGINT) AS visited,
-                    CAST(sum(CASE WHEN last_visit_at >= ?2 THEN 1 ELSE 0 END) AS BIGINT) AS recent
+                    CAST(sum(CASE WHEN last_visit_at >= ?1 THEN 1 ELSE 0 END) AS BIGINT) AS recent
              FROM household_facts GROUP BY village_code
          ),
          sums AS (
@@ -136,8 +143,9 @@ fn children(tx: &Tx<'_>, area: Option<&str>, recent: &str) -> StoreResult<Vec<Pr
          )
          SELECT a.code, a.name, a.level, coalesce(s.households, 0), coalesce(s.visited, 0), coalesce(s.recent, 0)
          FROM areas a LEFT JOIN sums s ON s.root = a.code
-         WHERE a.parent_code IS NOT DISTINCT FROM ?1 ORDER BY a.code",
-        &[&area, &recent],
+         WHERE a.{children} ORDER BY a.code"
+        ),
+        &params,
         |row| {
             Ok(ProgressRow {
                 target: ProgressTarget::Area(AreaNode {
