@@ -149,8 +149,6 @@ pub enum StoreError {
     Enroll(String),
     #[error("unknown or revoked device token")]
     Unauthorized,
-    #[error("{0}")]
-    Unsupported(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -260,21 +258,6 @@ impl ServerStore {
             Backend::Sqlite(backend) => backend.read(&mut work),
             Backend::Postgres(backend) => backend.read(&mut work),
         }
-    }
-
-    /// [`Self::read`] for code still written against SQLite alone.
-    fn read_legacy<T>(
-        &self,
-        work: impl FnOnce(&rusqlite::Connection) -> StoreResult<T>,
-    ) -> StoreResult<T> {
-        let mut work = Some(work);
-        self.read(|tx| {
-            let connection = tx.legacy()?;
-            let work = work
-                .take()
-                .ok_or_else(|| StoreError::Unsupported("a legacy read ran twice".into()))?;
-            work(connection)
-        })
     }
 
     /// Whether the database answers.

@@ -203,7 +203,7 @@ impl<'a> Tx<'a> {
         values: &[Value],
     ) -> StoreResult<u64> {
         const SIZES: [usize; 4] = [64, 16, 4, 1];
-        if width == 0 || values.len() % width != 0 {
+        if width == 0 || !values.len().is_multiple_of(width) {
             return Err(StoreError::from(DbError::other(
                 "rows of unequal width for one insert",
             )));
@@ -238,17 +238,6 @@ impl<'a> Tx<'a> {
             }
         }
         Ok(inserted)
-    }
-
-    /// The SQLite connection under this transaction, for code that has not
-    /// moved onto [`Tx`] yet; on PostgreSQL, a clear error.
-    pub fn legacy(&self) -> StoreResult<&rusqlite::Connection> {
-        match &self.inner {
-            TxInner::Sqlite(connection) => Ok(connection),
-            TxInner::Postgres(_) => Err(StoreError::Unsupported(
-                "this operation is not available on PostgreSQL yet".into(),
-            )),
-        }
     }
 }
 
