@@ -136,7 +136,7 @@ fn two_servers_on_one_database_take_every_visit_once_when_one_dies_mid_sync() {
     let visits = shell.exported_visits();
     let ids: HashSet<&str> = visits
         .iter()
-        .map(|visit| visit["visit_id"].as_str().expect("an id"))
+        .map(|visit| visit["id"].as_str().expect("an id"))
         .collect();
     assert_eq!(visits.len(), DEVICES * VISITS_PER_DEVICE, "every visit");
     assert_eq!(ids.len(), visits.len(), "each once");

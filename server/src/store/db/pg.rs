@@ -24,6 +24,8 @@ const IDLE_CONNECTIONS: usize = 8;
 /// Connections open at once, at most (PostgreSQL's default allows 100
 /// for all the servers together).
 const MAX_CONNECTIONS: usize = 16;
+/// Statements kept prepared on one connection, at most.
+const MAX_STATEMENTS: usize = 512;
 /// A write transaction that lost a race is run again this many times.
 const WRITE_ATTEMPTS: usize = 5;
 
@@ -160,6 +162,11 @@ impl PgConnection {
     fn statement(&mut self, sql: &str) -> Result<Statement, DbError> {
         if let Some(statement) = self.statements.get(sql) {
             return Ok(statement.clone());
+        }
+        // Statements whose text varies (a supervisor's area is written into
+        // its scope's SQL) must not pile up on a long-lived connection.
+        if self.statements.len() >= MAX_STATEMENTS {
+            self.statements.clear();
         }
         let statement = self.client.prepare(&numbered_parameters(sql))?;
         self.statements.insert(sql.to_string(), statement.clone());
