@@ -26,6 +26,15 @@ pub struct AdminArgs {
     /// The server's database file.
     #[arg(long, global = true, default_value = "doorstep-server.db")]
     db: PathBuf,
+    /// A PostgreSQL database instead of the file (`postgres://user@host/name`).
+    #[arg(
+        long,
+        global = true,
+        env = "DOORSTEP_DATABASE_URL",
+        value_name = "URL",
+        conflicts_with = "db"
+    )]
+    database_url: Option<String>,
     #[command(subcommand)]
     command: AdminCommand,
 }
@@ -196,7 +205,7 @@ enum ExportCommand {
 }
 
 pub fn run(args: AdminArgs) -> anyhow::Result<()> {
-    let store = ServerStore::open(&args.db)?;
+    let store = crate::database::open(&args.db, args.database_url.as_deref())?;
     match args.command {
         AdminCommand::ImportHouseholds { file, json } => {
             let input =

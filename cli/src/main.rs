@@ -9,6 +9,7 @@
 
 mod admin;
 mod bench;
+mod database;
 mod demo;
 mod device;
 mod export;

@@ -11,7 +11,7 @@ use anyhow::Context;
 use clap::Args;
 use doorstep_protocol::CaFingerprint;
 use doorstep_server::enrol::{self, EnrolSettings};
-use doorstep_server::{ConnectionLimits, ServeOptions, ServerStore};
+use doorstep_server::{ConnectionLimits, ServeOptions};
 
 use crate::output;
 
@@ -20,6 +20,15 @@ pub struct ServeArgs {
     /// The server's database file (created if missing).
     #[arg(long, default_value = "doorstep-server.db")]
     db: PathBuf,
+    /// A PostgreSQL database instead of the file (`postgres://user@host/name`;
+    /// migrated on start). Several servers may share one.
+    #[arg(
+        long,
+        env = "DOORSTEP_DATABASE_URL",
+        value_name = "URL",
+        conflicts_with = "db"
+    )]
+    database_url: Option<String>,
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:8686")]
     listen: SocketAddr,
@@ -109,7 +118,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .map(str::to_owned);
     let files = match (&bucket, &args.files) {
         (None, Some(directory)) => directory.clone(),
-        _ => doorstep_server::files::default_directory(&args.db),
+        _ => doorstep_server::files::default_directory(
+            args.database_url.is_none().then_some(args.db.as_path()),
+        ),
     };
     let mut options = ServeOptions {
         tls,
@@ -120,7 +131,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         ..ServeOptions::default()
     };
     let metrics = Arc::clone(&options.metrics);
-    let store = Arc::new(ServerStore::open(&args.db)?);
+    let store = Arc::new(crate::database::open(
+        &args.db,
+        args.database_url.as_deref(),
+    )?);
+    let location = store.location();
     let runtime = tokio::runtime::Runtime::new().context("could not start the async runtime")?;
     runtime.block_on(async move {
         // The bucket must answer before the server listens.
@@ -157,8 +172,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             None => println!("{url}"),
         }
         eprintln!(
-            "doorstep server listening on {url} (database {}); at most {} connections, {} per address; Ctrl-C stops it",
-            args.db.display(),
+            "doorstep server listening on {url} (database {location}); at most {} connections, {} per address; Ctrl-C stops it",
             limits.max_connections,
             if limits.max_per_address == 0 {
                 "no cap".to_string()

@@ -42,13 +42,18 @@ pub const ENCODING_ZSTD: &str = "zstd";
 /// Answers of a visit: question name → value.
 pub type Answers = Map<String, Value>;
 
-/// `GET /v1/health`.
+/// `GET /v1/health`: `status` is `ok`, or `unavailable` (with HTTP 503)
+/// when the server cannot reach its database, so a load balancer sends
+/// devices to another server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Health {
     pub status: String,
     pub protocol: u32,
     pub server_version: String,
     pub server_time: DateTime<Utc>,
+    /// `ok` or `unreachable`; absent from servers before it was added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
 }
 
 /// `POST /v1/enroll`: a device trades a one-time code for its identity.

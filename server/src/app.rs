@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Query, State};
+use axum::http::StatusCode;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::routing::{get, post};
@@ -128,11 +129,13 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Runs blocking store work off the async workers.
+/// Runs blocking store work off the async workers, inside the request's
+/// span.
 pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, AppError> {
-    tokio::task::spawn_blocking(work)
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(work))
         .await
         .map_err(|error| AppError::Internal(format!("worker failed: {error}")))?
         .map_err(AppError::from)
@@ -149,13 +152,34 @@ pub(crate) fn check_protocol(found: u32) -> Result<(), AppError> {
     }
 }
 
-async fn health() -> Json<Health> {
-    Json(Health {
-        status: "ok".into(),
-        protocol: PROTOCOL_VERSION,
-        server_version: env!("CARGO_PKG_VERSION").into(),
-        server_time: Utc::now(),
-    })
+/// How long the health check waits for the database.
+const HEALTH_DATABASE_WAIT: Duration = Duration::from_secs(2);
+
+async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
+    let store = Arc::clone(&state.store);
+    let ping = tokio::task::spawn_blocking(move || store.ping());
+    let reachable = matches!(
+        tokio::time::timeout(HEALTH_DATABASE_WAIT, ping).await,
+        Ok(Ok(Ok(())))
+    );
+    if !reachable {
+        tracing::warn!("health check: the database is unreachable");
+    }
+    let (status, words) = if reachable {
+        (StatusCode::OK, "ok")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+    };
+    (
+        status,
+        Json(Health {
+            status: words.into(),
+            protocol: PROTOCOL_VERSION,
+            server_version: env!("CARGO_PKG_VERSION").into(),
+            server_time: Utc::now(),
+            database: Some(if reachable { "ok" } else { "unreachable" }.into()),
+        }),
+    )
 }
 
 #[tracing::instrument(skip_all)]

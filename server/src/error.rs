@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use doorstep_protocol::ErrorBody;
 
-use crate::store::StoreError;
+use crate::store::{DbError, DbErrorKind, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -36,8 +36,23 @@ pub enum AppError {
     Timeout(String),
     #[error("protocol version {found} is not supported (this server speaks {supported})")]
     Protocol { found: u32, supported: u32 },
+    /// The database does not answer: another server (behind the same
+    /// load balancer) may.
+    #[error("the server's database is unavailable; try again later")]
+    Unavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// The HTTP status and message a store error becomes, for the simulator's
+/// in-process network (which must refuse exactly as HTTP does).
+pub fn status_of(error: StoreError) -> (u16, String) {
+    let error = AppError::from(error);
+    let message = match &error {
+        AppError::Internal(_) => "the server failed; try again later".to_string(),
+        other => other.to_string(),
+    };
+    (error.parts().0.as_u16(), message)
 }
 
 impl AppError {
@@ -55,6 +70,7 @@ impl AppError {
             AppError::Throttled { .. } => (StatusCode::TOO_MANY_REQUESTS, "throttled"),
             AppError::Timeout(_) => (StatusCode::REQUEST_TIMEOUT, "timeout"),
             AppError::Protocol { .. } => (StatusCode::BAD_REQUEST, "protocol"),
+            AppError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -68,6 +84,10 @@ impl From<StoreError> for AppError {
             StoreError::Conflict(message) => AppError::Conflict(message),
             StoreError::Enroll(message) => AppError::Unauthorized(message),
             StoreError::Unauthorized => AppError::Unauthorized(error.to_string()),
+            StoreError::Database(DbError {
+                kind: DbErrorKind::Unavailable,
+                message,
+            }) => AppError::Unavailable(message),
             other => AppError::Internal(other.to_string()),
         }
     }
@@ -80,6 +100,10 @@ impl IntoResponse for AppError {
             AppError::Internal(detail) => {
                 tracing::error!(%detail, "request failed");
                 "the server failed; try again later".to_string()
+            }
+            AppError::Unavailable(detail) => {
+                tracing::error!(%detail, "the database is unavailable");
+                self.to_string()
             }
             other => {
                 // Anyone can provoke a refusal: one line each would let a

@@ -32,6 +32,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use tracing::Instrument;
 
 /// The labels of a request.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -205,7 +206,10 @@ pub fn edits_applied(changes: &[Change], results: &[ChangeResult]) -> bool {
 }
 
 /// The application's middleware that counts every request by its route's
-/// template (`axum::middleware::from_fn_with_state`).
+/// template (`axum::middleware::from_fn_with_state`), inside a `request`
+/// span named by the method and the route's template: never the path
+/// itself or its query, which may carry a search (a name) or an id-card
+/// suffix. Handlers add ids (device, file) to their own spans within it.
 pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
@@ -213,7 +217,14 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: 
         .extensions()
         .get::<MatchedPath>()
         .map(|path| path.as_str().to_owned());
-    let response = next.run(request).await;
+    let span = tracing::info_span!(
+        "request",
+        method = %method,
+        route = route.as_deref().unwrap_or("unmatched"),
+        status = tracing::field::Empty,
+    );
+    let response = next.run(request).instrument(span.clone()).await;
+    span.record("status", response.status().as_u16());
     metrics.record_request(
         &method,
         route.as_deref(),

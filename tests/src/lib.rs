@@ -376,8 +376,11 @@ fn household(id: Uuid, village: &str, name: &str) -> HouseholdRecord {
         version: 0,
     }
 }
+pub mod balancer;
 pub mod console;
+pub mod in_process;
 pub mod link;
+pub mod pg;
 pub mod proxy;
 pub mod realistic;
 pub mod sim;

@@ -315,19 +315,7 @@ fn round_trip<T: serde::Serialize + serde::de::DeserializeOwned>(value: &T) -> T
         .expect("a wire message survives JSON")
 }
 
-fn server_error(error: StoreError) -> TransportError {
-    match error {
-        StoreError::Unauthorized => TransportError::Unauthorized(error.to_string()),
-        StoreError::Invalid(message) => TransportError::Refused {
-            status: 400,
-            message,
-        },
-        other => TransportError::Server {
-            status: 500,
-            message: other.to_string(),
-        },
-    }
-}
+use crate::in_process::server_error;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)

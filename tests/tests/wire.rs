@@ -21,8 +21,12 @@ fn health_answers_with_the_protocol_version() {
         .expect("body");
     let health: Health = serde_json::from_slice(&body).expect("json");
     assert_eq!(
-        (health.status.as_str(), health.protocol),
-        ("ok", PROTOCOL_VERSION)
+        (
+            health.status.as_str(),
+            health.protocol,
+            health.database.as_deref()
+        ),
+        ("ok", PROTOCOL_VERSION, Some("ok"))
     );
 }
 

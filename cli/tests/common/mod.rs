@@ -12,13 +12,22 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_doorstep");
 
 pub struct Shell {
     directory: tempfile::TempDir,
+    env: Vec<(String, String)>,
 }
 
 impl Shell {
     pub fn new() -> Shell {
         Shell {
             directory: tempfile::tempdir().expect("temporary directory"),
+            env: Vec::new(),
         }
+    }
+
+    /// The same shell with `key=value` in every command's environment
+    /// (`DOORSTEP_DATABASE_URL`: every server command on PostgreSQL).
+    pub fn with_env(mut self, key: &str, value: &str) -> Shell {
+        self.env.push((key.to_string(), value.to_string()));
+        self
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -33,7 +42,9 @@ impl Shell {
             .args(args)
             .current_dir(self.directory.path())
             .env_remove("RUST_LOG")
-            .env_remove("DOORSTEP_LANG");
+            .env_remove("DOORSTEP_LANG")
+            .env_remove("DOORSTEP_DATABASE_URL")
+            .envs(self.env.iter().map(|(key, value)| (key, value)));
         command
     }
 

@@ -18,11 +18,11 @@ use doorstep_protocol::{
     FileStatusResponse, FileUploadResponse, PullQuery, PullResponse, PushRequest, PushResponse,
     RetireRequest, RetireResponse, SnapshotRequest, SnapshotResponse, files, routes,
 };
+use reqwest::Url;
 use reqwest::blocking::{Client, RequestBuilder};
 use reqwest::header::{
     ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER,
 };
-use reqwest::{StatusCode, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -237,25 +237,11 @@ impl HttpTransport {
         let message = serde_json::from_slice::<ErrorBody>(&body)
             .map(|error| error.message)
             .unwrap_or_else(|_| status.canonical_reason().unwrap_or("error").to_string());
-        Err(match status {
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-                TransportError::Unauthorized(message)
-            }
-            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
-                TransportError::Busy { retry_after }
-            }
-            // The body came too slowly for the server: a weak link, worth
-            // another try.
-            StatusCode::REQUEST_TIMEOUT => TransportError::Interrupted(message),
-            status if status.is_server_error() => TransportError::Server {
-                status: status.as_u16(),
-                message,
-            },
-            status => TransportError::Refused {
-                status: status.as_u16(),
-                message,
-            },
-        })
+        Err(TransportError::from_status(
+            status.as_u16(),
+            message,
+            retry_after,
+        ))
     }
 }
 

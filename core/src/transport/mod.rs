@@ -174,6 +174,25 @@ pub enum TransportError {
 }
 
 impl TransportError {
+    /// What an HTTP status of the server means to a device: the one
+    /// mapping of the HTTP transport, shared by the simulator's in-process
+    /// network so that both classify every refusal alike.
+    pub fn from_status(
+        status: u16,
+        message: String,
+        retry_after: Option<Duration>,
+    ) -> TransportError {
+        match status {
+            401 | 403 => TransportError::Unauthorized(message),
+            429 | 503 => TransportError::Busy { retry_after },
+            // The body came too slowly for the server: a weak link, worth
+            // another try.
+            408 => TransportError::Interrupted(message),
+            500..=599 => TransportError::Server { status, message },
+            _ => TransportError::Refused { status, message },
+        }
+    }
+
     /// Whether the server (not just something at its address) answered:
     /// the status view's "last contact".
     pub fn reached_server(&self) -> bool {

@@ -352,9 +352,12 @@ fn build_workbook(
     cancelled: &AtomicBool,
 ) -> Result<BuiltWorkbook, ExportError> {
     let prepared = TableExport::prepare(store, filter, choices)?;
-    let beside = match store.path().parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
+    // On PostgreSQL there is no database file: the system's temporary
+    // directory.
+    let beside = match store.path().map(|path| path.parent()) {
+        Some(Some(parent)) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        Some(_) => std::path::PathBuf::from("."),
+        None => std::env::temp_dir(),
     };
     let directory = tempfile::Builder::new()
         .prefix(".doorstep-export-")

@@ -145,10 +145,11 @@ pub async fn connect_store(location: &str) -> std::io::Result<Arc<dyn FileStore>
 }
 
 /// Where files go when nobody says: a directory `files` beside the
-/// database file.
-pub fn default_directory(database: &Path) -> PathBuf {
+/// database file (in the working directory on PostgreSQL; several servers
+/// on one database need a shared `--files` store, such as S3).
+pub fn default_directory(database: Option<&Path>) -> PathBuf {
     database
-        .parent()
+        .and_then(Path::parent)
         .filter(|parent| !parent.as_os_str().is_empty())
         .unwrap_or_else(|| Path::new("."))
         .join("files")
@@ -219,12 +220,13 @@ mod tests {
     #[test]
     fn files_go_beside_the_database_by_default() {
         assert_eq!(
-            default_directory(Path::new("/srv/doorstep/server.db")),
+            default_directory(Some(Path::new("/srv/doorstep/server.db"))),
             Path::new("/srv/doorstep/files")
         );
         assert_eq!(
-            default_directory(Path::new("server.db")),
+            default_directory(Some(Path::new("server.db"))),
             Path::new("./files")
         );
+        assert_eq!(default_directory(None), Path::new("./files"));
     }
 }

@@ -3,16 +3,17 @@
 //! (households are loaded by `import.rs`).
 
 use chrono::{Duration, Utc};
-use doorstep_core::sqlite::{time_text, uuid_column};
+use doorstep_core::sqlite::time_text;
 use doorstep_forms::Form;
 use doorstep_protocol::AreaRecord;
 use doorstep_protocol::limits::{MAX_CHANGE_BYTES, MAX_SHORT_TEXT_CHARS, check_short_text};
 use rand::Rng;
-use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Serialize;
 use uuid::Uuid;
 
 use super::audit::{self, AuditEvent, AuditKind};
+use super::db::Tx;
+use super::rows::{LogEntry, append_log};
 use super::secrets::secret_hash;
 use super::{ServerStore, StoreError, StoreResult};
 
@@ -86,14 +87,14 @@ impl ServerStore {
             ))
         })?;
         let id = Uuid::now_v7();
-        let now = Utc::now();
-        self.write(|transaction| {
-            transaction.execute(
+        let now = self.now();
+        self.write(|tx| {
+            tx.execute(
                 "INSERT INTO cadres (id, name, created_at) VALUES (?1, ?2, ?3)",
-                params![id.to_string(), name, time_text(now)],
+                &[&id, &name, &now],
             )?;
             audit::record(
-                transaction,
+                tx,
                 now,
                 &AuditEvent {
                     user,
@@ -105,44 +106,44 @@ impl ServerStore {
     }
 
     pub fn cadres(&self) -> StoreResult<Vec<CadreSummary>> {
-        self.read(|connection| {
-            let mut statement = connection.prepare(
+        self.read(|tx| {
+            tx.query(
                 "SELECT c.id, c.name, c.role,
                         (SELECT count(*) FROM households h WHERE h.id IN
                             (SELECT household_id FROM assignments a WHERE a.cadre_id = c.id)
                          OR h.village_code IN (SELECT village_code FROM assignments a WHERE a.cadre_id = c.id)),
                         (SELECT count(*) FROM devices d WHERE d.cadre_id = c.id AND d.revoked_at IS NULL)
                  FROM cadres c ORDER BY c.created_at, c.id",
-            )?;
-            let rows = statement.query_map([], |row| {
-                Ok(CadreSummary {
-                    id: uuid_column(row, 0)?,
-                    name: row.get(1)?,
-                    role: row.get(2)?,
-                    households: row.get::<_, i64>(3)?.unsigned_abs(),
-                    devices: row.get::<_, i64>(4)?.unsigned_abs(),
-                })
-            })?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
+                &[],
+                |row| {
+                    Ok(CadreSummary {
+                        id: row.get(0)?,
+                        name: row.get(1)?,
+                        role: row.get(2)?,
+                        households: row.get(3)?,
+                        devices: row.get(4)?,
+                    })
+                },
+            )
         })
     }
 
     /// Pairs a cadre with a village or a household. Assigning twice is not
     /// an error (returns `false`).
     pub fn assign(&self, cadre_id: Uuid, target: &AssignmentTarget) -> StoreResult<bool> {
-        self.write(|transaction| {
-            require_cadre(transaction, cadre_id)?;
-            require_target(transaction, target)?;
+        let now = self.now();
+        self.write(|tx| {
+            require_cadre(tx, cadre_id)?;
+            require_target(tx, target)?;
             let (village, household) = target_columns(target);
-            let now = Utc::now();
-            let added = transaction.execute(
+            let added = tx.execute(
                 "INSERT INTO assignments (cadre_id, village_code, household_id, created_at)
                  VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
-                params![cadre_id.to_string(), village, household, time_text(now)],
+                &[&cadre_id, &village, &household, &now],
             )?;
             if added > 0 {
                 audit::record(
-                    transaction,
+                    tx,
                     now,
                     &AuditEvent::new(AuditKind::Assigned)
                         .cadre(cadre_id)
@@ -155,49 +156,52 @@ impl ServerStore {
 
     /// Removes a pairing. Returns whether there was one.
     pub fn unassign(&self, cadre_id: Uuid, target: &AssignmentTarget) -> StoreResult<bool> {
-        self.write(|transaction| {
-            require_cadre(transaction, cadre_id)?;
+        let now = self.now();
+        self.write(|tx| {
+            require_cadre(tx, cadre_id)?;
             let (village, household) = target_columns(target);
-            let now = Utc::now();
-            let moved = transaction.execute(
+            let moved = tx.execute(
                 "INSERT INTO assignment_history (cadre_id, village_code, household_id, assigned_at, removed_at)
                  SELECT cadre_id, village_code, household_id, created_at, ?4 FROM assignments
-                 WHERE cadre_id = ?1 AND village_code IS ?2 AND household_id IS ?3",
-                params![cadre_id.to_string(), village, household, time_text(now)],
+                 WHERE cadre_id = ?1 AND village_code IS NOT DISTINCT FROM ?2
+                   AND household_id IS NOT DISTINCT FROM ?3",
+                &[&cadre_id, &village, &household, &now],
             )?;
             if moved > 0 {
                 audit::record(
-                    transaction,
+                    tx,
                     now,
                     &AuditEvent::new(AuditKind::Unassigned)
                         .cadre(cadre_id)
                         .subject(target_subject(target)),
                 )?;
             }
-            transaction.execute(
-                "DELETE FROM assignments WHERE cadre_id = ?1 AND village_code IS ?2 AND household_id IS ?3",
-                params![cadre_id.to_string(), village, household],
+            tx.execute(
+                "DELETE FROM assignments WHERE cadre_id = ?1 AND village_code IS NOT DISTINCT FROM ?2
+                   AND household_id IS NOT DISTINCT FROM ?3",
+                &[&cadre_id, &village, &household],
             )?;
             Ok(moved > 0)
         })
     }
 
     pub fn assignments(&self) -> StoreResult<Vec<Assignment>> {
-        self.read(|connection| {
-            let mut statement = connection
-                .prepare("SELECT cadre_id, village_code, household_id FROM assignments ORDER BY cadre_id, id")?;
-            let rows = statement.query_map([], |row| {
-                let village: Option<String> = row.get(1)?;
-                let target = match village {
-                    Some(code) => AssignmentTarget::Village(code),
-                    None => AssignmentTarget::Household(uuid_column(row, 2)?),
-                };
-                Ok(Assignment {
-                    cadre_id: uuid_column(row, 0)?,
-                    target,
-                })
-            })?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        self.read(|tx| {
+            tx.query(
+                "SELECT cadre_id, village_code, household_id FROM assignments ORDER BY cadre_id, id",
+                &[],
+                |row| {
+                    let village: Option<String> = row.get(1)?;
+                    let target = match village {
+                        Some(code) => AssignmentTarget::Village(code),
+                        None => AssignmentTarget::Household(row.get(2)?),
+                    };
+                    Ok(Assignment {
+                        cadre_id: row.get(0)?,
+                        target,
+                    })
+                },
+            )
         })
     }
 
@@ -226,16 +230,14 @@ impl ServerStore {
                 MAX_CHANGE_BYTES / 2 / 1024
             )));
         }
-        let clock = Utc::now();
+        let clock = self.now();
         let now = time_text(clock);
-        self.write(|transaction| {
-            let existing: Option<String> = transaction
-                .query_row(
-                    "SELECT definition FROM forms WHERE form_id = ?1 AND version = ?2",
-                    params![form.form_id, form.version],
-                    |row| row.get(0),
-                )
-                .optional()?;
+        self.write(|tx| {
+            let existing: Option<String> = tx.query_opt(
+                "SELECT definition FROM forms WHERE form_id = ?1 AND version = ?2",
+                &[&form.form_id, &form.version],
+                |row| row.get(0),
+            )?;
             if let Some(existing) = existing {
                 let same = serde_json::from_str::<serde_json::Value>(&existing).ok() == Some(definition.clone());
                 return if same {
@@ -247,17 +249,23 @@ impl ServerStore {
                     )))
                 };
             }
-            transaction.execute(
-                "INSERT INTO forms (form_id, version, title, definition, published_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![form.form_id, form.version, form.title, text, now],
+            let id: i64 = tx.value(
+                "INSERT INTO forms (form_id, version, title, definition, published_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+                &[&form.form_id, &form.version, &form.title, &text, &now],
             )?;
-            let id = transaction.last_insert_rowid();
-            transaction.execute(
-                "INSERT INTO changes (entity, entity_id, created_at) VALUES ('form', ?1, ?2)",
-                params![id.to_string(), now],
+            append_log(
+                tx,
+                &[LogEntry {
+                    entity: "form",
+                    entity_id: id.to_string(),
+                    household: None,
+                    origin: None,
+                }],
+                &now,
             )?;
             audit::record(
-                transaction,
+                tx,
                 clock,
                 &AuditEvent {
                     user,
@@ -281,17 +289,17 @@ impl ServerStore {
         let code: String = (0..CODE_LENGTH)
             .map(|_| char::from(CODE_ALPHABET[rng.random_range(0..CODE_ALPHABET.len())]))
             .collect();
-        let now = Utc::now();
+        let now = self.now();
         let expires_at = now + Duration::days(ENROLL_CODE_LIFETIME_DAYS);
-        self.write(|transaction| {
-            require_cadre(transaction, cadre_id)?;
-            transaction.execute(
+        self.write(|tx| {
+            require_cadre(tx, cadre_id)?;
+            tx.execute(
                 "INSERT INTO enroll_codes (code_hash, cadre_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
-                params![secret_hash(&code), cadre_id.to_string(), time_text(now), time_text(expires_at)],
+                &[&secret_hash(&code), &cadre_id, &now, &expires_at],
             )?;
             // The code itself is a secret: only who it is for.
             audit::record(
-                transaction,
+                tx,
                 now,
                 &AuditEvent {
                     user,
@@ -310,46 +318,46 @@ impl ServerStore {
 
     /// Enrolled devices, oldest first.
     pub fn devices(&self) -> StoreResult<Vec<DeviceSummary>> {
-        self.read(|connection| {
-            let mut statement = connection.prepare(
+        self.read(|tx| {
+            tx.query(
                 "SELECT d.id, d.cadre_id, d.label, d.enrolled_at, d.last_seen_at, d.revoked_at,
                         (SELECT count(*) FROM visits v WHERE v.device_id = d.id),
                         d.pending_changes, d.pending_reported_at
                  FROM devices d ORDER BY d.enrolled_at, d.id",
-            )?;
-            let rows = statement.query_map([], |row| {
-                Ok(DeviceSummary {
-                    id: uuid_column(row, 0)?,
-                    cadre_id: uuid_column(row, 1)?,
-                    label: row.get(2)?,
-                    enrolled_at: row.get(3)?,
-                    last_seen_at: row.get(4)?,
-                    revoked_at: row.get(5)?,
-                    visits: row.get::<_, i64>(6)?.unsigned_abs(),
-                    pending_changes: row.get::<_, Option<i64>>(7)?.map(i64::unsigned_abs),
-                    pending_reported_at: row.get(8)?,
-                })
-            })?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
+                &[],
+                |row| {
+                    Ok(DeviceSummary {
+                        id: row.get(0)?,
+                        cadre_id: row.get(1)?,
+                        label: row.get(2)?,
+                        enrolled_at: row.get(3)?,
+                        last_seen_at: row.get(4)?,
+                        revoked_at: row.get(5)?,
+                        visits: row.get(6)?,
+                        pending_changes: row.get(7)?,
+                        pending_reported_at: row.get(8)?,
+                    })
+                },
+            )
         })
     }
 
     /// Revokes a device's token (a lost or stolen phone): it can no longer
     /// push or pull. What it pushed before stays.
     pub fn revoke_device(&self, device_id: Uuid) -> StoreResult<()> {
-        let clock = Utc::now();
-        self.write(|transaction| {
-            let changed = transaction.execute(
+        let clock = self.now();
+        self.write(|tx| {
+            let changed = tx.execute(
                 "UPDATE devices SET revoked_at = coalesce(revoked_at, ?2),
                                     revoked_reason = coalesce(revoked_reason, 'revoked')
                  WHERE id = ?1",
-                params![device_id.to_string(), time_text(clock)],
+                &[&device_id, &clock],
             )?;
             if changed == 0 {
                 return Err(StoreError::NotFound(format!("no device {device_id}")));
             }
             audit::record(
-                transaction,
+                tx,
                 clock,
                 &AuditEvent::new(AuditKind::DeviceRevoked).device(device_id),
             )?;
@@ -359,23 +367,23 @@ impl ServerStore {
 
     /// Villages with their household counts, for operators.
     pub fn villages(&self) -> StoreResult<Vec<(AreaRecord, u64)>> {
-        self.read(|connection| {
-            let mut statement = connection.prepare(
+        self.read(|tx| {
+            tx.query(
                 "SELECT a.code, a.name, a.parent_code, (SELECT count(*) FROM households h WHERE h.village_code = a.code)
                  FROM areas a WHERE a.level = 'village' ORDER BY a.code",
-            )?;
-            let rows = statement.query_map([], |row| {
-                Ok((
-                    AreaRecord {
-                        code: row.get(0)?,
-                        name: row.get(1)?,
-                        level: doorstep_protocol::AreaLevel::Village,
-                        parent_code: row.get(2)?,
-                    },
-                    row.get::<_, i64>(3)?.unsigned_abs(),
-                ))
-            })?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
+                &[],
+                |row| {
+                    Ok((
+                        AreaRecord {
+                            code: row.get(0)?,
+                            name: row.get(1)?,
+                            level: doorstep_protocol::AreaLevel::Village,
+                            parent_code: row.get(2)?,
+                        },
+                        row.get(3)?,
+                    ))
+                },
+            )
         })
     }
 }
@@ -387,11 +395,10 @@ fn target_subject(target: &AssignmentTarget) -> String {
     }
 }
 
-fn require_cadre(transaction: &Transaction<'_>, cadre_id: Uuid) -> StoreResult<()> {
-    let known: bool = transaction.query_row(
+fn require_cadre(tx: &Tx<'_>, cadre_id: Uuid) -> StoreResult<()> {
+    let known: bool = tx.value(
         "SELECT EXISTS (SELECT 1 FROM cadres WHERE id = ?1)",
-        [cadre_id.to_string()],
-        |row| row.get(0),
+        &[&cadre_id],
     )?;
     if known {
         Ok(())
@@ -400,7 +407,7 @@ fn require_cadre(transaction: &Transaction<'_>, cadre_id: Uuid) -> StoreResult<(
     }
 }
 
-fn require_target(transaction: &Transaction<'_>, target: &AssignmentTarget) -> StoreResult<()> {
+fn require_target(tx: &Tx<'_>, target: &AssignmentTarget) -> StoreResult<()> {
     let (sql, key, what) = match target {
         AssignmentTarget::Village(code) => (
             "SELECT EXISTS (SELECT 1 FROM areas WHERE code = ?1 AND level = 'village')",
@@ -413,7 +420,7 @@ fn require_target(transaction: &Transaction<'_>, target: &AssignmentTarget) -> S
             "household",
         ),
     };
-    let known: bool = transaction.query_row(sql, [&key], |row| row.get(0))?;
+    let known: bool = tx.value(sql, &[&key])?;
     if known {
         Ok(())
     } else {

@@ -10,11 +10,10 @@
 use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
-use doorstep_core::sqlite::{optional_uuid_column, time_text};
-use rusqlite::{Transaction, params};
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::db::Tx;
 use super::{ServerStore, StoreError, StoreResult};
 
 /// What happened.
@@ -184,59 +183,54 @@ pub struct AuditEntry {
     pub user_id: Option<Uuid>,
 }
 
-/// Records `event` in `transaction`.
-pub(crate) fn record(
-    transaction: &Transaction<'_>,
-    at: DateTime<Utc>,
-    event: &AuditEvent,
-) -> StoreResult<()> {
-    transaction
-        .prepare_cached(
-            "INSERT INTO audit (at, kind, device_id, cadre_id, client, subject, detail, user_id)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )?
-        .execute(params![
-            time_text(at),
-            event.kind.as_str(),
-            event.device.map(|id| id.to_string()),
-            event.cadre.map(|id| id.to_string()),
-            event.client.map(|address| address.to_string()),
-            event.subject,
-            event.detail,
-            event.user.map(|id| id.to_string()),
-        ])?;
+/// Records `event` in `tx`.
+pub(crate) fn record(tx: &Tx<'_>, at: DateTime<Utc>, event: &AuditEvent) -> StoreResult<()> {
+    tx.execute(
+        "INSERT INTO audit (at, kind, device_id, cadre_id, client, subject, detail, user_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        &[
+            &at,
+            &event.kind.as_str(),
+            &event.device,
+            &event.cadre,
+            &event.client.map(|address| address.to_string()),
+            &event.subject,
+            &event.detail,
+            &event.user,
+        ],
+    )?;
     Ok(())
 }
 
 impl ServerStore {
     /// Records an event of the HTTP layer in a transaction of its own.
     pub fn note(&self, at: DateTime<Utc>, event: &AuditEvent) -> StoreResult<()> {
-        self.write(|transaction| record(transaction, at, event))
+        self.write(|tx| record(tx, at, event))
     }
 
     /// The newest `limit` entries, newest first; of one kind, or all.
     pub fn audit(&self, limit: usize, kind: Option<AuditKind>) -> StoreResult<Vec<AuditEntry>> {
         let limit =
             i64::try_from(limit).map_err(|_| StoreError::Invalid("limit too large".into()))?;
-        self.read(|connection| {
-            let mut statement = connection.prepare(
+        self.read(|tx| {
+            tx.query(
                 "SELECT id, at, kind, device_id, cadre_id, client, subject, detail, user_id FROM audit
-                 WHERE ?1 IS NULL OR kind = ?1 ORDER BY id DESC LIMIT ?2",
-            )?;
-            let rows = statement.query_map(params![kind.map(AuditKind::as_str), limit], |row| {
-                Ok(AuditEntry {
-                    id: row.get::<_, i64>(0)?.unsigned_abs(),
-                    at: row.get(1)?,
-                    kind: row.get(2)?,
-                    device_id: optional_uuid_column(row, 3)?,
-                    cadre_id: optional_uuid_column(row, 4)?,
-                    client: row.get(5)?,
-                    subject: row.get(6)?,
-                    detail: row.get(7)?,
-                    user_id: optional_uuid_column(row, 8)?,
-                })
-            })?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
+                 WHERE CAST(?1 AS TEXT) IS NULL OR kind = ?1 ORDER BY id DESC LIMIT ?2",
+                &[&kind.map(AuditKind::as_str), &limit],
+                |row| {
+                    Ok(AuditEntry {
+                        id: row.get(0)?,
+                        at: row.get(1)?,
+                        kind: row.get(2)?,
+                        device_id: row.get(3)?,
+                        cadre_id: row.get(4)?,
+                        client: row.get(5)?,
+                        subject: row.get(6)?,
+                        detail: row.get(7)?,
+                        user_id: row.get(8)?,
+                    })
+                },
+            )
         })
     }
 }

@@ -11,11 +11,12 @@
 use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
-use doorstep_core::sqlite::{time_text, uuid_column};
+use doorstep_core::sqlite::time_text;
 use doorstep_protocol::limits::check_short_text;
 use doorstep_protocol::{EnrollResponse, PROTOCOL_VERSION};
-use rusqlite::{OptionalExtension, Transaction, params};
 use uuid::Uuid;
+
+use super::db::Tx;
 
 use super::audit::{self, AuditEvent, AuditKind};
 use super::secrets::{expired, new_token, normalise_code, secret_hash};
@@ -52,6 +53,7 @@ enum Enrolment {
 impl ServerStore {
     /// Trades a one-time code for a device identity and token. `client` is
     /// the requester's address, for the audit log.
+    #[tracing::instrument(name = "store", level = "debug", skip_all, fields(attempt = ?attempt))]
     pub fn enroll(
         &self,
         code: &str,
@@ -71,17 +73,18 @@ impl ServerStore {
         // A code nobody issued (a guess) is refused from a read: guesses
         // never take the writer, and the HTTP layer audits them at a
         // bounded rate.
-        let issued = self.read(|connection| {
-            Ok(connection
-                .prepare_cached("SELECT EXISTS (SELECT 1 FROM enroll_codes WHERE code_hash = ?1)")?
-                .query_row([&code_hash], |row| row.get::<_, bool>(0))?)
+        let issued: bool = self.read(|tx| {
+            tx.value(
+                "SELECT EXISTS (SELECT 1 FROM enroll_codes WHERE code_hash = ?1)",
+                &[&code_hash],
+            )
         })?;
         if !issued {
             return Err(StoreError::Enroll(UNKNOWN_CODE.into()));
         }
         let token = new_token();
-        let outcome = self.write(|transaction| {
-            let outcome = enroll_in(transaction, &code_hash, label, attempt, &token, now)?;
+        let outcome = self.write(|tx| {
+            let outcome = enroll_in(tx, &code_hash, label, attempt, &token, now)?;
             let event = match &outcome {
                 Enrolment::Done(response, kind) => AuditEvent::new(*kind)
                     .device(response.device_id)
@@ -90,7 +93,7 @@ impl ServerStore {
                     AuditEvent::new(AuditKind::EnrolRefused).detail(why.clone())
                 }
             };
-            audit::record(transaction, now, &event.client(client))?;
+            audit::record(tx, now, &event.client(client))?;
             Ok(outcome)
         })?;
         match outcome {
@@ -104,39 +107,34 @@ impl ServerStore {
     /// the last (to the minute).
     pub fn authenticate(&self, token: &str, now: DateTime<Utc>) -> StoreResult<DeviceAuth> {
         let hash = secret_hash(token);
-        let found = self.read(|connection| {
-            Ok(connection
-                .prepare_cached(
-                    "SELECT id, cadre_id, first_seen_at IS NULL, last_seen_at < ?2
-                     FROM devices WHERE token_hash = ?1 AND revoked_at IS NULL",
-                )?
-                .query_row(
-                    params![
-                        hash,
-                        time_text(now - chrono::Duration::seconds(CONTACT_PRECISION_SECONDS))
-                    ],
-                    |row| {
-                        Ok((
-                            DeviceAuth {
-                                device_id: uuid_column(row, 0)?,
-                                cadre_id: uuid_column(row, 1)?,
-                            },
-                            row.get::<_, bool>(2)?,
-                            row.get::<_, Option<bool>>(3)?.unwrap_or(true),
-                        ))
-                    },
-                )
-                .optional()?)
+        let found = self.read(|tx| {
+            tx.query_opt(
+                "SELECT id, cadre_id, first_seen_at IS NULL, last_seen_at < ?2
+                 FROM devices WHERE token_hash = ?1 AND revoked_at IS NULL",
+                &[
+                    &hash,
+                    &time_text(now - chrono::Duration::seconds(CONTACT_PRECISION_SECONDS)),
+                ],
+                |row| {
+                    Ok((
+                        DeviceAuth {
+                            device_id: row.get(0)?,
+                            cadre_id: row.get(1)?,
+                        },
+                        row.get::<bool>(2)?,
+                        row.get::<Option<bool>>(3)?.unwrap_or(true),
+                    ))
+                },
+            )
         })?;
         let (auth, first, stale) = found.ok_or(StoreError::Unauthorized)?;
         if first || stale {
-            self.write(|transaction| {
-                transaction
-                    .prepare_cached(
-                        "UPDATE devices SET last_seen_at = ?2, first_seen_at = coalesce(first_seen_at, ?2)
-                         WHERE id = ?1",
-                    )?
-                    .execute(params![auth.device_id.to_string(), time_text(now)])?;
+            self.write(|tx| {
+                tx.execute(
+                    "UPDATE devices SET last_seen_at = ?2, first_seen_at = coalesce(first_seen_at, ?2)
+                     WHERE id = ?1",
+                    &[&auth.device_id, &now],
+                )?;
                 Ok(())
             })?;
         }
@@ -159,29 +157,27 @@ impl ServerStore {
             .map_err(|_| StoreError::Invalid("pending count out of range".into()))?;
         let id = device_id.to_string();
         let stale = time_text(now - chrono::Duration::seconds(CONTACT_PRECISION_SECONDS));
-        let current = self.read(|connection| {
-            Ok(connection
-                .prepare_cached(
-                    "SELECT pending_changes IS ?2 AND pending_reported_at >= ?3 FROM devices WHERE id = ?1",
+        let current = self.read(|tx| {
+            Ok(tx
+                .query_opt(
+                    "SELECT pending_changes IS NOT DISTINCT FROM ?2 AND pending_reported_at >= ?3
+                     FROM devices WHERE id = ?1",
+                    &[&id, &pending, &stale],
+                    |row| row.get::<Option<bool>>(0),
                 )?
-                .query_row(params![id, pending, stale], |row| {
-                    row.get::<_, Option<bool>>(0)
-                })
-                .optional()?
                 .flatten()
                 .unwrap_or(false))
         })?;
         if current {
             return Ok(());
         }
-        self.write(|transaction| {
-            transaction
-                .prepare_cached(
-                    "UPDATE devices SET pending_changes = ?2, pending_reported_at = ?3, last_seen_at = ?3,
-                                        first_seen_at = coalesce(first_seen_at, ?3)
-                     WHERE id = ?1",
-                )?
-                .execute(params![id, pending, time_text(now)])?;
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE devices SET pending_changes = ?2, pending_reported_at = ?3, last_seen_at = ?3,
+                                    first_seen_at = coalesce(first_seen_at, ?3)
+                 WHERE id = ?1",
+                &[&id, &pending, &now],
+            )?;
             Ok(())
         })
     }
@@ -194,15 +190,15 @@ impl ServerStore {
         client: Option<IpAddr>,
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
-        self.write(|transaction| {
-            transaction.execute(
+        self.write(|tx| {
+            tx.execute(
                 "UPDATE devices SET revoked_at = coalesce(revoked_at, ?2),
                                     revoked_reason = coalesce(revoked_reason, 'retired')
                  WHERE id = ?1",
-                params![auth.device_id.to_string(), time_text(now)],
+                &[&auth.device_id, &now],
             )?;
             audit::record(
-                transaction,
+                tx,
                 now,
                 &AuditEvent::new(AuditKind::DeviceRetired)
                     .device(auth.device_id)
@@ -214,29 +210,27 @@ impl ServerStore {
 }
 
 fn enroll_in(
-    transaction: &Transaction<'_>,
+    tx: &Tx<'_>,
     code_hash: &str,
     label: Option<&str>,
     attempt: Option<Uuid>,
     token: &str,
     now: DateTime<Utc>,
 ) -> StoreResult<Enrolment> {
-    let found: Option<CodeRow> = transaction
-        .query_row(
-            "SELECT cadre_id, used_at IS NOT NULL, expires_at, attempt, device_id
-             FROM enroll_codes WHERE code_hash = ?1",
-            [code_hash],
-            |row| {
-                Ok(CodeRow {
-                    cadre_id: row.get(0)?,
-                    used: row.get(1)?,
-                    expired: expired(row, 2, now)?,
-                    attempt: row.get(3)?,
-                    device: row.get(4)?,
-                })
-            },
-        )
-        .optional()?;
+    let found: Option<CodeRow> = tx.query_opt(
+        "SELECT cadre_id, used_at IS NOT NULL, expires_at, attempt, device_id
+         FROM enroll_codes WHERE code_hash = ?1",
+        &[&code_hash],
+        |row| {
+            Ok(CodeRow {
+                cadre_id: row.get(0)?,
+                used: row.get(1)?,
+                expired: expired(row, 2, now)?,
+                attempt: row.get(3)?,
+                device: row.get(4)?,
+            })
+        },
+    )?;
     let attempt_text = attempt.map(|attempt| attempt.to_string());
     let refuse = |why: &str| Ok(Enrolment::Refused(format!("enrolment code {why}")));
     let Some(code) = found else {
@@ -246,7 +240,7 @@ fn enroll_in(
         // The same attempt again: its answer was lost on the way.
         return match (&code.attempt, &code.device) {
             (Some(used_by), Some(device)) if attempt_text.as_deref() == Some(used_by.as_str()) => {
-                retry(transaction, &code.cadre_id, device, token, now)
+                retry(tx, &code.cadre_id, device, token, now)
             }
             _ => refuse("already used; ask the operator for a new one"),
         };
@@ -256,28 +250,22 @@ fn enroll_in(
     }
     let device_id = Uuid::now_v7();
     let now_text = time_text(now);
-    transaction.execute(
+    tx.execute(
         "INSERT INTO devices (id, cadre_id, token_hash, label, enrolled_at, last_seen_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-        params![
-            device_id.to_string(),
-            code.cadre_id,
-            secret_hash(token),
-            label,
-            now_text
+        &[
+            &device_id,
+            &code.cadre_id,
+            &secret_hash(token),
+            &label,
+            &now_text,
         ],
     )?;
-    transaction.execute(
+    tx.execute(
         "UPDATE enroll_codes SET used_at = ?2, device_id = ?3, attempt = ?4 WHERE code_hash = ?1",
-        params![code_hash, now_text, device_id.to_string(), attempt_text],
+        &[&code_hash, &now_text, &device_id, &attempt_text],
     )?;
-    let response = response(
-        transaction,
-        &device_id.to_string(),
-        &code.cadre_id,
-        token,
-        now,
-    )?;
+    let response = response(tx, &device_id.to_string(), &code.cadre_id, token, now)?;
     Ok(Enrolment::Done(response, AuditKind::Enrolled))
 }
 
@@ -285,41 +273,37 @@ fn enroll_in(
 /// new token, provided its token was never used and it is not revoked.
 /// The old token stops working.
 fn retry(
-    transaction: &Transaction<'_>,
+    tx: &Tx<'_>,
     cadre_id: &str,
     device: &str,
     token: &str,
     now: DateTime<Utc>,
 ) -> StoreResult<Enrolment> {
-    let unused: bool = transaction.query_row(
+    let unused: bool = tx.value(
         "SELECT first_seen_at IS NULL AND revoked_at IS NULL FROM devices WHERE id = ?1",
-        [device],
-        |row| row.get(0),
+        &[&device],
     )?;
     if !unused {
         return Ok(Enrolment::Refused(
             "enrolment code already used; ask the operator for a new one".into(),
         ));
     }
-    transaction.execute(
+    tx.execute(
         "UPDATE devices SET token_hash = ?2 WHERE id = ?1",
-        params![device, secret_hash(token)],
+        &[&device, &secret_hash(token)],
     )?;
-    let response = response(transaction, device, cadre_id, token, now)?;
+    let response = response(tx, device, cadre_id, token, now)?;
     Ok(Enrolment::Done(response, AuditKind::EnrolRetried))
 }
 
 fn response(
-    transaction: &Transaction<'_>,
+    tx: &Tx<'_>,
     device: &str,
     cadre_id: &str,
     token: &str,
     now: DateTime<Utc>,
 ) -> StoreResult<EnrollResponse> {
-    let cadre_name: String =
-        transaction.query_row("SELECT name FROM cadres WHERE id = ?1", [cadre_id], |row| {
-            row.get(0)
-        })?;
+    let cadre_name: String = tx.value("SELECT name FROM cadres WHERE id = ?1", &[&cadre_id])?;
     let parse =
         |text: &str| Uuid::parse_str(text).map_err(|error| StoreError::Invalid(error.to_string()));
     Ok(EnrollResponse {

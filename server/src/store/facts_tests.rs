@@ -7,6 +7,7 @@
 use chrono::{Duration, Utc};
 use doorstep_protocol::{Mutation, Outcome};
 
+use super::testing::on_both_backends;
 use super::tests::{device, form, store, visit_change};
 
 type FactsRow = (
@@ -20,26 +21,27 @@ type FactsRow = (
 
 fn facts(store: &super::ServerStore) -> Vec<FactsRow> {
     store
-        .read(|connection| {
-            let mut statement = connection.prepare(
+        .read(|tx| {
+            tx.query(
                 "SELECT household_id, visits, last_visit_at, per_capita_income, risk_category, water_unsafe
                  FROM household_facts ORDER BY household_id",
-            )?;
-            let rows = statement.query_map([], |row| {
-                Ok((
-                    row.get(0)?,
-                    row.get(1)?,
-                    row.get(2)?,
-                    row.get(3)?,
-                    row.get(4)?,
-                    row.get(5)?,
-                ))
-            })?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+                &[],
+                |row| {
+                    Ok((
+                        row.get(0)?,
+                        row.get(1)?,
+                        row.get(2)?,
+                        row.get(3)?,
+                        row.get(4)?,
+                        row.get(5)?,
+                    ))
+                },
+            )
         })
         .unwrap()
 }
 
+on_both_backends! {
 #[test]
 fn facts_follow_the_latest_visit_and_equal_a_rebuild() {
     let (_directory, store) = store();
@@ -63,15 +65,14 @@ fn facts_follow_the_latest_visit_and_equal_a_rebuild() {
             .all(|result| result.outcome == Outcome::Applied)
     );
 
-    let days = |store: &super::ServerStore| -> Vec<(String, String, i64)> {
+    let days = |store: &crate::store::ServerStore| -> Vec<(String, String, i64)> {
         store
-            .read(|connection| {
-                let mut statement = connection.prepare(
+            .read(|tx| {
+                tx.query(
                     "SELECT village_code, day, visits FROM village_visit_days ORDER BY 1, 2",
-                )?;
-                let rows =
-                    statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
-                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+                    &[],
+                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                )
             })
             .unwrap()
     };
@@ -95,11 +96,9 @@ fn facts_follow_the_latest_visit_and_equal_a_rebuild() {
     );
 
     store
-        .write(|transaction| {
-            transaction
-                .execute_batch("DELETE FROM household_migrants; DELETE FROM household_facts;")?;
-            super::facts::fill_all(transaction)?;
-            Ok(())
+        .write(|tx| {
+            tx.batch("DELETE FROM household_migrants; DELETE FROM household_facts;")?;
+            crate::store::facts::fill(tx)
         })
         .unwrap();
     assert_eq!(
@@ -126,13 +125,12 @@ fn refused_changes_are_kept_once_per_sequence_with_their_attempts() {
         assert!(matches!(results[0].outcome, Outcome::Rejected { .. }));
     }
     let kept: Vec<(String, String, i64, Option<String>)> = store
-        .read(|connection| {
-            let mut statement = connection
-                .prepare("SELECT entity, code, attempts, household_id FROM rejected_changes")?;
-            let rows = statement.query_map([], |row| {
-                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
-            })?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        .read(|tx| {
+            tx.query(
+                "SELECT entity, code, attempts, household_id FROM rejected_changes",
+                &[],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+            )
         })
         .unwrap();
     assert_eq!(
@@ -144,4 +142,5 @@ fn refused_changes_are_kept_once_per_sequence_with_their_attempts() {
             Some(uuid::Uuid::from_u128(1).to_string())
         )]
     );
+}
 }

@@ -7,10 +7,8 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use doorstep_core::sqlite::time_text;
-use doorstep_protocol::is_file_reference;
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
+use super::db::Tx;
 use super::rows::SCOPE_CTE;
 use super::{DeviceAuth, Scope, ServerStore, StoreResult};
 
@@ -40,46 +38,26 @@ pub struct NamedFile {
     pub media_type: Option<String>,
 }
 
-/// Notes the files a visit names, keeping only real references (an old
-/// form's answer may hold a bare file name).
-pub(super) fn record_visit_files(
-    transaction: &Transaction<'_>,
-    visit_id: &str,
-    named: &[String],
-) -> StoreResult<()> {
-    let mut insert = transaction
-        .prepare_cached("INSERT OR IGNORE INTO visit_files (visit_id, sha256) VALUES (?1, ?2)")?;
-    for reference in named.iter().filter(|name| is_file_reference(name)) {
-        insert.execute(params![visit_id, reference])?;
-    }
-    Ok(())
-}
-
-fn size_column(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<u64> {
-    let size: i64 = row.get(index)?;
-    Ok(u64::try_from(size).unwrap_or(0))
-}
-
-fn stored(connection: &Connection, sha256: &str) -> StoreResult<Option<FileRecord>> {
-    Ok(connection
-        .prepare_cached("SELECT size, media_type FROM stored_files WHERE sha256 = ?1")?
-        .query_row([sha256], |row| {
+fn stored(tx: &Tx<'_>, sha256: &str) -> StoreResult<Option<FileRecord>> {
+    tx.query_opt(
+        "SELECT size, media_type FROM stored_files WHERE sha256 = ?1",
+        &[&sha256],
+        |row| {
             Ok(FileRecord {
                 sha256: sha256.to_owned(),
-                size: size_column(row, 0)?,
+                size: row.get(0)?,
                 media_type: row.get(1)?,
             })
-        })
-        .optional()?)
+        },
+    )
 }
 
-fn expected(connection: &Connection, device: &str, sha256: &str) -> StoreResult<bool> {
-    Ok(connection
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM visit_files f JOIN visits v ON v.id = f.visit_id
-                            WHERE f.sha256 = ?1 AND v.device_id = ?2)",
-        )?
-        .query_row(params![sha256, device], |row| row.get(0))?)
+fn expected(tx: &Tx<'_>, device: &str, sha256: &str) -> StoreResult<bool> {
+    tx.value(
+        "SELECT EXISTS (SELECT 1 FROM visit_files f JOIN visits v ON v.id = f.visit_id
+                        WHERE f.sha256 = ?1 AND v.device_id = ?2)",
+        &[&sha256, &device],
+    )
 }
 
 impl ServerStore {
@@ -91,22 +69,17 @@ impl ServerStore {
         references: &[String],
     ) -> StoreResult<Vec<(Option<FileRecord>, bool)>> {
         let device = auth.device_id.to_string();
-        self.read(|connection| {
+        self.read(|tx| {
             references
                 .iter()
-                .map(|reference| {
-                    Ok((
-                        stored(connection, reference)?,
-                        expected(connection, &device, reference)?,
-                    ))
-                })
+                .map(|reference| Ok((stored(tx, reference)?, expected(tx, &device, reference)?)))
                 .collect()
         })
     }
 
     /// The file, if the server holds it whole.
     pub fn stored_file(&self, sha256: &str) -> StoreResult<Option<FileRecord>> {
-        self.read(|connection| stored(connection, sha256))
+        self.read(|tx| stored(tx, sha256))
     }
 
     /// Notes that a file is durably in the file store (again is no error:
@@ -116,19 +89,18 @@ impl ServerStore {
         file: &FileRecord,
         now: DateTime<Utc>,
     ) -> StoreResult<FileRecord> {
-        self.write(|transaction| {
-            transaction
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO stored_files (sha256, size, media_type, stored_at)
-                     VALUES (?1, ?2, ?3, ?4)",
-                )?
-                .execute(params![
-                    file.sha256,
-                    i64::try_from(file.size).unwrap_or(i64::MAX),
-                    file.media_type,
-                    time_text(now)
-                ])?;
-            Ok(stored(transaction, &file.sha256)?.unwrap_or_else(|| file.clone()))
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO stored_files (sha256, size, media_type, stored_at)
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+                &[
+                    &file.sha256,
+                    &i64::try_from(file.size).unwrap_or(i64::MAX),
+                    &file.media_type,
+                    &now,
+                ],
+            )?;
+            Ok(stored(tx, &file.sha256)?.unwrap_or_else(|| file.clone()))
         })
     }
 
@@ -137,38 +109,32 @@ impl ServerStore {
     /// caller cannot tell which).
     pub fn device_file(&self, auth: DeviceAuth, sha256: &str) -> StoreResult<Option<FileRecord>> {
         let cadre = auth.cadre_id.to_string();
-        self.read(|connection| {
-            let named: bool = connection
-                .prepare_cached(&format!(
+        self.read(|tx| {
+            let named: bool = tx.value(
+                &format!(
                     "{SCOPE_CTE} SELECT EXISTS (SELECT 1 FROM visit_files f JOIN visits v ON v.id = f.visit_id
                                   WHERE f.sha256 = ?2 AND v.household_id IN (SELECT id FROM scope))"
-                ))?
-                .query_row(params![cadre, sha256], |row| row.get(0))?;
-            if named {
-                stored(connection, sha256)
-            } else {
-                Ok(None)
-            }
+                ),
+                &[&cadre, &sha256],
+            )?;
+            if named { stored(tx, sha256) } else { Ok(None) }
         })
     }
 
     /// The file for a console account: held whole and named by a visit of
     /// a household in its scope.
     pub fn console_file(&self, scope: &Scope, sha256: &str) -> StoreResult<Option<FileRecord>> {
-        self.read(|connection| {
-            let named: bool = connection
-                .prepare(&format!(
+        self.read(|tx| {
+            let named: bool = tx.value(
+                &format!(
                     "SELECT EXISTS (SELECT 1 FROM visit_files f JOIN visits v ON v.id = f.visit_id
                                     JOIN households h ON h.id = v.household_id
                                     WHERE f.sha256 = ?1 AND {})",
                     scope.villages_sql("h.village_code")
-                ))?
-                .query_row([sha256], |row| row.get(0))?;
-            if named {
-                stored(connection, sha256)
-            } else {
-                Ok(None)
-            }
+                ),
+                &[&sha256],
+            )?;
+            if named { stored(tx, sha256) } else { Ok(None) }
         })
     }
 
@@ -178,22 +144,21 @@ impl ServerStore {
         &self,
         visit_ids: &[String],
     ) -> StoreResult<HashMap<String, Vec<NamedFile>>> {
-        self.read(|connection| {
-            let mut statement = connection.prepare_cached(
-                "SELECT f.sha256, s.media_type FROM visit_files f
-                 LEFT JOIN stored_files s ON s.sha256 = f.sha256
-                 WHERE f.visit_id = ?1 ORDER BY f.sha256",
-            )?;
+        self.read(|tx| {
             let mut files = HashMap::new();
             for visit in visit_ids {
-                let named = statement
-                    .query_map([visit], |row| {
+                let named = tx.query(
+                    "SELECT f.sha256, s.media_type FROM visit_files f
+                     LEFT JOIN stored_files s ON s.sha256 = f.sha256
+                     WHERE f.visit_id = ?1 ORDER BY f.sha256",
+                    &[visit],
+                    |row| {
                         Ok(NamedFile {
                             sha256: row.get(0)?,
                             media_type: row.get(1)?,
                         })
-                    })?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                    },
+                )?;
                 if !named.is_empty() {
                     files.insert(visit.clone(), named);
                 }
@@ -204,29 +169,30 @@ impl ServerStore {
 
     /// Visits whose files have not all arrived, oldest received first.
     pub fn missing_files(&self) -> StoreResult<Vec<MissingFiles>> {
-        self.read(|connection| {
-            let mut statement = connection.prepare(
+        self.read(|tx| {
+            let mut visits: Vec<MissingFiles> = Vec::new();
+            tx.each(
                 "SELECT v.id, v.household_id, v.device_id, v.received_at, f.sha256
                  FROM visit_files f JOIN visits v ON v.id = f.visit_id
                  WHERE NOT EXISTS (SELECT 1 FROM stored_files s WHERE s.sha256 = f.sha256)
                  ORDER BY v.received_at, v.id, f.sha256",
+                &[],
+                |row| {
+                    let visit_id: String = row.get(0)?;
+                    let sha256: String = row.get(4)?;
+                    match visits.last_mut() {
+                        Some(last) if last.visit_id == visit_id => last.missing.push(sha256),
+                        _ => visits.push(MissingFiles {
+                            visit_id,
+                            household_id: row.get(1)?,
+                            device_id: row.get(2)?,
+                            received_at: row.get(3)?,
+                            missing: vec![sha256],
+                        }),
+                    }
+                    Ok(true)
+                },
             )?;
-            let mut rows = statement.query([])?;
-            let mut visits: Vec<MissingFiles> = Vec::new();
-            while let Some(row) = rows.next()? {
-                let visit_id: String = row.get(0)?;
-                let sha256: String = row.get(4)?;
-                match visits.last_mut() {
-                    Some(last) if last.visit_id == visit_id => last.missing.push(sha256),
-                    _ => visits.push(MissingFiles {
-                        visit_id,
-                        household_id: row.get(1)?,
-                        device_id: row.get(2)?,
-                        received_at: row.get(3)?,
-                        missing: vec![sha256],
-                    }),
-                }
-            }
             Ok(visits)
         })
     }

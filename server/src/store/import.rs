@@ -3,13 +3,14 @@
 //! server write in each changed field's log, identical ones left alone.
 
 use chrono::Utc;
-use doorstep_core::sqlite::{household_record_from_row, time_text};
+use doorstep_core::sqlite::time_text;
 use doorstep_protocol::limits::{MAX_SHORT_TEXT_CHARS, check_short_text};
 use doorstep_protocol::{AreaRecord, Hlc, HouseholdField, HouseholdRecord};
-use rusqlite::{OptionalExtension, Transaction, params};
 use serde::Serialize;
 
 use super::audit::{self, AuditEvent, AuditKind};
+use super::db::{Dialect, Tx};
+use super::rows::{SELECT_HOUSEHOLD, household_from};
 use super::{ServerStore, StoreError, StoreResult};
 
 /// What an import did: areas written, households inserted, updated and
@@ -38,32 +39,35 @@ impl ServerStore {
         for household in households {
             check_household(household)?;
         }
-        let clock = Utc::now();
-        self.write(|transaction| {
+        let clock = self.now();
+        self.write(|tx| {
             let mut report = ImportReport::default();
             let mut sorted: Vec<&AreaRecord> = areas.iter().collect();
             sorted.sort_by_key(|area| area.code.len());
             for area in sorted {
-                report.areas += transaction
-                    .prepare_cached(
-                        "INSERT INTO areas (code, name, level, parent_code) VALUES (?1, ?2, ?3, ?4)
-                         ON CONFLICT (code) DO UPDATE SET name = excluded.name, level = excluded.level,
-                                                         parent_code = excluded.parent_code
-                         WHERE (name, level, coalesce(parent_code, '')) IS NOT
-                               (excluded.name, excluded.level, coalesce(excluded.parent_code, ''))",
-                    )?
-                    .execute(params![area.code, area.name, area.level.as_str(), area.parent_code])?
-                    as u64;
+                report.areas += tx.execute(
+                    "INSERT INTO areas (code, name, level, parent_code) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (code) DO UPDATE SET name = excluded.name, level = excluded.level,
+                                                     parent_code = excluded.parent_code
+                     WHERE areas.name <> excluded.name OR areas.level <> excluded.level
+                        OR coalesce(areas.parent_code, '') <> coalesce(excluded.parent_code, '')",
+                    &[
+                        &area.code,
+                        &area.name,
+                        &area.level.as_str(),
+                        &area.parent_code,
+                    ],
+                )?;
             }
             for household in households {
-                match upsert_household(transaction, household, clock)? {
+                match upsert_household(tx, household, clock)? {
                     Upsert::Inserted => report.inserted += 1,
                     Upsert::Updated => report.updated += 1,
                     Upsert::Unchanged => report.unchanged += 1,
                 }
             }
             audit::record(
-                transaction,
+                tx,
                 clock,
                 &AuditEvent::new(AuditKind::HouseholdsImported).detail(format!(
                     "{} areas, {} inserted, {} updated, {} unchanged",
@@ -82,60 +86,65 @@ enum Upsert {
 }
 
 fn upsert_household(
-    transaction: &Transaction<'_>,
+    tx: &Tx<'_>,
     household: &HouseholdRecord,
     clock: chrono::DateTime<Utc>,
 ) -> StoreResult<Upsert> {
     let now_text = time_text(clock);
     let now = now_text.as_str();
     let key = household.id.to_string();
-    let existing: Option<HouseholdRecord> = transaction
-        .prepare_cached(&format!("{} WHERE id = ?1", super::rows::SELECT_HOUSEHOLD))?
-        .query_row([&key], household_record_from_row)
-        .optional()?;
+    // Locked until the import commits (on PostgreSQL a device's merge of
+    // the same household on another server waits).
+    let lock = match tx.dialect() {
+        Dialect::Sqlite => "",
+        Dialect::Postgres => " FOR UPDATE",
+    };
+    let existing: Option<HouseholdRecord> = tx.query_opt(
+        &format!("{SELECT_HOUSEHOLD} WHERE id = ?1{lock}"),
+        &[&key],
+        household_from,
+    )?;
     let version = match &existing {
         None => 1,
         Some(current) if same_fields(current, household) => return Ok(Upsert::Unchanged),
         Some(current) => current.version + 1,
     };
-    let village_known: bool = transaction
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM areas WHERE code = ?1 AND level = 'village')",
-        )?
-        .query_row([&household.village_code], |row| row.get(0))?;
+    let village_known: bool = tx.value(
+        "SELECT EXISTS (SELECT 1 FROM areas WHERE code = ?1 AND level = 'village')",
+        &[&household.village_code],
+    )?;
     if !village_known {
         return Err(StoreError::Invalid(format!(
             "household {key}: village {} is not known",
             household.village_code
         )));
     }
-    transaction
-        .prepare_cached(
-            "INSERT INTO households (id, village_code, head_name, id_card_suffix, group_name, members, phone,
-                                     address, lat, lon, category, version, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
-             ON CONFLICT (id) DO UPDATE SET village_code = excluded.village_code, head_name = excluded.head_name,
-                id_card_suffix = excluded.id_card_suffix, group_name = excluded.group_name,
-                members = excluded.members, phone = excluded.phone, address = excluded.address,
-                lat = excluded.lat, lon = excluded.lon, category = excluded.category,
-                version = excluded.version, updated_at = excluded.updated_at",
-        )?
-        .execute(params![
-            key,
-            household.village_code,
-            household.head_name,
-            household.id_card_suffix,
-            household.group,
-            household.members,
-            household.phone,
-            household.address,
-            household.lat,
-            household.lon,
-            household.category,
-            i64::try_from(version).unwrap_or(i64::MAX),
-            now,
-        ])?;
-    super::facts::refresh_household(transaction, &key)?;
+    tx.execute(
+        "INSERT INTO households (id, village_code, head_name, id_card_suffix, group_name, members, phone,
+                                 address, lat, lon, category, version, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+         ON CONFLICT (id) DO UPDATE SET village_code = excluded.village_code, head_name = excluded.head_name,
+            id_card_suffix = excluded.id_card_suffix, group_name = excluded.group_name,
+            members = excluded.members, phone = excluded.phone, address = excluded.address,
+            lat = excluded.lat, lon = excluded.lon, category = excluded.category,
+            version = excluded.version, updated_at = excluded.updated_at",
+        &[
+            &key,
+            &household.village_code,
+            &household.head_name,
+            &household.id_card_suffix,
+            &household.group,
+            &household.members,
+            &household.phone,
+            &household.address,
+            &household.lat,
+            &household.lon,
+            &household.category,
+            &i64::try_from(version).unwrap_or(i64::MAX),
+            &now,
+        ],
+    )?;
+    super::facts::refresh_household(tx, &key)?;
     if let Some(current) = &existing {
         // The operator's import is a write like a cadre's: it moves the
         // fields' merge clocks, so an edit made before it is concurrent.
@@ -143,7 +152,7 @@ fn upsert_household(
             let value = field.get(household);
             if value != field.get(current) {
                 super::merge::record_write(
-                    transaction,
+                    tx,
                     &super::merge::FieldWrite {
                         household: &key,
                         field,
@@ -159,7 +168,7 @@ fn upsert_household(
             }
         }
     }
-    super::rows::log_household_change(transaction, household.id, None, now)?;
+    super::rows::log_household_change(tx, household.id, None, now)?;
     Ok(if existing.is_some() {
         Upsert::Updated
     } else {

@@ -12,21 +12,20 @@
 //! sync.
 
 use chrono::{DateTime, Utc};
-use doorstep_core::sqlite::{
-    CONFLICT_COLUMNS, conflict_from_row, count_column, household_field_column,
-    household_record_from_row, json_column, optional_uuid_column, time_column, time_text,
-    uuid_column,
-};
+use doorstep_core::sqlite::time_text;
 use doorstep_core::sync::merge::{FieldClock, FieldMerge, IncomingEdit, merge_field};
 use doorstep_protocol::{
     ConflictRecord, Hlc, HouseholdEdit, HouseholdField, HouseholdRecord, Outcome, RejectCode,
 };
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_json::Value;
 use uuid::Uuid;
 
 use super::DeviceAuth;
-use super::rows::{SELECT_HOUSEHOLD, log_household_change};
+use super::db::{Dialect, Json, Tx};
+use super::rows::{
+    CONFLICT_COLUMNS, LogEntry, SELECT_HOUSEHOLD, append_log, conflict_from, field_from,
+    household_from, log_household_change,
+};
 use super::{ServerStore, StoreError, StoreResult};
 
 /// One value that lost a same-field conflict, and the one that won.
@@ -44,7 +43,7 @@ struct Conflict {
 /// Merges one device edit into the household (already checked to exist and
 /// to be in the device's write scope).
 pub(crate) fn apply_edit(
-    transaction: &Transaction<'_>,
+    tx: &Tx<'_>,
     auth: DeviceAuth,
     edit: &HouseholdEdit,
     now: DateTime<Utc>,
@@ -61,9 +60,7 @@ pub(crate) fn apply_edit(
         }
     }
     let key = edit.household_id.to_string();
-    let mut record = transaction
-        .prepare_cached(&format!("{SELECT_HOUSEHOLD} WHERE id = ?1"))?
-        .query_row([&key], household_record_from_row)?;
+    let mut record = lock_household(tx, &key)?;
     if edit.base_version > record.version {
         return Ok(rejected(
             RejectCode::Malformed,
@@ -84,7 +81,7 @@ pub(crate) fn apply_edit(
     let mut conflicts = Vec::new();
     for (field, value) in &edit.fields {
         let current = field.get(&record);
-        let clock = field_clock(transaction, &key, *field)?;
+        let clock = field_clock(tx, &key, *field)?;
         let decision = merge_field(&current, clock.as_ref(), value, &incoming);
         let (theirs_hlc, theirs_by) =
             clock.map_or((Hlc::default(), None), |clock| (clock.hlc, clock.origin));
@@ -123,7 +120,7 @@ pub(crate) fn apply_edit(
         for (field, value) in &writes {
             field.set(&mut record, value);
             record_write(
-                transaction,
+                tx,
                 &FieldWrite {
                     household: &key,
                     field: *field,
@@ -137,18 +134,29 @@ pub(crate) fn apply_edit(
                 },
             )?;
         }
-        store_record(transaction, &record, &now_text)?;
+        store_record(tx, &record, &now_text)?;
     }
-    log_household_change(
-        transaction,
-        edit.household_id,
-        Some(auth.device_id),
-        &now_text,
-    )?;
+    log_household_change(tx, edit.household_id, Some(auth.device_id), &now_text)?;
     for conflict in &conflicts {
-        log_conflict(transaction, &key, record.version, conflict, &now_text)?;
+        log_conflict(tx, &key, record.version, conflict, &now_text)?;
     }
     Ok(Outcome::Applied)
+}
+
+/// The household as it is now, its row locked until the transaction ends
+/// (on PostgreSQL another server's merge of the same household waits; on
+/// SQLite the one writer already excludes it), so no merge is lost.
+pub(crate) fn lock_household(tx: &Tx<'_>, key: &str) -> StoreResult<HouseholdRecord> {
+    let lock = match tx.dialect() {
+        Dialect::Sqlite => "",
+        Dialect::Postgres => " FOR UPDATE",
+    };
+    tx.query_opt(
+        &format!("{SELECT_HOUSEHOLD} WHERE id = ?1{lock}"),
+        &[&key],
+        household_from,
+    )?
+    .ok_or_else(|| StoreError::NotFound(format!("household {key} does not exist")))
 }
 
 /// One write of one field, for the field log.
@@ -164,118 +172,104 @@ pub(crate) struct FieldWrite<'a> {
     pub at: &'a str,
 }
 
-pub(crate) fn record_write(
-    transaction: &Transaction<'_>,
-    write: &FieldWrite<'_>,
-) -> StoreResult<()> {
-    transaction
-        .prepare_cached(
-            "INSERT INTO household_fields (household_id, field, version, value, hlc, origin_device, edit_id,
-                                           base_version, changed_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        )?
-        .execute(params![
-            write.household,
-            write.field.as_str(),
-            signed(write.version)?,
-            write.value.to_string(),
-            signed(write.hlc.0)?,
-            write.origin,
-            write.edit.map(|id| id.to_string()),
-            signed(write.base)?,
-            write.at,
-        ])?;
+pub(crate) fn record_write(tx: &Tx<'_>, write: &FieldWrite<'_>) -> StoreResult<()> {
+    tx.execute(
+        "INSERT INTO household_fields (household_id, field, version, value, hlc, origin_device, edit_id,
+                                       base_version, changed_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        &[
+            &write.household,
+            &write.field.as_str(),
+            &signed(write.version)?,
+            &write.value.to_string(),
+            &signed(write.hlc.0)?,
+            &write.origin,
+            &write.edit,
+            &signed(write.base)?,
+            &write.at,
+        ],
+    )?;
     Ok(())
 }
 
-pub(crate) fn store_record(
-    transaction: &Transaction<'_>,
-    record: &HouseholdRecord,
-    now: &str,
-) -> StoreResult<()> {
-    transaction
-        .prepare_cached(
-            "UPDATE households SET head_name = ?2, group_name = ?3, members = ?4, phone = ?5, address = ?6,
-                                   category = ?7, version = ?8, updated_at = ?9
-             WHERE id = ?1",
-        )?
-        .execute(params![
-            record.id.to_string(),
-            record.head_name,
-            record.group,
-            record.members,
-            record.phone,
-            record.address,
-            record.category,
-            signed(record.version)?,
-            now,
-        ])?;
-    super::facts::refresh_household(transaction, &record.id.to_string())?;
+pub(crate) fn store_record(tx: &Tx<'_>, record: &HouseholdRecord, now: &str) -> StoreResult<()> {
+    tx.execute(
+        "UPDATE households SET head_name = ?2, group_name = ?3, members = ?4, phone = ?5, address = ?6,
+                               category = ?7, version = ?8, updated_at = ?9
+         WHERE id = ?1",
+        &[
+            &record.id,
+            &record.head_name,
+            &record.group,
+            &record.members,
+            &record.phone,
+            &record.address,
+            &record.category,
+            &signed(record.version)?,
+            &now,
+        ],
+    )?;
+    super::facts::refresh_household(tx, &record.id.to_string())?;
     Ok(())
 }
 
 pub(crate) fn field_clock(
-    transaction: &Transaction<'_>,
+    tx: &Tx<'_>,
     household: &str,
     field: HouseholdField,
 ) -> StoreResult<Option<FieldClock>> {
-    Ok(transaction
-        .prepare_cached(
-            "SELECT version, hlc, origin_device FROM household_fields
-             WHERE household_id = ?1 AND field = ?2 ORDER BY version DESC LIMIT 1",
-        )?
-        .query_row(params![household, field.as_str()], |row| {
+    tx.query_opt(
+        "SELECT version, hlc, origin_device FROM household_fields
+         WHERE household_id = ?1 AND field = ?2 ORDER BY version DESC LIMIT 1",
+        &[&household, &field.as_str()],
+        |row| {
             Ok(FieldClock {
-                version: count_column(row, 0)?,
-                hlc: Hlc(count_column(row, 1)?),
-                origin: optional_uuid_column(row, 2)?,
+                version: row.get(0)?,
+                hlc: Hlc(row.get(1)?),
+                origin: row.get(2)?,
             })
-        })
-        .optional()?)
+        },
+    )
 }
 
 fn log_conflict(
-    transaction: &Transaction<'_>,
+    tx: &Tx<'_>,
     household: &str,
     version: u64,
     conflict: &Conflict,
     now: &str,
 ) -> StoreResult<()> {
-    transaction
-        .prepare_cached(
-            "INSERT INTO conflicts (household_id, field, version, kept, lost, kept_by, lost_by, kept_hlc, lost_hlc,
-                                    lost_edit, decided_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        )?
-        .execute(params![
-            household,
-            conflict.field.as_str(),
-            signed(version)?,
-            conflict.kept.to_string(),
-            conflict.lost.to_string(),
-            conflict.kept_by.map(|id| id.to_string()),
-            conflict.lost_by.map(|id| id.to_string()),
-            signed(conflict.kept_hlc.0)?,
-            signed(conflict.lost_hlc.0)?,
-            conflict.lost_edit.map(|id| id.to_string()),
-            now,
-        ])?;
-    let id = transaction.last_insert_rowid();
-    transaction
-        .prepare_cached(
-            "INSERT INTO changes (entity, entity_id, household_id, origin_device, created_at)
-             VALUES ('conflict', ?1, ?2, ?3, ?4)",
-        )?
-        .execute(params![
-            id.to_string(),
-            household,
-            conflict
+    let id: i64 = tx.value(
+        "INSERT INTO conflicts (household_id, field, version, kept, lost, kept_by, lost_by, kept_hlc, lost_hlc,
+                                lost_edit, decided_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING id",
+        &[
+            &household,
+            &conflict.field.as_str(),
+            &signed(version)?,
+            &conflict.kept.to_string(),
+            &conflict.lost.to_string(),
+            &conflict.kept_by,
+            &conflict.lost_by,
+            &signed(conflict.kept_hlc.0)?,
+            &signed(conflict.lost_hlc.0)?,
+            &conflict.lost_edit,
+            &now,
+        ],
+    )?;
+    append_log(
+        tx,
+        &[LogEntry {
+            entity: "conflict",
+            entity_id: id.to_string(),
+            household: Some(household.to_string()),
+            origin: conflict
                 .lost_by
                 .or(conflict.kept_by)
                 .map(|id| id.to_string()),
-            now
-        ])?;
-    Ok(())
+        }],
+        now,
+    )
 }
 
 fn rejected(code: RejectCode, reason: String) -> Outcome {
@@ -286,16 +280,12 @@ pub(crate) fn signed(value: u64) -> StoreResult<i64> {
     i64::try_from(value).map_err(|_| StoreError::Invalid(format!("{value} is out of range")))
 }
 
-pub(crate) fn load_conflict(
-    connection: &Connection,
-    id: &str,
-) -> StoreResult<Option<ConflictRecord>> {
-    Ok(connection
-        .prepare_cached(&format!(
-            "SELECT {CONFLICT_COLUMNS} FROM conflicts WHERE id = ?1"
-        ))?
-        .query_row([id], conflict_from_row)
-        .optional()?)
+pub(crate) fn load_conflict(tx: &Tx<'_>, id: i64) -> StoreResult<Option<ConflictRecord>> {
+    tx.query_opt(
+        &format!("SELECT {CONFLICT_COLUMNS} FROM conflicts WHERE id = ?1"),
+        &[&id],
+        conflict_from,
+    )
 }
 
 /// The conflicts settled about one household, oldest first.
@@ -308,19 +298,18 @@ pub(crate) const SNAPSHOT_CONFLICTS: i64 = 20;
 /// The latest conflicts of a household (at most [`SNAPSHOT_CONFLICTS`]),
 /// oldest first.
 pub(crate) fn household_conflicts(
-    connection: &Connection,
+    tx: &Tx<'_>,
     household: Uuid,
 ) -> StoreResult<Vec<ConflictRecord>> {
-    let mut statement = connection.prepare_cached(&format!(
-        "SELECT {CONFLICT_COLUMNS} FROM (
-             SELECT * FROM conflicts WHERE household_id = ?1 ORDER BY id DESC LIMIT ?2
-         ) ORDER BY id"
-    ))?;
-    let rows = statement.query_map(
-        params![household.to_string(), SNAPSHOT_CONFLICTS],
-        conflict_from_row,
-    )?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    tx.query(
+        &format!(
+            "SELECT {CONFLICT_COLUMNS} FROM (
+                 SELECT * FROM conflicts WHERE household_id = ?1 ORDER BY id DESC LIMIT ?2
+             ) latest ORDER BY id"
+        ),
+        &[&household, &SNAPSHOT_CONFLICTS],
+        conflict_from,
+    )
 }
 
 /// One write in a household's field log.
@@ -341,49 +330,52 @@ pub struct FieldHistory {
 impl ServerStore {
     /// A household as the server holds it now.
     pub fn household(&self, id: Uuid) -> StoreResult<Option<HouseholdRecord>> {
-        self.read(|connection| {
-            Ok(connection
-                .prepare_cached(&format!("{SELECT_HOUSEHOLD} WHERE id = ?1"))?
-                .query_row([id.to_string()], household_record_from_row)
-                .optional()?)
+        self.read(|tx| {
+            tx.query_opt(
+                &format!("{SELECT_HOUSEHOLD} WHERE id = ?1"),
+                &[&id],
+                household_from,
+            )
         })
     }
 
     /// Same-field conflicts the merge settled, oldest first; of one
     /// household, or all.
     pub fn conflicts(&self, household: Option<Uuid>) -> StoreResult<Vec<ConflictRecord>> {
-        self.read(|connection| {
-            let mut statement = connection.prepare_cached(&format!(
-                "SELECT {CONFLICT_COLUMNS} FROM conflicts WHERE ?1 IS NULL OR household_id = ?1 ORDER BY id"
-            ))?;
-            let rows =
-                statement.query_map([household.map(|id| id.to_string())], conflict_from_row)?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        self.read(|tx| {
+            tx.query(
+                &format!(
+                    "SELECT {CONFLICT_COLUMNS} FROM conflicts
+                     WHERE CAST(?1 AS TEXT) IS NULL OR household_id = ?1 ORDER BY id"
+                ),
+                &[&household],
+                conflict_from,
+            )
         })
     }
 
     /// Every write of every field of one household, in version order: who
     /// changed what, from which base.
     pub fn household_history(&self, household: Uuid) -> StoreResult<Vec<FieldHistory>> {
-        self.read(|connection| {
-            let mut statement = connection.prepare_cached(
+        self.read(|tx| {
+            tx.query(
                 "SELECT household_id, field, version, value, hlc, origin_device, edit_id, base_version, changed_at
                  FROM household_fields WHERE household_id = ?1 ORDER BY version, field",
-            )?;
-            let rows = statement.query_map([household.to_string()], |row| {
-                Ok(FieldHistory {
-                    household_id: uuid_column(row, 0)?,
-                    field: household_field_column(row, 1)?,
-                    version: row.get::<_, i64>(2)?.unsigned_abs(),
-                    value: json_column(row, 3)?,
-                    hlc: Hlc(row.get::<_, i64>(4)?.unsigned_abs()),
-                    origin: optional_uuid_column(row, 5)?,
-                    edit: optional_uuid_column(row, 6)?,
-                    base_version: row.get::<_, i64>(7)?.unsigned_abs(),
-                    changed_at: time_column(row, 8)?,
-                })
-            })?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
+                &[&household],
+                |row| {
+                    Ok(FieldHistory {
+                        household_id: row.get(0)?,
+                        field: field_from(row, 1)?,
+                        version: row.get(2)?,
+                        value: row.get::<Json<Value>>(3)?.0,
+                        hlc: Hlc(row.get(4)?),
+                        origin: row.get(5)?,
+                        edit: row.get(6)?,
+                        base_version: row.get(7)?,
+                        changed_at: row.get(8)?,
+                    })
+                },
+            )
         })
     }
 }

@@ -1,10 +1,10 @@
-//! The server's embedded store: one SQLite file (nothing to install).
-//!
-//! One writer connection behind a mutex and a small pool of readers; WAL lets
-//! pulls read while a push writes. `synchronous=FULL`: a push is durable
-//! before it is acknowledged. Admin commands open the same file from another
-//! process and their writes take effect at once (the server caches nothing
-//! that they change).
+//! The server's store: the rules (who may read and write what, the
+//! exactly-once ledger, merges, scopes) over one of two backends (`db`):
+//! the embedded SQLite file (the default, nothing to install) or
+//! PostgreSQL (a prefecture or a province, several servers on one
+//! database). Admin commands open the same database from another process
+//! and their writes take effect at once (the server caches nothing that
+//! they change).
 //!
 //! All methods are blocking; the HTTP layer calls them from
 //! `spawn_blocking`.
@@ -12,6 +12,7 @@
 mod admin;
 mod audit;
 pub mod browse;
+pub mod db;
 mod enroll;
 mod export;
 mod facts;
@@ -22,6 +23,8 @@ pub mod people;
 mod published;
 mod pull;
 mod push;
+mod push_batch;
+mod push_eval;
 mod review;
 mod rows;
 pub mod scope;
@@ -30,14 +33,18 @@ pub mod tokens;
 pub mod users;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 
-use doorstep_core::sqlite::{self, Durability, MigrateError, Migration};
+use chrono::{DateTime, Utc};
+
+use doorstep_core::sqlite::{Durability, Migration};
 use doorstep_forms::Form;
-use rusqlite::{Connection, Transaction, TransactionBehavior};
 use uuid::Uuid;
+
+use db::Tx;
+use db::pg::PgMigration;
+pub use db::{DbError, DbErrorKind, Dialect};
 
 pub use admin::{Assignment, AssignmentTarget, CadreSummary, DeviceSummary, EnrollCode};
 pub use audit::{AuditEntry, AuditEvent, AuditKind};
@@ -98,7 +105,18 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0008_files.sql"),
         after: None,
     },
+    Migration {
+        version: 9,
+        sql: include_str!("migrations/0009_log_head.sql"),
+        after: None,
+    },
 ];
+
+/// PostgreSQL's migrations: its first is the SQLite schema at version 9.
+pub const PG_MIGRATIONS: &[PgMigration] = &[PgMigration {
+    version: 1,
+    sql: include_str!("migrations/postgres/0001_schema.sql"),
+}];
 
 /// An authenticated device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,26 +125,20 @@ pub struct DeviceAuth {
     pub cadre_id: Uuid,
 }
 
-/// Readers kept open between requests.
-const IDLE_READERS: usize = 8;
-/// Readers open at once, at most: more requests wait for one (each is a
-/// file descriptor, and a few suffice for a disk).
-const MAX_READERS: usize = 32;
-
 /// Errors of the server store, each with the words a client or operator
-/// should see. None carries personal data.
+/// should see. None carries personal data, nor a driver's own error type.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("could not open the server database at {path}: {source}")]
+    #[error("could not open the server database at {target}: {source}")]
     Open {
-        path: String,
+        target: String,
         #[source]
-        source: rusqlite::Error,
+        source: DbError,
     },
-    #[error(transparent)]
-    Migrate(#[from] MigrateError),
+    #[error("{0}")]
+    Migrate(String),
     #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Database(#[from] DbError),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -141,118 +153,127 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// The store's one clock: admin methods read it, and the HTTP layer hands
+/// its reading to sync methods as `now`. Tests inject their own.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// Where the store keeps its rows.
 #[derive(Debug)]
+enum Backend {
+    Sqlite(db::sqlite::SqliteBackend),
+    Postgres(db::pg::PgBackend),
+}
+
 pub struct ServerStore {
-    path: PathBuf,
-    writer: Mutex<Connection>,
-    readers: Mutex<Readers>,
-    /// Signalled when a reader is returned.
-    reader_returned: Condvar,
+    backend: Backend,
+    clock: Clock,
     /// Parsed form versions (a published version never changes).
     forms: Mutex<HashMap<(String, String), Arc<Form>>>,
 }
 
+impl std::fmt::Debug for ServerStore {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("ServerStore")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
 impl ServerStore {
-    /// Opens (or creates) the database and migrates it.
+    /// Opens (or creates) the embedded database and migrates it.
     pub fn open(path: impl AsRef<Path>) -> StoreResult<ServerStore> {
         ServerStore::open_with(path, Durability::Full)
     }
 
     pub fn open_with(path: impl AsRef<Path>, durability: Durability) -> StoreResult<ServerStore> {
-        let path = path.as_ref().to_path_buf();
-        let mut writer = sqlite::open(&path, durability).map_err(|source| StoreError::Open {
-            path: path.display().to_string(),
-            source,
-        })?;
-        sqlite::migrate(&mut writer, MIGRATIONS)?;
-        Ok(ServerStore {
-            path,
-            writer: Mutex::new(writer),
-            readers: Mutex::new(Readers::default()),
-            reader_returned: Condvar::new(),
+        let backend = db::sqlite::SqliteBackend::open(path.as_ref(), durability, MIGRATIONS)?;
+        Ok(ServerStore::with_backend(Backend::Sqlite(backend)))
+    }
+
+    /// Connects to a PostgreSQL database (`postgres://user@host:port/name`)
+    /// and migrates it. Several servers may share one database.
+    pub fn connect(url: &str) -> StoreResult<ServerStore> {
+        let backend = db::pg::PgBackend::connect(url, PG_MIGRATIONS)?;
+        Ok(ServerStore::with_backend(Backend::Postgres(backend)))
+    }
+
+    fn with_backend(backend: Backend) -> ServerStore {
+        ServerStore {
+            backend,
+            clock: Arc::new(Utc::now),
             forms: Mutex::new(HashMap::new()),
-        })
+        }
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// The same store reading `clock` instead of the system's.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Clock) -> ServerStore {
+        self.clock = clock;
+        self
     }
 
-    /// Runs `work` in one immediate write transaction, committed on `Ok`.
-    fn write<T>(&self, work: impl FnOnce(&Transaction<'_>) -> StoreResult<T>) -> StoreResult<T> {
-        let mut connection = lock(&self.writer);
-        let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let value = work(&transaction)?;
-        transaction.commit()?;
-        Ok(value)
+    /// The time by the store's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
+    }
+
+    /// The embedded database's file; `None` on PostgreSQL.
+    pub fn path(&self) -> Option<&Path> {
+        match &self.backend {
+            Backend::Sqlite(backend) => Some(backend.path()),
+            Backend::Postgres(_) => None,
+        }
+    }
+
+    /// Where the store is, for messages: a file, or a PostgreSQL URL
+    /// without its password.
+    pub fn location(&self) -> String {
+        match &self.backend {
+            Backend::Sqlite(backend) => backend.path().display().to_string(),
+            Backend::Postgres(backend) => backend.shown().to_string(),
+        }
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        match &self.backend {
+            Backend::Sqlite(_) => Dialect::Sqlite,
+            Backend::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// Runs `work` in one write transaction, committed on `Ok`. On
+    /// PostgreSQL it may run more than once (a lost race is run again), so
+    /// it must do nothing outside the transaction.
+    fn write<T>(&self, mut work: impl FnMut(&Tx<'_>) -> StoreResult<T>) -> StoreResult<T> {
+        match &self.backend {
+            Backend::Sqlite(backend) => backend.write(&mut work),
+            Backend::Postgres(backend) => backend.write(&mut work),
+        }
     }
 
     /// Runs `work` in one read transaction (one consistent snapshot).
-    fn read<T>(&self, work: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
-        let pooled = {
-            let mut readers = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
-            loop {
-                if let Some(connection) = readers.idle.pop() {
-                    break Some(connection);
-                }
-                if readers.open < MAX_READERS {
-                    readers.open += 1;
-                    break None;
-                }
-                readers = self
-                    .reader_returned
-                    .wait(readers)
-                    .unwrap_or_else(PoisonError::into_inner);
-            }
-        };
-        let mut connection = match pooled {
-            Some(connection) => connection,
-            None => match sqlite::open_reader(&self.path) {
-                Ok(connection) => connection,
-                Err(error) => {
-                    self.forget_reader();
-                    return Err(error.into());
-                }
-            },
-        };
-        let result = (|| {
-            let transaction =
-                connection.transaction_with_behavior(TransactionBehavior::Deferred)?;
-            let value = work(&transaction)?;
-            transaction.finish()?;
-            Ok(value)
-        })();
-        let mut readers = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
-        if readers.idle.len() < IDLE_READERS {
-            readers.idle.push(connection);
-        } else {
-            readers.open -= 1;
+    fn read<T>(&self, mut work: impl FnMut(&Tx<'_>) -> StoreResult<T>) -> StoreResult<T> {
+        match &self.backend {
+            Backend::Sqlite(backend) => backend.read(&mut work),
+            Backend::Postgres(backend) => backend.read(&mut work),
         }
-        drop(readers);
-        self.reader_returned.notify_one();
-        result
     }
 
-    /// A reader that could not be opened no longer counts.
-    fn forget_reader(&self) {
-        self.readers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .open -= 1;
-        self.reader_returned.notify_one();
+    /// Whether the database answers.
+    pub fn ping(&self) -> StoreResult<()> {
+        self.read(|tx| tx.value::<i64>("SELECT 1", &[]).map(|_| ()))
     }
 }
 
-/// The reader connections: those idle, and how many exist in all.
-#[derive(Debug, Default)]
-struct Readers {
-    idle: Vec<Connection>,
-    open: usize,
-}
+#[cfg(test)]
+mod testing;
 
-fn lock(mutex: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
+#[cfg(test)]
+mod upgrade_tests;
+
+#[cfg(test)]
+mod schema_tests;
 
 #[cfg(test)]
 mod tests;

@@ -10,13 +10,12 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use doorstep_core::sqlite::{time_text, uuid_column};
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use uuid::Uuid;
 
 use super::audit::{self, AuditEvent, AuditKind};
 use super::browse::Page;
+use super::db::{Row, Tx};
 use super::{EnrollCode, Scope, ServerStore, StoreError, StoreResult};
 
 /// A village, named.
@@ -61,7 +60,7 @@ pub struct DeviceRow {
 /// villages). Every cadre for the whole server.
 fn cadre_in_scope_sql(scope: &Scope, column: &str) -> String {
     if scope.is_all() {
-        return "1".to_owned();
+        return "TRUE".to_owned();
     }
     format!(
         "EXISTS (SELECT 1 FROM assignments a LEFT JOIN households h ON h.id = a.household_id
@@ -71,32 +70,29 @@ fn cadre_in_scope_sql(scope: &Scope, column: &str) -> String {
 }
 
 /// Whether a cadre exists and is in `scope`.
-fn cadre_visible(connection: &Connection, scope: &Scope, cadre: Uuid) -> StoreResult<bool> {
-    Ok(connection
-        .query_row(
+fn cadre_visible(tx: &Tx<'_>, scope: &Scope, cadre: Uuid) -> StoreResult<bool> {
+    Ok(tx
+        .query_opt(
             &format!(
                 "SELECT 1 FROM cadres c WHERE c.id = ?1 AND {}",
                 cadre_in_scope_sql(scope, "c.id")
             ),
-            [cadre.to_string()],
+            &[&cadre],
             |_| Ok(()),
-        )
-        .optional()?
+        )?
         .is_some())
 }
 
 /// A village of `scope`, or "not found" (whether it exists elsewhere or not).
-fn village_in_scope(connection: &Connection, scope: &Scope, code: &str) -> StoreResult<()> {
-    let found = connection
-        .query_row(
-            &format!(
-                "SELECT 1 FROM areas WHERE code = ?1 AND level = 'village' AND {}",
-                scope.villages_sql("code")
-            ),
-            [code],
-            |_| Ok(()),
-        )
-        .optional()?;
+fn village_in_scope(tx: &Tx<'_>, scope: &Scope, code: &str) -> StoreResult<()> {
+    let found = tx.query_opt(
+        &format!(
+            "SELECT 1 FROM areas WHERE code = ?1 AND level = 'village' AND {}",
+            scope.villages_sql("code")
+        ),
+        &[&code],
+        |_| Ok(()),
+    )?;
     found.ok_or_else(|| StoreError::NotFound(format!("no village {code}")))
 }
 
@@ -107,18 +103,18 @@ fn no_cadre(cadre: Uuid) -> StoreError {
 const DEVICE_COLUMNS: &str = "d.id, d.cadre_id, c.name, d.label, d.enrolled_at, d.last_seen_at,
      d.revoked_at, d.pending_changes, d.pending_reported_at";
 
-fn device_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<DeviceRow> {
+fn device_from_row(row: &Row<'_>) -> StoreResult<DeviceRow> {
     let revoked_at: Option<String> = row.get(6)?;
     Ok(DeviceRow {
-        id: uuid_column(row, 0)?,
-        cadre_id: uuid_column(row, 1)?,
+        id: row.get(0)?,
+        cadre_id: row.get(1)?,
         cadre_name: row.get(2)?,
         label: row.get(3)?,
         enrolled_at: row.get(4)?,
         last_seen_at: row.get(5)?,
         revoked: revoked_at.is_some(),
         revoked_at,
-        pending_changes: row.get::<_, Option<i64>>(7)?.map(i64::unsigned_abs),
+        pending_changes: row.get(7)?,
         pending_reported_at: row.get(8)?,
     })
 }
@@ -127,28 +123,27 @@ impl ServerStore {
     /// The cadres of `scope` (every cadre for the whole server, those with
     /// no pairing too), oldest first, each with its villages in the scope.
     pub fn cadres_in_scope(&self, scope: &Scope) -> StoreResult<Vec<CadreRow>> {
-        self.read(|connection| cadres_where(connection, scope, None, None))
+        self.read(|tx| cadres_where(tx, scope, None, None))
     }
 
     /// One page of [`ServerStore::cadres_in_scope`], and how many there are.
     pub fn cadres_page(&self, scope: &Scope, page: Page) -> StoreResult<(Vec<CadreRow>, u64)> {
-        self.read(|connection| {
-            let total: i64 = connection.query_row(
+        self.read(|tx| {
+            let total: u64 = tx.value(
                 &format!(
                     "SELECT count(*) FROM cadres c WHERE {}",
                     cadre_in_scope_sql(scope, "c.id")
                 ),
-                [],
-                |row| row.get(0),
+                &[],
             )?;
-            let rows = cadres_where(connection, scope, None, Some(page))?;
-            Ok((rows, total.unsigned_abs()))
+            let rows = cadres_where(tx, scope, None, Some(page))?;
+            Ok((rows, total))
         })
     }
 
     /// One cadre of `scope`, or "not found".
     pub fn cadre_in_scope(&self, scope: &Scope, cadre: Uuid) -> StoreResult<CadreRow> {
-        self.read(|connection| cadres_where(connection, scope, Some(cadre), None))?
+        self.read(|tx| cadres_where(tx, scope, Some(cadre), None))?
             .pop()
             .ok_or_else(|| no_cadre(cadre))
     }
@@ -156,35 +151,37 @@ impl ServerStore {
     /// One page of [`ServerStore::devices_in_scope`], and how many there
     /// are.
     pub fn devices_page(&self, scope: &Scope, page: Page) -> StoreResult<(Vec<DeviceRow>, u64)> {
-        self.read(|connection| {
+        self.read(|tx| {
             let filter = cadre_in_scope_sql(scope, "d.cadre_id");
-            let total: i64 = connection.query_row(
+            let total: u64 = tx.value(
                 &format!("SELECT count(*) FROM devices d WHERE {filter}"),
-                [],
-                |row| row.get(0),
+                &[],
             )?;
-            let mut statement = connection.prepare(&format!(
-                "SELECT {DEVICE_COLUMNS} FROM devices d JOIN cadres c ON c.id = d.cadre_id
-                 WHERE {filter} ORDER BY d.enrolled_at, d.id LIMIT {} OFFSET {}",
-                page.limit, page.offset
-            ))?;
-            let rows = statement
-                .query_map([], device_from_row)?
-                .collect::<rusqlite::Result<_>>()?;
-            Ok((rows, total.unsigned_abs()))
+            let rows = tx.query(
+                &format!(
+                    "SELECT {DEVICE_COLUMNS} FROM devices d JOIN cadres c ON c.id = d.cadre_id
+                     WHERE {filter} ORDER BY d.enrolled_at, d.id LIMIT {} OFFSET {}",
+                    page.limit, page.offset
+                ),
+                &[],
+                device_from_row,
+            )?;
+            Ok((rows, total))
         })
     }
 
     /// The devices of the cadres of `scope`, oldest first.
     pub fn devices_in_scope(&self, scope: &Scope) -> StoreResult<Vec<DeviceRow>> {
-        self.read(|connection| {
-            let mut statement = connection.prepare(&format!(
-                "SELECT {DEVICE_COLUMNS} FROM devices d JOIN cadres c ON c.id = d.cadre_id
-                 WHERE {} ORDER BY d.enrolled_at, d.id",
-                cadre_in_scope_sql(scope, "d.cadre_id")
-            ))?;
-            let rows = statement.query_map([], device_from_row)?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        self.read(|tx| {
+            tx.query(
+                &format!(
+                    "SELECT {DEVICE_COLUMNS} FROM devices d JOIN cadres c ON c.id = d.cadre_id
+                     WHERE {} ORDER BY d.enrolled_at, d.id",
+                    cadre_in_scope_sql(scope, "d.cadre_id")
+                ),
+                &[],
+                device_from_row,
+            )
         })
     }
 
@@ -198,34 +195,36 @@ impl ServerStore {
         user: Uuid,
         now: DateTime<Utc>,
     ) -> StoreResult<DeviceRow> {
-        self.write(|transaction| {
-            let select = format!(
-                "SELECT {DEVICE_COLUMNS} FROM devices d JOIN cadres c ON c.id = d.cadre_id
-                 WHERE d.id = ?1 AND {}",
-                cadre_in_scope_sql(scope, "d.cadre_id")
-            );
-            let found = transaction
-                .query_row(&select, [device.to_string()], device_from_row)
-                .optional()?;
-            let Some(row) = found else {
+        let select = format!(
+            "SELECT {DEVICE_COLUMNS} FROM devices d JOIN cadres c ON c.id = d.cadre_id
+             WHERE d.id = ?1 AND {}",
+            cadre_in_scope_sql(scope, "d.cadre_id")
+        );
+        self.write(|tx| {
+            let Some(row) = tx.query_opt(&select, &[&device], device_from_row)? else {
                 return Err(StoreError::NotFound(format!("no device {device}")));
             };
             if row.revoked {
                 return Ok(row);
             }
-            transaction.execute(
-                "UPDATE devices SET revoked_at = ?2, revoked_reason = 'revoked' WHERE id = ?1",
-                params![device.to_string(), time_text(now)],
+            // Only if still not revoked: on PostgreSQL another revocation
+            // may have committed since the row was read.
+            let revoked = tx.execute(
+                "UPDATE devices SET revoked_at = ?2, revoked_reason = 'revoked'
+                 WHERE id = ?1 AND revoked_at IS NULL",
+                &[&device, &now],
             )?;
-            audit::record(
-                transaction,
-                now,
-                &AuditEvent::new(AuditKind::DeviceRevoked)
-                    .device(device)
-                    .cadre(row.cadre_id)
-                    .user(user),
-            )?;
-            Ok(transaction.query_row(&select, [device.to_string()], device_from_row)?)
+            if revoked > 0 {
+                audit::record(
+                    tx,
+                    now,
+                    &AuditEvent::new(AuditKind::DeviceRevoked)
+                        .device(device)
+                        .cadre(row.cadre_id)
+                        .user(user),
+                )?;
+            }
+            tx.query_one(&select, &[&device], device_from_row)
         })
     }
 
@@ -241,31 +240,29 @@ impl ServerStore {
         user: Uuid,
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        self.write(|transaction| {
-            village_in_scope(transaction, scope, village)?;
-            let paired_nowhere: Option<bool> = transaction
-                .query_row(
-                    "SELECT NOT EXISTS (SELECT 1 FROM assignments WHERE cadre_id = ?1)
-                     FROM cadres WHERE id = ?1",
-                    [cadre.to_string()],
-                    |row| row.get(0),
-                )
-                .optional()?;
+        self.write(|tx| {
+            village_in_scope(tx, scope, village)?;
+            let paired_nowhere: Option<bool> = tx.query_opt(
+                "SELECT NOT EXISTS (SELECT 1 FROM assignments WHERE cadre_id = ?1)
+                 FROM cadres WHERE id = ?1",
+                &[&cadre],
+                |row| row.get(0),
+            )?;
             match paired_nowhere {
                 None => return Err(no_cadre(cadre)),
-                Some(false) if !cadre_visible(transaction, scope, cadre)? => {
+                Some(false) if !cadre_visible(tx, scope, cadre)? => {
                     return Err(no_cadre(cadre));
                 }
                 Some(_) => {}
             }
-            let added = transaction.execute(
+            let added = tx.execute(
                 "INSERT INTO assignments (cadre_id, village_code, created_at) VALUES (?1, ?2, ?3)
                  ON CONFLICT DO NOTHING",
-                params![cadre.to_string(), village, time_text(now)],
+                &[&cadre, &village, &now],
             )?;
             if added > 0 {
                 audit::record(
-                    transaction,
+                    tx,
                     now,
                     &AuditEvent::new(AuditKind::Assigned)
                         .cadre(cadre)
@@ -289,28 +286,31 @@ impl ServerStore {
         user: Uuid,
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
-        self.write(|transaction| {
-            village_in_scope(transaction, scope, village)?;
-            if !cadre_visible(transaction, scope, cadre)? {
+        self.write(|tx| {
+            village_in_scope(tx, scope, village)?;
+            if !cadre_visible(tx, scope, cadre)? {
                 return Err(no_cadre(cadre));
             }
-            let moved = transaction.execute(
-                "INSERT INTO assignment_history (cadre_id, village_code, household_id, assigned_at, removed_at)
-                 SELECT cadre_id, village_code, household_id, created_at, ?3 FROM assignments
-                 WHERE cadre_id = ?1 AND village_code = ?2",
-                params![cadre.to_string(), village, time_text(now)],
-            )?;
-            if moved == 0 {
+            // Deleted first, so that of two servers undoing the same
+            // pairing at once (PostgreSQL) one finds it gone.
+            let Some(assigned_at) = tx.query_opt(
+                "DELETE FROM assignments WHERE cadre_id = ?1 AND village_code = ?2
+                 RETURNING created_at",
+                &[&cadre, &village],
+                |row| row.get::<String>(0),
+            )?
+            else {
                 return Err(StoreError::NotFound(format!(
                     "cadre {cadre} is not paired with village {village}"
                 )));
-            }
-            transaction.execute(
-                "DELETE FROM assignments WHERE cadre_id = ?1 AND village_code = ?2",
-                params![cadre.to_string(), village],
+            };
+            tx.execute(
+                "INSERT INTO assignment_history (cadre_id, village_code, assigned_at, removed_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+                &[&cadre, &village, &assigned_at, &now],
             )?;
             audit::record(
-                transaction,
+                tx,
                 now,
                 &AuditEvent::new(AuditKind::Unassigned)
                     .cadre(cadre)
@@ -329,7 +329,7 @@ impl ServerStore {
         cadre: Uuid,
         user: Uuid,
     ) -> StoreResult<EnrollCode> {
-        if !self.read(|connection| cadre_visible(connection, scope, cadre))? {
+        if !self.read(|tx| cadre_visible(tx, scope, cadre))? {
             return Err(no_cadre(cadre));
         }
         self.enroll_code_by(cadre, Some(user))
@@ -338,55 +338,51 @@ impl ServerStore {
 
 /// Cadres of `scope` (one, or all), each with its pairings in the scope.
 fn cadres_where(
-    connection: &Connection,
+    tx: &Tx<'_>,
     scope: &Scope,
     only: Option<Uuid>,
     page: Option<Page>,
 ) -> StoreResult<Vec<CadreRow>> {
-    let only = only.map(|id| id.to_string());
     let limit = page.map_or_else(String::new, |page| {
         format!("LIMIT {} OFFSET {}", page.limit, page.offset)
     });
-    let mut statement = connection.prepare(&format!(
-        "SELECT c.id, c.name,
-                (SELECT count(*) FROM devices d WHERE d.cadre_id = c.id AND d.revoked_at IS NULL)
-         FROM cadres c WHERE (?1 IS NULL OR c.id = ?1) AND {}
-         ORDER BY c.created_at, c.id {limit}",
-        cadre_in_scope_sql(scope, "c.id")
-    ))?;
-    let mut cadres: Vec<CadreRow> = statement
-        .query_map([&only], |row| {
+    let mut cadres: Vec<CadreRow> = tx.query(
+        &format!(
+            "SELECT c.id, c.name,
+                    (SELECT count(*) FROM devices d WHERE d.cadre_id = c.id AND d.revoked_at IS NULL)
+             FROM cadres c WHERE (CAST(?1 AS TEXT) IS NULL OR c.id = ?1) AND {}
+             ORDER BY c.created_at, c.id {limit}",
+            cadre_in_scope_sql(scope, "c.id")
+        ),
+        &[&only],
+        |row| {
             Ok(CadreRow {
-                id: uuid_column(row, 0)?,
+                id: row.get(0)?,
                 name: row.get(1)?,
                 villages: Vec::new(),
                 households: 0,
-                devices: row.get::<_, i64>(2)?.unsigned_abs(),
+                devices: row.get(2)?,
             })
-        })?
-        .collect::<rusqlite::Result<_>>()?;
+        },
+    )?;
     let index: HashMap<Uuid, usize> = cadres
         .iter()
         .enumerate()
         .map(|(position, cadre)| (cadre.id, position))
         .collect();
-    let mut pairings = connection.prepare(&format!(
-        "SELECT a.cadre_id, a.village_code, v.name
-         FROM assignments a LEFT JOIN areas v ON v.code = a.village_code
-              LEFT JOIN households h ON h.id = a.household_id
-         WHERE (?1 IS NULL OR a.cadre_id = ?1) AND {}
-         ORDER BY a.cadre_id, a.village_code",
-        scope.villages_sql("coalesce(a.village_code, h.village_code)")
-    ))?;
-    let rows = pairings.query_map([&only], |row| {
-        Ok((
-            uuid_column(row, 0)?,
-            row.get::<_, Option<String>>(1)?,
-            row.get::<_, Option<String>>(2)?,
-        ))
-    })?;
-    for row in rows {
-        let (cadre, village, name) = row?;
+    let pairings: Vec<(Uuid, Option<String>, Option<String>)> = tx.query(
+        &format!(
+            "SELECT a.cadre_id, a.village_code, v.name
+             FROM assignments a LEFT JOIN areas v ON v.code = a.village_code
+                  LEFT JOIN households h ON h.id = a.household_id
+             WHERE (CAST(?1 AS TEXT) IS NULL OR a.cadre_id = ?1) AND {}
+             ORDER BY a.cadre_id, a.village_code, a.id",
+            scope.villages_sql("coalesce(a.village_code, h.village_code)")
+        ),
+        &[&only],
+        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+    )?;
+    for (cadre, village, name) in pairings {
         let Some(&position) = index.get(&cadre) else {
             continue;
         };

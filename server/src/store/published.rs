@@ -3,8 +3,6 @@
 //! scope, and how many conflicts one push settled.
 
 use chrono::{DateTime, Utc};
-use doorstep_core::sqlite::time_text;
-use rusqlite::params;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -25,24 +23,26 @@ impl ServerStore {
     /// Every published form version (forms are the whole server's),
     /// newest first, with its visits in `scope`.
     pub fn published_forms(&self, scope: &Scope) -> StoreResult<Vec<FormRow>> {
-        self.read(|connection| {
-            let mut statement = connection.prepare(&format!(
-                "SELECT f.form_id, f.version, f.title, f.published_at,
-                        (SELECT count(*) FROM visits v JOIN households h ON h.id = v.household_id
-                         WHERE v.form_id = f.form_id AND v.form_version = f.version AND {})
-                 FROM forms f ORDER BY f.published_at DESC, f.id DESC",
-                scope.villages_sql("h.village_code")
-            ))?;
-            let rows = statement.query_map([], |row| {
-                Ok(FormRow {
-                    form_id: row.get(0)?,
-                    version: row.get(1)?,
-                    title: row.get(2)?,
-                    published_at: row.get(3)?,
-                    visits: row.get::<_, i64>(4)?.unsigned_abs(),
-                })
-            })?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        self.read(|tx| {
+            tx.query(
+                &format!(
+                    "SELECT f.form_id, f.version, f.title, f.published_at,
+                            (SELECT count(*) FROM visits v JOIN households h ON h.id = v.household_id
+                             WHERE v.form_id = f.form_id AND v.form_version = f.version AND {})
+                     FROM forms f ORDER BY f.published_at DESC, f.id DESC",
+                    scope.villages_sql("h.village_code")
+                ),
+                &[],
+                |row| {
+                    Ok(FormRow {
+                        form_id: row.get(0)?,
+                        version: row.get(1)?,
+                        title: row.get(2)?,
+                        published_at: row.get(3)?,
+                        visits: row.get(4)?,
+                    })
+                },
+            )
         })
     }
 
@@ -50,14 +50,12 @@ impl ServerStore {
     /// merge stamps them with the push's time and names the device on one
     /// side), for the metrics.
     pub fn conflicts_settled_by(&self, device: Uuid, at: DateTime<Utc>) -> StoreResult<u64> {
-        self.read(|connection| {
-            let count: i64 = connection.query_row(
+        self.read(|tx| {
+            tx.value(
                 "SELECT count(*) FROM conflicts
                  WHERE decided_at = ?2 AND (kept_by = ?1 OR lost_by = ?1)",
-                params![device.to_string(), time_text(at)],
-                |row| row.get(0),
-            )?;
-            Ok(count.unsigned_abs())
+                &[&device, &at],
+            )
         })
     }
 }

@@ -9,19 +9,18 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
-use doorstep_core::sqlite::{count_column, household_record_from_row};
 use doorstep_protocol::limits::{MAX_CHANGE_BYTES, MAX_PAGE_BYTES, json_size};
 use doorstep_protocol::{
     PROTOCOL_VERSION, PullQuery, PullResponse, PulledChange, SnapshotCursor, SnapshotResponse,
     scope_digest,
 };
-use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 
 use super::audit::{AuditEvent, AuditKind};
+use super::db::Tx;
 use super::rows::{
-    SCOPE_CTE, SELECT_FORM, SELECT_HOUSEHOLD, SELECT_VISIT, areas_with_parents, form_from_row,
-    log_position, scope_ids, visit_from_row,
+    SCOPE_CTE, SELECT_FORM, SELECT_HOUSEHOLD, SELECT_VISIT, areas_with_parents, form_from,
+    household_from, log_position, scope_ids, visit_from,
 };
 use super::{DeviceAuth, ServerStore, StoreError, StoreResult};
 
@@ -34,6 +33,7 @@ impl ServerStore {
     /// One page of the change log after `query.cursor`, within the device's
     /// scope, leaving out the device's own visits (it has them). When the
     /// device's scope digest is stale, the page also lists the whole scope.
+    #[tracing::instrument(name = "store", level = "debug", skip_all, fields(device = %auth.device_id, cursor = query.cursor))]
     pub fn pull(
         &self,
         auth: DeviceAuth,
@@ -45,37 +45,36 @@ impl ServerStore {
             .map_err(|_| StoreError::Invalid("cursor out of range".into()))?;
         let cadre = auth.cadre_id.to_string();
         let mut skipped = Vec::new();
-        let page = self.read(|connection| {
-            let scope = scope_ids(connection, &cadre)?;
+        let page = self.read(|tx| {
+            skipped.clear();
+            let scope = scope_ids(tx, &cadre)?;
             let stale = query.scope.as_deref() != Some(scope_digest(&scope).as_str());
-            let end = log_position(connection)?;
+            let end = log_position(tx)?;
             let end_signed = i64::try_from(end).unwrap_or(i64::MAX);
-            let mut statement = connection.prepare_cached(&format!(
-                "{SCOPE_CTE}
-                 SELECT c.seq, c.entity, c.entity_id FROM changes c
-                 WHERE c.seq > ?2 AND c.seq <= ?3
-                   AND (c.household_id IS NULL OR c.household_id IN (SELECT id FROM scope))
-                   AND NOT (c.entity = 'visit' AND c.origin_device IS ?4)
-                 ORDER BY c.seq LIMIT ?5"
-            ))?;
-            let rows: Vec<(u64, String, String)> = statement
-                .query_map(
-                    params![
-                        cadre,
-                        cursor,
-                        end_signed,
-                        auth.device_id.to_string(),
-                        i64::from(limit) + 1
-                    ],
-                    |row| Ok((count_column(row, 0)?, row.get(1)?, row.get(2)?)),
-                )?
-                .collect::<rusqlite::Result<_>>()?;
+            let rows: Vec<(u64, String, String)> = tx.query(
+                &format!(
+                    "{SCOPE_CTE}
+                     SELECT c.seq, c.entity, c.entity_id FROM changes c
+                     WHERE c.seq > ?2 AND c.seq <= ?3
+                       AND (c.household_id IS NULL OR c.household_id IN (SELECT id FROM scope))
+                       AND NOT (c.entity = 'visit' AND c.origin_device IS NOT DISTINCT FROM ?4)
+                     ORDER BY c.seq LIMIT ?5"
+                ),
+                &[
+                    &cadre,
+                    &cursor,
+                    &end_signed,
+                    &auth.device_id,
+                    &(i64::from(limit) + 1),
+                ],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )?;
             let mut more = rows.len() > limit as usize;
             let mut changes = Vec::new();
             let mut bytes = 0;
             let mut last = query.cursor;
             for (seq, entity, entity_id) in rows.iter().take(limit as usize) {
-                if let Some(change) = load_change(connection, entity, entity_id)? {
+                if let Some(change) = load_change(tx, entity, entity_id)? {
                     let size = json_size(&change);
                     if size > MAX_CHANGE_BYTES {
                         skipped.push(format!("{entity} {entity_id} ({size} bytes)"));
@@ -108,6 +107,7 @@ impl ServerStore {
     /// conflicts; every page carries visits (ordered by household, then
     /// id) up to the page's byte bound and the forms they use, and says
     /// where to `resume` while more wait.
+    #[tracing::instrument(name = "store", level = "debug", skip_all, fields(device = %auth.device_id, households = requested.len()))]
     pub fn snapshot(
         &self,
         auth: DeviceAuth,
@@ -123,8 +123,9 @@ impl ServerStore {
         }
         let cadre = auth.cadre_id.to_string();
         let mut skipped = Vec::new();
-        let response = self.read(|connection| {
-            let scope: BTreeSet<Uuid> = scope_ids(connection, &cadre)?.into_iter().collect();
+        let response = self.read(|tx| {
+            skipped.clear();
+            let scope: BTreeSet<Uuid> = scope_ids(tx, &cadre)?.into_iter().collect();
             let mut response = SnapshotResponse {
                 protocol: PROTOCOL_VERSION,
                 areas: Vec::new(),
@@ -134,7 +135,7 @@ impl ServerStore {
                 conflicts: Vec::new(),
                 refused: Vec::new(),
                 resume: None,
-                position: log_position(connection)?,
+                position: log_position(tx)?,
                 server_time: now,
             };
             let wanted: BTreeSet<Uuid> = requested.iter().copied().collect();
@@ -143,25 +144,23 @@ impl ServerStore {
             response.refused = refused;
             if after.is_none() {
                 let mut area_codes = BTreeSet::new();
-                let mut statement =
-                    connection.prepare_cached(&format!("{SELECT_HOUSEHOLD} WHERE id = ?1"))?;
                 for id in &held {
-                    if let Some(household) = statement
-                        .query_row([id.to_string()], household_record_from_row)
-                        .optional()?
-                    {
+                    if let Some(household) = tx.query_opt(
+                        &format!("{SELECT_HOUSEHOLD} WHERE id = ?1"),
+                        &[id],
+                        household_from,
+                    )? {
                         area_codes.insert(household.village_code.clone());
                         response
                             .conflicts
-                            .extend(super::merge::household_conflicts(connection, *id)?);
+                            .extend(super::merge::household_conflicts(tx, *id)?);
                         response.households.push(household);
                     }
                 }
-                response.areas = areas_with_parents(connection, &area_codes)?;
+                response.areas = areas_with_parents(tx, &area_codes)?;
             }
-            let mut visits = connection.prepare_cached(&format!(
-                "{SELECT_VISIT} WHERE household_id = ?1 AND id > ?2 ORDER BY id"
-            ))?;
+            let visits_sql =
+                format!("{SELECT_VISIT} WHERE household_id = ?1 AND id > ?2 ORDER BY id");
             let mut bytes = json_size(&response);
             let mut form_keys = BTreeSet::new();
             'households: for id in held
@@ -172,12 +171,13 @@ impl ServerStore {
                     Some(after) if after.household == *id => after.visit.to_string(),
                     _ => String::new(),
                 };
-                for visit in visits.query_map(params![id.to_string(), from], visit_from_row)? {
-                    let visit = visit?;
+                let mut stop = false;
+                tx.each(&visits_sql, &[id, &from], |row| {
+                    let visit = visit_from(row)?;
                     let size = json_size(&visit);
                     if size > MAX_CHANGE_BYTES {
                         skipped.push(format!("visit {} ({size} bytes)", visit.id));
-                        continue;
+                        return Ok(true);
                     }
                     if !response.visits.is_empty() && bytes + size > MAX_PAGE_BYTES {
                         let last = response.visits.last().map(|last| SnapshotCursor {
@@ -185,19 +185,24 @@ impl ServerStore {
                             visit: last.id,
                         });
                         response.resume = last;
-                        break 'households;
+                        stop = true;
+                        return Ok(false);
                     }
                     bytes += size;
                     form_keys.insert((visit.form_id.clone(), visit.form_version.clone()));
                     response.visits.push(visit);
+                    Ok(true)
+                })?;
+                if stop {
+                    break 'households;
                 }
             }
             for (form_id, version) in form_keys {
-                let form = connection
-                    .prepare_cached(&format!(
-                        "{SELECT_FORM} WHERE form_id = ?1 AND version = ?2"
-                    ))?
-                    .query_row(params![form_id, version], form_from_row)?;
+                let form = tx.query_one(
+                    &format!("{SELECT_FORM} WHERE form_id = ?1 AND version = ?2"),
+                    &[&form_id, &version],
+                    form_from,
+                )?;
                 response.forms.push(form);
             }
             Ok(response)
@@ -222,30 +227,25 @@ impl ServerStore {
     }
 }
 
-fn load_change(
-    connection: &Connection,
-    entity: &str,
-    entity_id: &str,
-) -> StoreResult<Option<PulledChange>> {
+fn load_change(tx: &Tx<'_>, entity: &str, entity_id: &str) -> StoreResult<Option<PulledChange>> {
+    let by_id = |select: &str| format!("{select} WHERE id = ?1");
     Ok(match entity {
-        "household" => connection
-            .prepare_cached(&format!("{SELECT_HOUSEHOLD} WHERE id = ?1"))?
-            .query_row([entity_id], household_record_from_row)
-            .optional()?
+        "household" => tx
+            .query_opt(&by_id(SELECT_HOUSEHOLD), &[&entity_id], household_from)?
             .map(PulledChange::Household),
-        "visit" => connection
-            .prepare_cached(&format!("{SELECT_VISIT} WHERE id = ?1"))?
-            .query_row([entity_id], visit_from_row)
-            .optional()?
+        "visit" => tx
+            .query_opt(&by_id(SELECT_VISIT), &[&entity_id], visit_from)?
             .map(PulledChange::Visit),
-        "conflict" => {
-            super::merge::load_conflict(connection, entity_id)?.map(PulledChange::Conflict)
-        }
-        "form" => connection
-            .prepare_cached(&format!("{SELECT_FORM} WHERE id = ?1"))?
-            .query_row([entity_id], form_from_row)
-            .optional()?
-            .map(PulledChange::Form),
+        "conflict" => match entity_id.parse::<i64>() {
+            Ok(id) => super::merge::load_conflict(tx, id)?.map(PulledChange::Conflict),
+            Err(_) => None,
+        },
+        "form" => match entity_id.parse::<i64>() {
+            Ok(id) => tx
+                .query_opt(&by_id(SELECT_FORM), &[&id], form_from)?
+                .map(PulledChange::Form),
+            Err(_) => None,
+        },
         _ => None,
     })
 }

@@ -14,20 +14,26 @@
 //!    this device's with other content) is a `conflict`, never
 //!    `duplicate`; then the form's rules, with `today()` no later than the
 //!    server's own date (a day's grace for time zones).
+//!
+//! The forms' judgements are made before the transaction, in parallel
+//! (`push_eval`); what the database says about the changes is read in bulk
+//! at its start and the accepted visits written in bulk at its end
+//! (`push_batch`); the order of the checks above is kept change by change.
 
 use std::net::IpAddr;
-use std::sync::{Arc, PoisonError};
 
 use chrono::{DateTime, Utc};
 use doorstep_core::sqlite::time_text;
-use doorstep_forms::{Form, Options, Rule, Stage};
-use doorstep_protocol::limits::{MAX_CHANGE_BYTES, MAX_PUSH_CHANGES, MAX_VISIT_BYTES, json_size};
+use doorstep_protocol::limits::{MAX_PUSH_CHANGES, MAX_VISIT_BYTES, json_size};
 use doorstep_protocol::{Change, ChangeResult, Mutation, Outcome, RejectCode, VisitRecord};
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::audit::{self, AuditEvent, AuditKind};
+use super::db::{Tx, Value};
+use super::push_batch::Batch;
+use super::push_eval::Judged;
+pub(crate) use super::push_eval::load_form;
 use super::rows::log_position;
 use super::secrets::hex;
 use super::{DeviceAuth, ServerStore, StoreError, StoreResult};
@@ -36,20 +42,6 @@ use super::{DeviceAuth, ServerStore, StoreError, StoreResult};
 /// for the household (it may not have synced since).
 pub const UNASSIGNED_GRACE_DAYS: i64 = 30;
 
-/// How far ahead of the server's clock a phone's `recorded_at` may be
-/// before the visit is flagged (time zones, a slightly fast clock).
-const CLOCK_GRACE_HOURS: i64 = 24;
-
-/// Whether a cadre (`?1`) may push changes for a household (`?2`): it is
-/// assigned now (directly or by its village), or was unassigned since `?3`
-/// (the grace period). Looks only at the cadre's own pairings.
-const IN_WRITE_SCOPE: &str = "SELECT EXISTS (
-        SELECT 1 FROM households h WHERE h.id = ?2 AND (
-            EXISTS (SELECT 1 FROM assignments a WHERE a.cadre_id = ?1
-                    AND (a.household_id = h.id OR a.village_code = h.village_code))
-            OR EXISTS (SELECT 1 FROM assignment_history a WHERE a.cadre_id = ?1 AND a.removed_at >= ?3
-                    AND (a.household_id = h.id OR a.village_code = h.village_code))))";
-
 /// Refusals of one push named in its audit entry at most.
 const AUDITED_REFUSALS: usize = 10;
 
@@ -57,6 +49,7 @@ impl ServerStore {
     /// Applies a device's changes in order, in one transaction: a replayed
     /// change (same device and sequence) is a duplicate and changes nothing.
     /// Returns one result per change and the log position after the push.
+    #[tracing::instrument(name = "store", level = "debug", skip_all, fields(device = %auth.device_id, changes = changes.len()))]
     pub fn push(
         &self,
         auth: DeviceAuth,
@@ -70,14 +63,28 @@ impl ServerStore {
                 changes.len()
             )));
         }
-        self.write(|transaction| {
+        // The visits are judged by their forms before the write begins, on
+        // every core (published versions never change): the writer is held
+        // only for the checks that need the database and the writes.
+        let judged = super::push_eval::judge_visits(self, auth, changes, now)?;
+        let grace_start = time_text(now - chrono::Duration::days(UNASSIGNED_GRACE_DAYS));
+        let now_text = time_text(now);
+        self.write(|tx| {
+            let mut batch = Batch::prefetch(tx, auth, changes, &grace_start)?;
             let mut results = Vec::with_capacity(changes.len());
             let mut refused = Vec::new();
-            for change in changes {
-                let outcome = apply_change(self, transaction, auth, change, now)?;
+            for (index, (change, judged)) in changes.iter().zip(&judged).enumerate() {
+                let context = Context {
+                    store: self,
+                    tx,
+                    auth,
+                    now,
+                    now_text: &now_text,
+                };
+                let outcome = context.apply_change(change, index, judged.as_ref(), &mut batch)?;
                 if let Outcome::Rejected { code, reason } = &outcome {
                     refused.push(format!("{} {}", change.seq, code.as_str()));
-                    keep_rejection(transaction, auth, change, *code, reason, now)?;
+                    keep_rejection(tx, auth, change, *code, reason, now)?;
                 }
                 results.push(ChangeResult {
                     seq: change.seq,
@@ -88,7 +95,7 @@ impl ServerStore {
                 let count = refused.len();
                 refused.truncate(AUDITED_REFUSALS);
                 audit::record(
-                    transaction,
+                    tx,
                     now,
                     &AuditEvent::new(AuditKind::ChangeRefused)
                         .device(auth.device_id)
@@ -101,94 +108,210 @@ impl ServerStore {
                         )),
                 )?;
             }
-            Ok((results, log_position(transaction)?))
+            batch.flush(tx, &judged, &now_text)?;
+            Ok((results, log_position(tx)?))
         })
     }
 }
 
-fn apply_change(
-    store: &ServerStore,
-    transaction: &Transaction<'_>,
+/// What every change of one push is checked and applied with.
+struct Context<'a, 't> {
+    store: &'a ServerStore,
+    tx: &'a Tx<'t>,
     auth: DeviceAuth,
-    change: &Change,
     now: DateTime<Utc>,
-) -> StoreResult<Outcome> {
-    let seq = match i64::try_from(change.seq) {
-        Ok(seq) if seq > 0 => seq,
-        _ => {
+    now_text: &'a str,
+}
+
+impl Context<'_, '_> {
+    fn apply_change(
+        &self,
+        change: &Change,
+        index: usize,
+        judged: Option<&Judged>,
+        batch: &mut Batch,
+    ) -> StoreResult<Outcome> {
+        let seq = match i64::try_from(change.seq) {
+            Ok(seq) if seq > 0 => seq,
+            _ => {
+                return Ok(rejected(
+                    RejectCode::Malformed,
+                    "sequence numbers are whole numbers from 1",
+                ));
+            }
+        };
+        let (entity, key, household, digest) = match &change.mutation {
+            Mutation::Visit(visit) => ("visit", visit.id, visit.household_id, visit_digest(visit)),
+            Mutation::Household(edit) => (
+                "household_edit",
+                edit.id,
+                edit.household_id,
+                hex(&Sha256::digest(
+                    serde_json::to_vec(edit).unwrap_or_default(),
+                )),
+            ),
+        };
+        if key.is_nil()
+            || household.is_nil()
+            || matches!(&change.mutation, Mutation::Visit(visit) if visit.corrects.is_some_and(|id| id.is_nil()))
+        {
+            return Ok(rejected(RejectCode::Malformed, "the nil id is not an id"));
+        }
+        let device = self.auth.device_id.to_string();
+        let key_text = key.to_string();
+        // 2. This device's own history.
+        if let Some((id, stored)) = batch.ledger.get(&seq) {
+            return Ok(
+                if *id == key_text && stored.as_ref().is_none_or(|stored| *stored == digest) {
+                    Outcome::Duplicate
+                } else if *id == key_text {
+                    rejected(
+                        RejectCode::Conflict,
+                        &format!("change {seq} was received before with other content"),
+                    )
+                } else {
+                    // The device's sequence went back (a restored backup?): a
+                    // new change under an old number. Never `duplicate`, or
+                    // the device would drop a change the server does not have.
+                    rejected(
+                        RejectCode::Conflict,
+                        &format!(
+                            "sequence {seq} of this device was already used for another change"
+                        ),
+                    )
+                },
+            );
+        }
+        let ledger = Ledger {
+            device: &device,
+            seq,
+            entity,
+            key: &key_text,
+            digest: &digest,
+        };
+        // 3 and 4 for a visit come after its own checks of what it claims.
+        match &change.mutation {
+            Mutation::Visit(visit) => self.apply_visit(visit, index, judged, &ledger, batch),
+            Mutation::Household(edit) => {
+                if let Some(refusal) = out_of_scope(batch, household) {
+                    return Ok(refusal);
+                }
+                let outcome = super::merge::apply_edit(self.tx, self.auth, edit, self.now)?;
+                if matches!(outcome, Outcome::Applied) {
+                    ledger.record(batch, self.now_text);
+                }
+                Ok(outcome)
+            }
+        }
+    }
+
+    fn apply_visit(
+        &self,
+        visit: &VisitRecord,
+        index: usize,
+        judged_before: Option<&Judged>,
+        ledger: &Ledger<'_>,
+        batch: &mut Batch,
+    ) -> StoreResult<Outcome> {
+        if visit.device_id != self.auth.device_id || visit.cadre_id != self.auth.cadre_id {
             return Ok(rejected(
                 RejectCode::Malformed,
-                "sequence numbers are whole numbers from 1",
+                "the visit names another device or cadre",
             ));
         }
-    };
-    let (entity, key, household, digest) = match &change.mutation {
-        Mutation::Visit(visit) => ("visit", visit.id, visit.household_id, visit_digest(visit)),
-        Mutation::Household(edit) => (
-            "household_edit",
-            edit.id,
-            edit.household_id,
-            hex(&Sha256::digest(
-                serde_json::to_vec(edit).unwrap_or_default(),
-            )),
-        ),
-    };
-    if key.is_nil()
-        || household.is_nil()
-        || matches!(&change.mutation, Mutation::Visit(visit) if visit.corrects.is_some_and(|id| id.is_nil()))
-    {
-        return Ok(rejected(RejectCode::Malformed, "the nil id is not an id"));
-    }
-    let device = auth.device_id.to_string();
-    let key_text = key.to_string();
-    // 2. This device's own history.
-    let seen: Option<(String, Option<String>)> = transaction
-        .prepare_cached(
-            "SELECT entity_id, digest FROM device_changes WHERE device_id = ?1 AND seq = ?2",
-        )?
-        .query_row(params![device, seq], |row| Ok((row.get(0)?, row.get(1)?)))
-        .optional()?;
-    if let Some((id, stored)) = seen {
-        return Ok(
-            if id == key_text && stored.as_ref().is_none_or(|stored| *stored == digest) {
-                Outcome::Duplicate
-            } else if id == key_text {
-                rejected(
-                    RejectCode::Conflict,
-                    &format!("change {seq} was received before with other content"),
-                )
-            } else {
-                // The device's sequence went back (a restored backup?): a new
-                // change under an old number. Never `duplicate`, or the device
-                // would drop a change the server does not have.
-                rejected(
-                    RejectCode::Conflict,
-                    &format!("sequence {seq} of this device was already used for another change"),
-                )
-            },
-        );
-    }
-    let ledger = Ledger {
-        device: &device,
-        seq,
-        entity,
-        key: &key_text,
-        digest: &digest,
-        now: &time_text(now),
-    };
-    // 3 and 4 for a visit come after its own checks of what it claims.
-    match &change.mutation {
-        Mutation::Visit(visit) => apply_visit(store, transaction, auth, visit, &ledger, now),
-        Mutation::Household(edit) => {
-            if let Some(refusal) = check_write_scope(transaction, auth, household, now)? {
-                return Ok(refusal);
-            }
-            let outcome = super::merge::apply_edit(transaction, auth, edit, now)?;
-            if matches!(outcome, Outcome::Applied) {
-                ledger.record(transaction)?;
-            }
-            Ok(outcome)
+        if json_size(&visit.answers) > MAX_VISIT_BYTES {
+            return Ok(rejected(
+                RejectCode::TooLarge,
+                &format!(
+                    "the answers are larger than a visit may be ({} KiB)",
+                    MAX_VISIT_BYTES / 1024
+                ),
+            ));
         }
+        if let Some(refusal) = out_of_scope(batch, visit.household_id) {
+            return Ok(refusal);
+        }
+        if let Some(taken) = batch.taken.get(ledger.key) {
+            let same = taken.device == ledger.device
+                && taken
+                    .digest
+                    .as_ref()
+                    .is_none_or(|stored| stored == ledger.digest);
+            if same {
+                // This device's own visit again under a new sequence number
+                // (a lost answer and a rebuilt outbox): it is here already.
+                ledger.record(batch, self.now_text);
+                return Ok(Outcome::Duplicate);
+            }
+            return Ok(rejected(
+                RejectCode::Conflict,
+                &format!(
+                    "visit id {} is already taken by another visit; record it again (a new visit gets a new id)",
+                    visit.id
+                ),
+            ));
+        }
+        let inline = match judged_before {
+            Some(_) => None,
+            None => Some(super::push_eval::judge_one(
+                self.store, self.tx, visit, self.now,
+            )?),
+        };
+        let Some(judged) = judged_before.or(inline.as_ref()) else {
+            return Err(StoreError::Invalid("a visit was not judged".into()));
+        };
+        let accepted = match judged {
+            Judged::Refused(outcome) => return Ok(outcome.clone()),
+            Judged::Accepted(accepted) => accepted,
+        };
+        let household = visit.household_id.to_string();
+        if let Some(corrected) = visit.corrects {
+            let of_household = batch
+                .taken
+                .get(&corrected.to_string())
+                .is_some_and(|taken| taken.household == household);
+            if !of_household {
+                return Ok(rejected(
+                    RejectCode::Malformed,
+                    &format!("the corrected visit {corrected} is not a visit of this household"),
+                ));
+            }
+        }
+        let recorded_at = time_text(visit.recorded_at);
+        let text = |text: &str| Value::Text(text.to_string());
+        let row = [
+            text(ledger.key),
+            text(&household),
+            Value::Text(self.auth.cadre_id.to_string()),
+            text(ledger.device),
+            text(&visit.form_id),
+            text(&visit.form_version),
+            text(&accepted.answers_json),
+            text(&recorded_at),
+            text(self.now_text),
+            visit
+                .corrects
+                .map_or(Value::Null, |id| Value::Text(id.to_string())),
+            text(&accepted.computed_json),
+            text(ledger.digest),
+            Value::Integer(i64::from(accepted.clock_ahead)),
+        ];
+        let files = accepted.files.clone();
+        batch.add_visit(
+            index,
+            ledger.key,
+            &household,
+            ledger.device,
+            ledger.digest,
+            &recorded_at,
+            &files,
+            row,
+        );
+        ledger.record(batch, self.now_text);
+        if let Some(Judged::Accepted(accepted)) = inline {
+            batch.inline.insert(index, accepted);
+        }
+        Ok(Outcome::Applied)
     }
 }
 
@@ -219,215 +342,41 @@ struct Ledger<'a> {
     entity: &'static str,
     key: &'a str,
     digest: &'a str,
-    now: &'a str,
 }
 
 impl Ledger<'_> {
-    fn record(&self, transaction: &Transaction<'_>) -> StoreResult<()> {
-        transaction
-            .prepare_cached(
-                "INSERT INTO device_changes (device_id, seq, entity, entity_id, applied_at, digest)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?
-            .execute(params![
-                self.device,
-                self.seq,
-                self.entity,
-                self.key,
-                self.now,
-                self.digest
-            ])?;
-        Ok(())
+    fn record(&self, batch: &mut Batch, now: &str) {
+        batch.record_ledger(
+            self.device,
+            self.seq,
+            self.entity,
+            self.key,
+            now,
+            self.digest,
+        );
     }
 }
 
 /// Refuses a write to a household that is not the cadre's (now, or within
-/// the grace period). A household that does not exist gets the same
-/// answer: a device learns nothing of ids outside its scope.
-fn check_write_scope(
-    transaction: &Transaction<'_>,
-    auth: DeviceAuth,
-    household: Uuid,
-    now: DateTime<Utc>,
-) -> StoreResult<Option<Outcome>> {
-    let grace_start = time_text(now - chrono::Duration::days(UNASSIGNED_GRACE_DAYS));
-    let in_scope: bool = transaction.prepare_cached(IN_WRITE_SCOPE)?.query_row(
-        params![
-            auth.cadre_id.to_string(),
-            household.to_string(),
-            grace_start
-        ],
-        |row| row.get(0),
-    )?;
-    if in_scope {
-        Ok(None)
+/// the grace period: `Batch::prefetch` read which are). A household that
+/// does not exist gets the same answer: a device learns nothing of ids
+/// outside its scope.
+fn out_of_scope(batch: &Batch, household: Uuid) -> Option<Outcome> {
+    if batch.in_scope.contains(&household.to_string()) {
+        None
     } else {
-        Ok(Some(rejected(
+        Some(rejected(
             RejectCode::OutOfScope,
             &format!("household {household} is not assigned to this cadre"),
-        )))
+        ))
     }
-}
-
-fn apply_visit(
-    store: &ServerStore,
-    transaction: &Transaction<'_>,
-    auth: DeviceAuth,
-    visit: &VisitRecord,
-    ledger: &Ledger<'_>,
-    now: DateTime<Utc>,
-) -> StoreResult<Outcome> {
-    if visit.device_id != auth.device_id || visit.cadre_id != auth.cadre_id {
-        return Ok(rejected(
-            RejectCode::Malformed,
-            "the visit names another device or cadre",
-        ));
-    }
-    if json_size(&visit.answers) > MAX_VISIT_BYTES {
-        return Ok(rejected(
-            RejectCode::TooLarge,
-            &format!(
-                "the answers are larger than a visit may be ({} KiB)",
-                MAX_VISIT_BYTES / 1024
-            ),
-        ));
-    }
-    if let Some(refusal) = check_write_scope(transaction, auth, visit.household_id, now)? {
-        return Ok(refusal);
-    }
-    let taken: Option<(String, Option<String>)> = transaction
-        .prepare_cached("SELECT device_id, digest FROM visits WHERE id = ?1")?
-        .query_row([ledger.key], |row| Ok((row.get(0)?, row.get(1)?)))
-        .optional()?;
-    if let Some((owner, stored)) = taken {
-        let same =
-            owner == ledger.device && stored.as_ref().is_none_or(|stored| stored == ledger.digest);
-        if same {
-            // This device's own visit again under a new sequence number (a
-            // lost answer and a rebuilt outbox): it is here already.
-            ledger.record(transaction)?;
-            return Ok(Outcome::Duplicate);
-        }
-        return Ok(rejected(
-            RejectCode::Conflict,
-            &format!(
-                "visit id {} is already taken by another visit; record it again (a new visit gets a new id)",
-                visit.id
-            ),
-        ));
-    }
-    let Some(form) = load_form(store, transaction, &visit.form_id, &visit.form_version)? else {
-        return Ok(rejected(
-            RejectCode::UnknownForm,
-            &format!(
-                "form {} version {} is not published",
-                visit.form_id, visit.form_version
-            ),
-        ));
-    };
-    // `today()` is the day the cadre recorded the visit, so the server
-    // judges the answers as the device did, but never later than the
-    // server's own date (a day's grace for time zones): a phone's clock
-    // set ahead cannot make a future date valid. Reasons are in the form's
-    // own language, which its cadres read.
-    let latest = now + chrono::Duration::hours(CLOCK_GRACE_HOURS);
-    let clock_ahead = visit.recorded_at > latest;
-    let options = Options {
-        stage: Stage::Final,
-        language: form.default_language.as_deref(),
-        today: visit.recorded_at.min(latest).date_naive(),
-    };
-    let evaluation = form.evaluate(&visit.answers, &options);
-    if !evaluation.is_valid() {
-        let code = if evaluation
-            .violations
-            .iter()
-            .any(|violation| violation.rule == Rule::TooLong)
-        {
-            RejectCode::TooLarge
-        } else {
-            RejectCode::Invalid
-        };
-        let list: Vec<String> = evaluation
-            .violations
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        return Ok(rejected(code, &list.join("; ")));
-    }
-    // What is stored (the answers that apply and the computed values) must
-    // fit one pulled change, or no device could ever receive it.
-    if json_size(&evaluation.answers) + json_size(&evaluation.computed) > MAX_CHANGE_BYTES / 2 {
-        return Ok(rejected(
-            RejectCode::TooLarge,
-            "the answers with what the form computes from them are larger than a visit may be",
-        ));
-    }
-    let household = visit.household_id.to_string();
-    if let Some(corrected) = visit.corrects {
-        let same_household: Option<String> = transaction
-            .prepare_cached("SELECT household_id FROM visits WHERE id = ?1")?
-            .query_row([corrected.to_string()], |row| row.get(0))
-            .optional()?;
-        if same_household.as_deref() != Some(household.as_str()) {
-            return Ok(rejected(
-                RejectCode::Malformed,
-                &format!("the corrected visit {corrected} is not a visit of this household"),
-            ));
-        }
-    }
-    let json = |value: &doorstep_protocol::Answers| {
-        serde_json::to_string(value).map_err(|error| StoreError::Invalid(error.to_string()))
-    };
-    transaction
-        .prepare_cached(
-            "INSERT INTO visits (id, household_id, cadre_id, device_id, form_id, form_version, answers, recorded_at,
-                                 received_at, corrects, computed, digest, clock_ahead)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-        )?
-        .execute(params![
-            ledger.key,
-            household,
-            auth.cadre_id.to_string(),
-            ledger.device,
-            visit.form_id,
-            visit.form_version,
-            json(&evaluation.answers)?,
-            time_text(visit.recorded_at),
-            ledger.now,
-            visit.corrects.map(|id| id.to_string()),
-            json(&evaluation.computed)?,
-            ledger.digest,
-            clock_ahead,
-        ])?;
-    super::files::record_visit_files(
-        transaction,
-        ledger.key,
-        &form.named_files(&evaluation.answers),
-    )?;
-    super::facts::record_visit(
-        transaction,
-        &household,
-        ledger.key,
-        &time_text(visit.recorded_at),
-        &evaluation.answers,
-        &evaluation.computed,
-    )?;
-    ledger.record(transaction)?;
-    transaction
-        .prepare_cached(
-            "INSERT INTO changes (entity, entity_id, household_id, origin_device, created_at)
-             VALUES ('visit', ?1, ?2, ?3, ?4)",
-        )?
-        .execute(params![ledger.key, household, ledger.device, ledger.now])?;
-    Ok(Outcome::Applied)
 }
 
 /// Keeps a refused change for the console's review page: one row per
 /// (device, sequence), its attempts counted. The household is named only
 /// when this server has it (a supervisor's scope is decided by it).
 fn keep_rejection(
-    transaction: &Transaction<'_>,
+    tx: &Tx<'_>,
     auth: DeviceAuth,
     change: &Change,
     code: RejectCode,
@@ -445,24 +394,23 @@ fn keep_rejection(
         Mutation::Household(edit) => ("household_edit", edit.id, edit.household_id),
     };
     let now = time_text(now);
-    transaction
-        .prepare_cached(
-            "INSERT INTO rejected_changes (device_id, seq, entity, entity_id, household_id, code, reason, first_at, last_at)
-             VALUES (?1, ?2, ?3, ?4, (SELECT id FROM households WHERE id = ?5), ?6, ?7, ?8, ?8)
-             ON CONFLICT (device_id, seq) DO UPDATE SET entity = excluded.entity, entity_id = excluded.entity_id,
-                 household_id = excluded.household_id, code = excluded.code, reason = excluded.reason,
-                 last_at = excluded.last_at, attempts = attempts + 1",
-        )?
-        .execute(params![
-            auth.device_id.to_string(),
-            seq,
-            entity,
-            key.to_string(),
-            household.to_string(),
-            code.as_str(),
-            reason,
-            now,
-        ])?;
+    tx.execute(
+        "INSERT INTO rejected_changes (device_id, seq, entity, entity_id, household_id, code, reason, first_at, last_at)
+         VALUES (?1, ?2, ?3, ?4, (SELECT id FROM households WHERE id = ?5), ?6, ?7, ?8, ?8)
+         ON CONFLICT (device_id, seq) DO UPDATE SET entity = excluded.entity, entity_id = excluded.entity_id,
+             household_id = excluded.household_id, code = excluded.code, reason = excluded.reason,
+             last_at = excluded.last_at, attempts = rejected_changes.attempts + 1",
+        &[
+            &auth.device_id,
+            &seq,
+            &entity,
+            &key,
+            &household,
+            &code.as_str(),
+            &reason,
+            &now,
+        ],
+    )?;
     Ok(())
 }
 
@@ -471,44 +419,4 @@ pub(crate) fn rejected(code: RejectCode, reason: &str) -> Outcome {
         code,
         reason: reason.to_string(),
     }
-}
-
-/// A published form version, parsed once and cached (versions never change).
-pub(crate) fn load_form(
-    store: &ServerStore,
-    connection: &Connection,
-    form_id: &str,
-    version: &str,
-) -> StoreResult<Option<Arc<Form>>> {
-    let key = (form_id.to_string(), version.to_string());
-    if let Some(form) = store
-        .forms
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .get(&key)
-    {
-        return Ok(Some(Arc::clone(form)));
-    }
-    let definition: Option<String> = connection
-        .prepare_cached("SELECT definition FROM forms WHERE form_id = ?1 AND version = ?2")?
-        .query_row(params![form_id, version], |row| row.get(0))
-        .optional()?;
-    definition
-        .map(|text| {
-            let value: serde_json::Value = serde_json::from_str(&text)
-                .map_err(|error| StoreError::Invalid(error.to_string()))?;
-            Form::from_definition(&value).map_err(|error| StoreError::Invalid(error.to_string()))
-        })
-        .transpose()
-        .map(|form| {
-            form.map(|form| {
-                let form = Arc::new(form);
-                store
-                    .forms
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .insert(key, Arc::clone(&form));
-                form
-            })
-        })
 }

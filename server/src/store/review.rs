@@ -16,18 +16,17 @@
 //! refused change outside it is "not found". Lists are paged in SQL.
 
 use chrono::{DateTime, Utc};
-use doorstep_core::sqlite::{household_record_from_row, time_text};
+use doorstep_core::sqlite::time_text;
 use doorstep_protocol::{Hlc, HouseholdField};
-use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, params, params_from_iter};
 use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
 use super::audit::{self, AuditEvent, AuditKind};
 use super::browse::{MAX_PAGE, Page};
+use super::db::{self, Dialect, Row, ToValue, Tx};
 use super::merge::{self, FieldWrite};
-use super::rows::{SELECT_HOUSEHOLD, log_household_change};
+use super::rows::log_household_change;
 use super::{Scope, ServerStore, StoreError, StoreResult};
 
 /// Which conflicts a list keeps.
@@ -157,7 +156,7 @@ pub struct RejectedRow {
 #[derive(Default)]
 struct Where {
     clauses: Vec<String>,
-    params: Vec<SqlValue>,
+    params: Vec<db::Value>,
 }
 
 impl Where {
@@ -167,20 +166,20 @@ impl Where {
 
     /// `column = value`, as a parameter.
     fn equals(&mut self, column: &str, value: String) {
-        self.params.push(SqlValue::Text(value));
+        self.params.push(db::Value::Text(value));
         self.clauses
             .push(format!("{column} = ?{}", self.params.len()));
     }
 
     fn area(
         &mut self,
-        connection: &Connection,
+        tx: &Tx<'_>,
         scope: &Scope,
         area: Option<&str>,
         column: &str,
     ) -> StoreResult<()> {
         if let Some(area) = area {
-            if !scope.contains_area(connection, area)? {
+            if !scope.contains_area(tx, area)? {
                 return Err(StoreError::NotFound(format!(
                     "area {area} is not known here"
                 )));
@@ -192,19 +191,24 @@ impl Where {
 
     fn sql(&self) -> String {
         if self.clauses.is_empty() {
-            "1".to_owned()
+            "TRUE".to_owned()
         } else {
             self.clauses.join(" AND ")
         }
     }
 
+    /// The parameters, to bind.
+    fn bound(params: &[db::Value]) -> Vec<&dyn ToValue> {
+        params.iter().map(|value| value as &dyn ToValue).collect()
+    }
+
     /// The parameters, then the page's limit and offset.
-    fn paged(&self, page: Page) -> (String, Vec<SqlValue>) {
+    fn paged(&self, page: Page) -> (String, Vec<db::Value>) {
         let mut params = self.params.clone();
         let limit = page.limit.clamp(1, MAX_PAGE);
         let offset = i64::try_from(page.offset).unwrap_or(i64::MAX);
-        params.push(SqlValue::Integer(i64::try_from(limit).unwrap_or(1)));
-        params.push(SqlValue::Integer(offset));
+        params.push(db::Value::Integer(i64::try_from(limit).unwrap_or(1)));
+        params.push(db::Value::Integer(offset));
         let sql = format!("LIMIT ?{} OFFSET ?{}", params.len() - 1, params.len());
         (sql, params)
     }
@@ -225,8 +229,8 @@ const CONFLICT_JOINS: &str = "JOIN areas a ON a.code = h.village_code
      LEFT JOIN devices ld ON ld.id = c.lost_by LEFT JOIN cadres lc ON lc.id = ld.cadre_id
      LEFT JOIN users u ON u.id = c.resolved_by";
 
-fn conflict_row(row: &Row<'_>) -> rusqlite::Result<ConflictRow> {
-    let writer = |first: usize| -> rusqlite::Result<Option<CadreDevice>> {
+fn conflict_row(row: &Row<'_>) -> StoreResult<ConflictRow> {
+    let writer = |first: usize| -> StoreResult<Option<CadreDevice>> {
         let id: Option<String> = row.get(first)?;
         Ok(match id {
             Some(device_id) => Some(CadreDevice {
@@ -238,16 +242,16 @@ fn conflict_row(row: &Row<'_>) -> rusqlite::Result<ConflictRow> {
         })
     };
     Ok(ConflictRow {
-        id: row.get::<_, i64>(0)?.unsigned_abs(),
+        id: row.get(0)?,
         household_id: row.get(1)?,
         head_name: row.get(2)?,
         village: row.get(3)?,
         field: row.get(4)?,
-        kept: value_text(&row.get::<_, String>(5)?),
-        lost: value_text(&row.get::<_, String>(6)?),
+        kept: value_text(&row.get::<String>(5)?),
+        lost: value_text(&row.get::<String>(6)?),
         kept_by: writer(7)?,
         lost_by: writer(10)?,
-        version: row.get::<_, i64>(13)?.unsigned_abs(),
+        version: row.get(13)?,
         decided_at: row.get(14)?,
         changed_since: row.get(15)?,
         resolution: row.get(16)?,
@@ -270,7 +274,7 @@ fn value_text(json: &str) -> String {
 /// households in the area.
 fn rejected_scope(scope: &Scope) -> String {
     match scope {
-        Scope::All => "1".to_owned(),
+        Scope::All => "TRUE".to_owned(),
         Scope::Area(_) => format!(
             "r.household_id IS NOT NULL AND {}",
             scope.villages_sql("h.village_code")
@@ -287,12 +291,12 @@ impl ServerStore {
         filter: &ConflictFilter,
         page: Page,
     ) -> StoreResult<(Vec<ConflictRow>, u64)> {
-        self.read(|connection| {
+        self.read(|tx| {
             let mut conditions = Where::default();
             conditions.clause(scope.villages_sql("h.village_code"));
-            conditions.area(connection, scope, filter.area.as_deref(), "h.village_code")?;
+            conditions.area(tx, scope, filter.area.as_deref(), "h.village_code")?;
             if let Some(household) = filter.household {
-                if !scope.contains_household(connection, &household.to_string())? {
+                if !scope.contains_household(tx, &household.to_string())? {
                     return Err(StoreError::NotFound(format!(
                         "household {household} is not known here"
                     )));
@@ -302,22 +306,21 @@ impl ServerStore {
             if filter.unresolved_only {
                 conditions.clause("c.resolved_at IS NULL".to_owned());
             }
-            let total: i64 = connection
-                .prepare(&format!(
-                    "SELECT count(*) {CONFLICT_FROM} WHERE {}",
-                    conditions.sql()
-                ))?
-                .query_row(params_from_iter(&conditions.params), |row| row.get(0))?;
+            let total: u64 = tx.value(
+                &format!("SELECT count(*) {CONFLICT_FROM} WHERE {}", conditions.sql()),
+                &Where::bound(&conditions.params),
+            )?;
             let (limit, params) = conditions.paged(page);
-            let mut statement = connection.prepare(&format!(
-                "SELECT {CONFLICT_COLUMNS} {CONFLICT_FROM} {CONFLICT_JOINS}
-                 WHERE {} ORDER BY c.id DESC {limit}",
-                conditions.sql()
-            ))?;
-            let rows = statement
-                .query_map(params_from_iter(&params), conflict_row)?
-                .collect::<rusqlite::Result<_>>()?;
-            Ok((rows, total.unsigned_abs()))
+            let rows = tx.query(
+                &format!(
+                    "SELECT {CONFLICT_COLUMNS} {CONFLICT_FROM} {CONFLICT_JOINS}
+                     WHERE {} ORDER BY c.id DESC {limit}",
+                    conditions.sql()
+                ),
+                &Where::bound(&params),
+                conflict_row,
+            )?;
+            Ok((rows, total))
         })
     }
 
@@ -333,31 +336,25 @@ impl ServerStore {
         user: Uuid,
         now: DateTime<Utc>,
     ) -> StoreResult<ResolveOutcome> {
-        self.write(|transaction| {
-            let conflict = load(transaction, scope, id)?;
+        self.write(|tx| {
+            let conflict = load(tx, scope, id)?;
             if let Some(earlier) = &conflict.resolution {
                 return Err(StoreError::Conflict(format!(
                     "conflict {id} was already decided ({earlier}); nothing changed"
                 )));
             }
-            require_user(transaction, user)?;
+            require_user(tx, user)?;
             let version = match resolution {
-                Resolution::Keep => household_version(transaction, &conflict.household)?,
-                Resolution::Restore => restore(transaction, id, &conflict, now)?,
+                Resolution::Keep => household_version(tx, &conflict.household)?,
+                Resolution::Restore => restore(tx, id, &conflict, now)?,
             };
-            transaction
-                .prepare_cached(
-                    "UPDATE conflicts SET resolved_at = ?2, resolved_by = ?3, resolution = ?4
-                     WHERE id = ?1 AND resolved_at IS NULL",
-                )?
-                .execute(params![
-                    merge::signed(id)?,
-                    time_text(now),
-                    user.to_string(),
-                    resolution.recorded(),
-                ])?;
+            tx.execute(
+                "UPDATE conflicts SET resolved_at = ?2, resolved_by = ?3, resolution = ?4
+                 WHERE id = ?1 AND resolved_at IS NULL",
+                &[&merge::signed(id)?, &now, &user, &resolution.recorded()],
+            )?;
             audit::record(
-                transaction,
+                tx,
                 now,
                 &AuditEvent::new(AuditKind::ConflictResolved)
                     .user(user)
@@ -383,36 +380,38 @@ impl ServerStore {
         filter: &RejectedFilter,
         page: Page,
     ) -> StoreResult<(Vec<RejectedRow>, u64)> {
-        self.read(|connection| {
+        self.read(|tx| {
             let mut conditions = Where::default();
             conditions.clause(rejected_scope(scope));
-            conditions.area(connection, scope, filter.area.as_deref(), "h.village_code")?;
+            conditions.area(tx, scope, filter.area.as_deref(), "h.village_code")?;
             if let Some(device) = filter.device {
                 conditions.equals("r.device_id", device.to_string());
             }
             let from = "FROM rejected_changes r LEFT JOIN households h ON h.id = r.household_id";
-            let total: i64 = connection
-                .prepare(&format!("SELECT count(*) {from} WHERE {}", conditions.sql()))?
-                .query_row(params_from_iter(&conditions.params), |row| row.get(0))?;
+            let total: u64 = tx.value(
+                &format!("SELECT count(*) {from} WHERE {}", conditions.sql()),
+                &Where::bound(&conditions.params),
+            )?;
             let (limit, params) = conditions.paged(page);
-            let mut statement = connection.prepare(&format!(
-                "SELECT r.device_id, coalesce(d.label, substr(r.device_id, 1, 8)), coalesce(c.name, ''),
-                        r.seq, r.entity, r.entity_id, r.household_id, h.head_name, a.name,
-                        r.code, r.reason, r.first_at, r.last_at, r.attempts
-                 {from} LEFT JOIN areas a ON a.code = h.village_code
-                 LEFT JOIN devices d ON d.id = r.device_id LEFT JOIN cadres c ON c.id = d.cadre_id
-                 WHERE {} ORDER BY r.last_at DESC, r.device_id, r.seq DESC {limit}",
-                conditions.sql()
-            ))?;
-            let rows = statement
-                .query_map(params_from_iter(&params), |row| {
+            let rows = tx.query(
+                &format!(
+                    "SELECT r.device_id, coalesce(d.label, substr(r.device_id, 1, 8)), coalesce(c.name, ''),
+                            r.seq, r.entity, r.entity_id, r.household_id, h.head_name, a.name,
+                            r.code, r.reason, r.first_at, r.last_at, r.attempts
+                     {from} LEFT JOIN areas a ON a.code = h.village_code
+                     LEFT JOIN devices d ON d.id = r.device_id LEFT JOIN cadres c ON c.id = d.cadre_id
+                     WHERE {} ORDER BY r.last_at DESC, r.device_id, r.seq DESC {limit}",
+                    conditions.sql()
+                ),
+                &Where::bound(&params),
+                |row| {
                     Ok(RejectedRow {
                         by: CadreDevice {
                             device_id: row.get(0)?,
                             device: row.get(1)?,
                             cadre: row.get(2)?,
                         },
-                        seq: row.get::<_, i64>(3)?.unsigned_abs(),
+                        seq: row.get(3)?,
                         entity: row.get(4)?,
                         entity_id: row.get(5)?,
                         household_id: row.get(6)?,
@@ -422,11 +421,11 @@ impl ServerStore {
                         reason: row.get(10)?,
                         first_at: row.get(11)?,
                         last_at: row.get(12)?,
-                        attempts: row.get::<_, i64>(13)?.unsigned_abs(),
+                        attempts: row.get(13)?,
                     })
-                })?
-                .collect::<rusqlite::Result<_>>()?;
-            Ok((rows, total.unsigned_abs()))
+                },
+            )?;
+            Ok((rows, total))
         })
     }
 }
@@ -445,35 +444,42 @@ fn not_found(id: u64) -> StoreError {
     StoreError::NotFound(format!("conflict {id} is not known here"))
 }
 
-fn load(transaction: &Transaction<'_>, scope: &Scope, id: u64) -> StoreResult<Stored> {
+/// The conflict, its row locked until the transaction ends (on
+/// PostgreSQL a second decision on it waits, then finds it decided; on
+/// SQLite the one writer already excludes it).
+fn load(tx: &Tx<'_>, scope: &Scope, id: u64) -> StoreResult<Stored> {
     let key = i64::try_from(id).map_err(|_| not_found(id))?;
     let json = |text: String| serde_json::from_str(&text).unwrap_or(Value::Null);
-    transaction
-        .prepare(&format!(
+    let lock = match tx.dialect() {
+        Dialect::Sqlite => "",
+        Dialect::Postgres => " FOR UPDATE OF c",
+    };
+    tx.query_opt(
+        &format!(
             "SELECT c.household_id, c.field, c.version, c.kept, c.lost, c.resolution {CONFLICT_FROM}
-             WHERE c.id = ?1 AND {}",
+             WHERE c.id = ?1 AND {}{lock}",
             scope.villages_sql("h.village_code")
-        ))?
-        .query_row([key], |row| {
+        ),
+        &[&key],
+        |row| {
             Ok(Stored {
                 household: row.get(0)?,
                 field: row.get(1)?,
-                version: row.get::<_, i64>(2)?.unsigned_abs(),
+                version: row.get(2)?,
                 kept: json(row.get(3)?),
                 lost: json(row.get(4)?),
                 resolution: row.get(5)?,
             })
-        })
-        .optional()?
-        .ok_or_else(|| not_found(id))
+        },
+    )?
+    .ok_or_else(|| not_found(id))
 }
 
-fn require_user(transaction: &Transaction<'_>, user: Uuid) -> StoreResult<()> {
-    let active: bool = transaction
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM users WHERE id = ?1 AND disabled_at IS NULL)",
-        )?
-        .query_row([user.to_string()], |row| row.get(0))?;
+fn require_user(tx: &Tx<'_>, user: Uuid) -> StoreResult<()> {
+    let active: bool = tx.value(
+        "SELECT EXISTS (SELECT 1 FROM users WHERE id = ?1 AND disabled_at IS NULL)",
+        &[&user],
+    )?;
     if active {
         Ok(())
     } else {
@@ -483,31 +489,24 @@ fn require_user(transaction: &Transaction<'_>, user: Uuid) -> StoreResult<()> {
     }
 }
 
-fn household_version(transaction: &Transaction<'_>, household: &str) -> StoreResult<u64> {
-    let version: i64 = transaction
-        .prepare_cached("SELECT version FROM households WHERE id = ?1")?
-        .query_row([household], |row| row.get(0))?;
-    Ok(version.unsigned_abs())
+fn household_version(tx: &Tx<'_>, household: &str) -> StoreResult<u64> {
+    tx.value(
+        "SELECT version FROM households WHERE id = ?1",
+        &[&household],
+    )
 }
 
 /// Writes the conflict's losing value as a new edit by the server; the
 /// household's new version.
-fn restore(
-    transaction: &Transaction<'_>,
-    id: u64,
-    conflict: &Stored,
-    now: DateTime<Utc>,
-) -> StoreResult<u64> {
+fn restore(tx: &Tx<'_>, id: u64, conflict: &Stored, now: DateTime<Utc>) -> StoreResult<u64> {
     let field = HouseholdField::parse(&conflict.field).ok_or_else(|| {
         StoreError::Invalid(format!(
             "conflict {id} names a field ({}) that cannot be restored",
             conflict.field
         ))
     })?;
-    let mut record = transaction
-        .prepare_cached(&format!("{SELECT_HOUSEHOLD} WHERE id = ?1"))?
-        .query_row([&conflict.household], household_record_from_row)?;
-    let clock = merge::field_clock(transaction, &conflict.household, field)?;
+    let mut record = merge::lock_household(tx, &conflict.household)?;
+    let clock = merge::field_clock(tx, &conflict.household, field)?;
     let written_since = clock.is_some_and(|clock| clock.version > conflict.version);
     if written_since || field.get(&record) != conflict.kept {
         return Err(StoreError::Conflict(format!(
@@ -528,7 +527,7 @@ fn restore(
     field.set(&mut record, &conflict.lost);
     let now_text = time_text(now);
     merge::record_write(
-        transaction,
+        tx,
         &FieldWrite {
             household: &conflict.household,
             field,
@@ -541,8 +540,8 @@ fn restore(
             at: &now_text,
         },
     )?;
-    merge::store_record(transaction, &record, &now_text)?;
-    log_household_change(transaction, record.id, None, &now_text)?;
+    merge::store_record(tx, &record, &now_text)?;
+    log_household_change(tx, record.id, None, &now_text)?;
     Ok(record.version)
 }
 
@@ -553,3 +552,7 @@ mod tests;
 #[cfg(test)]
 #[path = "review_rejected_tests.rs"]
 mod rejected_tests;
+
+#[cfg(test)]
+#[path = "review_race_tests.rs"]
+mod race_tests;

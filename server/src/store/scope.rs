@@ -4,8 +4,7 @@
 //! through a [`Scope`]; a household, device or cadre outside it is "not
 //! found", never "forbidden" (which would confirm that it exists).
 
-use rusqlite::{Connection, OptionalExtension};
-
+use super::db::Tx;
 use super::{Role, StoreResult, User};
 
 /// The areas a request may reach.
@@ -30,13 +29,13 @@ impl Scope {
     }
 
     /// An SQL condition true when the village code in `column` is in the
-    /// scope (`1` for the whole server). The area code is written as an
+    /// scope (`TRUE` for the whole server). The area code is written as an
     /// escaped SQL literal, so the fragment takes no parameter.
     pub fn villages_sql(&self, column: &str) -> String {
         match self {
-            Scope::All => "1".to_owned(),
+            Scope::All => "TRUE".to_owned(),
             Scope::Area(area) => format!(
-                "{column} IN (WITH RECURSIVE below(code) AS (SELECT {area} UNION ALL \
+                "{column} IN (WITH RECURSIVE below(code) AS (SELECT CAST({area} AS TEXT) UNION ALL \
                  SELECT areas.code FROM areas JOIN below ON areas.parent_code = below.code) \
                  SELECT code FROM below)",
                 area = sql_literal(area)
@@ -45,32 +44,30 @@ impl Scope {
     }
 
     /// Whether an area (of any level) is in the scope.
-    pub fn contains_area(&self, connection: &Connection, code: &str) -> StoreResult<bool> {
-        Ok(connection
-            .query_row(
+    pub fn contains_area(&self, tx: &Tx<'_>, code: &str) -> StoreResult<bool> {
+        Ok(tx
+            .query_opt(
                 &format!(
                     "SELECT 1 FROM areas WHERE code = ?1 AND {}",
                     self.villages_sql("code")
                 ),
-                [code],
+                &[&code],
                 |_| Ok(()),
-            )
-            .optional()?
+            )?
             .is_some())
     }
 
     /// Whether a household is in the scope.
-    pub fn contains_household(&self, connection: &Connection, id: &str) -> StoreResult<bool> {
-        Ok(connection
-            .query_row(
+    pub fn contains_household(&self, tx: &Tx<'_>, id: &str) -> StoreResult<bool> {
+        Ok(tx
+            .query_opt(
                 &format!(
                     "SELECT 1 FROM households WHERE id = ?1 AND {}",
                     self.villages_sql("village_code")
                 ),
-                [id],
+                &[&id],
                 |_| Ok(()),
-            )
-            .optional()?
+            )?
             .is_some())
     }
 
@@ -92,7 +89,7 @@ mod tests {
     #[test]
     fn literals_are_escaped() {
         assert_eq!(sql_literal("53'06"), "'53''06'");
-        assert_eq!(Scope::All.villages_sql("v"), "1");
+        assert_eq!(Scope::All.villages_sql("v"), "TRUE");
         assert!(
             Scope::Area("x' OR 1 --".into())
                 .villages_sql("v")

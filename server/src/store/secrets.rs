@@ -2,8 +2,7 @@
 //! them: only their SHA-256, so a leaked database enrols no phone and
 //! speaks for no device.
 
-use chrono::Utc;
-use doorstep_core::sqlite::time_column;
+use chrono::{DateTime, Utc};
 use rand::Rng;
 use sha2::{Digest, Sha256};
 
@@ -33,9 +32,9 @@ pub(crate) fn normalise_code(code: &str) -> String {
 
 /// Whether the time in column `index` has passed.
 pub(crate) fn expired(
-    row: &rusqlite::Row<'_>,
+    row: &super::db::Row<'_>,
     index: usize,
-    now: chrono::DateTime<Utc>,
-) -> rusqlite::Result<bool> {
-    Ok(time_column(row, index)? <= now)
+    now: DateTime<Utc>,
+) -> super::StoreResult<bool> {
+    Ok(row.get::<DateTime<Utc>>(index)? <= now)
 }

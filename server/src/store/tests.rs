@@ -1,4 +1,5 @@
-//! Server store tests on real SQLite files.
+//! Server store tests: the conformance suite, on a real SQLite file and on
+//! PostgreSQL (`testing`).
 
 #![allow(clippy::unwrap_used)]
 
@@ -7,17 +8,16 @@ use doorstep_forms::Form;
 use doorstep_protocol::{
     AreaLevel, AreaRecord, HouseholdRecord, PullQuery, PulledChange, scope_digest,
 };
-use tempfile::TempDir;
 use uuid::Uuid;
 
+use super::testing::{TestDatabase, empty_store, on_both_backends};
 use super::*;
 
 const VILLAGE: &str = "530626104201";
 const OTHER_VILLAGE: &str = "530626104202";
 
-pub(super) fn store() -> (TempDir, ServerStore) {
-    let directory = tempfile::tempdir().unwrap();
-    let store = ServerStore::open(directory.path().join("server.db")).unwrap();
+pub(super) fn store() -> (TestDatabase, ServerStore) {
+    let (database, store) = empty_store();
     let area = |code: &str, level, parent: Option<&str>| AreaRecord {
         code: code.into(),
         name: format!("area {code}"),
@@ -39,7 +39,7 @@ pub(super) fn store() -> (TempDir, ServerStore) {
             ],
         )
         .unwrap();
-    (directory, store)
+    (database, store)
 }
 
 pub(super) fn household(id: u128, village: &str) -> HouseholdRecord {
@@ -79,6 +79,43 @@ pub(super) fn device(store: &ServerStore, village: &str) -> DeviceAuth {
     store.authenticate(&response.token, Utc::now()).unwrap()
 }
 
+/// A complete visit of the demo form to `household`, as `auth`'s change
+/// number `seq`.
+pub(super) fn visit_change(
+    auth: DeviceAuth,
+    seq: u64,
+    household: u128,
+    version: &str,
+    recorded_at: chrono::DateTime<Utc>,
+) -> doorstep_protocol::Change {
+    use doorstep_protocol::{Change, Mutation, VisitRecord};
+    let answers = serde_json::json!({
+        "visit_date": "2024-12-28", "respondent": "head",
+        "members": [{"member_name": "喻兰", "relation": "head", "age": 40, "able_to_work": "full"}],
+        "food_clothing_ok": "yes", "education_ok": "yes", "medical_insurance_ok": "yes",
+        "housing_safe": "yes", "drinking_water_safe": "yes", "risk_category": "none",
+        "relocated": "no", "support_needed": ["none"]
+    });
+    Change {
+        seq,
+        mutation: Mutation::Visit(VisitRecord {
+            id: Uuid::now_v7(),
+            household_id: Uuid::from_u128(household),
+            cadre_id: auth.cadre_id,
+            device_id: auth.device_id,
+            form_id: "household_check".into(),
+            form_version: version.into(),
+            answers: answers.as_object().cloned().unwrap_or_default(),
+            computed: Default::default(),
+            recorded_at,
+            corrects: None,
+            received_at: None,
+            clock_ahead: false,
+        }),
+    }
+}
+
+on_both_backends! {
 #[test]
 fn enrolment_codes_are_single_use_and_expire() {
     let (_directory, store) = store();
@@ -98,9 +135,7 @@ fn enrolment_codes_are_single_use_and_expire() {
     );
     // Only hashes are kept.
     let kept: String = store
-        .read(|connection| {
-            Ok(connection.query_row("SELECT token_hash FROM devices", [], |row| row.get(0))?)
-        })
+        .read(|tx| tx.value("SELECT token_hash FROM devices", &[]))
         .unwrap();
     assert_ne!(kept, response.token);
     assert_eq!(
@@ -484,41 +519,6 @@ fn exports_choose_visits_by_scope_area_day_and_form_version() {
     assert!(villages(&nothing).is_empty());
 }
 
-/// A complete visit of the demo form to `household`, as `auth`'s change
-/// number `seq`.
-pub(super) fn visit_change(
-    auth: DeviceAuth,
-    seq: u64,
-    household: u128,
-    version: &str,
-    recorded_at: chrono::DateTime<Utc>,
-) -> doorstep_protocol::Change {
-    use doorstep_protocol::{Change, Mutation, VisitRecord};
-    let answers = serde_json::json!({
-        "visit_date": "2024-12-28", "respondent": "head",
-        "members": [{"member_name": "喻兰", "relation": "head", "age": 40, "able_to_work": "full"}],
-        "food_clothing_ok": "yes", "education_ok": "yes", "medical_insurance_ok": "yes",
-        "housing_safe": "yes", "drinking_water_safe": "yes", "risk_category": "none",
-        "relocated": "no", "support_needed": ["none"]
-    });
-    Change {
-        seq,
-        mutation: Mutation::Visit(VisitRecord {
-            id: Uuid::now_v7(),
-            household_id: Uuid::from_u128(household),
-            cadre_id: auth.cadre_id,
-            device_id: auth.device_id,
-            form_id: "household_check".into(),
-            form_version: version.into(),
-            answers: answers.as_object().cloned().unwrap_or_default(),
-            computed: Default::default(),
-            recorded_at,
-            corrects: None,
-            received_at: None,
-            clock_ahead: false,
-        }),
-    }
-}
 
 #[test]
 fn a_pending_count_is_written_when_it_changes_or_the_last_report_is_stale() {
@@ -565,4 +565,5 @@ fn a_pending_count_is_written_when_it_changes_or_the_last_report_is_stale() {
         device.last_seen_at,
         Some(doorstep_core::sqlite::time_text(later))
     );
+}
 }

@@ -8,15 +8,13 @@
 //! Every method is handed `now` (the clock is the caller's).
 
 use chrono::{DateTime, Duration, Utc};
-use doorstep_core::sqlite::{time_text, uuid_column};
 use doorstep_protocol::limits::check_short_text;
-use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 use uuid::Uuid;
 
 use super::audit::{self, AuditEvent, AuditKind};
 use super::secrets::{new_token, secret_hash};
-use super::users::{Role, User};
+use super::users::{Role, User, name_is};
 use super::{ServerStore, StoreError, StoreResult};
 
 /// What every admin-API token starts with, so that it is told apart from a
@@ -59,35 +57,29 @@ impl ServerStore {
         })?;
         let token = format!("{API_TOKEN_PREFIX}{}", new_token());
         let id = Uuid::now_v7();
-        self.write(|transaction| {
-            let user: Option<String> = transaction
-                .query_row(
-                    "SELECT id FROM users WHERE name = ?1 AND disabled_at IS NULL",
-                    [user_name.trim()],
-                    |row| row.get(0),
-                )
-                .optional()?;
+        let token_hash = secret_hash(&token);
+        let user_name = user_name.trim();
+        self.write(|tx| {
+            let user: Option<Uuid> = tx.query_opt(
+                &format!(
+                    "SELECT id FROM users WHERE {} AND disabled_at IS NULL",
+                    name_is("name", 1)
+                ),
+                &[&user_name],
+                |row| row.get(0),
+            )?;
             let Some(user) = user else {
                 return Err(StoreError::NotFound(format!(
-                    "no console account called {}",
-                    user_name.trim()
+                    "no console account called {user_name}"
                 )));
             };
-            transaction.execute(
+            tx.execute(
                 "INSERT INTO api_tokens (id, user_id, label, token_hash, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![
-                    id.to_string(),
-                    user,
-                    label,
-                    secret_hash(&token),
-                    time_text(now)
-                ],
+                &[&id, &user, &label, &token_hash, &now],
             )?;
-            let user = Uuid::parse_str(&user)
-                .map_err(|error| StoreError::Invalid(format!("a user's id: {error}")))?;
             audit::record(
-                transaction,
+                tx,
                 now,
                 &AuditEvent::new(AuditKind::ApiTokenIssued)
                     .user(user)
@@ -106,39 +98,38 @@ impl ServerStore {
             return Ok(None);
         }
         let hash = secret_hash(token);
-        let stale = time_text(now - Duration::seconds(USE_PRECISION_SECONDS));
-        let found = self.read(|connection| {
-            Ok(connection
-                .prepare_cached(
-                    "SELECT u.id, u.name, u.role, u.area_code, u.must_change, t.id,
-                            t.last_used_at IS NULL OR t.last_used_at < ?2
-                     FROM api_tokens t JOIN users u ON u.id = t.user_id
-                     WHERE t.token_hash = ?1 AND t.revoked_at IS NULL AND u.disabled_at IS NULL",
-                )?
-                .query_row(params![hash, stale], |row| {
+        let stale = now - Duration::seconds(USE_PRECISION_SECONDS);
+        let found = self.read(|tx| {
+            tx.query_opt(
+                "SELECT u.id, u.name, u.role, u.area_code, u.must_change, t.id,
+                        t.last_used_at IS NULL OR t.last_used_at < ?2
+                 FROM api_tokens t JOIN users u ON u.id = t.user_id
+                 WHERE t.token_hash = ?1 AND t.revoked_at IS NULL AND u.disabled_at IS NULL",
+                &[&hash, &stale],
+                |row| {
                     let role: String = row.get(2)?;
                     Ok((
                         User {
-                            id: uuid_column(row, 0)?,
+                            id: row.get(0)?,
                             name: row.get(1)?,
                             role: Role::parse(&role).unwrap_or(Role::Supervisor),
                             area_code: row.get(3)?,
-                            must_change: row.get::<_, i64>(4)? == 1,
+                            must_change: row.get::<i64>(4)? == 1,
                         },
-                        row.get::<_, String>(5)?,
-                        row.get::<_, bool>(6)?,
+                        row.get::<String>(5)?,
+                        row.get::<bool>(6)?,
                     ))
-                })
-                .optional()?)
+                },
+            )
         })?;
         let Some((user, id, stale)) = found else {
             return Ok(None);
         };
         if stale {
-            self.write(|transaction| {
-                transaction.execute(
+            self.write(|tx| {
+                tx.execute(
                     "UPDATE api_tokens SET last_used_at = ?2 WHERE id = ?1",
-                    params![id, time_text(now)],
+                    &[&id, &now],
                 )?;
                 Ok(())
             })?;
@@ -148,51 +139,52 @@ impl ServerStore {
 
     /// Every token issued, revoked ones too, oldest first.
     pub fn list_api_tokens(&self) -> StoreResult<Vec<ApiTokenRow>> {
-        self.read(|connection| {
-            let mut statement = connection.prepare(
+        self.read(|tx| {
+            tx.query(
                 "SELECT t.id, t.user_id, u.name, t.label, t.created_at, t.last_used_at, t.revoked_at
                  FROM api_tokens t JOIN users u ON u.id = t.user_id ORDER BY t.created_at, t.id",
-            )?;
-            let rows = statement.query_map([], |row| {
-                Ok(ApiTokenRow {
-                    id: uuid_column(row, 0)?,
-                    user_id: uuid_column(row, 1)?,
-                    user_name: row.get(2)?,
-                    label: row.get(3)?,
-                    created_at: row.get(4)?,
-                    last_used_at: row.get(5)?,
-                    revoked_at: row.get(6)?,
-                })
-            })?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
+                &[],
+                |row| {
+                    Ok(ApiTokenRow {
+                        id: row.get(0)?,
+                        user_id: row.get(1)?,
+                        user_name: row.get(2)?,
+                        label: row.get(3)?,
+                        created_at: row.get(4)?,
+                        last_used_at: row.get(5)?,
+                        revoked_at: row.get(6)?,
+                    })
+                },
+            )
         })
     }
 
     /// Revokes a token: it opens nothing from now on. Returns `false` when
     /// it was revoked already (nothing changes, nothing is audited again).
     pub fn revoke_api_token(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<bool> {
-        self.write(|transaction| {
-            let found: Option<(String, bool)> = transaction
-                .query_row(
-                    "SELECT user_id, revoked_at IS NOT NULL FROM api_tokens WHERE id = ?1",
-                    [id.to_string()],
-                    |row| Ok((row.get(0)?, row.get(1)?)),
-                )
-                .optional()?;
+        self.write(|tx| {
+            let found: Option<(Uuid, bool)> = tx.query_opt(
+                "SELECT user_id, revoked_at IS NOT NULL FROM api_tokens WHERE id = ?1",
+                &[&id],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )?;
             let Some((user, revoked)) = found else {
                 return Err(StoreError::NotFound(format!("no API token {id}")));
             };
             if revoked {
                 return Ok(false);
             }
-            transaction.execute(
-                "UPDATE api_tokens SET revoked_at = ?2 WHERE id = ?1",
-                params![id.to_string(), time_text(now)],
+            // Only if still not revoked: on PostgreSQL another revocation
+            // may have committed since the row was read.
+            let revoked = tx.execute(
+                "UPDATE api_tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                &[&id, &now],
             )?;
-            let user = Uuid::parse_str(&user)
-                .map_err(|error| StoreError::Invalid(format!("a user's id: {error}")))?;
+            if revoked == 0 {
+                return Ok(false);
+            }
             audit::record(
-                transaction,
+                tx,
                 now,
                 &AuditEvent::new(AuditKind::ApiTokenRevoked)
                     .user(user)
@@ -205,13 +197,14 @@ impl ServerStore {
 
 #[cfg(test)]
 mod tests {
+    use doorstep_core::sqlite::time_text;
+
     use super::*;
     use crate::store::NewUser;
+    use crate::store::testing::{TestDatabase, empty_store, on_both_backends};
 
-    fn store() -> (tempfile::TempDir, ServerStore) {
-        let directory = tempfile::tempdir().expect("a directory");
-        let store = ServerStore::open(directory.path().join("server.db")).expect("a store");
-        (directory, store)
+    fn store() -> (TestDatabase, ServerStore) {
+        empty_store()
     }
 
     fn admin(store: &ServerStore, name: &str) -> User {
@@ -233,135 +226,174 @@ mod tests {
             .last_used_at
     }
 
-    #[test]
-    fn a_token_acts_as_its_account_and_is_kept_only_as_a_hash() {
-        let (_directory, store) = store();
-        let user = admin(&store, "operator");
-        let now = Utc::now();
-        let (token, id) = store
-            .issue_api_token("operator", "nightly export", now)
-            .expect("a token");
-        assert!(token.starts_with("dsa_") && token.len() == 68, "{token}");
-        assert_eq!(
-            store.api_token_auth(&token, now).expect("auth"),
-            Some(user.clone())
-        );
-        let stored: Vec<String> = store
-            .read(|connection| {
-                let mut statement = connection.prepare("SELECT token_hash FROM api_tokens")?;
-                let rows = statement.query_map([], |row| row.get(0))?;
-                Ok(rows.collect::<rusqlite::Result<_>>()?)
-            })
-            .expect("rows");
-        assert_eq!(stored, vec![secret_hash(&token)]);
-        // Anything else opens nothing: another token, the hash itself, the
-        // token without its prefix (the shape of a device's token).
-        for wrong in [
-            format!("dsa_{}", "0".repeat(64)),
-            stored[0].clone(),
-            token.trim_start_matches("dsa_").to_owned(),
-            String::new(),
-        ] {
-            assert_eq!(store.api_token_auth(&wrong, now).expect("auth"), None);
+    on_both_backends! {
+        #[test]
+        fn a_token_acts_as_its_account_and_is_kept_only_as_a_hash() {
+            let (_directory, store) = store();
+            let user = admin(&store, "operator");
+            let now = Utc::now();
+            let (token, id) = store
+                .issue_api_token("operator", "nightly export", now)
+                .expect("a token");
+            assert!(token.starts_with("dsa_") && token.len() == 68, "{token}");
+            assert_eq!(
+                store.api_token_auth(&token, now).expect("auth"),
+                Some(user.clone())
+            );
+            let stored: Vec<String> = store
+                .read(|tx| tx.query("SELECT token_hash FROM api_tokens", &[], |row| row.get(0)))
+                .expect("rows");
+            assert_eq!(stored, vec![secret_hash(&token)]);
+            // Anything else opens nothing: another token, the hash itself, the
+            // token without its prefix (the shape of a device's token).
+            for wrong in [
+                format!("dsa_{}", "0".repeat(64)),
+                stored[0].clone(),
+                token.trim_start_matches("dsa_").to_owned(),
+                String::new(),
+            ] {
+                assert_eq!(store.api_token_auth(&wrong, now).expect("auth"), None);
+            }
+            let rows = store.list_api_tokens().expect("tokens");
+            assert_eq!(rows.len(), 1);
+            assert_eq!((rows[0].id, rows[0].user_id), (id, user.id));
+            assert_eq!(rows[0].label, "nightly export");
+            let audit = store
+                .audit(10, Some(AuditKind::ApiTokenIssued))
+                .expect("audit");
+            assert_eq!(audit.len(), 1);
+            assert_eq!(audit[0].user_id, Some(user.id));
+            assert_eq!(audit[0].subject.as_deref(), Some(id.to_string().as_str()));
         }
-        let rows = store.list_api_tokens().expect("tokens");
-        assert_eq!(rows.len(), 1);
-        assert_eq!((rows[0].id, rows[0].user_id), (id, user.id));
-        assert_eq!(rows[0].label, "nightly export");
-        let audit = store
-            .audit(10, Some(AuditKind::ApiTokenIssued))
-            .expect("audit");
-        assert_eq!(audit.len(), 1);
-        assert_eq!(audit[0].user_id, Some(user.id));
-        assert_eq!(audit[0].subject.as_deref(), Some(id.to_string().as_str()));
-    }
 
-    #[test]
-    fn use_is_noted_at_most_once_a_minute() {
-        let (_directory, store) = store();
-        admin(&store, "operator");
-        let start = Utc::now();
-        let (token, id) = store
-            .issue_api_token("operator", "script", start)
-            .expect("a token");
-        assert_eq!(last_used(&store, id), None);
-        store.api_token_auth(&token, start).expect("auth");
-        assert_eq!(last_used(&store, id), Some(time_text(start)));
-        store
-            .api_token_auth(&token, start + Duration::seconds(59))
-            .expect("auth");
-        assert_eq!(last_used(&store, id), Some(time_text(start)));
-        let later = start + Duration::seconds(61);
-        store.api_token_auth(&token, later).expect("auth");
-        assert_eq!(last_used(&store, id), Some(time_text(later)));
-    }
-
-    #[test]
-    fn revoked_tokens_and_disabled_accounts_open_nothing() {
-        let (_directory, store) = store();
-        let user = admin(&store, "operator");
-        let now = Utc::now();
-        let (token, id) = store
-            .issue_api_token("operator", "one", now)
-            .expect("a token");
-        let (other, _) = store
-            .issue_api_token("operator", "two", now)
-            .expect("a token");
-        assert!(store.revoke_api_token(id, now).expect("revoked"));
-        assert!(
-            !store.revoke_api_token(id, now).expect("again"),
-            "twice is no error"
-        );
-        assert_eq!(store.api_token_auth(&token, now).expect("auth"), None);
-        assert_eq!(
+        #[test]
+        fn use_is_noted_at_most_once_a_minute() {
+            let (_directory, store) = store();
+            admin(&store, "operator");
+            let start = Utc::now();
+            let (token, id) = store
+                .issue_api_token("operator", "script", start)
+                .expect("a token");
+            assert_eq!(last_used(&store, id), None);
+            store.api_token_auth(&token, start).expect("auth");
+            assert_eq!(last_used(&store, id), Some(time_text(start)));
             store
-                .audit(10, Some(AuditKind::ApiTokenRevoked))
-                .expect("audit")
-                .len(),
-            1,
-            "revoked once, audited once"
-        );
-        assert!(store.api_token_auth(&other, now).expect("auth").is_some());
-        store
-            .write(|transaction| {
-                transaction.execute(
-                    "UPDATE users SET disabled_at = ?2 WHERE id = ?1",
-                    params![user.id.to_string(), time_text(now)],
-                )?;
-                Ok(())
-            })
-            .expect("disabled");
-        assert_eq!(store.api_token_auth(&other, now).expect("auth"), None);
-        assert!(matches!(
-            store.revoke_api_token(Uuid::now_v7(), now),
-            Err(StoreError::NotFound(_))
-        ));
-    }
+                .api_token_auth(&token, start + Duration::seconds(59))
+                .expect("auth");
+            assert_eq!(last_used(&store, id), Some(time_text(start)));
+            let later = start + Duration::seconds(61);
+            store.api_token_auth(&token, later).expect("auth");
+            assert_eq!(last_used(&store, id), Some(time_text(later)));
+        }
 
-    #[test]
-    fn bad_requests_for_tokens_change_nothing() {
-        let (_directory, store) = store();
-        admin(&store, "operator");
-        let now = Utc::now();
-        assert!(matches!(
-            store.issue_api_token("nobody", "x", now),
-            Err(StoreError::NotFound(_))
-        ));
-        for label in ["", "   ", "a\u{7}b", &"x".repeat(101)] {
+        #[test]
+        fn revoked_tokens_and_disabled_accounts_open_nothing() {
+            let (_directory, store) = store();
+            let user = admin(&store, "operator");
+            let now = Utc::now();
+            let (token, id) = store
+                .issue_api_token("operator", "one", now)
+                .expect("a token");
+            // Names are the same whatever their case.
+            let (other, _) = store
+                .issue_api_token("OPERATOR", "two", now)
+                .expect("a token");
+            assert!(store.revoke_api_token(id, now).expect("revoked"));
             assert!(
-                matches!(
-                    store.issue_api_token("operator", label, now),
-                    Err(StoreError::Invalid(_))
-                ),
-                "{label:?}"
+                !store.revoke_api_token(id, now).expect("again"),
+                "twice is no error"
+            );
+            assert_eq!(store.api_token_auth(&token, now).expect("auth"), None);
+            assert_eq!(
+                store
+                    .audit(10, Some(AuditKind::ApiTokenRevoked))
+                    .expect("audit")
+                    .len(),
+                1,
+                "revoked once, audited once"
+            );
+            assert!(store.api_token_auth(&other, now).expect("auth").is_some());
+            store
+                .write(|tx| {
+                    tx.execute(
+                        "UPDATE users SET disabled_at = ?2 WHERE id = ?1",
+                        &[&user.id, &now],
+                    )?;
+                    Ok(())
+                })
+                .expect("disabled");
+            assert_eq!(store.api_token_auth(&other, now).expect("auth"), None);
+            assert!(matches!(
+                store.revoke_api_token(Uuid::now_v7(), now),
+                Err(StoreError::NotFound(_))
+            ));
+        }
+
+        #[test]
+        fn two_revocations_at_once_revoke_once() {
+            let (_directory, store) = store();
+            admin(&store, "operator");
+            let now = Utc::now();
+            for _ in 0..5 {
+                let (_, id) = store
+                    .issue_api_token("operator", "script", now)
+                    .expect("a token");
+                let barrier = std::sync::Barrier::new(2);
+                let revoked: Vec<bool> = std::thread::scope(|scope| {
+                    let racers: Vec<_> = (0..2)
+                        .map(|_| {
+                            scope.spawn(|| {
+                                barrier.wait();
+                                store.revoke_api_token(id, now).expect("revoked")
+                            })
+                        })
+                        .collect();
+                    racers
+                        .into_iter()
+                        .map(|racer| racer.join().expect("a thread"))
+                        .collect()
+                });
+                assert_eq!(
+                    revoked.iter().filter(|&&first| first).count(),
+                    1,
+                    "{revoked:?}"
+                );
+            }
+            assert_eq!(
+                store
+                    .audit(20, Some(AuditKind::ApiTokenRevoked))
+                    .expect("audit")
+                    .len(),
+                5,
+                "audited once each"
             );
         }
-        assert!(store.list_api_tokens().expect("tokens").is_empty());
-        assert!(
-            store
-                .audit(10, Some(AuditKind::ApiTokenIssued))
-                .expect("audit")
-                .is_empty()
-        );
+
+        #[test]
+        fn bad_requests_for_tokens_change_nothing() {
+            let (_directory, store) = store();
+            admin(&store, "operator");
+            let now = Utc::now();
+            assert!(matches!(
+                store.issue_api_token("nobody", "x", now),
+                Err(StoreError::NotFound(_))
+            ));
+            for label in ["", "   ", "a\u{7}b", &"x".repeat(101)] {
+                assert!(
+                    matches!(
+                        store.issue_api_token("operator", label, now),
+                        Err(StoreError::Invalid(_))
+                    ),
+                    "{label:?}"
+                );
+            }
+            assert!(store.list_api_tokens().expect("tokens").is_empty());
+            assert!(
+                store
+                    .audit(10, Some(AuditKind::ApiTokenIssued))
+                    .expect("audit")
+                    .is_empty()
+            );
+        }
     }
 }

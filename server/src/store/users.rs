@@ -7,10 +7,9 @@
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Argon2, PasswordHash};
 use chrono::{DateTime, Duration, Utc};
-use doorstep_core::sqlite::{time_text, uuid_column};
-use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 
+use super::db::{Row, Tx};
 use super::secrets::{new_token, secret_hash};
 use super::{ServerStore, StoreError, StoreResult};
 
@@ -78,16 +77,23 @@ pub struct ConsoleSession {
 
 const USER_COLUMNS: &str = "id, name, role, area_code, must_change";
 
-fn user_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
+fn user_from_row(row: &Row<'_>) -> StoreResult<User> {
     let role: String = row.get(2)?;
     Ok(User {
-        id: uuid_column(row, 0)?,
+        id: row.get(0)?,
         name: row.get(1)?,
         // The table's CHECK allows only the two.
         role: Role::parse(&role).unwrap_or(Role::Supervisor),
         area_code: row.get(3)?,
-        must_change: row.get::<_, i64>(4)? == 1,
+        must_change: row.get::<i64>(4)? == 1,
     })
+}
+
+/// A condition true for the account called `?N` in `column`: names are
+/// unique whatever their case (SQLite's `COLLATE NOCASE`, PostgreSQL's
+/// unique index on `lower(name)`).
+pub(super) fn name_is(column: &str, parameter: usize) -> String {
+    format!("lower({column}) = lower(?{parameter})")
 }
 
 fn hash_password(password: &str) -> StoreResult<String> {
@@ -144,7 +150,7 @@ impl ServerStore {
         }
         let password = one_time_password();
         let hash = hash_password(&password)?;
-        self.write(|transaction| {
+        self.write(|tx| {
             match (new.role, new.area_code.as_deref()) {
                 (Role::Admin, Some(_)) => {
                     return Err(StoreError::Invalid("an admin has no area: leave out --area".into()));
@@ -155,9 +161,11 @@ impl ServerStore {
                     ));
                 }
                 (Role::Supervisor, Some(code)) => {
-                    let level: Option<String> = transaction
-                        .query_row("SELECT level FROM areas WHERE code = ?1", [code], |row| row.get(0))
-                        .optional()?;
+                    let level: Option<String> = tx.query_opt(
+                        "SELECT level FROM areas WHERE code = ?1",
+                        &[&code],
+                        |row| row.get(0),
+                    )?;
                     match level.as_deref() {
                         Some("county" | "township") => {}
                         Some(other) => {
@@ -170,19 +178,21 @@ impl ServerStore {
                 }
                 (Role::Admin, None) => {}
             }
-            let taken: bool = transaction.query_row(
-                "SELECT EXISTS (SELECT 1 FROM users WHERE name = ?1)",
-                [name],
-                |row| row.get(0),
+            // Checked here, not left to the unique index: on PostgreSQL a
+            // unique violation runs the transaction again, which then
+            // finds the name taken.
+            let taken: bool = tx.value(
+                &format!("SELECT EXISTS (SELECT 1 FROM users WHERE {})", name_is("name", 1)),
+                &[&name],
             )?;
             if taken {
                 return Err(StoreError::Conflict(format!("there is already a user called {name}")));
             }
             let id = Uuid::now_v7();
-            transaction.execute(
+            tx.execute(
                 "INSERT INTO users (id, name, role, area_code, password_hash, must_change, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6)",
-                params![id.to_string(), name, new.role.as_str(), new.area_code, hash, time_text(now)],
+                &[&id, &name, &new.role.as_str(), &new.area_code, &hash, &now],
             )?;
             let mut event = super::AuditEvent::new(super::AuditKind::UserAdded)
                 .user(id)
@@ -190,7 +200,7 @@ impl ServerStore {
             if let Some(area) = &new.area_code {
                 event = event.subject(area.clone());
             }
-            super::audit::record(transaction, now, &event)?;
+            super::audit::record(tx, now, &event)?;
             Ok(User {
                 id,
                 name: name.to_owned(),
@@ -202,15 +212,21 @@ impl ServerStore {
         .map(|user| (user, password))
     }
 
-    /// Console accounts, by name.
+    /// Console accounts, by name (whatever its case; by id where names
+    /// compare equal so).
     pub fn users(&self) -> StoreResult<Vec<User>> {
-        self.read(|connection| {
-            let mut statement = connection.prepare(&format!(
-                "SELECT {USER_COLUMNS} FROM users WHERE disabled_at IS NULL ORDER BY name"
-            ))?;
-            let users = statement.query_map([], user_from_row)?;
-            Ok(users.collect::<rusqlite::Result<_>>()?)
-        })
+        let mut users = self.read(|tx| {
+            tx.query(
+                &format!("SELECT {USER_COLUMNS} FROM users WHERE disabled_at IS NULL"),
+                &[],
+                user_from_row,
+            )
+        })?;
+        // Sorted here: the engines collate text differently.
+        users.sort_by(|a, b| {
+            (a.name.to_ascii_lowercase(), a.id).cmp(&(b.name.to_ascii_lowercase(), b.id))
+        });
+        Ok(users)
     }
 
     /// Signs in: a new session for the account called `name` when the
@@ -227,17 +243,16 @@ impl ServerStore {
         if password.chars().count() > MAX_PASSWORD_CHARS {
             return Err(StoreError::Unauthorized);
         }
-        let found = self.read(|connection| {
-            Ok(connection
-                .query_row(
-                    &format!(
-                        "SELECT {USER_COLUMNS}, password_hash FROM users
-                         WHERE name = ?1 AND disabled_at IS NULL"
-                    ),
-                    [name.trim()],
-                    |row| Ok((user_from_row(row)?, row.get::<_, String>(5)?)),
-                )
-                .optional()?)
+        let found = self.read(|tx| {
+            tx.query_opt(
+                &format!(
+                    "SELECT {USER_COLUMNS}, password_hash FROM users
+                     WHERE {} AND disabled_at IS NULL",
+                    name_is("name", 1)
+                ),
+                &[&name.trim()],
+                |row| Ok((user_from_row(row)?, row.get::<String>(5)?)),
+            )
         })?;
         let Some((user, stored)) = found else {
             // The same work as for a real account.
@@ -249,22 +264,18 @@ impl ServerStore {
         }
         let token = new_token();
         let csrf_token = new_token();
-        self.write(|transaction| {
-            transaction.execute(
+        let token_hash = secret_hash(&token);
+        let expires = now + Duration::hours(SESSION_HOURS);
+        self.write(|tx| {
+            tx.execute(
                 "INSERT INTO console_sessions (token_hash, user_id, csrf_token, created_at, expires_at)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![
-                    secret_hash(&token),
-                    user.id.to_string(),
-                    csrf_token,
-                    time_text(now),
-                    time_text(now + Duration::hours(SESSION_HOURS))
-                ],
+                &[&token_hash, &user.id, &csrf_token, &now, &expires],
             )?;
             // Sessions that ran out go as new ones come.
-            transaction.execute(
+            tx.execute(
                 "DELETE FROM console_sessions WHERE expires_at <= ?1",
-                [time_text(now)],
+                &[&now],
             )?;
             Ok(())
         })?;
@@ -278,15 +289,16 @@ impl ServerStore {
         token: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<ConsoleSession>> {
-        self.read(|connection| session_of(connection, token, now))
+        self.read(|tx| session_of(tx, token, now))
     }
 
     /// Ends a session (logout); an unknown token is no error.
     pub fn logout(&self, token: &str) -> StoreResult<()> {
-        self.write(|transaction| {
-            transaction.execute(
+        let token_hash = secret_hash(token);
+        self.write(|tx| {
+            tx.execute(
                 "DELETE FROM console_sessions WHERE token_hash = ?1",
-                [secret_hash(token)],
+                &[&token_hash],
             )?;
             Ok(())
         })
@@ -307,59 +319,52 @@ impl ServerStore {
                 "the new password must differ from the old one".into(),
             ));
         }
-        let stored: String = self.read(|connection| {
-            connection
-                .query_row(
-                    "SELECT password_hash FROM users WHERE id = ?1",
-                    [user.to_string()],
-                    |row| row.get(0),
-                )
-                .optional()?
-                .ok_or_else(|| StoreError::NotFound(format!("no user {user}")))
+        let stored: String = self.read(|tx| {
+            tx.query_opt(
+                "SELECT password_hash FROM users WHERE id = ?1",
+                &[&user],
+                |row| row.get(0),
+            )?
+            .ok_or_else(|| StoreError::NotFound(format!("no user {user}")))
         })?;
         if !password_matches(current, &stored) {
             return Err(StoreError::Unauthorized);
         }
         let hash = hash_password(new_password)?;
-        self.write(|transaction| {
-            transaction.execute(
+        let keep = secret_hash(keep_session);
+        self.write(|tx| {
+            tx.execute(
                 "UPDATE users SET password_hash = ?2, must_change = 0 WHERE id = ?1",
-                params![user.to_string(), hash],
+                &[&user, &hash],
             )?;
-            transaction.execute(
-                "DELETE FROM console_sessions WHERE user_id = ?1 AND token_hash != ?2",
-                params![user.to_string(), secret_hash(keep_session)],
+            tx.execute(
+                "DELETE FROM console_sessions WHERE user_id = ?1 AND token_hash <> ?2",
+                &[&user, &keep],
             )?;
             Ok(())
         })
     }
 }
 
-fn session_of(
-    connection: &Connection,
-    token: &str,
-    now: DateTime<Utc>,
-) -> StoreResult<Option<ConsoleSession>> {
+fn session_of(tx: &Tx<'_>, token: &str, now: DateTime<Utc>) -> StoreResult<Option<ConsoleSession>> {
     let columns = USER_COLUMNS
         .split(", ")
         .map(|column| format!("u.{column}"))
         .collect::<Vec<_>>()
         .join(", ");
-    Ok(connection
-        .query_row(
-            &format!(
-                "SELECT {columns}, s.csrf_token FROM console_sessions s JOIN users u ON u.id = s.user_id
-                 WHERE s.token_hash = ?1 AND s.expires_at > ?2 AND u.disabled_at IS NULL"
-            ),
-            params![secret_hash(token), time_text(now)],
-            |row| {
-                Ok(ConsoleSession {
-                    user: user_from_row(row)?,
-                    csrf_token: row.get(5)?,
-                })
-            },
-        )
-        .optional()?)
+    tx.query_opt(
+        &format!(
+            "SELECT {columns}, s.csrf_token FROM console_sessions s JOIN users u ON u.id = s.user_id
+             WHERE s.token_hash = ?1 AND s.expires_at > ?2 AND u.disabled_at IS NULL"
+        ),
+        &[&secret_hash(token), &now],
+        |row| {
+            Ok(ConsoleSession {
+                user: user_from_row(row)?,
+                csrf_token: row.get(5)?,
+            })
+        },
+    )
 }
 
 /// An Argon2id hash of a password nobody has, checked when a login names

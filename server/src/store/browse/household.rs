@@ -2,16 +2,15 @@
 //! what, from which device), and its visits in order with their answers
 //! under the form's labels, corrections linked both ways.
 
-use doorstep_core::sqlite::household_record_from_row;
 use doorstep_forms::{Form, Question, QuestionKind};
 use doorstep_protocol::HouseholdRecord;
-use rusqlite::Connection;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::{AreaNode, area_path};
-use crate::store::rows::SELECT_HOUSEHOLD;
+use crate::store::db::Tx;
+use crate::store::rows::{SELECT_HOUSEHOLD, household_from};
 use crate::store::{Scope, ServerStore, StoreError, StoreResult};
 
 /// A household's visits a page shows at most (newest kept).
@@ -75,21 +74,24 @@ impl ServerStore {
         language: &str,
     ) -> StoreResult<HouseholdPage> {
         let key = id.to_string();
-        self.read(|connection| {
-            if !scope.contains_household(connection, &key)? {
+        self.read(|tx| {
+            if !scope.contains_household(tx, &key)? {
                 return Err(StoreError::NotFound(format!(
                     "household {id} is not known here"
                 )));
             }
-            let record = connection
-                .prepare_cached(&format!("{SELECT_HOUSEHOLD} WHERE id = ?1"))?
-                .query_row([&key], household_record_from_row)?;
-            let path = area_path(connection, scope, &record.village_code)?;
-            let history = history(connection, &key)?;
-            let visit_count: i64 = connection
-                .prepare_cached("SELECT count(*) FROM visits WHERE household_id = ?1")?
-                .query_row([&key], |row| row.get(0))?;
-            let visits = visits(self, connection, &key, language)?;
+            let record = tx.query_one(
+                &format!("{SELECT_HOUSEHOLD} WHERE id = ?1"),
+                &[&key],
+                household_from,
+            )?;
+            let path = area_path(tx, scope, &record.village_code)?;
+            let history = history(tx, &key)?;
+            let visit_count: i64 = tx.value(
+                "SELECT count(*) FROM visits WHERE household_id = ?1",
+                &[&key],
+            )?;
+            let visits = visits(self, tx, &key, language)?;
             Ok(HouseholdPage {
                 record,
                 path,
@@ -101,103 +103,92 @@ impl ServerStore {
     }
 }
 
-fn history(connection: &Connection, household: &str) -> StoreResult<Vec<FieldChange>> {
-    let mut statement = connection.prepare_cached(
+fn history(tx: &Tx<'_>, household: &str) -> StoreResult<Vec<FieldChange>> {
+    tx.query(
         "SELECT f.field, f.value, f.version, f.changed_at, c.name, coalesce(d.label, substr(d.id, 1, 8))
          FROM household_fields f LEFT JOIN devices d ON d.id = f.origin_device
          LEFT JOIN cadres c ON c.id = d.cadre_id
          WHERE f.household_id = ?1 ORDER BY f.version DESC, f.field",
-    )?;
-    let rows = statement.query_map([household], |row| {
-        Ok(FieldChange {
-            field: row.get(0)?,
-            value: serde_json::from_str(&row.get::<_, String>(1)?).unwrap_or(Value::Null),
-            version: row.get::<_, i64>(2)?.unsigned_abs(),
-            changed_at: row.get(3)?,
-            cadre: row.get(4)?,
-            device: row.get(5)?,
-        })
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+        &[&household],
+        |row| {
+            Ok(FieldChange {
+                field: row.get(0)?,
+                value: serde_json::from_str(&row.get::<String>(1)?).unwrap_or(Value::Null),
+                version: row.get::<i64>(2)?.unsigned_abs(),
+                changed_at: row.get(3)?,
+                cadre: row.get(4)?,
+                device: row.get(5)?,
+            })
+        },
+    )
 }
 
-type VisitRow = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    String,
-    String,
-);
+/// A visit's row, before its form renders its answers.
+struct VisitRow {
+    id: String,
+    recorded_at: String,
+    received_at: String,
+    cadre: String,
+    device: String,
+    form_id: String,
+    version: String,
+    corrects: Option<String>,
+    answers: String,
+    computed: String,
+}
 
 fn visits(
     store: &ServerStore,
-    connection: &Connection,
+    tx: &Tx<'_>,
     household: &str,
     language: &str,
 ) -> StoreResult<Vec<VisitView>> {
-    let mut statement = connection.prepare_cached(
+    let rows = tx.query(
         "SELECT v.id, v.recorded_at, v.received_at, c.name, coalesce(d.label, substr(d.id, 1, 8)),
                 v.form_id, v.form_version, v.corrects, v.answers, v.computed
          FROM visits v JOIN cadres c ON c.id = v.cadre_id JOIN devices d ON d.id = v.device_id
          WHERE v.household_id = ?1 ORDER BY v.recorded_at DESC, v.id DESC LIMIT ?2",
+        &[&household, &MAX_VISITS_SHOWN],
+        |row| {
+            Ok(VisitRow {
+                id: row.get(0)?,
+                recorded_at: row.get(1)?,
+                received_at: row.get(2)?,
+                cadre: row.get(3)?,
+                device: row.get(4)?,
+                form_id: row.get(5)?,
+                version: row.get(6)?,
+                corrects: row.get(7)?,
+                answers: row.get(8)?,
+                computed: row.get(9)?,
+            })
+        },
     )?;
-    let rows: Vec<VisitRow> = statement
-        .query_map(rusqlite::params![household, MAX_VISITS_SHOWN], |row| {
-            Ok((
-                row.get(0)?,
-                row.get(1)?,
-                row.get(2)?,
-                row.get(3)?,
-                row.get(4)?,
-                row.get(5)?,
-                row.get(6)?,
-                row.get(7)?,
-                row.get(8)?,
-                row.get(9)?,
-            ))
-        })?
-        .collect::<rusqlite::Result<_>>()?;
     let mut views = Vec::with_capacity(rows.len());
-    for (
-        id,
-        recorded_at,
-        received_at,
-        cadre,
-        device,
-        form_id,
-        version,
-        corrects,
-        answers,
-        computed,
-    ) in rows
-    {
-        let form = crate::store::push::load_form(store, connection, &form_id, &version)?;
-        let answers: Map<String, Value> = serde_json::from_str(&answers).unwrap_or_default();
-        let computed: Map<String, Value> = serde_json::from_str(&computed).unwrap_or_default();
+    for row in rows {
+        let form = crate::store::push::load_form(store, tx, &row.form_id, &row.version)?;
+        let answers: Map<String, Value> = serde_json::from_str(&row.answers).unwrap_or_default();
+        let computed: Map<String, Value> = serde_json::from_str(&row.computed).unwrap_or_default();
         let lines = match &form {
             Some(form) => render(form, &form.questions, &answers, &computed, language, 0),
             None => Vec::new(),
         };
-        let corrected_by: Vec<String> = connection
-            .prepare_cached("SELECT id FROM visits WHERE corrects = ?1 ORDER BY recorded_at")?
-            .query_map([&id], |row| row.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
+        let corrected_by: Vec<String> = tx.query(
+            "SELECT id FROM visits WHERE corrects = ?1 ORDER BY recorded_at, id",
+            &[&row.id],
+            |row| row.get(0),
+        )?;
         let title = form
             .as_ref()
-            .map_or_else(|| form_id.clone(), |form| form.title.clone());
+            .map_or_else(|| row.form_id.clone(), |form| form.title.clone());
         views.push(VisitView {
-            id,
-            recorded_at,
-            received_at,
-            cadre,
-            device,
-            form: format!("{title} ({version})"),
-            corrects,
+            id: row.id,
+            recorded_at: row.recorded_at,
+            received_at: row.received_at,
+            cadre: row.cadre,
+            device: row.device,
+            form: format!("{title} ({})", row.version),
+            corrects: row.corrects,
             corrected_by,
             answers: lines,
         });

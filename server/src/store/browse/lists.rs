@@ -2,10 +2,10 @@
 //! list with its income distribution, and members coming home by date.
 
 use doorstep_core::store::normalise_search;
-use rusqlite::{Connection, params_from_iter, types::Value as SqlValue};
 use serde::Serialize;
 
-use super::{Page, area_path};
+use super::{Page, area_path, by_code_point, contains_sql, under_area_sql};
+use crate::store::db::{Row, ToValue, Tx, Value};
 use crate::store::{Scope, ServerStore, StoreResult};
 
 /// The 2020 line the campaign checks against: 10,000 yuan net income per
@@ -58,7 +58,7 @@ impl HouseholdFilter {
 
     fn sql(self) -> &'static str {
         match self {
-            HouseholdFilter::All => "1",
+            HouseholdFilter::All => "TRUE",
             HouseholdFilter::Unvisited => "f.visits = 0",
             HouseholdFilter::BelowLine => "f.below_line = 1",
             HouseholdFilter::Risk => "f.risk_category IS NOT NULL AND f.risk_category <> 'none'",
@@ -102,11 +102,19 @@ impl HouseholdSort {
             .find(|sort| sort.as_str() == text)
     }
 
-    fn sql(self) -> &'static str {
+    /// The ORDER BY list: every order ends with the household's id, so a
+    /// page is the same on every backend. Names and groups sort by code
+    /// point (SQLite's BINARY) on PostgreSQL too.
+    fn sql(self, tx: &Tx<'_>) -> String {
         match self {
-            HouseholdSort::Place => "f.village_code, f.group_name, h.head_name, h.id",
-            HouseholdSort::LastVisit => "f.last_visit_at IS NOT NULL, f.last_visit_at, h.id",
-            HouseholdSort::Income => "f.per_capita_income IS NULL, f.per_capita_income, h.id",
+            HouseholdSort::Place => {
+                let collate = by_code_point(tx);
+                format!("f.village_code, f.group_name{collate}, h.head_name{collate}, h.id")
+            }
+            HouseholdSort::LastVisit => "f.last_visit_at IS NOT NULL, f.last_visit_at, h.id".into(),
+            HouseholdSort::Income => {
+                "f.per_capita_income IS NULL, f.per_capita_income, h.id".into()
+            }
         }
     }
 }
@@ -193,53 +201,87 @@ pub struct MigrantsQuery {
 const BAND: f64 = 2_000.0;
 const BANDS: usize = 11;
 
+/// The band of the income in `column`, as an SQL expression: a ladder of
+/// comparisons (a cast of the quotient would truncate on SQLite and round
+/// on PostgreSQL). Incomes below zero count in the first band.
+fn band_sql(column: &str) -> String {
+    let steps: String = (1..BANDS)
+        .map(|band| format!("WHEN {column} < {} THEN {} ", band as f64 * BAND, band - 1))
+        .collect();
+    format!("CASE {steps}ELSE {} END", BANDS - 1)
+}
+
 /// The WHERE clause for an area in the scope, a group, a filter and a
 /// search, with its parameters.
 struct Where {
     sql: String,
-    params: Vec<SqlValue>,
+    params: Vec<Value>,
+}
+
+impl Where {
+    /// Binds `text` as the next parameter; returns its placeholder.
+    fn bind(&mut self, text: &str) -> String {
+        self.params.push(Value::Text(text.to_owned()));
+        format!("?{}", self.params.len())
+    }
+
+    /// Keeps only the rows `condition` also holds for.
+    fn and(&mut self, condition: &str) {
+        self.sql = format!("{} AND {condition}", self.sql);
+    }
+
+    /// The parameters, then `more`.
+    fn params<'a>(&'a self, more: &'a [&'a dyn ToValue]) -> Vec<&'a dyn ToValue> {
+        self.params
+            .iter()
+            .map(|value| value as &dyn ToValue)
+            .chain(more.iter().copied())
+            .collect()
+    }
 }
 
 fn household_where(
-    connection: &Connection,
+    tx: &Tx<'_>,
     scope: &Scope,
     area: Option<&str>,
     group: Option<&str>,
     filter: HouseholdFilter,
     search: Option<&str>,
 ) -> StoreResult<Where> {
-    let mut clauses = vec![
-        scope.villages_sql("f.village_code"),
-        filter.sql().to_owned(),
-    ];
-    let mut params = Vec::new();
+    let mut clause = Where {
+        sql: format!(
+            "{} AND {}",
+            scope.villages_sql("f.village_code"),
+            filter.sql()
+        ),
+        params: Vec::new(),
+    };
     if let Some(area) = area {
-        area_path(connection, scope, area)?;
-        clauses.push(Scope::Area(area.to_owned()).villages_sql("f.village_code"));
+        // "Not found" outside the scope.
+        area_path(tx, scope, area)?;
+        let area = clause.bind(area);
+        clause.and(&under_area_sql("f.village_code", &area));
     }
     if let Some(group) = group {
-        params.push(SqlValue::Text(group.to_owned()));
-        clauses.push(format!("f.group_name = ?{}", params.len()));
+        let group = clause.bind(group);
+        clause.and(&format!("f.group_name = {group}"));
     }
     if let Some(query) = search
         .map(normalise_search)
         .filter(|query| !query.is_empty())
     {
-        params.push(SqlValue::Text(query));
-        clauses.push(format!("instr(f.search_text, ?{}) > 0", params.len()));
+        let query = clause.bind(&query);
+        clause.and(&contains_sql(tx, "f.search_text", &query));
     }
-    Ok(Where {
-        sql: clauses.join(" AND "),
-        params,
-    })
+    Ok(clause)
 }
 
 const ROW_COLUMNS: &str = "h.id, h.head_name, a.name, f.group_name, h.members, f.visits, f.last_visit_at,
      f.per_capita_income, f.below_line, f.risk_category, f.relocated, f.assurance_gaps, f.water_unsafe";
 
-fn household_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<HouseholdRow> {
-    let flag = |index: usize| -> rusqlite::Result<Option<bool>> {
-        Ok(row.get::<_, Option<i64>>(index)?.map(|value| value == 1))
+fn household_row(row: &Row<'_>) -> StoreResult<HouseholdRow> {
+    let flag = |index: usize| -> StoreResult<Option<bool>> {
+        Ok(row.get::<Option<i64>>(index)?.map(|value| value == 1))
     };
     Ok(HouseholdRow {
         id: row.get(0)?,
@@ -247,7 +289,7 @@ fn household_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<HouseholdRow> {
         village: row.get(2)?,
         group: row.get(3)?,
         members: row.get(4)?,
-        visits: row.get::<_, i64>(5)?.unsigned_abs(),
+        visits: row.get::<i64>(5)?.unsigned_abs(),
         last_visit_at: row.get(6)?,
         per_capita_income: row.get(7)?,
         below_line: flag(8)?,
@@ -259,25 +301,28 @@ fn household_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<HouseholdRow> {
 }
 
 fn household_page(
-    connection: &Connection,
+    tx: &Tx<'_>,
     filter: &Where,
     sort: HouseholdSort,
     page: Page,
 ) -> StoreResult<HouseholdList> {
     let from = "FROM household_facts f JOIN households h ON h.id = f.household_id
                 JOIN areas a ON a.code = f.village_code";
-    let total: i64 = connection
-        .prepare(&format!("SELECT count(*) {from} WHERE {}", filter.sql))?
-        .query_row(params_from_iter(&filter.params), |row| row.get(0))?;
-    let mut statement = connection.prepare(&format!(
-        "SELECT {ROW_COLUMNS} {from} WHERE {} ORDER BY {} {}",
-        filter.sql,
-        sort.sql(),
-        page.sql()
-    ))?;
-    let rows = statement
-        .query_map(params_from_iter(&filter.params), household_row)?
-        .collect::<rusqlite::Result<_>>()?;
+    let total: i64 = tx.value(
+        &format!("SELECT count(*) {from} WHERE {}", filter.sql),
+        &filter.params(&[]),
+    )?;
+    let [limit, offset] = page.params();
+    let rows = tx.query(
+        &format!(
+            "SELECT {ROW_COLUMNS} {from} WHERE {} ORDER BY {} {}",
+            filter.sql,
+            sort.sql(tx),
+            Page::sql(filter.params.len() + 1)
+        ),
+        &filter.params(&[&limit, &offset]),
+        household_row,
+    )?;
     Ok(HouseholdList {
         rows,
         total: total.unsigned_abs(),
@@ -292,9 +337,9 @@ impl ServerStore {
         query: &HouseholdQuery,
         page: Page,
     ) -> StoreResult<HouseholdList> {
-        self.read(|connection| {
+        self.read(|tx| {
             let mut filter = household_where(
-                connection,
+                tx,
                 scope,
                 query.area.as_deref(),
                 query.group.as_deref(),
@@ -302,14 +347,10 @@ impl ServerStore {
                 query.search.as_deref(),
             )?;
             if let Some(category) = &query.risk_category {
-                filter.params.push(SqlValue::Text(category.clone()));
-                filter.sql = format!(
-                    "{} AND f.risk_category = ?{}",
-                    filter.sql,
-                    filter.params.len()
-                );
+                let category = filter.bind(category);
+                filter.and(&format!("f.risk_category = {category}"));
             }
-            household_page(connection, &filter, query.sort, page)
+            household_page(tx, &filter, query.sort, page)
         })
     }
 
@@ -321,37 +362,35 @@ impl ServerStore {
         area: Option<&str>,
         page: Page,
     ) -> StoreResult<RiskList> {
-        self.read(|connection| {
-            let mut filter = household_where(
-                connection,
-                scope,
-                area,
-                None,
-                HouseholdFilter::All,
-                None,
-            )?;
-            let all = filter.sql.clone();
-            filter.sql = format!(
-                "{all} AND (f.below_line = 1 OR (f.risk_category IS NOT NULL AND f.risk_category <> 'none'))"
-            );
-            let list = household_page(connection, &filter, HouseholdSort::Income, page)?;
+        self.read(|tx| {
+            let all = household_where(tx, scope, area, None, HouseholdFilter::All, None)?;
+            let at_risk = Where {
+                sql: format!(
+                    "{} AND (f.below_line = 1 OR (f.risk_category IS NOT NULL AND f.risk_category <> 'none'))",
+                    all.sql
+                ),
+                params: all.params.clone(),
+            };
+            let list = household_page(tx, &at_risk, HouseholdSort::Income, page)?;
             let mut distribution: Vec<IncomeBucket> = (0..BANDS)
                 .map(|band| IncomeBucket {
                     from: band as f64 * BAND,
                     households: 0,
                 })
                 .collect();
-            let mut statement = connection.prepare(&format!(
-                "SELECT min(CAST(max(f.per_capita_income, 0) / {BAND} AS INTEGER), {last}), count(*)
-                 FROM household_facts f WHERE {all} AND f.per_capita_income IS NOT NULL
-                 GROUP BY 1",
-                last = BANDS - 1
-            ))?;
-            let counts = statement.query_map(params_from_iter(&filter.params), |row| {
-                Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
-            })?;
-            for count in counts {
-                let (band, households) = count?;
+            let counts: Vec<(i64, i64)> = tx.query(
+                &format!(
+                    "SELECT band, count(*) FROM (
+                         SELECT {band} AS band FROM household_facts f
+                         WHERE {all} AND f.per_capita_income IS NOT NULL) banded
+                     GROUP BY band",
+                    band = band_sql("f.per_capita_income"),
+                    all = all.sql,
+                ),
+                &all.params(&[]),
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )?;
+            for (band, households) in counts {
                 if let Some(bucket) = usize::try_from(band)
                     .ok()
                     .and_then(|band| distribution.get_mut(band))
@@ -370,40 +409,31 @@ impl ServerStore {
         query: &MigrantsQuery,
         page: Page,
     ) -> StoreResult<(Vec<MigrantRow>, u64)> {
-        self.read(|connection| {
-            let filter = household_where(
-                connection,
-                scope,
-                query.area.as_deref(),
-                None,
-                HouseholdFilter::All,
-                None,
-            )?;
+        self.read(|tx| {
+            let mut filter =
+                household_where(tx, scope, query.area.as_deref(), None, HouseholdFilter::All, None)?;
+            let (first, last) = (filter.bind(&query.from), filter.bind(&query.to));
+            filter.and(&format!("m.return_date BETWEEN {first} AND {last}"));
             let from = format!(
                 "FROM household_migrants m JOIN household_facts f ON f.household_id = m.household_id
-                 WHERE m.return_date BETWEEN ?{} AND ?{} AND {}",
-                filter.params.len() + 1,
-                filter.params.len() + 2,
+                 WHERE {}",
                 filter.sql
             );
-            let mut params = filter.params.clone();
-            params.push(SqlValue::Text(query.from.clone()));
-            params.push(SqlValue::Text(query.to.clone()));
-            let total: i64 = connection
-                .prepare(&format!("SELECT count(*) {from}"))?
-                .query_row(params_from_iter(&params), |row| row.get(0))?;
+            let total: i64 = tx.value(&format!("SELECT count(*) {from}"), &filter.params(&[]))?;
             // The return-date index gives the order; households and areas
             // are read for the page's rows only.
-            let mut statement = connection.prepare(&format!(
-                "SELECT h.id, h.head_name, a.name, p.group_name, p.name, p.destination, p.city, p.employer, p.return_date
-                 FROM (SELECT m.*, f.village_code, f.group_name {from}
-                       ORDER BY m.return_date, m.household_id, m.position {}) p
-                 JOIN households h ON h.id = p.household_id JOIN areas a ON a.code = p.village_code
-                 ORDER BY p.return_date, p.household_id, p.position",
-                page.sql()
-            ))?;
-            let rows = statement
-                .query_map(params_from_iter(&params), |row| {
+            let [limit, offset] = page.params();
+            let rows = tx.query(
+                &format!(
+                    "SELECT h.id, h.head_name, a.name, p.group_name, p.name, p.destination, p.city, p.employer, p.return_date
+                     FROM (SELECT m.*, f.village_code, f.group_name {from}
+                           ORDER BY m.return_date, m.household_id, m.position {}) p
+                     JOIN households h ON h.id = p.household_id JOIN areas a ON a.code = p.village_code
+                     ORDER BY p.return_date, p.household_id, p.position",
+                    Page::sql(filter.params.len() + 1)
+                ),
+                &filter.params(&[&limit, &offset]),
+                |row| {
                     Ok(MigrantRow {
                         household_id: row.get(0)?,
                         head_name: row.get(1)?,
@@ -415,8 +445,8 @@ impl ServerStore {
                         employer: row.get(7)?,
                         return_date: row.get(8)?,
                     })
-                })?
-                .collect::<rusqlite::Result<_>>()?;
+                },
+            )?;
             Ok((rows, total.unsigned_abs()))
         })
     }
