@@ -18,6 +18,7 @@ mod households;
 mod output;
 mod picture;
 mod serve;
+mod simulate;
 
 use std::process::ExitCode;
 
@@ -60,6 +61,9 @@ enum Command {
     /// Measure sync against a local server: time, requests, bytes on the wire.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Load-test the whole system here: K servers on one database, N real
+    /// devices that enrol, record offline and push; checks every visit once.
+    Simulate(simulate::SimulateArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -114,5 +118,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Form(command) => form::run(command),
         Command::Demo(args) => demo::run(args),
         Command::Bench(command) => bench::run(command),
+        Command::Simulate(args) => simulate::run(args),
     }
 }

@@ -17,7 +17,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
@@ -26,7 +26,6 @@ use doorstep_core::sqlite::Durability;
 use doorstep_core::sync::{CancelToken, SyncEngine, SyncReport, enroll};
 use doorstep_core::transport::{Endpoint, HttpTransport};
 use doorstep_core::{NewVisit, Store, StoreOptions};
-use doorstep_server::ServerStore;
 use doorstep_server::store::AssignmentTarget;
 use doorstep_synthetic::Draw;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -366,7 +365,10 @@ fn enrol_and_record(
     sync_retrying(&phone, tally)?;
     lock(tally).first_sync.push(begun.elapsed());
     let households = phone.households(None)?;
-    ensure!(!households.is_empty(), "device {index} received no households");
+    ensure!(
+        !households.is_empty(),
+        "device {index} received no households"
+    );
     let mut draw = Draw::new(args.seed.wrapping_mul(1_000_003).wrapping_add(index as u64));
     let today = chrono::Utc::now().date_naive();
     let mut recorded = Vec::with_capacity(args.visits_per_device as usize);
