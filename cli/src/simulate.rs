@@ -198,66 +198,38 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
     eprintln!("simulate: servers at {}", urls.join(", "));
 
     let tally = Mutex::new(Tally::default());
-    let next = AtomicUsize::new(0);
-    let enrolled = ProgressBar::new(devices as u64).with_style(bar_style("enrol and pull"));
     let phones: Vec<Mutex<Option<Store>>> = (0..devices).map(|_| Mutex::new(None)).collect();
     let workers = (args.concurrency as usize).min(devices);
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
-                loop {
-                    let index = next.fetch_add(1, Ordering::SeqCst);
-                    if index >= devices {
-                        break;
-                    }
-                    let outcome = enrol_and_record(
-                        &directory,
-                        index,
-                        &urls[index % urls.len()],
-                        &codes[index],
-                        &args,
-                        &tally,
-                    );
-                    match outcome {
-                        Ok(phone) => *lock(&phones[index]) = Some(phone),
-                        Err(error) => lock(&tally)
-                            .errors
-                            .push(format!("device {index}: {error:#}")),
-                    }
-                    enrolled.inc(1);
-                }
-            });
+    each_device(devices, workers, "enrol and pull", |index| {
+        let outcome = enrol_and_record(
+            &directory,
+            index,
+            &urls[index % urls.len()],
+            &codes[index],
+            &args,
+            &tally,
+        );
+        match outcome {
+            Ok(phone) => *lock(&phones[index]) = Some(phone),
+            Err(error) => lock(&tally)
+                .errors
+                .push(format!("device {index}: {error:#}")),
         }
     });
-    enrolled.finish_and_clear();
 
     // Everybody comes back into signal at once and pushes.
     let push_started = Instant::now();
-    let next = AtomicUsize::new(0);
-    let pushing = ProgressBar::new(devices as u64).with_style(bar_style("push"));
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
-                loop {
-                    let index = next.fetch_add(1, Ordering::SeqCst);
-                    if index >= devices {
-                        break;
-                    }
-                    if let Some(phone) = lock(&phones[index]).as_ref() {
-                        let begun = Instant::now();
-                        match sync_retrying(phone, &tally) {
-                            Ok(_) => lock(&tally).push.push(begun.elapsed()),
-                            Err(error) => lock(&tally)
-                                .errors
-                                .push(format!("device {index} push: {error}")),
-                        }
-                    }
-                    pushing.inc(1);
-                }
-            });
+    each_device(devices, workers, "push", |index| {
+        if let Some(phone) = lock(&phones[index]).as_ref() {
+            let begun = Instant::now();
+            match sync_retrying(phone, &tally) {
+                Ok(_) => lock(&tally).push.push(begun.elapsed()),
+                Err(error) => lock(&tally)
+                    .errors
+                    .push(format!("device {index} push: {error}")),
+            }
         }
     });
-    pushing.finish_and_clear();
     let push_seconds = push_started.elapsed().as_secs_f64();
     drop(servers);
 
@@ -321,6 +293,28 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
         report.duplicates
     );
     Ok(())
+}
+
+/// Runs `work` for every device index on `workers` threads, with a
+/// progress bar named `what` on stderr.
+fn each_device(devices: usize, workers: usize, what: &str, work: impl Fn(usize) + Sync) {
+    let next = AtomicUsize::new(0);
+    let bar = ProgressBar::new(devices as u64).with_style(bar_style(what));
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let index = next.fetch_add(1, Ordering::SeqCst);
+                    if index >= devices {
+                        break;
+                    }
+                    work(index);
+                    bar.inc(1);
+                }
+            });
+        }
+    });
+    bar.finish_and_clear();
 }
 
 fn bar_style(what: &str) -> ProgressStyle {
