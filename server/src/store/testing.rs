@@ -7,7 +7,8 @@
 //! `postgres://postgres@127.0.0.1:5432/postgres`): each run of the test
 //! binary creates a database of its own there (`doorstep_test_…`), and
 //! each test a schema of its own in it, so tests run in parallel and a run
-//! never sees another's rows. Without the variable the PostgreSQL half of
+//! never sees another's rows; the next run on the machine drops the
+//! databases of runs that have ended. Without the variable the PostgreSQL half of
 //! each test says that it skipped and passes; `.ci/run` sets it, and with
 //! `DOORSTEP_REQUIRE_POSTGRES=1` a missing variable fails instead.
 
@@ -121,6 +122,7 @@ fn run_database() -> &'static str {
         );
         let mut client =
             postgres::Client::connect(&url, postgres::NoTls).expect("TEST_DATABASE_URL reachable");
+        drop_finished_runs(&mut client);
         client
             .batch_execute(&format!(
                 "CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C'"
@@ -128,6 +130,31 @@ fn run_database() -> &'static str {
             .expect("a test database created");
         with_dbname(&url, &name)
     })
+}
+
+/// Drops the databases of earlier runs on this machine whose process has
+/// ended (the name carries the process id): a run's database outlives it,
+/// for a look at a failed test's rows until the next run.
+fn drop_finished_runs(client: &mut postgres::Client) {
+    let Ok(rows) = client.query(
+        "SELECT datname::text FROM pg_database WHERE datname LIKE 'doorstep\\_test\\_%'",
+        &[],
+    ) else {
+        return;
+    };
+    for row in rows {
+        let name: String = row.get(0);
+        let finished = name
+            .rsplit('_')
+            .next()
+            .and_then(|pid| pid.parse::<u32>().ok())
+            .is_some_and(|pid| {
+                pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+            });
+        if finished {
+            let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        }
+    }
 }
 
 /// `url` naming database `name` instead of its own.
