@@ -296,7 +296,6 @@ impl Context<'_, '_> {
             text(ledger.digest),
             Value::Integer(i64::from(accepted.clock_ahead)),
         ];
-        let files = accepted.files.clone();
         batch.add_visit(
             index,
             ledger.key,
@@ -304,7 +303,7 @@ impl Context<'_, '_> {
             ledger.device,
             ledger.digest,
             &recorded_at,
-            &files,
+            &accepted.files,
             row,
         );
         ledger.record(batch, self.now_text);
