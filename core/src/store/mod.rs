@@ -100,6 +100,11 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0009_file_uploads.sql"),
         after: None,
     },
+    Migration {
+        version: 10,
+        sql: include_str!("migrations/0010_fewer_pages_a_visit.sql"),
+        after: None,
+    },
 ];
 
 /// How to open a store.
@@ -500,6 +505,8 @@ fn read_identity(connection: &Connection) -> Result<Option<DeviceIdentity>> {
 pub(crate) mod tests;
 #[cfg(test)]
 mod tests_lifecycle;
+#[cfg(test)]
+mod tests_outbox;
 #[cfg(test)]
 mod tests_session;
 

@@ -719,36 +719,6 @@ fn a_pending_household_edit_stays_shown_over_newer_server_records_until_acknowle
 }
 
 #[test]
-fn the_outbox_rebuild_never_hands_out_a_used_sequence_again() {
-    // A version 5 store whose highest sequence was settled and deleted:
-    // after migration 6 rebuilt the outbox, the next change gets a new
-    // number, not the deleted one's.
-    let directory = tempfile::tempdir().unwrap();
-    let path = directory.path().join("device.db");
-    {
-        let mut connection = crate::sqlite::open(&path, crate::sqlite::Durability::Full).unwrap();
-        crate::sqlite::migrate(&mut connection, &MIGRATIONS[..5]).unwrap();
-        connection
-            .execute_batch(
-                "INSERT INTO outbox (entity, entity_id, created_at) VALUES ('visit', 'a', 'x'), ('visit', 'b', 'x');
-                 DELETE FROM outbox;",
-            )
-            .unwrap();
-    }
-    let store = Store::open(&path).unwrap();
-    let seq: i64 = store
-        .write(|transaction| {
-            transaction.execute(
-                "INSERT INTO outbox (entity, entity_id, created_at) VALUES ('household_edit', 'c', 'x')",
-                [],
-            )?;
-            Ok(transaction.last_insert_rowid())
-        })
-        .unwrap();
-    assert_eq!(seq, 3);
-}
-
-#[test]
 fn observers_hear_what_each_committed_write_changed_until_unsubscribed() {
     use std::sync::Mutex;
     let (_directory, store) = enrolled_store();

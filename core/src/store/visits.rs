@@ -20,7 +20,7 @@ const SELECT_VISIT: &str =
     "SELECT v.id, v.household_id, v.cadre_id, v.device_id, v.form_id, v.form_version,
         v.status, v.origin, v.answers, v.recorded_at, v.updated_at, v.corrects, v.received_at,
         o.state, o.reject_code, o.reject_reason, v.computed
-    FROM visits v LEFT JOIN outbox o ON o.entity = 'visit' AND o.entity_id = v.id";
+    FROM visits v LEFT JOIN outbox o ON o.seq = v.outbox_seq";
 
 impl Store {
     /// Records a visit: a draft, or a finalised visit that is validated
@@ -48,11 +48,13 @@ impl Store {
             };
             let stage = if new.draft { Stage::Draft } else { Stage::Final };
             let (answers, computed, files) = self.evaluate(transaction, &form_id, &form_version, &new.answers, stage, now)?;
+            // A finalised visit is queued with it, and names its entry.
+            let outbox_seq = if new.draft { None } else { Some(enqueue(transaction, id, &time_text(now))?) };
             transaction
                 .prepare_cached(
                     "INSERT INTO visits (id, household_id, cadre_id, device_id, form_id, form_version, status,
-                                         origin, answers, recorded_at, updated_at, corrects, computed)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'own', ?8, ?9, ?9, ?10, ?11)",
+                                         origin, answers, recorded_at, updated_at, corrects, computed, outbox_seq)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'own', ?8, ?9, ?9, ?10, ?11, ?12)",
                 )?
                 .execute(params![
                     id.to_string(),
@@ -66,10 +68,10 @@ impl Store {
                     time_text(now),
                     new.corrects.map(|corrected| corrected.to_string()),
                     computed,
+                    outbox_seq,
                 ])?;
             if !new.draft {
                 super::files::note_visit_files(transaction, &id.to_string(), &files)?;
-                enqueue(transaction, id, &time_text(now))?;
             }
             visit(transaction, id)?.ok_or(Error::UnknownVisit(id))
         })
@@ -113,12 +115,13 @@ impl Store {
                 self.evaluate(transaction, &draft.form_id, &draft.form_version, given, Stage::Final, now)?;
             super::files::note_visit_files(transaction, &id.to_string(), &files)?;
             let now = time_text(now);
+            let outbox_seq = enqueue(transaction, id, &now)?;
             transaction.execute(
-                "UPDATE visits SET status = 'final', answers = ?2, computed = ?3, recorded_at = ?4, updated_at = ?4
+                "UPDATE visits SET status = 'final', answers = ?2, computed = ?3, recorded_at = ?4, updated_at = ?4,
+                                   outbox_seq = ?5
                  WHERE id = ?1",
-                params![id.to_string(), answers, computed, now],
+                params![id.to_string(), answers, computed, now, outbox_seq],
             )?;
-            enqueue(transaction, id, &now)?;
             visit(transaction, id)?.ok_or(Error::UnknownVisit(id))
         })
     }
@@ -195,13 +198,14 @@ impl Store {
     }
 }
 
-fn enqueue(transaction: &Transaction<'_>, id: Uuid, now: &str) -> Result<()> {
+/// Queues the finalised visit `id` for the server; its outbox `seq`.
+fn enqueue(transaction: &Transaction<'_>, id: Uuid, now: &str) -> Result<i64> {
     transaction
         .prepare_cached(
             "INSERT INTO outbox (entity, entity_id, created_at) VALUES ('visit', ?1, ?2)",
         )?
         .execute(params![id.to_string(), now])?;
-    Ok(())
+    Ok(transaction.last_insert_rowid())
 }
 
 fn own_draft(connection: &Connection, id: Uuid, identity: &DeviceIdentity) -> Result<Visit> {
