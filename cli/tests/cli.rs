@@ -444,3 +444,31 @@ fn bench_push_counts_the_requests_and_the_bytes_on_the_socket() {
     assert_eq!(json["encoding"], "json");
     assert_eq!(json["push_requests"], 1);
 }
+
+#[test]
+fn bench_push_from_a_device_process_reports_its_peak_memory() {
+    let shell = Shell::new();
+    let result = shell.json(&[
+        "bench",
+        "push",
+        "--visits",
+        "40",
+        "--batch",
+        "25",
+        "--households",
+        "12",
+        "--device-process",
+        "--json",
+    ]);
+    assert_eq!(result["visits"], 40);
+    // `doorstep device sync` made two pushes and a pull; its report says
+    // every visit was stored, or the bench fails.
+    assert_eq!(result["requests"], 3, "{result}");
+    assert!(result.get("push_requests").is_none(), "{result}");
+    // A Rust process with SQLite and an HTTP client holds megabytes, not
+    // bytes: the reading is the child's, in bytes.
+    let peak = result["device_peak_rss_bytes"]
+        .as_u64()
+        .expect("peak memory");
+    assert!(peak > 1_000_000, "{result}");
+}

@@ -66,6 +66,12 @@ pub struct PushArgs {
     /// comparison.
     #[arg(long)]
     json_pushes: bool,
+    /// Push from a separate process, the real `doorstep device sync`, and
+    /// report its peak memory (`device_peak_rss_bytes`): what a phone
+    /// holds while it pushes the backlog. `seconds` is then the process's
+    /// whole run.
+    #[arg(long, conflicts_with = "json_pushes")]
+    device_process: bool,
     /// Keep the server and device databases here (a new directory)
     /// instead of a temporary one.
     #[arg(long)]
@@ -86,7 +92,9 @@ struct PushReport {
     seconds: f64,
     /// Every request of the run (the pushes and the pull after them).
     requests: u64,
-    push_requests: u64,
+    /// The pushes among them (not counted with `--device-process`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    push_requests: Option<u64>,
     /// Bytes on the socket, both ways, headers included, for the run.
     bytes_up: u64,
     bytes_down: u64,
@@ -96,8 +104,20 @@ struct PushReport {
     sync_seconds: f64,
     /// Seconds spent recording the backlog (not part of the push).
     record_seconds: f64,
+    /// The pushing process's peak resident memory (`--device-process`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    device_peak_rss_bytes: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     limits: Option<limits::Limits>,
+}
+
+/// What the push itself measured, in this process or in a child.
+struct Pushed {
+    seconds: f64,
+    sync_seconds: f64,
+    requests: u64,
+    push_requests: Option<u64>,
+    peak_rss_bytes: Option<u64>,
 }
 
 pub fn run(command: BenchCommand) -> anyhow::Result<()> {
@@ -207,8 +227,78 @@ fn push(args: PushArgs) -> anyhow::Result<()> {
     let record_seconds = started.elapsed().as_secs_f64();
     drop(phone);
 
-    // The push, as a phone does it: a fresh transport, the store at FULL.
-    let phone = Store::open(&device_path)?;
+    relay.reset();
+    let pushed = if args.device_process {
+        push_in_child(&device_path, args.batch)?
+    } else {
+        push_here(&device_path, &relay, &args)?
+    };
+    let crossed = relay.crossed();
+    drop(relay);
+    server.stop().context("could not stop the server")?;
+    let visits = u64::from(args.visits);
+    let limits = if args.limits {
+        eprintln!("bench: measuring the same visits against the machine's limits");
+        Some(limits::measure(
+            &args,
+            &households,
+            (cadre, identity.device_id),
+            directory,
+        )?)
+    } else {
+        None
+    };
+    let result = PushReport {
+        encoding: if args.json_pushes { "json" } else { "columns" },
+        batch: args.batch,
+        visits,
+        seconds: pushed.seconds,
+        requests: pushed.requests,
+        push_requests: pushed.push_requests,
+        bytes_up: crossed.up,
+        bytes_down: crossed.down,
+        bytes_per_visit: (crossed.up + crossed.down) as f64 / visits as f64,
+        visits_per_second: visits as f64 / pushed.seconds,
+        sync_seconds: pushed.sync_seconds,
+        record_seconds,
+        device_peak_rss_bytes: pushed.peak_rss_bytes,
+        limits,
+    };
+    if args.json {
+        print_json(&result)
+    } else {
+        eprintln!(
+            "bench: {visits} visits in {:.3} s ({:.0} visits/s), {} requests{}, {} bytes up and {} down ({:.1} a visit); the whole sync {:.3} s{}",
+            result.seconds,
+            result.visits_per_second,
+            result.requests,
+            result
+                .push_requests
+                .map(|pushes| format!(" ({pushes} pushes)"))
+                .unwrap_or_default(),
+            result.bytes_up,
+            result.bytes_down,
+            result.bytes_per_visit,
+            result.sync_seconds,
+            result
+                .device_peak_rss_bytes
+                .map(|bytes| format!(
+                    "; the pushing process's peak memory {:.1} MB",
+                    bytes as f64 / 1e6
+                ))
+                .unwrap_or_default()
+        );
+        if let Some(limits) = &result.limits {
+            print_json(limits)?;
+        }
+        Ok(())
+    }
+}
+
+/// The push, as a phone does it, in this process: a fresh transport, the
+/// store at FULL.
+fn push_here(device_path: &Path, relay: &CountingRelay, args: &PushArgs) -> anyhow::Result<Pushed> {
+    let phone = Store::open(device_path)?;
     ensure!(
         phone.status()?.pending == u64::from(args.visits),
         "the backlog is not pending"
@@ -217,7 +307,6 @@ fn push(args: PushArgs) -> anyhow::Result<()> {
     if args.json_pushes {
         transport.send_json_pushes();
     }
-    relay.reset();
     let mut last_answer = None;
     let mut push_requests = 0;
     let run_started = Instant::now();
@@ -238,64 +327,86 @@ fn push(args: PushArgs) -> anyhow::Result<()> {
             &CancelToken::new(),
         )?;
     let sync_seconds = run_started.elapsed().as_secs_f64();
-    let crossed = relay.crossed();
     ensure!(
         report.pushed == u64::from(args.visits) && phone.status()?.pending == 0,
         "not every visit was applied: {} of {}",
         report.pushed,
         args.visits
     );
-    let seconds = match (crossed.first_up, last_answer) {
+    let seconds = match (relay.crossed().first_up, last_answer) {
         (Some(first), Some(last)) => last.duration_since(first).as_secs_f64(),
         _ => sync_seconds,
     };
-    drop(transport);
-    drop(relay);
-    server.stop().context("could not stop the server")?;
-    let visits = u64::from(args.visits);
-    let limits = if args.limits {
-        eprintln!("bench: measuring the same visits against the machine's limits");
-        Some(limits::measure(
-            &args,
-            &households,
-            (cadre, identity.device_id),
-            directory,
-        )?)
-    } else {
-        None
-    };
-    let result = PushReport {
-        encoding: if args.json_pushes { "json" } else { "columns" },
-        batch: args.batch,
-        visits,
+    Ok(Pushed {
         seconds,
-        requests: report.requests,
-        push_requests,
-        bytes_up: crossed.up,
-        bytes_down: crossed.down,
-        bytes_per_visit: (crossed.up + crossed.down) as f64 / visits as f64,
-        visits_per_second: visits as f64 / seconds,
         sync_seconds,
-        record_seconds,
-        limits,
-    };
-    if args.json {
-        print_json(&result)
-    } else {
-        eprintln!(
-            "bench: {visits} visits in {:.3} s ({:.0} visits/s), {} requests ({} pushes), {} bytes up and {} down ({:.1} a visit); the whole sync {:.3} s",
-            result.seconds,
-            result.visits_per_second,
-            result.requests,
-            result.push_requests,
-            result.bytes_up,
-            result.bytes_down,
-            result.bytes_per_visit,
-            result.sync_seconds
-        );
-        if let Some(limits) = &result.limits {
-            print_json(limits)?;
-        }
-        Ok(())
+        requests: report.requests,
+        push_requests: Some(push_requests),
+        peak_rss_bytes: None,
+    })
+}
+
+/// The push from a child process, the real `doorstep device sync`: its
+/// whole run, and its peak resident memory (the kernel's high-water mark,
+/// `VmHWM` in `/proc/PID/status`, read every few milliseconds while it
+/// runs: the peak comes with every batch, so the last reading holds it).
+fn push_in_child(device_path: &Path, batch: u32) -> anyhow::Result<Pushed> {
+    #[derive(serde::Deserialize)]
+    struct ChildReport {
+        pushed: u64,
+        requests: u64,
     }
+    let pending = Store::open(device_path)?.status()?.pending;
+    let started = Instant::now();
+    let mut child = std::process::Command::new(std::env::current_exe()?)
+        .arg("device")
+        .arg("--db")
+        .arg(device_path)
+        .args(["sync", "--json", "--batch", &batch.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .context("could not run `doorstep device sync`")?;
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak = None;
+    let status = loop {
+        if let Some(high_water) = std::fs::read_to_string(&status_file)
+            .ok()
+            .as_deref()
+            .and_then(high_water_mark)
+        {
+            peak = Some(high_water);
+        }
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    ensure!(status.success(), "`doorstep device sync` failed: {status}");
+    let mut stdout = Vec::new();
+    if let Some(mut pipe) = child.stdout.take() {
+        std::io::Read::read_to_end(&mut pipe, &mut stdout)?;
+    }
+    let report: ChildReport = serde_json::from_slice(&stdout)
+        .context("`doorstep device sync --json` printed no report")?;
+    ensure!(
+        report.pushed == pending,
+        "not every visit was applied: {} of {pending}",
+        report.pushed
+    );
+    Ok(Pushed {
+        seconds,
+        sync_seconds: seconds,
+        requests: report.requests,
+        push_requests: None,
+        peak_rss_bytes: peak,
+    })
+}
+
+/// `VmHWM` of a `/proc/PID/status`, in bytes.
+fn high_water_mark(status: &str) -> Option<u64> {
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }

@@ -17,9 +17,7 @@ use super::edits::{forget_edit, load_edit, observe_server_time, put_conflict};
 use super::forms::put_form;
 use super::households::{put_area, put_household};
 use crate::error::{Error, Result};
-use crate::sqlite::{
-    count_column, json_column, optional_uuid_column, time_column, time_text, uuid_column,
-};
+use crate::sqlite::{count_column, optional_uuid_column, time_column, time_text, uuid_column};
 
 /// How a failed sync run ended, for the status view; the sync engine
 /// judges it (`sync::run_outcome`), the store only keeps it.
@@ -61,16 +59,20 @@ impl Store {
             let mut changes = Vec::new();
             let mut bytes = 0;
             for (seq, entity, entity_id) in entries {
-                let mutation = match entity.as_str() {
-                    "visit" => load_visit(transaction, &entity_id)?.map(Mutation::Visit),
-                    "household_edit" => load_edit(transaction, &entity_id)?.map(Mutation::Household),
+                let loaded = match entity.as_str() {
+                    "visit" => load_visit(transaction, &entity_id)?
+                        .map(|(visit, answers)| (Mutation::Visit(visit), answers)),
+                    "household_edit" => load_edit(transaction, &entity_id)?
+                        .map(|edit| (Mutation::Household(edit), 0)),
                     _ => None,
                 };
-                let Some(mutation) = mutation else {
+                let Some((mutation, answers_bytes)) = loaded else {
                     return Err(Error::Corrupt(format!("outbox entry {seq} names a missing {entity}")));
                 };
+                // The change's size in JSON, near enough: its answers as
+                // stored and what surrounds them (ids, times, the form).
+                bytes += answers_bytes + CHANGE_ENVELOPE_BYTES;
                 let change = Change { seq, mutation };
-                bytes += serde_json::to_vec(&change).map_or(0, |json| json.len());
                 if !changes.is_empty() && bytes > max_bytes {
                     break;
                 }
@@ -330,27 +332,39 @@ impl Store {
 }
 
 /// A finalised visit of this device's, as it goes on the wire.
-fn load_visit(connection: &Connection, id: &str) -> Result<Option<VisitRecord>> {
+/// What a change's JSON holds beside a visit's answers (its ids, times
+/// and form), or a household edit at most: the size a push batch counts.
+const CHANGE_ENVELOPE_BYTES: usize = 400;
+
+/// A visit to push, and the length of its answers' JSON.
+fn load_visit(connection: &Connection, id: &str) -> Result<Option<(VisitRecord, usize)>> {
     Ok(connection
         .prepare_cached(
             "SELECT id, household_id, cadre_id, device_id, form_id, form_version, answers, recorded_at, corrects
              FROM visits WHERE id = ?1",
         )?
         .query_row([id], |row| {
-            Ok(VisitRecord {
+            let unreadable = |error: Box<dyn std::error::Error + Send + Sync>| {
+                rusqlite::Error::FromSqlConversionFailure(6, rusqlite::types::Type::Text, error)
+            };
+            let answers = row.get_ref(6)?.as_str().map_err(|error| unreadable(Box::new(error)))?;
+            let answers_bytes = answers.len();
+            let answers = serde_json::from_str(answers).map_err(|error| unreadable(Box::new(error)))?;
+            let visit = VisitRecord {
                 id: uuid_column(row, 0)?,
                 household_id: uuid_column(row, 1)?,
                 cadre_id: uuid_column(row, 2)?,
                 device_id: uuid_column(row, 3)?,
                 form_id: row.get(4)?,
                 form_version: row.get(5)?,
-                answers: json_column(row, 6)?,
+                answers,
                 computed: Default::default(),
                 recorded_at: time_column(row, 7)?,
                 corrects: optional_uuid_column(row, 8)?,
                 received_at: None,
                 clock_ahead: false,
-            })
+            };
+            Ok((visit, answers_bytes))
         })
         .optional()?)
 }

@@ -41,8 +41,11 @@ use crate::transport::{Transport, TransportError, WireBytes};
 pub struct SyncOptions {
     /// Changes in one push request at most.
     pub max_batch_changes: usize,
-    /// JSON bytes (before compression) in one push request at most; a single
-    /// larger change still goes alone.
+    /// JSON bytes (before compression) in one push request at most, as
+    /// the stored answers count them; a single larger change still goes
+    /// alone. What a device holds in memory while it pushes grows with
+    /// this: the batch's answers parsed, its columns and their
+    /// compression come to about ten times its JSON.
     pub max_batch_bytes: usize,
     /// Changes in one pull page at most.
     pub pull_limit: u32,
@@ -53,10 +56,13 @@ pub struct SyncOptions {
 impl Default for SyncOptions {
     fn default() -> Self {
         SyncOptions {
-            // 10,000 visits in five pushes; about 150 KB each on the wire
-            // in columns (ADR 0012), within what every server takes.
+            // Realistic visits (about 1.3 KB of JSON each) come about
+            // 1,150 to a push: 10,000 in nine, about 80 KB each on the wire
+            // in columns (ADR 0012), and a phone pushing any backlog stays
+            // near 35 MB (docs/benchmarks.md). Smaller visits stop at
+            // what every server takes.
             max_batch_changes: doorstep_protocol::limits::MAX_PUSH_CHANGES,
-            max_batch_bytes: 3 * 1024 * 1024,
+            max_batch_bytes: 1536 * 1024,
             pull_limit: 1000,
             snapshot_chunk: 200,
         }
