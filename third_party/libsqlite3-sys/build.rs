@@ -311,6 +311,15 @@ mod build_bundled {
         if !win_target() {
             cfg.flag("-DHAVE_LOCALTIME_R");
         }
+        // Doorstep: a commit at synchronous=FULL waits on fdatasync, not
+        // fsync, where the C library has it (glibc, musl, Android's
+        // bionic), as SQLite's own configure script decides on Linux: the
+        // WAL is overwritten in place, so the inode's times need not reach
+        // the disk with every commit. Apple targets keep fsync (and
+        // F_FULLFSYNC where asked). See PATCH.md.
+        if env::var("CARGO_CFG_TARGET_OS").is_ok_and(|os| os == "linux" || os == "android") {
+            cfg.flag("-DHAVE_FDATASYNC=1");
+        }
         if env::var("TARGET").is_ok_and(|v| v.starts_with("wasm32-wasi")) {
             cfg.flag("-USQLITE_THREADSAFE")
                 .flag("-DSQLITE_THREADSAFE=0")
