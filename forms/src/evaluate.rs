@@ -10,7 +10,7 @@
 //! nothing changes, bounded by the number of expressions. A question that
 //! does not apply reads as empty, as in ODK.
 
-use std::collections::{HashMap, HashSet};
+use foldhash::HashMap;
 use std::fmt::Write as _;
 
 use chrono::NaiveDate;
@@ -21,6 +21,7 @@ use serde_json::Value as Json;
 use super::expr::Value;
 use super::validate::Messages;
 use super::{Form, Question, QuestionKind, Rule, Violation};
+use hidden::Hidden;
 use scope::At;
 
 /// Whether required answers must be there.
@@ -93,7 +94,7 @@ impl Form {
             messages,
             &mut violations,
         );
-        let mut not_relevant: Vec<String> = engine.hidden.iter().cloned().collect();
+        let mut not_relevant: Vec<String> = engine.hidden.paths().cloned().collect();
         not_relevant.sort();
         Evaluation {
             violations,
@@ -134,7 +135,7 @@ pub(crate) struct Engine<'f> {
     /// The answers with calculated values written in.
     values: Answers,
     /// Paths of questions that do not apply, as of the last pass.
-    hidden: HashSet<String>,
+    hidden: Hidden,
     today: NaiveDate,
     /// Passes at most: every relevance or calculation can change once.
     max_passes: usize,
@@ -142,17 +143,21 @@ pub(crate) struct Engine<'f> {
 
 impl<'f> Engine<'f> {
     fn new(form: &'f Form, answers: &Answers, today: NaiveDate) -> Engine<'f> {
-        let mut sites = HashMap::new();
+        let (mut questions, mut expressions) = (0, 0);
+        for question in form.all_questions() {
+            questions += 1;
+            if question.relevant.is_some() || question.calculation.is_some() {
+                expressions += 1;
+            }
+        }
+        // Sized once: no question moves the map while it is indexed.
+        let mut sites = HashMap::with_capacity_and_hasher(questions, Default::default());
         index(&form.questions, &mut Vec::new(), &mut sites);
-        let expressions = form
-            .all_questions()
-            .filter(|question| question.relevant.is_some() || question.calculation.is_some())
-            .count();
         Engine {
             form,
             sites,
             values: answers.clone(),
-            hidden: HashSet::new(),
+            hidden: Hidden::default(),
             today,
             max_passes: expressions + 2,
         }
@@ -161,7 +166,7 @@ impl<'f> Engine<'f> {
     /// Runs passes until relevance and calculations stop changing.
     fn settle(&mut self) {
         for _ in 0..self.max_passes {
-            let mut hidden = HashSet::new();
+            let mut hidden = Hidden::default();
             let mut changed = false;
             self.pass(
                 &self.form.questions,
@@ -185,7 +190,7 @@ impl<'f> Engine<'f> {
         questions: &'f [Question],
         frame: &mut Frame<'f>,
         parent_relevant: bool,
-        hidden: &mut HashSet<String>,
+        hidden: &mut Hidden,
         changed: &mut bool,
     ) {
         for question in questions {
@@ -235,7 +240,7 @@ impl<'f> Engine<'f> {
     /// Whether the question at this position does not apply (cheap when
     /// everything applies: no path is built).
     fn is_hidden(&self, frame: &[(&str, usize)], name: &str) -> bool {
-        !self.hidden.is_empty() && self.hidden.contains(&path(frame, name))
+        self.hidden.at(frame, name)
     }
 
     fn scope<'e>(&'e self, frame: &'e [(&'f str, usize)], current: Value) -> At<'e, 'f> {
@@ -390,6 +395,7 @@ pub(crate) fn path(frame: &[(&str, usize)], name: &str) -> String {
 }
 
 mod check;
+mod hidden;
 mod incremental;
 mod scope;
 

@@ -9,8 +9,6 @@
 //! `Form::evaluate` would compute from the same answers (tested in
 //! `session::tests`).
 
-use std::collections::HashSet;
-
 use chrono::NaiveDate;
 use doorstep_protocol::Answers;
 use serde_json::Value as Json;
@@ -25,7 +23,7 @@ use crate::{Form, Question, QuestionKind, Violation};
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Live {
     pub(crate) values: Answers,
-    pub(crate) hidden: HashSet<String>,
+    pub(crate) hidden: super::Hidden,
 }
 
 /// What one instance of a question shows, beyond what its form says.

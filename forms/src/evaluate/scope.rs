@@ -22,7 +22,7 @@ impl<'f> Engine<'f> {
             frame,
             found: Vec::new(),
             many: site.question.kind == QuestionKind::Repeat,
-            tracking: !self.hidden.is_empty(),
+            tracking: self.hidden.may_hide(&site.question.name),
         };
         lookup.gather(0, true, &self.values, String::new());
         if lookup.many {
@@ -43,8 +43,8 @@ struct Lookup<'e, 'f> {
     found: Vec<Value>,
     /// More than one value can come back: the answer is a node-set.
     many: bool,
-    /// Whether some question does not apply: only then are the paths
-    /// walked through (`prefix`) spelt out, to look them up.
+    /// Whether an instance of the question may not apply: only then are
+    /// the paths walked through (`prefix`) spelt out, to look them up.
     tracking: bool,
 }
 
@@ -158,6 +158,8 @@ impl Scope for At<'_, '_> {
         // Each repeat around the question: the item named, else the
         // current position's.
         let mut map = &self.engine.values;
+        // The path is spelt out only if an instance may be hidden.
+        let tracking = self.engine.hidden.may_hide(name);
         let mut at = String::new();
         for repeat in &site.repeats {
             let item = path
@@ -171,7 +173,9 @@ impl Scope for At<'_, '_> {
                         .map(|(_, item)| *item)
                 });
             let Some(next) = item.and_then(|item| {
-                at.push_str(&format!("{repeat}[{}]/", item + 1));
+                if tracking {
+                    at.push_str(&format!("{repeat}[{}]/", item + 1));
+                }
                 map.get(*repeat)?.as_array()?.get(item)?.as_object()
             }) else {
                 return Value::empty();
@@ -179,7 +183,7 @@ impl Scope for At<'_, '_> {
             map = next;
         }
         at.push_str(name);
-        if self.engine.hidden.contains(&at) {
+        if tracking && self.engine.hidden.contains(&at) {
             return Value::empty();
         }
         answer_value(site.question, map.get(name))
