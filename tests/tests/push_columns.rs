@@ -20,7 +20,8 @@ use axum::response::{IntoResponse, Response};
 use doorstep_core::Store;
 use doorstep_core::StoreOptions;
 use doorstep_core::sqlite::Durability;
-use doorstep_core::transport::Endpoint;
+use doorstep_core::sync::{CancelToken, SyncEngine, SyncOptions};
+use doorstep_core::transport::{Endpoint, HttpTimeouts, HttpTransport};
 use doorstep_e2e::realistic::{self, Draw};
 use doorstep_e2e::{VILLAGE_A, World, raw_client, record_answers, sync, visit_record};
 use doorstep_protocol::columns::{self, COLUMNS_MEDIA_TYPE};
@@ -76,7 +77,19 @@ fn assert_arrived_once(world: &World, recorded: &HashMap<Uuid, Answers>) {
 fn a_backlog_goes_up_in_columns_of_2000_and_every_visit_arrives_once() {
     let mut world = World::new();
     let (device, recorded) = device_with_backlog(&mut world, 2_500);
-    let report = sync(&device).expect("sync");
+    // Batches bounded by count alone: the server takes 2,000 at once.
+    let transport = HttpTransport::connect(
+        &device.endpoint().expect("endpoint"),
+        HttpTimeouts::default(),
+    )
+    .expect("transport");
+    let report = SyncEngine::new(&device, &transport)
+        .with_options(SyncOptions {
+            max_batch_bytes: usize::MAX,
+            ..SyncOptions::default()
+        })
+        .run(&mut |_| {}, &CancelToken::new())
+        .expect("sync");
     assert_eq!(report.pushed, 2_500);
     // Two pushes (2,000 and 500), then one pull.
     assert_eq!(report.requests, 3);

@@ -334,7 +334,7 @@ impl Store {
 /// A finalised visit of this device's, as it goes on the wire.
 /// What a change's JSON holds beside a visit's answers (its ids, times
 /// and form), or a household edit at most: the size a push batch counts.
-const CHANGE_ENVELOPE_BYTES: usize = 400;
+pub(super) const CHANGE_ENVELOPE_BYTES: usize = 400;
 
 /// A visit to push, and the length of its answers' JSON.
 fn load_visit(connection: &Connection, id: &str) -> Result<Option<(VisitRecord, usize)>> {

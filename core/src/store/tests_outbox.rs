@@ -128,3 +128,29 @@ fn a_finalised_visit_writes_few_pages() {
     assert!(pages <= 6.5, "{pages:.2} pages a visit");
     assert!(before >= pages + 2.5, "{before:.2} against {pages:.2}");
 }
+
+#[test]
+fn a_push_batch_stops_at_its_bytes_but_always_carries_one_change() {
+    let (_directory, store) = enrolled_store();
+    for _ in 0..10 {
+        store.record_visit(new_visit(1, false)).unwrap();
+    }
+    // Every visit here has the same answers: a change counts their stored
+    // JSON and its envelope.
+    let answers: i64 = lock(&store.writer)
+        .query_row(
+            "SELECT length(CAST(answers AS BLOB)) FROM visits LIMIT 1",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    let change = usize::try_from(answers).unwrap() + super::sync::CHANGE_ENVELOPE_BYTES;
+    let seqs = |batch: Vec<doorstep_protocol::Change>| -> Vec<u64> {
+        batch.iter().map(|change| change.seq).collect()
+    };
+    assert_eq!(seqs(store.next_push_batch(100, 3 * change).unwrap()), [1, 2, 3]);
+    assert_eq!(seqs(store.next_push_batch(100, 3 * change - 1).unwrap()), [1, 2]);
+    assert_eq!(seqs(store.next_push_batch(100, 1).unwrap()), [1]);
+    // The count bounds it too.
+    assert_eq!(seqs(store.next_push_batch(4, usize::MAX).unwrap()).len(), 4);
+}
