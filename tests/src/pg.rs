@@ -7,6 +7,8 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use doorstep_server::store::db::url_with_database;
+
 /// The URL of a new, empty database, or `None` (the test should return:
 /// PostgreSQL is not configured here).
 pub fn fresh_database(test: &str) -> Option<String> {
@@ -36,22 +38,7 @@ pub fn fresh_database(test: &str) -> Option<String> {
         ))
         .expect("a test database");
     eprintln!("{test}: PostgreSQL database {name}");
-    Some(with_database(&url, &name))
-}
-
-/// `url` naming database `name`.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(base, query)| (base, Some(query)));
-    let after_scheme = base.find("://").map_or(0, |index| index + 3);
-    let end = base[after_scheme..]
-        .find('/')
-        .map_or(base.len(), |slash| after_scheme + slash);
-    match query {
-        Some(query) => format!("{}/{name}?{query}", &base[..end]),
-        None => format!("{}/{name}", &base[..end]),
-    }
+    Some(url_with_database(&url, &name))
 }
 
 /// Drops a database made by [`fresh_database`] (after a test that passed,
@@ -65,26 +52,8 @@ pub fn drop_database(url: &str) {
     else {
         return;
     };
-    let admin = with_database(url, "postgres");
+    let admin = url_with_database(url, "postgres");
     if let Ok(mut client) = postgres::Client::connect(&admin, postgres::NoTls) {
         let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::with_database;
-
-    #[test]
-    fn a_url_names_another_database() {
-        assert_eq!(
-            with_database("postgres://postgres@127.0.0.1:5432/postgres", "x"),
-            "postgres://postgres@127.0.0.1:5432/x"
-        );
-        assert_eq!(
-            with_database("postgres://u@h/db?a=b", "x"),
-            "postgres://u@h/x?a=b"
-        );
-        assert_eq!(with_database("postgres://u@h", "x"), "postgres://u@h/x");
     }
 }

@@ -148,8 +148,14 @@ fn a_push_batch_stops_at_its_bytes_but_always_carries_one_change() {
     let seqs = |batch: Vec<doorstep_protocol::Change>| -> Vec<u64> {
         batch.iter().map(|change| change.seq).collect()
     };
-    assert_eq!(seqs(store.next_push_batch(100, 3 * change).unwrap()), [1, 2, 3]);
-    assert_eq!(seqs(store.next_push_batch(100, 3 * change - 1).unwrap()), [1, 2]);
+    assert_eq!(
+        seqs(store.next_push_batch(100, 3 * change).unwrap()),
+        [1, 2, 3]
+    );
+    assert_eq!(
+        seqs(store.next_push_batch(100, 3 * change - 1).unwrap()),
+        [1, 2]
+    );
     assert_eq!(seqs(store.next_push_batch(100, 1).unwrap()), [1]);
     // The count bounds it too.
     assert_eq!(seqs(store.next_push_batch(4, usize::MAX).unwrap()).len(), 4);

@@ -91,6 +91,13 @@ pub(crate) fn judge_visits(
             .entry((visit.form_id.clone(), visit.form_version.clone()))
             .or_default();
     }
+    // The ledger is read here only to skip judging replays (a whole batch
+    // comes again after a lost answer): a hint, from a snapshot taken
+    // before the write. The write transaction reads it again for the
+    // answer that counts (`Batch::prefetch`), since another run of the
+    // same device may have stored some of these changes in between; a
+    // change judged here for nothing is only work lost, and a change
+    // skipped here and found new there is judged there.
     let known: HashSet<i64> = store.read(|tx| {
         for ((form_id, version), form) in &mut forms {
             *form = load_form(store, tx, form_id, version)?;

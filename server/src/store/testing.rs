@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tempfile::TempDir;
 
 use super::ServerStore;
+use super::db::url_with_database;
 
 /// The backend a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,7 +129,7 @@ fn run_database() -> &'static str {
                 "CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C'"
             ))
             .expect("a test database created");
-        with_dbname(&url, &name)
+        url_with_database(&url, &name)
     })
 }
 
@@ -155,28 +156,6 @@ fn drop_finished_runs(client: &mut postgres::Client) {
             let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
         }
     }
-}
-
-/// `url` naming database `name` instead of its own.
-fn with_dbname(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let authority_end = base
-        .find("://")
-        .map(|start| {
-            base[start + 3..]
-                .find('/')
-                .map_or(base.len(), |slash| start + 3 + slash)
-        })
-        .unwrap_or(base.len());
-    let mut out = format!("{}/{name}", &base[..authority_end]);
-    if let Some(query) = query {
-        out.push('?');
-        out.push_str(query);
-    }
-    out
 }
 
 /// A fresh schema in this run's database; returns a URL whose connections
@@ -219,21 +198,3 @@ macro_rules! on_both_backends {
 }
 
 pub(crate) use on_both_backends;
-
-#[cfg(test)]
-mod tests {
-    use super::with_dbname;
-
-    #[test]
-    fn a_url_names_another_database() {
-        assert_eq!(
-            with_dbname("postgres://postgres@127.0.0.1:5432/postgres", "x"),
-            "postgres://postgres@127.0.0.1:5432/x"
-        );
-        assert_eq!(
-            with_dbname("postgres://u@h/db?sslmode=disable", "x"),
-            "postgres://u@h/x?sslmode=disable"
-        );
-        assert_eq!(with_dbname("postgres://u@h", "x"), "postgres://u@h/x");
-    }
-}

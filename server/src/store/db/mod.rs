@@ -294,9 +294,39 @@ pub(crate) fn numbered_parameters(sql: &str) -> String {
     out
 }
 
+/// A PostgreSQL `url` naming the database `name` instead of its own (its
+/// query, `?sslmode=…`, kept): for tools and tests that make a database of
+/// their own on the same server.
+pub fn url_with_database(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(base, query)| (base, Some(query)));
+    let after_scheme = base.find("://").map_or(0, |index| index + 3);
+    let end = base[after_scheme..]
+        .find('/')
+        .map_or(base.len(), |slash| after_scheme + slash);
+    match query {
+        Some(query) => format!("{}/{name}?{query}", &base[..end]),
+        None => format!("{}/{name}", &base[..end]),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::numbered_parameters;
+    use super::{numbered_parameters, url_with_database};
+
+    #[test]
+    fn a_url_names_another_database() {
+        assert_eq!(
+            url_with_database("postgres://postgres@127.0.0.1:5432/postgres", "x"),
+            "postgres://postgres@127.0.0.1:5432/x"
+        );
+        assert_eq!(
+            url_with_database("postgres://u@h/db?sslmode=disable", "x"),
+            "postgres://u@h/x?sslmode=disable"
+        );
+        assert_eq!(url_with_database("postgres://u@h", "x"), "postgres://u@h/x");
+    }
 
     #[test]
     fn parameters_are_renumbered_outside_quotes_only() {
