@@ -1,5 +1,6 @@
-//! The outbox: a sequence number is never handed out twice, a finalised
-//! visit names its entry, and recording one writes few pages.
+//! Recording and the outbox: the visit returned is the visit stored, a
+//! sequence number is never handed out twice, a finalised visit names its
+//! entry, and recording one writes few pages.
 
 #![allow(clippy::unwrap_used)]
 
@@ -7,7 +8,7 @@ use uuid::Uuid;
 
 use super::tests::{enrolled_store, new_visit};
 use super::*;
-use crate::model::VisitSync;
+use crate::model::{NewVisit, VisitSync};
 
 #[test]
 fn the_outbox_rebuild_never_hands_out_a_used_sequence_again() {
@@ -159,4 +160,25 @@ fn a_push_batch_stops_at_its_bytes_but_always_carries_one_change() {
     assert_eq!(seqs(store.next_push_batch(100, 1).unwrap()), [1]);
     // The count bounds it too.
     assert_eq!(seqs(store.next_push_batch(4, usize::MAX).unwrap()).len(), 4);
+}
+
+#[test]
+fn the_visit_returned_is_the_visit_stored() {
+    // `record_visit` builds what it returns instead of reading it back.
+    let (_directory, store) = enrolled_store();
+    let mut recorded = Vec::new();
+    for draft in [false, true] {
+        recorded.push(store.record_visit(new_visit(1, draft)).unwrap());
+    }
+    recorded.push(
+        store
+            .record_visit(NewVisit {
+                corrects: Some(recorded[0].id),
+                ..new_visit(1, false)
+            })
+            .unwrap(),
+    );
+    for visit in recorded {
+        assert_eq!(store.visit(visit.id).unwrap(), Some(visit));
+    }
 }

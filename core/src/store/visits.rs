@@ -36,7 +36,11 @@ impl Store {
         let id = Uuid::now_v7();
         self.write(|transaction| {
             let identity = self.require_identity_in(transaction)?;
-            if super::households::household(transaction, new.household_id)?.is_none() {
+            let known: Option<i64> = transaction
+                .prepare_cached("SELECT 1 FROM households WHERE id = ?1")?
+                .query_row([new.household_id.to_string()], |row| row.get(0))
+                .optional()?;
+            if known.is_none() {
                 return Err(Error::UnknownHousehold(new.household_id));
             }
             if let Some(corrected) = new.corrects {
@@ -47,9 +51,12 @@ impl Store {
                 (form_id, _) => resolve_form(transaction, form_id)?,
             };
             let stage = if new.draft { Stage::Draft } else { Stage::Final };
-            let (answers, computed, files) = self.evaluate(transaction, &form_id, &form_version, &new.answers, stage, now)?;
+            let evaluated = self.evaluate(transaction, &form_id, &form_version, &new.answers, stage, now)?;
+            // Stored to the millisecond: the visit returned reads as it will.
+            let stamp = time_text(now);
+            let recorded_at = super::codec::parse_time(&stamp)?;
             // A finalised visit is queued with it, and names its entry.
-            let outbox_seq = if new.draft { None } else { Some(enqueue(transaction, id, &time_text(now))?) };
+            let outbox_seq = if new.draft { None } else { Some(enqueue(transaction, id, &stamp)?) };
             transaction
                 .prepare_cached(
                     "INSERT INTO visits (id, household_id, cadre_id, device_id, form_id, form_version, status,
@@ -64,16 +71,33 @@ impl Store {
                     form_id,
                     form_version,
                     if new.draft { "draft" } else { "final" },
-                    answers,
-                    time_text(now),
+                    evaluated.answers_json,
+                    stamp,
                     new.corrects.map(|corrected| corrected.to_string()),
-                    computed,
+                    evaluated.computed_json,
                     outbox_seq,
                 ])?;
             if !new.draft {
-                super::files::note_visit_files(transaction, &id.to_string(), &files)?;
+                super::files::note_visit_files(transaction, &id.to_string(), &evaluated.files)?;
             }
-            visit(transaction, id)?.ok_or(Error::UnknownVisit(id))
+            // The visit as stored, without reading it back.
+            Ok(Visit {
+                id,
+                household_id: new.household_id,
+                cadre_id: identity.cadre_id,
+                device_id: identity.device_id,
+                form_id,
+                form_version,
+                status: if new.draft { VisitStatus::Draft } else { VisitStatus::Final },
+                own: true,
+                answers: evaluated.answers,
+                computed: evaluated.computed,
+                recorded_at,
+                updated_at: recorded_at,
+                corrects: new.corrects,
+                received_at: None,
+                sync: if new.draft { VisitSync::Local } else { VisitSync::Pending },
+            })
         })
     }
 
@@ -82,7 +106,7 @@ impl Store {
         let now = self.now();
         self.write(|transaction| {
             let draft = own_draft(transaction, id, &self.require_identity_in(transaction)?)?;
-            let (answers, computed, _) = self.evaluate(
+            let evaluated = self.evaluate(
                 transaction,
                 &draft.form_id,
                 &draft.form_version,
@@ -92,7 +116,12 @@ impl Store {
             )?;
             transaction.execute(
                 "UPDATE visits SET answers = ?2, computed = ?3, updated_at = ?4 WHERE id = ?1",
-                params![id.to_string(), answers, computed, time_text(now)],
+                params![
+                    id.to_string(),
+                    evaluated.answers_json,
+                    evaluated.computed_json,
+                    time_text(now)
+                ],
             )?;
             visit(transaction, id)?.ok_or(Error::UnknownVisit(id))
         })
@@ -111,16 +140,16 @@ impl Store {
         self.write(|transaction| {
             let draft = own_draft(transaction, id, &self.require_identity_in(transaction)?)?;
             let given = answers.unwrap_or(&draft.answers);
-            let (answers, computed, files) =
+            let evaluated =
                 self.evaluate(transaction, &draft.form_id, &draft.form_version, given, Stage::Final, now)?;
-            super::files::note_visit_files(transaction, &id.to_string(), &files)?;
+            super::files::note_visit_files(transaction, &id.to_string(), &evaluated.files)?;
             let now = time_text(now);
             let outbox_seq = enqueue(transaction, id, &now)?;
             transaction.execute(
                 "UPDATE visits SET status = 'final', answers = ?2, computed = ?3, recorded_at = ?4, updated_at = ?4,
                                    outbox_seq = ?5
                  WHERE id = ?1",
-                params![id.to_string(), answers, computed, now, outbox_seq],
+                params![id.to_string(), evaluated.answers_json, evaluated.computed_json, now, outbox_seq],
             )?;
             visit(transaction, id)?.ok_or(Error::UnknownVisit(id))
         })
@@ -162,8 +191,7 @@ impl Store {
 
     /// Evaluates answers against a form version. A draft keeps its answers
     /// as given; a finalised visit must be valid and keeps only the answers
-    /// that apply. Returns the answers and the calculated values, as JSON,
-    /// and (finalised) the files the answers name.
+    /// that apply.
     fn evaluate(
         &self,
         connection: &Connection,
@@ -172,7 +200,7 @@ impl Store {
         answers: &Answers,
         stage: Stage,
         now: DateTime<Utc>,
-    ) -> Result<(String, String, Vec<String>)> {
+    ) -> Result<Evaluated> {
         let form = self.load_form(connection, form_id, version)?;
         let options = Options {
             stage,
@@ -181,21 +209,37 @@ impl Store {
         };
         let evaluation = form.evaluate(answers, &options);
         let kept = match stage {
-            Stage::Draft => answers,
-            Stage::Final if evaluation.is_valid() => &evaluation.answers,
+            Stage::Draft => answers.clone(),
+            Stage::Final if evaluation.is_valid() => evaluation.answers,
             Stage::Final => return Err(Error::Invalid(evaluation.violations)),
         };
         let files = if stage == Stage::Final {
             // Every file the visit names is on this device (ADR 0011).
-            super::files::check_visit_files(connection, &form, kept)?
+            super::files::check_visit_files(connection, &form, &kept)?
         } else {
             Vec::new()
         };
         let text = |value: &Answers| {
             serde_json::to_string(value).map_err(|error| Error::Corrupt(error.to_string()))
         };
-        Ok((text(kept)?, text(&evaluation.computed)?, files))
+        Ok(Evaluated {
+            answers_json: text(&kept)?,
+            computed_json: text(&evaluation.computed)?,
+            answers: kept,
+            computed: evaluation.computed,
+            files,
+        })
     }
+}
+
+/// A visit's answers judged by its form: what is stored, as values and
+/// as JSON, and (finalised) the files the answers name.
+struct Evaluated {
+    answers: Answers,
+    computed: Answers,
+    answers_json: String,
+    computed_json: String,
+    files: Vec<String>,
 }
 
 /// Queues the finalised visit `id` for the server; its outbox `seq`.
